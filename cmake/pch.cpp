@@ -1,0 +1,1 @@
+// Compiles cmake/pch.h once; the other targets reuse it.

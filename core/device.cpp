@@ -1,0 +1,35 @@
+#include "core/device.h"
+
+#include <ATen/Parallel.h>
+#include <torch/cuda.h>
+
+#include <regex>
+#include <thread>
+
+#include "core/error.h"
+
+namespace sscl {
+
+c10::Device resolve_device(const std::string& spec) {
+  if (spec == "auto") return torch::cuda::is_available() ? c10::Device(c10::kCUDA, 0) : c10::Device(c10::kCPU);
+  if (spec == "cpu") return c10::Device(c10::kCPU);
+  static const std::regex cuda_re("cuda(:([0-9]+))?");
+  std::smatch m;
+  if (!std::regex_match(spec, m, cuda_re))
+    throw ConfigError("train.device = '" + spec + "': expected auto, cpu, cuda or cuda:N");
+  const int index = m[2].matched ? std::stoi(m[2].str()) : 0;
+  const int available = static_cast<int>(torch::cuda::device_count());
+  if (index >= available)
+    throw ConfigError("train.device = '" + spec + "': this LibTorch build sees " + std::to_string(available) +
+                      " CUDA device(s)");
+  return c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(index));
+}
+
+int set_torch_threads(int threads) {
+  if (threads < 0) throw ConfigError("train.threads must be >= 0 (0 = all cores), got " + std::to_string(threads));
+  if (threads == 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  at::set_num_threads(threads);
+  return at::get_num_threads();
+}
+
+}  // namespace sscl

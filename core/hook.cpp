@@ -1,0 +1,67 @@
+#include "core/hook.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "core/error.h"
+
+namespace sscl {
+
+namespace {
+struct StageInfo {
+  HookStage stage;
+  const char* name;
+};
+constexpr StageInfo kStages[] = {
+    {&Hook::before_run, "before_run"},     {&Hook::after_run, "after_run"},
+    {&Hook::before_task, "before_task"},   {&Hook::after_task, "after_task"},
+    {&Hook::before_epoch, "before_epoch"}, {&Hook::after_epoch, "after_epoch"},
+    {&Hook::before_iter, "before_iter"},   {&Hook::after_iter, "after_iter"},
+    {&Hook::before_val, "before_val"},     {&Hook::after_val, "after_val"},
+};
+}  // namespace
+
+std::string stage_name(HookStage stage) {
+  for (const auto& info : kStages)
+    if (info.stage == stage) return info.name;
+  return "unknown_stage";
+}
+
+bool is_before_stage(HookStage stage) { return stage_name(stage).rfind("before_", 0) == 0; }
+
+void HookDispatcher::add(std::shared_ptr<Hook> hook) {
+  check<Error>(hook != nullptr, "HookDispatcher::add: null hook");
+  check<Error>(hook->priority() >= Hook::kHighest && hook->priority() <= Hook::kLowest,
+               "hook '" + hook->hook_name() + "': priority must be in [0, 100]");
+  // Insert after every hook of the same or higher priority: ties keep insertion order.
+  auto pos = std::upper_bound(hooks_.begin(), hooks_.end(), hook->priority(),
+                              [](int p, const std::shared_ptr<Hook>& h) { return p < h->priority(); });
+  hooks_.insert(pos, std::move(hook));
+}
+
+void HookDispatcher::call(HookStage stage, const RunState& state) const {
+  const bool before = is_before_stage(stage);
+  if (before && method_) call_one(*method_, stage, state);
+  for (const auto& hook : hooks_) call_one(*hook, stage, state);
+  if (!before && method_) call_one(*method_, stage, state);
+}
+
+void HookDispatcher::call_one(Hook& hook, HookStage stage, const RunState& state) const {
+  try {
+    (hook.*stage)(state);
+  } catch (const TrainingError&) {
+    throw;  // already carries its context
+  } catch (const std::exception& e) {
+    throw TrainingError("hook '" + hook.hook_name() + "' " + stage_name(stage) + " (task " +
+                        std::to_string(state.task) + ", iteration " + std::to_string(state.iter) +
+                        "): " + e.what());
+  }
+}
+
+}  // namespace sscl
+
+#include "core/hook_registry.h"
+
+namespace sscl {
+SSCL_DEFINE_REGISTRY(HookRegistry, "hook")
+}  // namespace sscl

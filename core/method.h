@@ -1,0 +1,89 @@
+// The base of every learning method. A method owns the maths: it turns a batch
+// into named loss terms (step) and reacts to the lifecycle through the Hook
+// virtuals. The base does the bookkeeping: it holds the model and device, knows
+// the task sequence, declares the scenarios the method supports and which data it
+// uses, and saves/loads its state for checkpoints.
+//
+// A new method is a subclass with an options struct and one registration line:
+//
+//   class MyMethod : public Method { ... LossTerms step(...) override; };
+//   SSCL_REGISTER(MethodRegistry, "my_method", make_my_method);
+#pragma once
+
+#include <torch/serialize/archive.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/batch.h"
+#include "core/config.h"
+#include "core/device.h"
+#include "core/hook.h"
+#include "core/nn/classifier.h"
+#include "core/registry.h"
+#include "core/scenario.h"
+
+namespace sscl {
+
+// What a method may know about the run it is part of.
+struct MethodContext {
+  Classifier model{nullptr};
+  torch::Device device{torch::kCPU};
+  Scenario scenario = Scenario::kTaskIL;
+  std::vector<std::vector<int64_t>> task_classes;  // classes of each task
+  uint64_t seed = 0;
+};
+
+class Method : public Hook {
+ public:
+  ~Method() override = default;
+
+  virtual std::string name() const = 0;
+  std::string hook_name() const override { return "method:" + name(); }
+
+  // Scenarios the method supports; a config asking for another is rejected before
+  // training starts.
+  virtual std::vector<Scenario> supported_scenarios() const { return {Scenario::kTaskIL, Scenario::kClassIL}; }
+  // Whether step() reads batch.unlabeled. When false the loader skips those views.
+  virtual bool uses_unlabeled() const { return false; }
+
+  // Called once by the runner before training.
+  virtual void attach(MethodContext context) { context_ = std::move(context); }
+
+  // Forward passes and losses of one iteration (the model is in train mode). The
+  // trainer sums the terms, checks they are finite, runs backward and steps.
+  virtual LossTerms step(const TrainBatch& batch, const RunState& state) = 0;
+
+  // Called between backward and the optimizer step: the place for gradient
+  // surgery (A-GEM projection, SI's gradient record, ...).
+  virtual void after_backward(const RunState&) {}
+
+  // Logits for evaluation (the model is in eval mode, gradients are off).
+  virtual torch::Tensor predict(const torch::Tensor& images) { return model()->forward(images); }
+
+  // Parameters the optimizer updates.
+  virtual std::vector<torch::Tensor> trainable_parameters() { return model()->parameters(); }
+
+  // Everything the method holds beyond the model (buffers, importances, ...).
+  virtual void save_state(torch::serialize::OutputArchive&) const {}
+  virtual void load_state(torch::serialize::InputArchive&) {}
+
+  Classifier& model() { return context_.model; }
+
+ protected:
+  const MethodContext& context() const { return context_; }
+  const std::vector<int64_t>& task_classes(int task) const { return context_.task_classes.at(task); }
+
+ private:
+  MethodContext context_;
+};
+
+// Factory: the `method` config section.
+SSCL_DECLARE_REGISTRY(MethodRegistry, std::function<std::unique_ptr<Method>(const ConfigSection&)>);
+
+// Checks that the method supports `scenario`; throws ConfigError naming both.
+void ensure_supported(const Method& method, Scenario scenario);
+
+}  // namespace sscl

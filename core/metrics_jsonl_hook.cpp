@@ -1,0 +1,80 @@
+// metrics.jsonl in the run directory: one JSON object per logging interval
+// ("type": "train") and per evaluation ("type": "eval"), flushed line by line so a
+// crashed run keeps everything up to its last line.
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+
+#include "core/error.h"
+#include "core/hook_registry.h"
+
+namespace sscl {
+namespace {
+
+nlohmann::json row_json(const AccuracyMatrix& m, int row) {
+  auto out = nlohmann::json::array();
+  for (int j = 0; j < m.num_tasks(); ++j) out.push_back(m.has(row, j) ? nlohmann::json(m.at(row, j)) : nullptr);
+  return out;
+}
+
+class MetricsJsonlHook : public Hook {
+ public:
+  // The file is opened when the run starts: building the hook writes nothing.
+  MetricsJsonlHook(std::filesystem::path file, int64_t interval) : interval_(interval), path_(std::move(file)) {}
+
+  std::string hook_name() const override { return "metrics_jsonl"; }
+  int priority() const override { return 90; }
+
+  void before_run(const RunState&) override {
+    out_.open(path_, std::ios::app);
+    if (!out_) throw IoError(path_.string() + ": cannot open for writing");
+  }
+
+  void after_iter(const RunState& s) override {
+    window_ms_ += s.last_timing.total_ms();
+    window_data_ms_ += s.last_timing.data_ms;
+    ++window_;
+    if ((s.iter + 1) % interval_ != 0 && !s.is_last_iter_of_task()) return;
+    nlohmann::json j{{"type", "train"}, {"task", s.task},   {"iter", s.iter + 1},
+                     {"global_iter", s.global_iter + 1}, {"lr", s.lr}, {"loss", s.loss}};
+    for (const auto& [name, value] : s.losses) j["losses"][name] = value;
+    j["ms_per_iter"] = window_ms_ / window_;
+    j["data_ms_per_iter"] = window_data_ms_ / window_;
+    write(j);
+    window_ms_ = window_data_ms_ = 0;
+    window_ = 0;
+  }
+
+  void after_val(const RunState& s) override {
+    write({{"type", "eval"},
+           {"task", s.task},
+           {"task_il", row_json(s.task_il, s.task)},
+           {"class_il", row_json(s.class_il, s.task)},
+           {"task_il_average", s.task_il.average_accuracy(s.task)},
+           {"class_il_average", s.class_il.average_accuracy(s.task)}});
+  }
+
+ private:
+  void write(const nlohmann::json& j) {
+    out_ << j.dump() << '\n';
+    out_.flush();
+    if (!out_) throw IoError(path_.string() + ": write failed");
+  }
+
+  int64_t interval_;
+  std::filesystem::path path_;
+  std::ofstream out_;
+  double window_ms_ = 0, window_data_ms_ = 0;
+  int64_t window_ = 0;
+};
+
+std::shared_ptr<Hook> make_metrics_jsonl_hook(const ConfigSection& log, const HookContext& context) {
+  const int64_t interval = log.get_or<int64_t>("interval", 50);
+  if (interval <= 0) log.fail("interval", "must be > 0");
+  return std::make_shared<MetricsJsonlHook>(context.run_dir / "metrics.jsonl", interval);
+}
+
+SSCL_REGISTER(HookRegistry, "metrics_jsonl", make_metrics_jsonl_hook);
+
+}  // namespace
+}  // namespace sscl

@@ -1,0 +1,69 @@
+// Portable, seedable randomness. std::*_distribution differ between standard
+// libraries, so we draw from mt19937_64 with our own mappings: a seed and a
+// position (task, iteration, slot) give the same numbers on every platform.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <initializer_list>
+#include <random>
+#include <utility>
+#include <vector>
+
+namespace sscl {
+
+// SplitMix64 finaliser: a good 64-bit mixer.
+inline uint64_t mix64(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+// A seed derived from a base seed and a path of integers, e.g. (seed, task, iter, slot).
+inline uint64_t derive_seed(uint64_t seed, std::initializer_list<uint64_t> path) {
+  uint64_t h = mix64(seed);
+  for (uint64_t p : path) h = mix64(h ^ mix64(p + 0x632be59bd9b4e019ULL));
+  return h;
+}
+
+class Rng {
+ public:
+  explicit Rng(uint64_t seed) : engine_(seed) {}
+
+  uint64_t next() { return engine_(); }
+  // Uniform in [0, n); n > 0. Lemire's multiply-shift with rejection (unbiased).
+  uint64_t below(uint64_t n) {
+    for (;;) {
+      const unsigned __int128 m = static_cast<unsigned __int128>(engine_()) * n;
+      const uint64_t low = static_cast<uint64_t>(m);
+      if (low >= n || low >= (0 - n) % n) return static_cast<uint64_t>(m >> 64);
+    }
+  }
+  // Uniform in [0, 1) with 53 random bits.
+  double uniform() { return (engine_() >> 11) * 0x1.0p-53; }
+  double uniform(double lo, double hi) { return lo + (hi - lo) * uniform(); }
+  bool bernoulli(double p) { return uniform() < p; }
+  // Standard normal (Box-Muller).
+  double normal() {
+    const double u1 = 1.0 - uniform(), u2 = uniform();
+    return std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * M_PI * u2);
+  }
+
+  template <typename T>
+  void shuffle(std::vector<T>& v) {
+    for (size_t i = v.size(); i > 1; --i) std::swap(v[i - 1], v[below(i)]);
+  }
+  // k distinct elements of v chosen uniformly (partial Fisher-Yates on a copy).
+  template <typename T>
+  std::vector<T> sample(std::vector<T> v, size_t k) {
+    for (size_t i = 0; i < k && i < v.size(); ++i) std::swap(v[i], v[i + below(v.size() - i)]);
+    v.resize(std::min(k, v.size()));
+    return v;
+  }
+
+ private:
+  std::mt19937_64 engine_;
+};
+
+}  // namespace sscl

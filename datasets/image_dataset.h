@@ -1,0 +1,43 @@
+// A decoded dataset split held in memory once as uint8 and shared by every task.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/config.h"
+#include "core/nn/backbone.h"
+#include "core/registry.h"
+
+namespace sscl {
+
+struct ImageDataset {
+  at::Tensor images;  // [N, H, W, C] uint8, contiguous
+  at::Tensor labels;  // [N] int64 in [0, num_classes)
+  int64_t num_classes = 0;
+
+  int64_t size() const { return labels.defined() ? labels.size(0) : 0; }
+  InputShape shape() const { return {images.size(3), images.size(1), images.size(2)}; }
+};
+
+struct DatasetSplits {
+  std::string name;
+  std::shared_ptr<const ImageDataset> train;
+  std::shared_ptr<const ImageDataset> test;
+  std::vector<std::string> class_names;
+  // Per-channel normalisation on the 0..255 scale (data.mean / data.std override).
+  std::vector<double> mean;
+  std::vector<double> std;
+};
+
+// Factory: the directory named by data.root.
+SSCL_DECLARE_REGISTRY(DatasetRegistry, std::function<DatasetSplits(const std::string& root)>);
+
+// Checks the invariants every reader must give (shapes, dtypes, label range) and
+// throws DataError naming `source` otherwise.
+void validate(const ImageDataset& dataset, const std::string& source);
+
+}  // namespace sscl

@@ -1,0 +1,44 @@
+#include "datasets/transforms.h"
+
+#include <opencv2/core.hpp>
+
+#include <algorithm>
+
+namespace sscl {
+
+cv::Mat random_crop(const cv::Mat& image, int padding, Rng& rng) {
+  if (padding <= 0) return image.clone();
+  cv::Mat padded;
+  cv::copyMakeBorder(image, padded, padding, padding, padding, padding, cv::BORDER_CONSTANT, cv::Scalar::all(0));
+  const int dy = static_cast<int>(rng.below(2 * padding + 1));
+  const int dx = static_cast<int>(rng.below(2 * padding + 1));
+  return padded(cv::Rect(dx, dy, image.cols, image.rows)).clone();
+}
+
+void random_hflip(cv::Mat& image, double p, Rng& rng) {
+  if (rng.bernoulli(p)) cv::flip(image, image, 1);
+}
+
+void cutout(cv::Mat& image, int size, const cv::Scalar& fill, Rng& rng) {
+  if (size <= 0) return;
+  const int cy = static_cast<int>(rng.below(image.rows));
+  const int cx = static_cast<int>(rng.below(image.cols));
+  const int y0 = std::max(0, cy - size / 2), x0 = std::max(0, cx - size / 2);
+  const int y1 = std::min(image.rows, cy - size / 2 + size), x1 = std::min(image.cols, cx - size / 2 + size);
+  image(cv::Rect(x0, y0, x1 - x0, y1 - y0)).setTo(fill);
+}
+
+void normalize_to_chw(const cv::Mat& image, const std::vector<double>& mean, const std::vector<double>& std,
+                      float* out) {
+  const int channels = image.channels(), plane = image.rows * image.cols;
+  for (int c = 0; c < channels; ++c) {
+    const float scale = static_cast<float>(1.0 / std[c]), shift = static_cast<float>(mean[c]);
+    float* dst = out + static_cast<size_t>(c) * plane;
+    for (int y = 0; y < image.rows; ++y) {
+      const uint8_t* row = image.ptr<uint8_t>(y);
+      for (int x = 0; x < image.cols; ++x) dst[y * image.cols + x] = (row[x * channels + c] - shift) * scale;
+    }
+  }
+}
+
+}  // namespace sscl

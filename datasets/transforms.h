@@ -1,0 +1,32 @@
+// Per-image augmentations on uint8 HxWxC images (OpenCV). Each takes its own Rng,
+// so a sample's views depend only on the seed of its slot in the batch.
+//
+// This is the basic set (crop with padding, horizontal flip, Cutout) used by the
+// weak and strong views; RandAugment comes with the data-pipeline issue, and until
+// then the strong view is weak + Cutout (logged as such by the loader).
+#pragma once
+
+#include <opencv2/core.hpp>
+
+#include <vector>
+
+#include "core/random.h"
+
+namespace sscl {
+
+// Pads by `padding` pixels of 0 on every side, then crops the original size at a
+// uniformly random offset (torchvision's RandomCrop(size, padding)).
+cv::Mat random_crop(const cv::Mat& image, int padding, Rng& rng);
+
+// Mirrors left-right with probability p, in place.
+void random_hflip(cv::Mat& image, double p, Rng& rng);
+
+// Fills a size x size square centred on a uniformly random pixel (clipped at the
+// borders) with `fill`, in place.
+void cutout(cv::Mat& image, int size, const cv::Scalar& fill, Rng& rng);
+
+// Writes (image - mean) / std as float CHW into `out` (C*H*W floats).
+void normalize_to_chw(const cv::Mat& image, const std::vector<double>& mean, const std::vector<double>& std,
+                      float* out);
+
+}  // namespace sscl

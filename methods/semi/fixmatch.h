@@ -1,0 +1,26 @@
+// FixMatch (Sohn et al., NeurIPS 2020): the weak view's prediction, when its
+// confidence reaches `threshold`, becomes a hard pseudo-label for the strong view.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+namespace sscl {
+
+struct FixMatchOptions {
+  double threshold = 0.95;
+  double lambda_u = 1.0;
+  // One forward pass over labeled + weak + strong images (BN sees them together,
+  // as FixMatch's own code) or three separate passes.
+  bool concat_forward = true;
+};
+
+struct PseudoLabelLoss {
+  at::Tensor loss;          // scalar: mean over *all* unlabeled images of mask * CE
+  at::Tensor mask;          // [U] float, 1 where the weak view was confident
+  at::Tensor pseudo_label;  // [U] int64, argmax of the weak view
+};
+
+// The unsupervised term. `logits_weak` is detached here; U = 0 gives a zero loss.
+PseudoLabelLoss fixmatch_loss(const at::Tensor& logits_weak, const at::Tensor& logits_strong, double threshold);
+
+}  // namespace sscl

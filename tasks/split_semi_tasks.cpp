@@ -1,0 +1,179 @@
+#include "tasks/split_semi_tasks.h"
+
+#include <ATen/ATen.h>
+#include <oneapi/tbb/parallel_for.h>
+
+#include <opencv2/core.hpp>
+
+#include "core/error.h"
+#include "core/random.h"
+#include "datasets/transforms.h"
+
+namespace sscl {
+
+namespace {
+
+constexpr uint64_t kBatchStream = 3;
+constexpr uint64_t kAugmentStream = 4;
+
+// k ids from `pool`: distinct when the pool is large enough, else with replacement.
+std::vector<int64_t> draw(const std::vector<int64_t>& pool, int64_t k, Rng& rng) {
+  if (pool.empty() || k == 0) return {};
+  if (static_cast<size_t>(k) <= pool.size()) return rng.sample(pool, static_cast<size_t>(k));
+  std::vector<int64_t> out(k);
+  for (auto& id : out) id = pool[rng.below(pool.size())];
+  return out;
+}
+
+cv::Mat image_view(const ImageDataset& d, int64_t id) {
+  const auto shape = d.shape();
+  auto* base = const_cast<uint8_t*>(d.images.data_ptr<uint8_t>());
+  return cv::Mat(static_cast<int>(shape.height), static_cast<int>(shape.width),
+                 CV_8UC(static_cast<int>(shape.channels)), base + id * shape.channels * shape.height * shape.width);
+}
+
+at::Tensor ids_tensor(const std::vector<int64_t>& ids) {
+  return at::tensor(at::ArrayRef<int64_t>(ids), at::kLong);
+}
+
+}  // namespace
+
+SplitSemiOptions SplitSemiOptions::from_config(const Config& config) {
+  SplitSemiOptions o;
+  auto s = config.section("data");
+  o.dataset = s.get_or("dataset", o.dataset);
+  o.root = s.get_or("root", o.root);
+  o.split.num_tasks = s.get_or("num_tasks", o.split.num_tasks);
+  o.split.labels_per_class = s.get_or("labels_per_class", o.split.labels_per_class);
+  o.split.class_order = s.get_choice("class_order", o.split.class_order, {"ascending", "random"});
+  o.batch_size = s.get_or("batch_size", o.batch_size);
+  o.uratio = s.get_or("uratio", o.uratio);
+  o.mean = s.get_or("mean", o.mean);
+  o.std = s.get_or("std", o.std);
+  o.workers = s.get_or("workers", o.workers);
+  o.prefetch = s.get_or("prefetch", o.prefetch);
+  auto a = s.section("augment");
+  o.augment.crop_padding = a.get_or("crop_padding", o.augment.crop_padding);
+  o.augment.hflip = a.get_or("hflip", o.augment.hflip);
+  o.augment.strong_cutout = a.get_or("strong_cutout", o.augment.strong_cutout);
+  if (o.split.num_tasks <= 0) s.fail("num_tasks", "must be > 0");
+  if (o.split.labels_per_class == 0 || o.split.labels_per_class < -1)
+    s.fail("labels_per_class", "must be -1 (every image labeled) or > 0");
+  if (o.batch_size <= 0) s.fail("batch_size", "must be > 0");
+  if (o.uratio < 0) s.fail("uratio", "must be >= 0");
+  if (o.workers <= 0) s.fail("workers", "must be > 0");
+  for (double v : o.std)
+    if (!(v > 0)) s.fail("std", "every entry must be > 0");
+  if (o.augment.crop_padding < 0) a.fail("crop_padding", "must be >= 0");
+  if (o.augment.hflip < 0 || o.augment.hflip > 1) a.fail("hflip", "must be a probability in [0, 1]");
+  if (o.augment.strong_cutout < 0) a.fail("strong_cutout", "must be >= 0");
+  return o;
+}
+
+SplitSemiTasks::SplitSemiTasks(SplitSemiOptions options, DatasetSplits data, uint64_t seed)
+    : options_(std::move(options)), data_(std::move(data)), seed_(seed), arena_(options_.workers) {
+  const int64_t channels = data_.train->shape().channels;
+  if (options_.mean.empty()) options_.mean = data_.mean;
+  if (options_.std.empty()) options_.std = data_.std;
+  if (static_cast<int64_t>(options_.mean.size()) != channels || static_cast<int64_t>(options_.std.size()) != channels)
+    throw ConfigError("data.mean and data.std need " + std::to_string(channels) + " value(s) for " + data_.name);
+  tasks_ = build_task_split(data_, options_.split, seed_);
+}
+
+SplitSemiTasks::~SplitSemiTasks() {
+  if (pending_.valid()) pending_.wait();
+}
+
+TrainBatch SplitSemiTasks::train_batch(int task, int64_t iter) {
+  TrainBatch batch;
+  if (pending_.valid() && pending_task_ == task && pending_iter_ == iter) {
+    batch = pending_.get();
+  } else {
+    if (pending_.valid()) pending_.wait();  // a stale guess (e.g. across a task boundary)
+    pending_ = {};
+    batch = build_batch(task, iter);
+  }
+  if (options_.prefetch) {
+    pending_task_ = task;
+    pending_iter_ = iter + 1;
+    pending_ = std::async(std::launch::async, [this, task, iter] { return build_batch(task, iter + 1); });
+  }
+  return batch;
+}
+
+TrainBatch SplitSemiTasks::build_batch(int task, int64_t iter) const {
+  const TaskIndices& indices = tasks_.at(task);
+  Rng rng(derive_seed(seed_, {kBatchStream, static_cast<uint64_t>(task), static_cast<uint64_t>(iter)}));
+  const auto labeled = draw(indices.labeled, options_.batch_size, rng);
+  const auto unlabeled = load_unlabeled_ ? draw(indices.unlabeled, options_.batch_size * options_.uratio, rng)
+                                         : std::vector<int64_t>{};
+  const auto shape = data_.train->shape();
+  const int64_t n_lab = static_cast<int64_t>(labeled.size()), n_unl = static_cast<int64_t>(unlabeled.size());
+  const int64_t image_floats = shape.channels * shape.height * shape.width;
+
+  TrainBatch batch;
+  batch.task = task;
+  batch.labeled.images = at::empty({n_lab, shape.channels, shape.height, shape.width}, at::kFloat);
+  batch.labeled.indices = ids_tensor(labeled);
+  batch.labeled.labels = data_.train->labels.index_select(0, batch.labeled.indices);
+  batch.unlabeled.weak = at::empty({n_unl, shape.channels, shape.height, shape.width}, at::kFloat);
+  batch.unlabeled.strong = at::empty_like(batch.unlabeled.weak);
+  batch.unlabeled.indices = ids_tensor(unlabeled);
+
+  float* lab_out = batch.labeled.images.data_ptr<float>();
+  float* weak_out = batch.unlabeled.weak.data_ptr<float>();
+  float* strong_out = batch.unlabeled.strong.data_ptr<float>();
+  cv::Scalar fill;
+  for (size_t c = 0; c < options_.mean.size(); ++c) fill[static_cast<int>(c)] = std::round(options_.mean[c]);
+
+  auto weak_view = [&](const cv::Mat& image, Rng& r) {
+    cv::Mat out = random_crop(image, options_.augment.crop_padding, r);
+    random_hflip(out, options_.augment.hflip, r);
+    return out;
+  };
+  arena_.execute([&] {
+    tbb::parallel_for(int64_t{0}, n_lab + n_unl, [&](int64_t slot) {
+      Rng r(derive_seed(seed_, {kAugmentStream, static_cast<uint64_t>(task), static_cast<uint64_t>(iter),
+                                static_cast<uint64_t>(slot)}));
+      if (slot < n_lab) {
+        normalize_to_chw(weak_view(image_view(*data_.train, labeled[slot]), r), options_.mean, options_.std,
+                         lab_out + slot * image_floats);
+        return;
+      }
+      const int64_t u = slot - n_lab;
+      const cv::Mat image = image_view(*data_.train, unlabeled[u]);
+      normalize_to_chw(weak_view(image, r), options_.mean, options_.std, weak_out + u * image_floats);
+      cv::Mat strong = weak_view(image, r);
+      cutout(strong, options_.augment.strong_cutout, fill, r);
+      normalize_to_chw(strong, options_.mean, options_.std, strong_out + u * image_floats);
+    });
+  });
+  return batch;
+}
+
+int64_t SplitSemiTasks::num_eval_batches(int task, int64_t batch_size) const {
+  const int64_t n = static_cast<int64_t>(tasks_.at(task).eval.size());
+  return (n + batch_size - 1) / batch_size;
+}
+
+EvalBatch SplitSemiTasks::eval_batch(int task, int64_t batch, int64_t batch_size) const {
+  const auto& ids = tasks_.at(task).eval;
+  const int64_t begin = batch * batch_size;
+  const int64_t end = std::min<int64_t>(begin + batch_size, static_cast<int64_t>(ids.size()));
+  check<Error>(begin < end, "eval_batch: batch " + std::to_string(batch) + " out of range");
+  const auto shape = data_.test->shape();
+  const int64_t image_floats = shape.channels * shape.height * shape.width;
+  std::vector<int64_t> chosen(ids.begin() + begin, ids.begin() + end);
+  EvalBatch out;
+  out.images = at::empty({end - begin, shape.channels, shape.height, shape.width}, at::kFloat);
+  out.labels = data_.test->labels.index_select(0, ids_tensor(chosen));
+  float* dst = out.images.data_ptr<float>();
+  arena_.execute([&] {
+    tbb::parallel_for(int64_t{0}, end - begin, [&](int64_t i) {
+      normalize_to_chw(image_view(*data_.test, chosen[i]), options_.mean, options_.std, dst + i * image_floats);
+    });
+  });
+  return out;
+}
+
+}  // namespace sscl

@@ -1,0 +1,81 @@
+// The Split-Semi task sequence the trainer consumes. Each iteration's batch holds
+// `batch_size` labeled images (weak view) and `batch_size * uratio` unlabeled
+// images drawn uniformly from the task's pool, each in a weak and a strong view.
+//
+// Determinism: the images of a batch are drawn from an Rng seeded by (seed, task,
+// iteration) and each sample's augmentation from one seeded by (seed, task,
+// iteration, slot), so a batch is bit-identical whatever the number of loader
+// threads, and the batch after it is prepared in the background while the current
+// one trains.
+#pragma once
+
+#include <oneapi/tbb/task_arena.h>
+
+#include <future>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/config.h"
+#include "core/task_data.h"
+#include "datasets/image_dataset.h"
+#include "tasks/task_split.h"
+
+namespace sscl {
+
+struct AugmentOptions {
+  int crop_padding = 4;   // random crop after padding by this many pixels (0: off)
+  double hflip = 0.5;     // horizontal flip probability
+  int strong_cutout = 5;  // Cutout square size of the strong view (0: off)
+};
+
+struct SplitSemiOptions {
+  std::string dataset = "fashion_mnist";
+  std::string root = "/usr/share/datasets/fashion-mnist";
+  TaskSplitOptions split;
+  int64_t batch_size = 8;  // labeled images per iteration
+  int64_t uratio = 7;      // unlabeled images per labeled image
+  std::vector<double> mean, std;  // empty: the dataset's own
+  int workers = 1;                // loader threads (TBB)
+  bool prefetch = true;
+  AugmentOptions augment;
+
+  // Reads data.* (dataset, root, num_tasks, labels_per_class, class_order, uratio,
+  // batch_size, mean, std, workers, prefetch, augment.*).
+  static SplitSemiOptions from_config(const Config& config);
+};
+
+class SplitSemiTasks : public TaskData {
+ public:
+  SplitSemiTasks(SplitSemiOptions options, DatasetSplits data, uint64_t seed);
+  ~SplitSemiTasks() override;
+
+  int num_tasks() const override { return static_cast<int>(tasks_.size()); }
+  int64_t num_classes() const override { return data_.train->num_classes; }
+  InputShape input_shape() const override { return data_.train->shape(); }
+  const std::vector<int64_t>& classes(int task) const override { return tasks_.at(task).classes; }
+  void set_load_unlabeled(bool load) override { load_unlabeled_ = load; }
+  TrainBatch train_batch(int task, int64_t iter) override;
+  int64_t num_eval_batches(int task, int64_t batch_size) const override;
+  EvalBatch eval_batch(int task, int64_t batch, int64_t batch_size) const override;
+
+  const TaskIndices& indices(int task) const { return tasks_.at(task); }
+  const DatasetSplits& data() const { return data_; }
+  const SplitSemiOptions& options() const { return options_; }
+
+  // The batch of (task, iter), built on the calling thread (no prefetch involved).
+  TrainBatch build_batch(int task, int64_t iter) const;
+
+ private:
+  SplitSemiOptions options_;
+  DatasetSplits data_;
+  uint64_t seed_;
+  std::vector<TaskIndices> tasks_;
+  bool load_unlabeled_ = true;
+  mutable tbb::task_arena arena_;
+  std::future<TrainBatch> pending_;
+  int pending_task_ = -1;
+  int64_t pending_iter_ = -1;
+};
+
+}  // namespace sscl

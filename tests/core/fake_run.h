@@ -1,0 +1,59 @@
+// A tiny in-memory task sequence and model for exercising the trainer without data.
+#pragma once
+
+#include <torch/torch.h>
+
+#include "core/method.h"
+#include "core/task_data.h"
+
+namespace sscl::testing {
+
+// Flattens 1x4x4 images into 4 features with one linear layer.
+class TinyBackbone : public Backbone {
+ public:
+  TinyBackbone() { fc_ = register_module("fc", torch::nn::Linear(16, 4)); }
+  torch::Tensor forward(const torch::Tensor& x) override { return fc_(x.flatten(1)); }
+  int64_t feature_dim() const override { return 4; }
+
+ private:
+  torch::nn::Linear fc_{nullptr};
+};
+
+// Two tasks of two classes; class c images are filled with the value c.
+class FakeTaskData : public TaskData {
+ public:
+  int num_tasks() const override { return 2; }
+  int64_t num_classes() const override { return 4; }
+  InputShape input_shape() const override { return {1, 4, 4}; }
+  const std::vector<int64_t>& classes(int task) const override { return classes_.at(task); }
+  void set_load_unlabeled(bool load) override { load_unlabeled = load; }
+  TrainBatch train_batch(int task, int64_t iter) override {
+    ++batches_served;
+    TrainBatch b;
+    b.task = task;
+    b.labeled.labels = torch::tensor({classes_[task][0], classes_[task][1]});
+    b.labeled.images = b.labeled.labels.to(torch::kFloat).view({2, 1, 1, 1}).expand({2, 1, 4, 4}).contiguous();
+    b.labeled.indices = torch::tensor({iter, iter + 1});
+    return b;
+  }
+  int64_t num_eval_batches(int, int64_t) const override { return 1; }
+  EvalBatch eval_batch(int task, int64_t, int64_t) const override {
+    EvalBatch b;
+    b.labels = torch::tensor({classes_[task][0], classes_[task][1]});
+    b.images = b.labels.to(torch::kFloat).view({2, 1, 1, 1}).expand({2, 1, 4, 4}).contiguous();
+    return b;
+  }
+
+  bool load_unlabeled = true;
+  int batches_served = 0;
+
+ private:
+  std::vector<std::vector<int64_t>> classes_{{0, 1}, {2, 3}};
+};
+
+inline Classifier make_tiny_classifier() {
+  torch::manual_seed(0);
+  return Classifier(std::make_shared<TinyBackbone>(), 4);
+}
+
+}  // namespace sscl::testing

@@ -1,0 +1,52 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "core/random.h"
+
+namespace sscl {
+namespace {
+
+TEST(Random, SameSeedAndPathGiveTheSameStream) {
+  Rng a(derive_seed(7, {1, 2, 3})), b(derive_seed(7, {1, 2, 3})), c(derive_seed(7, {1, 2, 4}));
+  EXPECT_EQ(a.next(), b.next());
+  Rng a2(derive_seed(7, {1, 2, 3}));
+  EXPECT_NE(a2.next(), c.next());
+}
+
+TEST(Random, BelowIsUniform) {
+  // Chi-square over 10 bins with 100000 draws; 9 dof, the 0.999 quantile is 27.9.
+  Rng rng(123);
+  std::vector<int> counts(10, 0);
+  const int n = 100000;
+  for (int i = 0; i < n; ++i) ++counts[rng.below(10)];
+  double chi2 = 0;
+  for (int c : counts) chi2 += (c - n / 10.0) * (c - n / 10.0) / (n / 10.0);
+  EXPECT_LT(chi2, 27.9);
+}
+
+TEST(Random, SampleGivesDistinctElements) {
+  Rng rng(5);
+  std::vector<int> v(100);
+  for (int i = 0; i < 100; ++i) v[i] = i;
+  auto s = rng.sample(v, 30);
+  std::sort(s.begin(), s.end());
+  EXPECT_EQ(std::unique(s.begin(), s.end()), s.end());
+  EXPECT_EQ(s.size(), 30u);
+}
+
+TEST(Random, NormalHasUnitVariance) {
+  Rng rng(9);
+  double sum = 0, sq = 0;
+  const int n = 200000;
+  for (int i = 0; i < n; ++i) {
+    const double x = rng.normal();
+    sum += x;
+    sq += x * x;
+  }
+  EXPECT_NEAR(sum / n, 0.0, 0.01);
+  EXPECT_NEAR(sq / n, 1.0, 0.02);
+}
+
+}  // namespace
+}  // namespace sscl

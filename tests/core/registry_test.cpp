@@ -1,0 +1,38 @@
+// Every built-in name must be registered in a linked executable: this fails if
+// the self-registering object files were dropped by the linker.
+#include <gtest/gtest.h>
+
+#include "core/hook_registry.h"
+#include "core/method.h"
+#include "datasets/image_dataset.h"
+
+namespace sscl {
+namespace {
+
+using Names = std::vector<std::string>;
+
+TEST(Registry, EveryBuiltInNameIsRegistered) {
+  EXPECT_EQ(MethodRegistry::get().names(), (Names{"fixmatch", "sft"}));
+  EXPECT_EQ(BackboneRegistry::get().names(), (Names{"resnet18", "small_cnn"}));
+  EXPECT_EQ(DatasetRegistry::get().names(), (Names{"fashion_mnist"}));
+  EXPECT_EQ(HookRegistry::get().names(), (Names{"logger", "metrics_jsonl"}));
+}
+
+TEST(Registry, UnknownNameListsTheKnownOnes) {
+  try {
+    MethodRegistry::get().at("fixmach");
+    FAIL();
+  } catch (const RegistryError& e) {
+    EXPECT_STREQ(e.what(), "unknown method 'fixmach'; known: fixmatch, sft");
+  }
+}
+
+TEST(Registry, DuplicateNameIsRejected) {
+  Registry<int> r("thing");
+  r.add("a", 1);
+  EXPECT_THROW(r.add("a", 2), RegistryError);
+  EXPECT_EQ(r.at("a"), 1);
+}
+
+}  // namespace
+}  // namespace sscl

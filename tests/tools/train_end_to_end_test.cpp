@@ -1,0 +1,101 @@
+// Short real runs of the sscl_train binary on a tiny Fashion-MNIST-layout dataset.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "tests/tools/run_binary.h"
+
+namespace sscl {
+namespace {
+
+using testing::TempDir;
+
+const char* kConfig = "configs/fixmatch/fixmatch_small_cnn_fmnist5.toml";
+
+std::string tiny_overrides(const TempDir& dir) {
+  return "--cfg-options data.root='" + (dir / "data").string() +
+         "' train.iters_per_task=12 train.iters_per_virtual_epoch=5 train.threads=1 log.interval=4 "
+         "data.labels_per_class=3 model.width=8 model.hidden=16 lr_schedule.milestones=[8,10]";
+}
+
+TEST(TrainEndToEnd, FixMatchRunWritesAFinishedRunDirectory) {
+  TempDir dir;
+  testing::write_tiny_fashion_mnist(dir / "data", 12, 4);
+  const auto run_dir = dir / "run";
+  const auto p = testing::run_train(testing::config_path(kConfig) + " " + tiny_overrides(dir) + " --work-dir '" +
+                                        run_dir.string() + "'",
+                                    dir);
+  ASSERT_EQ(p.exit_code, 0) << p.err << p.out;
+  for (const char* file : {"config.toml", "train.log", "metrics.jsonl", "results.json"})
+    EXPECT_TRUE(std::filesystem::exists(run_dir / file)) << file;
+
+  const auto results = nlohmann::json::parse(testing::read_file(run_dir / "results.json"));
+  EXPECT_EQ(results["method"], "fixmatch");
+  for (const char* scenario : {"task_il", "class_il"}) {
+    const auto& m = results["accuracy"][scenario]["matrix"];
+    ASSERT_EQ(m.size(), 5u);
+    for (int i = 0; i < 5; ++i)
+      for (int j = 0; j < 5; ++j) {
+        if (j <= i) {
+          EXPECT_TRUE(m[i][j].is_number()) << scenario << " " << i << " " << j;
+        } else {
+          EXPECT_TRUE(m[i][j].is_null()) << scenario << " " << i << " " << j;
+        }
+      }
+    EXPECT_TRUE(results["accuracy"][scenario]["final_average"].is_number());
+    EXPECT_TRUE(results["accuracy"][scenario]["forgetting"].is_number());
+  }
+  // The bar patterns are easy: task-IL (2-way) must be far above the 50% of chance.
+  EXPECT_GT(results["accuracy"]["task_il"]["final_average"].get<double>(), 70.0);
+  EXPECT_GT(results["timing"]["ms_per_iter_median"].get<double>(), 0.0);
+  EXPECT_EQ(results["timing"]["tasks"].size(), 5u);
+  EXPECT_GT(results["memory"]["peak_rss_mib"].get<double>(), 0.0);
+  EXPECT_EQ(results["environment"]["threads"], 1);
+  EXPECT_FALSE(results["environment"]["config_hash"].get<std::string>().empty());
+
+  // metrics.jsonl: 3 progress lines per task (iterations 4, 8, 12) and one eval line.
+  std::ifstream lines(run_dir / "metrics.jsonl");
+  int train_lines = 0, eval_lines = 0;
+  for (std::string line; std::getline(lines, line);) {
+    const auto j = nlohmann::json::parse(line);
+    if (j["type"] == "train") {
+      ++train_lines;
+      EXPECT_TRUE(j["losses"].contains("sup"));
+      EXPECT_TRUE(j["losses"].contains("unsup"));
+    } else {
+      ++eval_lines;
+    }
+  }
+  EXPECT_EQ(train_lines, 15);
+  EXPECT_EQ(eval_lines, 5);
+  EXPECT_NE(p.out.find("final average accuracy"), std::string::npos);
+}
+
+TEST(TrainEndToEnd, SavedConfigReproducesTheRun) {
+  TempDir dir;
+  testing::write_tiny_fashion_mnist(dir / "data", 12, 4);
+  const auto first = dir / "first", second = dir / "second";
+  auto p = testing::run_train(testing::config_path("configs/sft/sft_small_cnn_fmnist5.toml") + " " +
+                                  tiny_overrides(dir) + " --work-dir '" + first.string() + "'",
+                              dir);
+  ASSERT_EQ(p.exit_code, 0) << p.err;
+  p = testing::run_train("'" + (first / "config.toml").string() + "' --work-dir '" + second.string() + "'", dir);
+  ASSERT_EQ(p.exit_code, 0) << p.err;
+  const auto a = nlohmann::json::parse(testing::read_file(first / "results.json"));
+  const auto b = nlohmann::json::parse(testing::read_file(second / "results.json"));
+  EXPECT_EQ(a["accuracy"], b["accuracy"]);
+  EXPECT_EQ(a["environment"]["config_hash"], b["environment"]["config_hash"]);
+  EXPECT_EQ(a["name"], "sft_small_cnn_fmnist5");
+  EXPECT_EQ(b["name"], "sft_small_cnn_fmnist5");
+}
+
+TEST(TrainEndToEnd, ListShowsEveryRegistry) {
+  TempDir dir;
+  const auto p = testing::run_train("--list", dir);
+  EXPECT_EQ(p.exit_code, 0);
+  EXPECT_NE(p.out.find("methods: fixmatch sft"), std::string::npos) << p.out;
+  EXPECT_NE(p.out.find("backbones: resnet18 small_cnn"), std::string::npos) << p.out;
+}
+
+}  // namespace
+}  // namespace sscl

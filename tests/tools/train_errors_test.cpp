@@ -1,0 +1,134 @@
+// Bad input: one clear line on stderr naming the problem, a non-zero exit, and no
+// run directory that looks like a finished run.
+#include <gtest/gtest.h>
+
+#include "tests/tools/run_binary.h"
+
+namespace sscl {
+namespace {
+
+using testing::TempDir;
+
+const char* kConfig = "configs/sft/sft_small_cnn_fmnist5.toml";
+
+struct Failure {
+  testing::Process process;
+  bool run_dir_exists;
+  bool results_exist;
+};
+
+Failure run_failing(const std::string& args, const TempDir& dir) {
+  const auto run_dir = dir / "run";
+  Failure f{testing::run_train(args + " --work-dir '" + run_dir.string() + "'", dir),
+            std::filesystem::exists(run_dir), std::filesystem::exists(run_dir / "results.json")};
+  return f;
+}
+
+void expect_one_line_error(const Failure& f, const std::string& needle) {
+  EXPECT_NE(f.process.exit_code, 0);
+  EXPECT_EQ(f.process.err.rfind("error: ", 0), 0u) << f.process.err;
+  EXPECT_NE(f.process.err.find(needle), std::string::npos) << f.process.err;
+  EXPECT_EQ(std::count(f.process.err.begin(), f.process.err.end(), '\n'), 1) << f.process.err;
+  EXPECT_FALSE(f.results_exist);
+}
+
+TEST(TrainErrors, MissingConfig) {
+  TempDir dir;
+  const auto f = run_failing("'" + (dir / "none.toml").string() + "'", dir);
+  expect_one_line_error(f, "config file not found");
+  EXPECT_FALSE(f.run_dir_exists);
+}
+
+TEST(TrainErrors, TomlSyntaxErrorNamesFileAndLine) {
+  TempDir dir;
+  testing::write_text(dir / "bad.toml", "[train]\niters_per_task = 10\nseed = = 3\n");
+  const auto f = run_failing("'" + (dir / "bad.toml").string() + "'", dir);
+  expect_one_line_error(f, (dir / "bad.toml").string() + ":3:");
+  EXPECT_FALSE(f.run_dir_exists);
+}
+
+TEST(TrainErrors, UnknownKeyNamesItsOrigin) {
+  TempDir dir;
+  const auto f = run_failing(testing::config_path(kConfig) + " --cfg-options train.iters_per_tsk=3", dir);
+  expect_one_line_error(f, "unknown config key 'train.iters_per_tsk' (from --cfg-options train.iters_per_tsk=3)");
+  EXPECT_FALSE(f.run_dir_exists);
+}
+
+TEST(TrainErrors, UnknownKeyInAFileNamesFileAndLine) {
+  TempDir dir;
+  testing::write_text(dir / "typo.toml", "_base_ = \"" + testing::config_path(kConfig) +
+                                             "\"\n[optimizer]\nmomentun = 0.8\n");
+  const auto f = run_failing("'" + (dir / "typo.toml").string() + "'", dir);
+  expect_one_line_error(f, "unknown config key 'optimizer.momentun' (from " + (dir / "typo.toml").string() + ":3)");
+}
+
+TEST(TrainErrors, TypeChangeInAnOverride) {
+  TempDir dir;
+  const auto f = run_failing(testing::config_path(kConfig) + " --cfg-options train.iters_per_task=\"many\"", dir);
+  expect_one_line_error(f, "type change for 'train.iters_per_task'");
+}
+
+TEST(TrainErrors, UnknownMethodListsKnownOnes) {
+  TempDir dir;
+  const auto f = run_failing(testing::config_path(kConfig) + " --cfg-options method.name=fixmach", dir);
+  expect_one_line_error(f, "unknown method 'fixmach'; known: fixmatch, sft");
+  EXPECT_FALSE(f.run_dir_exists);
+}
+
+TEST(TrainErrors, UnknownBackbone) {
+  TempDir dir;
+  const auto f = run_failing(testing::config_path(kConfig) + " --cfg-options model.backbone=resnet1", dir);
+  expect_one_line_error(f, "unknown backbone 'resnet1'");
+}
+
+TEST(TrainErrors, BadValueNamesTheKey) {
+  TempDir dir;
+  const auto f = run_failing(testing::config_path(kConfig) + " --cfg-options optimizer.lr=-0.1", dir);
+  expect_one_line_error(f, "config key 'optimizer.lr' (--cfg-options optimizer.lr=-0.1): must be > 0");
+}
+
+TEST(TrainErrors, MissingDatasetDirectory) {
+  TempDir dir;
+  const auto f = run_failing(testing::config_path(kConfig) + " --cfg-options data.root=/nonexistent/fmnist", dir);
+  expect_one_line_error(f, "data.root '/nonexistent/fmnist': directory not found");
+  EXPECT_FALSE(f.run_dir_exists);
+}
+
+TEST(TrainErrors, TruncatedIdxFile) {
+  TempDir dir;
+  testing::write_tiny_fashion_mnist(dir / "data", 4, 2);
+  std::filesystem::resize_file(dir / "data" / "train-images-idx3-ubyte", 1000);
+  const auto f = run_failing(
+      testing::config_path(kConfig) + " --cfg-options data.root='" + (dir / "data").string() + "'", dir);
+  expect_one_line_error(f, "train-images-idx3-ubyte: truncated: expected 31360 bytes of data, got 984");
+}
+
+TEST(TrainErrors, WrongMagicIdxFile) {
+  TempDir dir;
+  testing::write_tiny_fashion_mnist(dir / "data", 4, 2);
+  testing::write_text(dir / "data" / "t10k-labels-idx1-ubyte", std::string("PK\x03\x04garbage", 11));
+  const auto f = run_failing(
+      testing::config_path(kConfig) + " --cfg-options data.root='" + (dir / "data").string() + "'", dir);
+  expect_one_line_error(f, "t10k-labels-idx1-ubyte: not an IDX file");
+}
+
+TEST(TrainErrors, ScenarioTheMethodDoesNotSupportIsRejectedBeforeTraining) {
+  TempDir dir;
+  const auto f = run_failing(testing::config_path(kConfig) + " --cfg-options data.scenario=domain-il", dir);
+  expect_one_line_error(f, "unknown scenario 'domain-il'; known: task-il, class-il");
+}
+
+TEST(TrainErrors, FinishedRunDirectoryIsNotOverwritten) {
+  TempDir dir;
+  std::filesystem::create_directories(dir / "run");
+  testing::write_text(dir / "run" / "results.json", "{\"keep\": true}\n");
+  const auto p = testing::run_train(testing::config_path(kConfig) + " --cfg-options train.iters_per_task=1 --work-dir '" +
+                                        (dir / "run").string() + "'",
+                                    dir);
+  EXPECT_NE(p.exit_code, 0);
+  EXPECT_NE(p.err.find("already holds a finished run"), std::string::npos) << p.err;
+  EXPECT_EQ(testing::read_file(dir / "run" / "results.json"), "{\"keep\": true}\n");
+}
+
+}  // namespace
+}  // namespace sscl

@@ -1,0 +1,26 @@
+// results.json and the end-of-run table.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+
+#include "core/run_state.h"
+
+namespace sscl {
+
+struct RunSummary {
+  std::string name, method, dataset, backbone, scenario, device, config_hash, blas;
+  int threads = 0;
+  uint64_t seed = 0;
+  double wall_s = 0;
+};
+
+// Everything the issue asks of results.json: both accuracy matrices and their
+// metrics, timing, peak memory and the environment.
+nlohmann::json results_json(const RunState& state, const RunSummary& summary);
+
+// Human-readable tables of both accuracy matrices, the metrics and ms/iter.
+std::string results_table(const RunState& state, const RunSummary& summary);
+
+}  // namespace sscl

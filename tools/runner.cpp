@@ -1,0 +1,145 @@
+#include "tools/runner.h"
+
+#include <torch/torch.h>
+
+#include <chrono>
+#include <ctime>
+#include <iomanip>
+#include <sstream>
+
+#include "core/atomic_file.h"
+#include "core/device.h"
+#include "core/environment.h"
+#include "core/error.h"
+#include "core/hook_registry.h"
+#include "core/logging.h"
+#include "core/method.h"
+#include "core/trainer.h"
+#include "tasks/split_semi_tasks.h"
+#include "tools/results.h"
+
+namespace sscl {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string timestamp() {
+  const auto now = std::chrono::system_clock::now();
+  const std::time_t t = std::chrono::system_clock::to_time_t(now);
+  std::tm tm{};
+  localtime_r(&t, &tm);
+  std::ostringstream out;
+  out << std::put_time(&tm, "%Y%m%d_%H%M%S");
+  return out.str();
+}
+
+std::string join(const std::vector<std::string>& parts, const std::string& sep) {
+  std::string out;
+  for (const auto& p : parts) out += (out.empty() ? "" : sep) + p;
+  return out;
+}
+
+fs::path choose_run_dir(const TrainArgs& args, const std::string& name) {
+  fs::path dir = args.work_dir ? *args.work_dir : args.work_dirs_root / name / timestamp();
+  if (fs::exists(dir / "results.json"))
+    throw IoError(dir.string() + ": already holds a finished run (results.json); choose another --work-dir");
+  return dir;
+}
+
+void create_run_dir(const fs::path& dir) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) throw IoError(dir.string() + ": cannot create run directory: " + ec.message());
+}
+
+}  // namespace
+
+TrainOutcome run_training(const TrainArgs& args) {
+  const auto wall_start = std::chrono::steady_clock::now();
+  Config config = Config::load(args.config);
+  config.apply_overrides(args.overrides);
+  auto log = get_logger("sscl");
+
+  // The run's name (work_dirs/<name>/...) is kept in the saved config, so that
+  // re-running a run directory's config.toml gives the same name and hash.
+  if (!config.has("name")) config.apply_override("name=\"" + args.config.stem().string() + "\"");
+
+  // Everything is read and validated before anything is written.
+  const std::string name = config.get<std::string>("name");
+  auto train = config.section("train");
+  const auto seed = static_cast<uint64_t>(train.get_or<int64_t>("seed", 0));
+  const auto device = resolve_device(train.get_or<std::string>("device", "auto"));
+  const int threads = set_torch_threads(train.get_or<int>("threads", 0));
+  const Scenario scenario = parse_scenario(config.get_or<std::string>("data.scenario", "task-il"));
+  const auto trainer_options = TrainerOptions::from_config(config);
+  const auto optimizer_options = OptimizerOptions::from_config(config.section("optimizer"));
+  const auto schedule_options = LrScheduleOptions::from_config(config.section("lr_schedule"));
+  const auto data_options = SplitSemiOptions::from_config(config);
+  const auto method_name = config.get<std::string>("method.name");
+  const auto backbone_name = config.get<std::string>("model.backbone");
+  const auto hook_names = config.get_or<std::vector<std::string>>("log.hooks", {});
+  std::unique_ptr<Method> method = MethodRegistry::get().at(method_name)(config.section("method"));
+  ensure_supported(*method, scenario);
+  const auto& make_backbone = BackboneRegistry::get().at(backbone_name);
+  const auto& load_dataset = DatasetRegistry::get().at(data_options.dataset);
+  const fs::path run_dir = choose_run_dir(args, name);
+  HookDispatcher hooks;
+  std::vector<std::string> all_hooks{"logger", "metrics_jsonl"};
+  all_hooks.insert(all_hooks.end(), hook_names.begin(), hook_names.end());
+  for (const auto& hook : all_hooks) hooks.add(HookRegistry::get().at(hook)(config.section("log"), HookContext{run_dir}));
+
+  log->info("loading {} from {}", data_options.dataset, data_options.root);
+  SplitSemiTasks tasks(data_options, load_dataset(data_options.root), seed);
+  torch::manual_seed(seed);
+  auto backbone = make_backbone(config.section("model"), tasks.input_shape());
+  Classifier model(backbone, tasks.num_classes());
+  model->to(device);
+  config.ensure_all_used();  // unknown keys are errors, before any file is written
+
+  create_run_dir(run_dir);
+  write_file_atomic(run_dir / "config.toml", config.to_toml());
+  add_log_file(run_dir / "train.log");
+  struct LogFileGuard {
+    ~LogFileGuard() { reset_log_files(); }
+  } log_file_guard;
+
+  const auto blas = loaded_blas_libraries();
+  RunSummary summary{name, method_name, data_options.dataset, backbone_name, to_string(scenario), device.str(),
+                     config.fingerprint(), blas.empty() ? "no BLAS library mapped" : join(blas, ", "), threads, seed};
+  log->info("run directory {}", run_dir.string());
+  log->info("sscl {} ({}), LibTorch {}, device {}, {} torch thread(s), {} loader worker(s), BLAS {}", sscl_version(),
+            git_commit(), libtorch_version(), summary.device, threads, data_options.workers, summary.blas);
+  log->info("{}: {} tasks of {} classes, {} labeled per class, uratio {}, batch {}", data_options.dataset,
+            tasks.num_tasks(), tasks.classes(0).size(), data_options.split.labels_per_class, data_options.uratio,
+            data_options.batch_size);
+  if (method->uses_unlabeled())
+    log->info("strong view: crop, flip and Cutout {}x{} (RandAugment is not implemented yet)",
+              data_options.augment.strong_cutout, data_options.augment.strong_cutout);
+
+  MethodContext context;
+  context.model = model;
+  context.device = device;
+  context.scenario = scenario;
+  context.seed = seed;
+  for (int t = 0; t < tasks.num_tasks(); ++t) context.task_classes.push_back(tasks.classes(t));
+  method->attach(context);
+
+  Trainer trainer(trainer_options, *method, tasks, hooks, optimizer_options, schedule_options, device);
+  try {
+    trainer.run();
+  } catch (const std::exception& e) {
+    log->error("run failed: {}", e.what());  // into train.log too; no results.json is written
+    throw;
+  }
+  const RunState& state = trainer.state();
+
+  summary.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
+  TrainOutcome outcome{run_dir, results_json(state, summary)};
+  write_file_atomic(run_dir / "results.json", outcome.results.dump(2) + "\n");
+  get_logger("report")->info("{}", results_table(state, summary));
+  log->info("results written to {}", (run_dir / "results.json").string());
+  return outcome;
+}
+
+}  // namespace sscl

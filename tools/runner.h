@@ -1,0 +1,31 @@
+// Builds a run from a config and trains it: the only place that knows every
+// component. The run directory is created only after the whole config has been
+// read and validated, and results.json is written last, atomically: a directory
+// without results.json is not a finished run.
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace sscl {
+
+struct TrainArgs {
+  std::filesystem::path config;
+  std::vector<std::string> overrides;         // key=value
+  std::optional<std::filesystem::path> work_dir;
+  std::filesystem::path work_dirs_root = "work_dirs";
+};
+
+struct TrainOutcome {
+  std::filesystem::path run_dir;
+  nlohmann::json results;
+};
+
+// Throws sscl::Error (ConfigError, DataError, RegistryError, ...) on bad input.
+TrainOutcome run_training(const TrainArgs& args);
+
+}  // namespace sscl
