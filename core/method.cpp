@@ -1,10 +1,36 @@
 #include "core/method.h"
 
+#include <torch/torch.h>
+
 #include <algorithm>
+#include <limits>
 
 namespace sscl {
 
 SSCL_DEFINE_REGISTRY(MethodRegistry, "method")
+
+bool resolve_train_mask(const std::string& train_mask, Scenario scenario) {
+  if (train_mask == "task") return true;
+  if (train_mask == "none") return false;
+  if (train_mask == "auto") return scenario == Scenario::kTaskIL;
+  throw ConfigError("method.train_mask = '" + train_mask + "': expected auto, task or none");
+}
+
+void Method::attach(MethodContext context) {
+  context_ = std::move(context);
+  task_masks_.clear();
+  const int64_t num_classes = context_.model ? context_.model->num_classes() : 0;
+  for (const auto& classes : context_.task_classes) {
+    auto mask = torch::zeros({num_classes}, torch::kBool);
+    for (int64_t c : classes) mask[c] = true;
+    task_masks_.push_back(mask.to(context_.device));
+  }
+}
+
+torch::Tensor Method::train_logits(const torch::Tensor& logits, int task) const {
+  if (!context_.mask_train_logits) return logits;
+  return logits.masked_fill(~task_masks_.at(task), -std::numeric_limits<float>::infinity());
+}
 
 void ensure_supported(const Method& method, Scenario scenario) {
   const auto supported = method.supported_scenarios();

@@ -34,7 +34,16 @@ struct MethodContext {
   Scenario scenario = Scenario::kTaskIL;
   std::vector<std::vector<int64_t>> task_classes;  // classes of each task
   uint64_t seed = 0;
+  // Restrict training logits to the current task's classes (method.train_mask).
+  bool mask_train_logits = false;
 };
+
+// method.train_mask: "task" masks the training logits to the current task's
+// classes, "none" trains on all logits (the reference), "auto" = "task" in
+// task-IL and "none" in class-IL. Without the mask, learning a new task pushes the
+// old classes' logits down along the new task's features, and in task-IL an old
+// task's look-alike classes can end up inverted (see README, "Training logits").
+bool resolve_train_mask(const std::string& train_mask, Scenario scenario);
 
 class Method : public Hook {
  public:
@@ -50,7 +59,7 @@ class Method : public Hook {
   virtual bool uses_unlabeled() const { return false; }
 
   // Called once by the runner before training.
-  virtual void attach(MethodContext context) { context_ = std::move(context); }
+  virtual void attach(MethodContext context);
 
   // Forward passes and losses of one iteration (the model is in train mode). The
   // trainer sums the terms, checks they are finite, runs backward and steps.
@@ -76,8 +85,14 @@ class Method : public Hook {
   const MethodContext& context() const { return context_; }
   const std::vector<int64_t>& task_classes(int task) const { return context_.task_classes.at(task); }
 
+  // The training logits of images of `task`: masked to -inf outside the task's
+  // classes when the context asks for it (for cross-entropy-type losses; do not
+  // feed the result to losses on raw logits such as MSE), unchanged otherwise.
+  torch::Tensor train_logits(const torch::Tensor& logits, int task) const;
+
  private:
   MethodContext context_;
+  std::vector<torch::Tensor> task_masks_;  // [num_classes] bool per task, on the device
 };
 
 // Factory: the `method` config section.

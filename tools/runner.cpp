@@ -71,12 +71,15 @@ TrainOutcome run_training(const TrainArgs& args) {
   const auto seed = static_cast<uint64_t>(train.get_or<int64_t>("seed", 0));
   const auto device = resolve_device(train.get_or<std::string>("device", "auto"));
   const int threads = set_torch_threads(train.get_or<int>("threads", 0));
+  const std::string blas_threads = set_blas_threads(train.get_or<int>("blas_threads", 1));
   const Scenario scenario = parse_scenario(config.get_or<std::string>("data.scenario", "task-il"));
   const auto trainer_options = TrainerOptions::from_config(config);
   const auto optimizer_options = OptimizerOptions::from_config(config.section("optimizer"));
   const auto schedule_options = LrScheduleOptions::from_config(config.section("lr_schedule"));
   const auto data_options = SplitSemiOptions::from_config(config);
   const auto method_name = config.get<std::string>("method.name");
+  const bool mask_train_logits =
+      resolve_train_mask(config.get_choice("method.train_mask", "auto", {"auto", "task", "none"}), scenario);
   const auto backbone_name = config.get<std::string>("model.backbone");
   const auto hook_names = config.get_or<std::vector<std::string>>("log.hooks", {});
   std::unique_ptr<Method> method = MethodRegistry::get().at(method_name)(config.section("method"));
@@ -106,10 +109,14 @@ TrainOutcome run_training(const TrainArgs& args) {
 
   const auto blas = loaded_blas_libraries();
   RunSummary summary{name, method_name, data_options.dataset, backbone_name, to_string(scenario), device.str(),
-                     config.fingerprint(), blas.empty() ? "no BLAS library mapped" : join(blas, ", "), threads, seed};
+                     config.fingerprint(), blas.empty() ? "no BLAS library mapped" : join(blas, ", "), blas_threads,
+                     threads, seed};
   log->info("run directory {}", run_dir.string());
-  log->info("sscl {} ({}), LibTorch {}, device {}, {} torch thread(s), {} loader worker(s), BLAS {}", sscl_version(),
-            git_commit(), libtorch_version(), summary.device, threads, data_options.workers, summary.blas);
+  log->info("sscl {} ({}), LibTorch {}, device {}, {} torch thread(s), {} loader worker(s), BLAS {} ({})",
+            sscl_version(), git_commit(), libtorch_version(), summary.device, threads, data_options.workers,
+            summary.blas, blas_threads);
+  log->info("training logits: {}", mask_train_logits ? "masked to the current task's classes"
+                                                       : "all classes (no task mask)");
   log->info("{}: {} tasks of {} classes, {} labeled per class, uratio {}, batch {}", data_options.dataset,
             tasks.num_tasks(), tasks.classes(0).size(), data_options.split.labels_per_class, data_options.uratio,
             data_options.batch_size);
@@ -122,6 +129,7 @@ TrainOutcome run_training(const TrainArgs& args) {
   context.device = device;
   context.scenario = scenario;
   context.seed = seed;
+  context.mask_train_logits = mask_train_logits;
   for (int t = 0; t < tasks.num_tasks(); ++t) context.task_classes.push_back(tasks.classes(t));
   method->attach(context);
 

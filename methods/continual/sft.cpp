@@ -12,7 +12,7 @@ class Sft : public Method {
   std::string name() const override { return "sft"; }
 
   LossTerms step(const TrainBatch& batch, const RunState&) override {
-    const auto logits = model()->forward(batch.labeled.images);
+    const auto logits = train_logits(model()->forward(batch.labeled.images), batch.task);
     return {{"sup", torch::nn::functional::cross_entropy(logits, batch.labeled.labels)}};
   }
 };

@@ -54,6 +54,10 @@ class FixMatch : public Method {
       }
       logits_strong = model()->forward(unl.strong);
     }
+    // With a task mask, pseudo-labels too are among the current task's classes.
+    logits_lab = train_logits(logits_lab, batch.task);
+    logits_weak = train_logits(logits_weak, batch.task);
+    logits_strong = train_logits(logits_strong, batch.task);
     const auto unsup = fixmatch_loss(logits_weak, logits_strong, options_.threshold);
     return {{"sup", F::cross_entropy(logits_lab, lab.labels)}, {"unsup", options_.lambda_u * unsup.loss}};
   }
