@@ -3,6 +3,8 @@
 #include <ATen/Parallel.h>
 #include <torch/cuda.h>
 
+#include <dlfcn.h>
+
 #include <regex>
 #include <thread>
 
@@ -30,6 +32,18 @@ int set_torch_threads(int threads) {
   if (threads == 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   at::set_num_threads(threads);
   return at::get_num_threads();
+}
+
+std::string set_blas_threads(int threads) {
+  if (threads < 0) throw ConfigError("train.blas_threads must be >= 0 (0 = leave the BLAS default), got " +
+                                     std::to_string(threads));
+  using SetThreads = void (*)(int);
+  using GetThreads = int (*)();
+  auto set = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
+  auto get = reinterpret_cast<GetThreads>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
+  if (!set || !get) return "unchanged (no OpenBLAS symbols)";
+  if (threads > 0) set(threads);
+  return "openblas: " + std::to_string(get()) + " thread(s)" + (threads > 0 ? "" : " (its default)");
 }
 
 }  // namespace sscl

@@ -106,6 +106,7 @@ nlohmann::json results_json(const RunState& s, const RunSummary& r) {
   j["environment"] = {{"sscl_version", sscl_version()}, {"git_commit", git_commit()},
                       {"libtorch_version", libtorch_version()}, {"device", r.device},
                       {"threads", r.threads},         {"blas", r.blas},
+                      {"blas_threads", r.blas_threads},
                       {"cpu", cpu_model()},           {"config_hash", r.config_hash}};
   return j;
 }
@@ -126,8 +127,8 @@ std::string results_table(const RunState& s, const RunSummary& r) {
   out += fmt::format("{:<26}{:>10}{:>10}\n", "backward transfer", metric(s.task_il.backward_transfer()),
                      metric(s.class_il.backward_transfer()));
   const auto all = all_iterations(s);
-  out += fmt::format("ms/iter: median {:.2f}, mean {:.2f} | wall {:.1f} s | peak RSS {:.0f} MiB | {} thread(s), {}\n",
-                     median(all), mean(all), r.wall_s, peak_rss_mib(), r.threads, r.blas);
+  out += fmt::format("ms/iter: median {:.2f}, mean {:.2f} | wall {:.1f} s | peak RSS {:.0f} MiB | {} thread(s), {} ({})\n",
+                     median(all), mean(all), r.wall_s, peak_rss_mib(), r.threads, r.blas, r.blas_threads);
   return out;
 }
 

@@ -10,7 +10,7 @@
 namespace sscl {
 
 struct RunSummary {
-  std::string name, method, dataset, backbone, scenario, device, config_hash, blas;
+  std::string name, method, dataset, backbone, scenario, device, config_hash, blas, blas_threads;
   int threads = 0;
   uint64_t seed = 0;
   double wall_s = 0;
