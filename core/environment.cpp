@@ -3,6 +3,8 @@
 #include <sys/resource.h>
 #include <torch/version.h>
 
+#include "git_commit.h"  // generated at build time
+
 #include <filesystem>
 #include <fstream>
 #include <set>

@@ -19,7 +19,7 @@ class TinyBackbone : public Backbone {
   torch::nn::Linear fc_{nullptr};
 };
 
-// Two tasks of two classes; class c images are filled with the value c.
+// Two tasks of two classes; an image of class c is 1 at pixel c and 0 elsewhere.
 class FakeTaskData : public TaskData {
  public:
   int num_tasks() const override { return 2; }
@@ -32,7 +32,7 @@ class FakeTaskData : public TaskData {
     TrainBatch b;
     b.task = task;
     b.labeled.labels = torch::tensor({classes_[task][0], classes_[task][1]});
-    b.labeled.images = b.labeled.labels.to(torch::kFloat).view({2, 1, 1, 1}).expand({2, 1, 4, 4}).contiguous();
+    b.labeled.images = images_of(b.labeled.labels);
     b.labeled.indices = torch::tensor({iter, iter + 1});
     return b;
   }
@@ -40,8 +40,12 @@ class FakeTaskData : public TaskData {
   EvalBatch eval_batch(int task, int64_t, int64_t) const override {
     EvalBatch b;
     b.labels = torch::tensor({classes_[task][0], classes_[task][1]});
-    b.images = b.labels.to(torch::kFloat).view({2, 1, 1, 1}).expand({2, 1, 4, 4}).contiguous();
+    b.images = images_of(b.labels);
     return b;
+  }
+
+  static torch::Tensor images_of(const torch::Tensor& labels) {
+    return torch::one_hot(labels, 16).to(torch::kFloat).view({-1, 1, 4, 4});
   }
 
   bool load_unlabeled = true;

@@ -13,22 +13,18 @@ using Log = std::vector<std::string>;
 
 #define SSCL_RECORD_STAGE(stage) \
   void stage(const RunState&) override { log_->push_back(name_ + ":" #stage); }
+#define SSCL_RECORD_ALL_STAGES                                                                          \
+  SSCL_RECORD_STAGE(before_run) SSCL_RECORD_STAGE(after_run) SSCL_RECORD_STAGE(before_task)            \
+  SSCL_RECORD_STAGE(after_task) SSCL_RECORD_STAGE(before_epoch) SSCL_RECORD_STAGE(after_epoch)         \
+  SSCL_RECORD_STAGE(before_iter) SSCL_RECORD_STAGE(after_iter) SSCL_RECORD_STAGE(before_val)           \
+  SSCL_RECORD_STAGE(after_val)
 
 class RecordingHook : public Hook {
  public:
   RecordingHook(std::string name, int priority, Log* log) : name_(std::move(name)), priority_(priority), log_(log) {}
   std::string hook_name() const override { return name_; }
   int priority() const override { return priority_; }
-  SSCL_RECORD_STAGE(before_run)
-  SSCL_RECORD_STAGE(after_run)
-  SSCL_RECORD_STAGE(before_task)
-  SSCL_RECORD_STAGE(after_task)
-  SSCL_RECORD_STAGE(before_epoch)
-  SSCL_RECORD_STAGE(after_epoch)
-  SSCL_RECORD_STAGE(before_iter)
-  SSCL_RECORD_STAGE(after_iter)
-  SSCL_RECORD_STAGE(before_val)
-  SSCL_RECORD_STAGE(after_val)
+  SSCL_RECORD_ALL_STAGES
 
  private:
   std::string name_;
@@ -44,16 +40,7 @@ class RecordingMethod : public Method {
     log_->push_back("step");
     return {{"ce", torch::nn::functional::cross_entropy(model()->forward(batch.labeled.images), batch.labeled.labels)}};
   }
-  SSCL_RECORD_STAGE(before_run)
-  SSCL_RECORD_STAGE(after_run)
-  SSCL_RECORD_STAGE(before_task)
-  SSCL_RECORD_STAGE(after_task)
-  SSCL_RECORD_STAGE(before_epoch)
-  SSCL_RECORD_STAGE(after_epoch)
-  SSCL_RECORD_STAGE(before_iter)
-  SSCL_RECORD_STAGE(after_iter)
-  SSCL_RECORD_STAGE(before_val)
-  SSCL_RECORD_STAGE(after_val)
+  SSCL_RECORD_ALL_STAGES
 
  private:
   Log* log_;

@@ -118,6 +118,19 @@ TEST(TrainErrors, ScenarioTheMethodDoesNotSupportIsRejectedBeforeTraining) {
   expect_one_line_error(f, "unknown scenario 'domain-il'; known: task-il, class-il");
 }
 
+TEST(TrainErrors, DivergingRunStopsAndIsNotMarkedFinished) {
+  TempDir dir;
+  testing::write_tiny_fashion_mnist(dir / "data", 6, 2);
+  const auto f = run_failing(testing::config_path(kConfig) + " --cfg-options data.root='" + (dir / "data").string() +
+                                 "' data.labels_per_class=3 optimizer.lr=1e30 train.iters_per_task=20",
+                             dir);
+  expect_one_line_error(f, "non-finite loss at task 0, iteration ");
+  EXPECT_TRUE(f.run_dir_exists);
+  // The log of the failed run is kept, with the error in it.
+  EXPECT_NE(testing::read_file(dir / "run" / "train.log").find("run failed: non-finite loss"), std::string::npos);
+  EXPECT_TRUE(std::filesystem::exists(dir / "run" / "config.toml"));
+}
+
 TEST(TrainErrors, FinishedRunDirectoryIsNotOverwritten) {
   TempDir dir;
   std::filesystem::create_directories(dir / "run");

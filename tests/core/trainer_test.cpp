@@ -1,0 +1,108 @@
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <cmath>
+
+#include "core/trainer.h"
+#include "tests/core/fake_run.h"
+
+namespace sscl {
+namespace {
+
+// Cross-entropy on the labeled batch; from `nan_at` (task, iter) on, a NaN term.
+class CeMethod : public Method {
+ public:
+  std::string name() const override { return "ce"; }
+  LossTerms step(const TrainBatch& batch, const RunState& s) override {
+    auto ce = torch::nn::functional::cross_entropy(model()->forward(batch.labeled.images), batch.labeled.labels);
+    LossTerms terms{{"ce", ce}};
+    if (s.task == nan_task && s.iter == nan_iter) terms.emplace_back("bad", torch::tensor(NAN));
+    return terms;
+  }
+  void after_iter(const RunState& s) override { lrs.push_back(s.lr); }
+  int nan_task = -1;
+  int64_t nan_iter = -1;
+  std::vector<double> lrs;
+};
+
+struct Fixture {
+  testing::FakeTaskData data;
+  CeMethod method;
+  HookDispatcher hooks;
+  Fixture() {
+    MethodContext context;
+    context.model = testing::make_tiny_classifier();
+    context.task_classes = {{0, 1}, {2, 3}};
+    method.attach(context);
+  }
+  Trainer trainer(TrainerOptions options, LrScheduleOptions schedule = {}) {
+    OptimizerOptions sgd;
+    sgd.lr = 0.5;
+    return Trainer(options, method, data, hooks, sgd, schedule, torch::kCPU);
+  }
+};
+
+TrainerOptions iters(int64_t n) {
+  TrainerOptions o;
+  o.iters_per_task = n;
+  return o;
+}
+
+TEST(Trainer, NonFiniteLossStopsWithTaskIterationAndTerms) {
+  Fixture f;
+  f.method.nan_task = 1;
+  f.method.nan_iter = 2;
+  auto trainer = f.trainer(iters(4));
+  try {
+    trainer.run();
+    FAIL();
+  } catch (const TrainingError& e) {
+    const std::string what = e.what();
+    EXPECT_EQ(what.rfind("non-finite loss at task 1, iteration 2: ce=", 0), 0u) << what;
+    EXPECT_NE(what.find("bad=nan"), std::string::npos) << what;
+  }
+}
+
+TEST(Trainer, LearnsTheFakeTasksAndFillsTheLowerTriangle) {
+  Fixture f;
+  auto trainer = f.trainer(iters(30));
+  const auto& s = trainer.run();
+  EXPECT_EQ(s.global_iter, 60);
+  ASSERT_EQ(s.task_timings.size(), 2u);
+  EXPECT_EQ(s.task_timings[1].iteration_ms.size(), 30u);
+  EXPECT_TRUE(s.task_il.has(0, 0));
+  EXPECT_FALSE(s.task_il.has(0, 1));
+  EXPECT_TRUE(s.task_il.has(1, 0));
+  // Each task's two classes are constant images 0 and 1 (or 2 and 3): trivially separable.
+  EXPECT_EQ(s.task_il.at(0, 0), 100.0);
+  EXPECT_EQ(s.task_il.at(1, 1), 100.0);
+  EXPECT_EQ(s.class_il.at(1, 1), 100.0);
+  // After task 1 class-IL chooses among classes 0..1 only, so it equals task-IL.
+  EXPECT_EQ(s.class_il.at(0, 0), s.task_il.at(0, 0));
+}
+
+TEST(Trainer, EvalAllTasksAlsoEvaluatesFutureTasks) {
+  Fixture f;
+  TrainerOptions o = iters(2);
+  o.eval_all_tasks = true;
+  auto trainer = f.trainer(o);
+  const auto& s = trainer.run();
+  EXPECT_TRUE(s.task_il.has(0, 1));
+  EXPECT_EQ(s.class_il.at(0, 1), 0.0);  // classes 2, 3 are not among the seen ones yet
+}
+
+TEST(Trainer, ScheduleRestartsEveryTask) {
+  Fixture f;
+  LrScheduleOptions step;
+  step.policy = "step";
+  step.milestones = {2};
+  step.gamma = 0.1;
+  auto trainer = f.trainer(iters(3), step);
+  trainer.run();
+  ASSERT_EQ(f.method.lrs.size(), 6u);
+  const std::vector<double> expected{0.5, 0.5, 0.05, 0.5, 0.5, 0.05};
+  for (size_t i = 0; i < 6; ++i) EXPECT_NEAR(f.method.lrs[i], expected[i], 1e-12) << i;
+}
+
+}  // namespace
+}  // namespace sscl
