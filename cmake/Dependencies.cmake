@@ -32,3 +32,24 @@ add_library(sscl_torch INTERFACE)
 target_link_libraries(sscl_torch INTERFACE ${TORCH_LIBRARIES})
 target_include_directories(sscl_torch SYSTEM INTERFACE ${TORCH_INCLUDE_DIRS})
 target_compile_options(sscl_torch INTERFACE ${TORCH_CXX_FLAGS})
+# PyTorch's wheels (2.5 and later) export copies of libstdc++ symbols that they
+# link statically, std::filesystem among them (pytorch/pytorch#133437); an
+# executable that needs libtorch before libstdc++ binds to those copies, and
+# std::filesystem::remove_all then jumps to address 0. List libstdc++.so first
+# (by file name: a plain -lstdc++ may pick a static libstdc++.a).
+target_link_options(sscl_torch INTERFACE "LINKER:--push-state,--no-as-needed,-l:libstdc++.so.6,--pop-state")
+
+# PyTorch's wheels ship fmt's headers in torch/include/fmt (fmt 12 in 2.11), which
+# then shadow the fmt that spdlog was built against (fmt 9 on Debian 12). Put that
+# fmt first with a plain -I of a build-tree folder holding only a link to it: -I
+# folders are searched before every -isystem one, and an -I of its own prefix
+# (/usr/include) would be ignored by GCC as a system folder.
+if(TARGET fmt::fmt AND EXISTS "${TORCH_INSTALL_PREFIX}/include/fmt")
+  get_target_property(SSCL_FMT_INCLUDE fmt::fmt INTERFACE_INCLUDE_DIRECTORIES)
+  list(GET SSCL_FMT_INCLUDE 0 SSCL_FMT_INCLUDE)
+  if(NOT SSCL_FMT_INCLUDE STREQUAL "${TORCH_INSTALL_PREFIX}/include")
+    file(MAKE_DIRECTORY ${PROJECT_BINARY_DIR}/fmt_first)
+    file(CREATE_LINK ${SSCL_FMT_INCLUDE}/fmt ${PROJECT_BINARY_DIR}/fmt_first/fmt SYMBOLIC)
+    target_include_directories(sscl_torch BEFORE INTERFACE ${PROJECT_BINARY_DIR}/fmt_first)
+  endif()
+endif()
