@@ -12,7 +12,7 @@ find_package(Threads REQUIRED)
 # Debian splits OpenCV per module and only the umbrella libopencv-dev (60 packages,
 # VTK and MPI among them) ships OpenCVConfig.cmake. Use it when present, otherwise
 # find the modules we use directly.
-find_package(OpenCV QUIET COMPONENTS core imgproc)
+find_package(OpenCV QUIET COMPONENTS core imgproc imgcodecs)
 if(OpenCV_FOUND)
   add_library(sscl_opencv INTERFACE)
   target_include_directories(sscl_opencv SYSTEM INTERFACE ${OpenCV_INCLUDE_DIRS})
@@ -21,7 +21,7 @@ else()
   find_path(SSCL_OPENCV_INCLUDE opencv2/core.hpp PATH_SUFFIXES opencv4 REQUIRED)
   add_library(sscl_opencv INTERFACE)
   target_include_directories(sscl_opencv SYSTEM INTERFACE ${SSCL_OPENCV_INCLUDE})
-  foreach(module core imgproc)
+  foreach(module core imgproc imgcodecs)
     find_library(SSCL_OPENCV_${module} opencv_${module} REQUIRED)
     target_link_libraries(sscl_opencv INTERFACE ${SSCL_OPENCV_${module}})
   endforeach()

@@ -2,7 +2,10 @@
 
 #include <ATen/ATen.h>
 
+#include <oneapi/tbb/parallel_for.h>
+
 #include "core/error.h"
+#include "datasets/transforms.h"
 
 namespace sscl {
 
@@ -21,6 +24,24 @@ void validate(const ImageDataset& d, const std::string& source) {
   if (lo < 0 || hi >= d.num_classes)
     fail("labels in [" + std::to_string(lo) + ", " + std::to_string(hi) + "] outside [0, " +
          std::to_string(d.num_classes) + ")");
+}
+
+std::shared_ptr<const ImageDataset> resized(const ImageDataset& d, int rows, int cols) {
+  const auto shape = d.shape();
+  if (shape.height == rows && shape.width == cols) return std::make_shared<ImageDataset>(d);
+  auto out = std::make_shared<ImageDataset>(d);
+  const int channels = static_cast<int>(shape.channels);
+  out->images = at::empty({d.size(), rows, cols, channels}, at::kByte);
+  auto* src = const_cast<uint8_t*>(d.images.data_ptr<uint8_t>());
+  uint8_t* dst = out->images.data_ptr<uint8_t>();
+  const int64_t src_bytes = shape.height * shape.width * channels, dst_bytes = int64_t{rows} * cols * channels;
+  tbb::parallel_for(int64_t{0}, d.size(), [&](int64_t i) {
+    const cv::Mat image(static_cast<int>(shape.height), static_cast<int>(shape.width), CV_8UC(channels),
+                        src + i * src_bytes);
+    cv::Mat target(rows, cols, CV_8UC(channels), dst + i * dst_bytes);
+    resize(image, rows, cols).copyTo(target);
+  });
+  return out;
 }
 
 }  // namespace sscl

@@ -40,4 +40,8 @@ SSCL_DECLARE_REGISTRY(DatasetRegistry, std::function<DatasetSplits(const std::st
 // throws DataError naming `source` otherwise.
 void validate(const ImageDataset& dataset, const std::string& source);
 
+// A copy with every image resized to rows x cols (transforms.h's resize), done once
+// at load so that no iteration pays for it.
+std::shared_ptr<const ImageDataset> resized(const ImageDataset& dataset, int rows, int cols);
+
 }  // namespace sscl

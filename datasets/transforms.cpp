@@ -1,6 +1,7 @@
 #include "datasets/transforms.h"
 
 #include <opencv2/core.hpp>
+#include <opencv2/imgproc.hpp>
 
 #include <algorithm>
 
@@ -26,6 +27,19 @@ void cutout(cv::Mat& image, int size, const cv::Scalar& fill, Rng& rng) {
   const int y0 = std::max(0, cy - size / 2), x0 = std::max(0, cx - size / 2);
   const int y1 = std::min(image.rows, cy - size / 2 + size), x1 = std::min(image.cols, cx - size / 2 + size);
   image(cv::Rect(x0, y0, x1 - x0, y1 - y0)).setTo(fill);
+}
+
+void random_size_cutout(cv::Mat& image, double max_fraction, const cv::Scalar& fill, Rng& rng) {
+  const int longest = std::max(1, static_cast<int>(max_fraction * std::min(image.rows, image.cols)));
+  cutout(image, 1 + static_cast<int>(rng.below(longest)), fill, rng);
+}
+
+cv::Mat resize(const cv::Mat& image, int rows, int cols) {
+  if (image.rows == rows && image.cols == cols) return image.clone();
+  const bool shrink = rows * cols < image.rows * image.cols;
+  cv::Mat out;
+  cv::resize(image, out, cv::Size(cols, rows), 0, 0, shrink ? cv::INTER_AREA : cv::INTER_CUBIC);
+  return out;
 }
 
 void normalize_to_chw(const cv::Mat& image, const std::vector<double>& mean, const std::vector<double>& std,

@@ -1,9 +1,8 @@
 // Per-image augmentations on uint8 HxWxC images (OpenCV). Each takes its own Rng,
 // so a sample's views depend only on the seed of its slot in the batch.
 //
-// This is the basic set (crop with padding, horizontal flip, Cutout) used by the
-// weak and strong views; RandAugment comes with the data-pipeline issue, and until
-// then the strong view is weak + Cutout (logged as such by the loader).
+// The weak view is crop + flip; the strong view adds RandAugment
+// (datasets/rand_augment.h) and Cutout.
 #pragma once
 
 #include <opencv2/core.hpp>
@@ -24,6 +23,14 @@ void random_hflip(cv::Mat& image, double p, Rng& rng);
 // Fills a size x size square centred on a uniformly random pixel (clipped at the
 // borders) with `fill`, in place.
 void cutout(cv::Mat& image, int size, const cv::Scalar& fill, Rng& rng);
+
+// Cutout with FixMatch's random size: a square of side uniform in
+// [1, max_fraction * min(rows, cols)] (FixMatch uses 0.5), then as cutout().
+void random_size_cutout(cv::Mat& image, double max_fraction, const cv::Scalar& fill, Rng& rng);
+
+// Resizes to rows x cols: area averaging when shrinking (no aliasing), bicubic
+// when enlarging.
+cv::Mat resize(const cv::Mat& image, int rows, int cols);
 
 // Writes (image - mean) / std as float CHW into `out` (C*H*W floats).
 void normalize_to_chw(const cv::Mat& image, const std::vector<double>& mean, const std::vector<double>& std,

@@ -7,7 +7,6 @@
 
 #include "core/error.h"
 #include "core/random.h"
-#include "datasets/transforms.h"
 
 namespace sscl {
 
@@ -52,10 +51,10 @@ SplitSemiOptions SplitSemiOptions::from_config(const Config& config) {
   o.std = s.get_or("std", o.std);
   o.workers = s.get_or("workers", o.workers);
   o.prefetch = s.get_or("prefetch", o.prefetch);
-  auto a = s.section("augment");
-  o.augment.crop_padding = a.get_or("crop_padding", o.augment.crop_padding);
-  o.augment.hflip = a.get_or("hflip", o.augment.hflip);
-  o.augment.strong_cutout = a.get_or("strong_cutout", o.augment.strong_cutout);
+  o.augment = AugmentOptions::from_config(s.section("augment"));
+  o.resize = s.get_or("resize", o.resize);
+  if (!o.resize.empty() && (o.resize.size() != 2 || o.resize[0] <= 0 || o.resize[1] <= 0))
+    s.fail("resize", "must be [] or [rows, cols] with both > 0");
   if (o.split.num_tasks <= 0) s.fail("num_tasks", "must be > 0");
   if (o.split.labels_per_class == 0 || o.split.labels_per_class < -1)
     s.fail("labels_per_class", "must be -1 (every image labeled) or > 0");
@@ -64,9 +63,6 @@ SplitSemiOptions SplitSemiOptions::from_config(const Config& config) {
   if (o.workers <= 0) s.fail("workers", "must be > 0");
   for (double v : o.std)
     if (!(v > 0)) s.fail("std", "every entry must be > 0");
-  if (o.augment.crop_padding < 0) a.fail("crop_padding", "must be >= 0");
-  if (o.augment.hflip < 0 || o.augment.hflip > 1) a.fail("hflip", "must be a probability in [0, 1]");
-  if (o.augment.strong_cutout < 0) a.fail("strong_cutout", "must be >= 0");
   return o;
 }
 
@@ -77,6 +73,12 @@ SplitSemiTasks::SplitSemiTasks(SplitSemiOptions options, DatasetSplits data, uin
   if (options_.std.empty()) options_.std = data_.std;
   if (static_cast<int64_t>(options_.mean.size()) != channels || static_cast<int64_t>(options_.std.size()) != channels)
     throw ConfigError("data.mean and data.std need " + std::to_string(channels) + " value(s) for " + data_.name);
+  if (!options_.resize.empty()) {
+    const int rows = static_cast<int>(options_.resize[0]), cols = static_cast<int>(options_.resize[1]);
+    data_.train = resized(*data_.train, rows, cols);
+    data_.test = resized(*data_.test, rows, cols);
+  }
+  augment_.emplace(options_.augment, options_.mean, options_.std);
   tasks_ = build_task_split(data_, options_.split, seed_);
 }
 
@@ -123,29 +125,20 @@ TrainBatch SplitSemiTasks::build_batch(int task, int64_t iter) const {
   float* lab_out = batch.labeled.images.data_ptr<float>();
   float* weak_out = batch.unlabeled.weak.data_ptr<float>();
   float* strong_out = batch.unlabeled.strong.data_ptr<float>();
-  cv::Scalar fill;
-  for (size_t c = 0; c < options_.mean.size(); ++c) fill[static_cast<int>(c)] = std::round(options_.mean[c]);
 
-  auto weak_view = [&](const cv::Mat& image, Rng& r) {
-    cv::Mat out = random_crop(image, options_.augment.crop_padding, r);
-    random_hflip(out, options_.augment.hflip, r);
-    return out;
-  };
+  const AugmentPipeline& augment = *augment_;
   arena_.execute([&] {
     tbb::parallel_for(int64_t{0}, n_lab + n_unl, [&](int64_t slot) {
       Rng r(derive_seed(seed_, {kAugmentStream, static_cast<uint64_t>(task), static_cast<uint64_t>(iter),
                                 static_cast<uint64_t>(slot)}));
       if (slot < n_lab) {
-        normalize_to_chw(weak_view(image_view(*data_.train, labeled[slot]), r), options_.mean, options_.std,
-                         lab_out + slot * image_floats);
+        augment.normalize(augment.weak(image_view(*data_.train, labeled[slot]), r), lab_out + slot * image_floats);
         return;
       }
       const int64_t u = slot - n_lab;
       const cv::Mat image = image_view(*data_.train, unlabeled[u]);
-      normalize_to_chw(weak_view(image, r), options_.mean, options_.std, weak_out + u * image_floats);
-      cv::Mat strong = weak_view(image, r);
-      cutout(strong, options_.augment.strong_cutout, fill, r);
-      normalize_to_chw(strong, options_.mean, options_.std, strong_out + u * image_floats);
+      augment.normalize(augment.weak(image, r), weak_out + u * image_floats);
+      augment.normalize(augment.strong(image, r), strong_out + u * image_floats);
     });
   });
   return batch;
@@ -170,7 +163,7 @@ EvalBatch SplitSemiTasks::eval_batch(int task, int64_t batch, int64_t batch_size
   float* dst = out.images.data_ptr<float>();
   arena_.execute([&] {
     tbb::parallel_for(int64_t{0}, end - begin, [&](int64_t i) {
-      normalize_to_chw(image_view(*data_.test, chosen[i]), options_.mean, options_.std, dst + i * image_floats);
+      augment_->normalize(image_view(*data_.test, chosen[i]), dst + i * image_floats);
     });
   });
   return out;

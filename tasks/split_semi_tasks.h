@@ -13,21 +13,18 @@
 
 #include <future>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "core/config.h"
 #include "core/task_data.h"
 #include "datasets/image_dataset.h"
+#include "datasets/augment_pipeline.h"
 #include "tasks/task_split.h"
 
 namespace sscl {
 
-struct AugmentOptions {
-  int crop_padding = 4;   // random crop after padding by this many pixels (0: off)
-  double hflip = 0.5;     // horizontal flip probability
-  int strong_cutout = 5;  // Cutout square size of the strong view (0: off)
-};
 
 struct SplitSemiOptions {
   std::string dataset = "fashion_mnist";
@@ -36,12 +33,13 @@ struct SplitSemiOptions {
   int64_t batch_size = 8;  // labeled images per iteration
   int64_t uratio = 7;      // unlabeled images per labeled image
   std::vector<double> mean, std;  // empty: the dataset's own
+  std::vector<int64_t> resize;    // [rows, cols]: resize every image once at load; empty: native size
   int workers = 1;                // loader threads (TBB)
   bool prefetch = true;
   AugmentOptions augment;
 
   // Reads data.* (dataset, root, num_tasks, labels_per_class, class_order, uratio,
-  // batch_size, mean, std, workers, prefetch, augment.*).
+  // batch_size, mean, std, resize, workers, prefetch, augment.*).
   static SplitSemiOptions from_config(const Config& config);
 };
 
@@ -70,6 +68,7 @@ class SplitSemiTasks : public TaskData {
   SplitSemiOptions options_;
   DatasetSplits data_;
   uint64_t seed_;
+  std::optional<AugmentPipeline> augment_;  // built once mean/std are known
   std::vector<TaskIndices> tasks_;
   bool load_unlabeled_ = true;
   mutable tbb::task_arena arena_;

@@ -121,8 +121,7 @@ TrainOutcome run_training(const TrainArgs& args) {
             tasks.num_tasks(), tasks.classes(0).size(), data_options.split.labels_per_class, data_options.uratio,
             data_options.batch_size);
   if (method->uses_unlabeled())
-    log->info("strong view: crop, flip and Cutout {}x{} (RandAugment is not implemented yet)",
-              data_options.augment.strong_cutout, data_options.augment.strong_cutout);
+    log->info("strong view: {}", data_options.augment.describe_strong());
 
   MethodContext context;
   context.model = model;

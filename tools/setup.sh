@@ -11,7 +11,7 @@ SSCL_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SSCL_PACKAGES=(
   cmake ninja-build g++ git pkg-config
   libtorch-dev libopenblas0-pthread
-  libopencv-core-dev libopencv-imgproc-dev
+  libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev
   libtomlplusplus-dev libtbb-dev libspdlog-dev nlohmann-json3-dev libcli11-dev zlib1g-dev
   libgtest-dev libgmock-dev
   dataset-fashion-mnist

@@ -1,6 +1,9 @@
 #include <gtest/gtest.h>
 
 #include <opencv2/core.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include <set>
 
 #include "datasets/transforms.h"
 
@@ -62,6 +65,40 @@ TEST(Transforms, CutoutFillsAtMostASquare) {
     EXPECT_GE(filled, 4);  // a 3x3 square clipped at a corner keeps 2x2
     EXPECT_LE(filled, 9);
   }
+}
+
+TEST(Transforms, RandomSizeCutoutSidesSpanOneToHalfTheImage) {
+  std::set<int> sides;
+  for (uint64_t seed = 0; seed < 300; ++seed) {
+    cv::Mat image(16, 16, CV_8UC1, cv::Scalar(200));
+    Rng rng(seed);
+    random_size_cutout(image, 0.5, cv::Scalar(7), rng);
+    const cv::Mat filled = image == 7;
+    const cv::Rect box = cv::boundingRect(filled);
+    ASSERT_EQ(cv::countNonZero(filled), box.area()) << "a filled rectangle";
+    ASSERT_LE(std::max(box.width, box.height), 8);
+    if (box.x > 0 && box.y > 0 && box.x + box.width < 16 && box.y + box.height < 16) {
+      ASSERT_EQ(box.width, box.height) << "unclipped squares are square";
+      sides.insert(box.width);
+    }
+  }
+  EXPECT_TRUE(sides.count(1) && sides.count(8)) << "both ends of [1, 8] drawn";
+}
+
+TEST(Transforms, ResizeAveragesWhenShrinkingAndKeepsFlatImagesFlat) {
+  cv::Mat image(4, 4, CV_8UC1);
+  for (int y = 0; y < 4; ++y)
+    for (int x = 0; x < 4; ++x) image.at<uint8_t>(y, x) = static_cast<uint8_t>(10 * (2 * (y / 2) + x / 2) + (x + y) % 2 * 4);
+  const cv::Mat small = resize(image, 2, 2);  // each 2x2 block: v, v+4, v+4, v -> v+2
+  ASSERT_EQ(small.size(), cv::Size(2, 2));
+  EXPECT_EQ(small.at<uint8_t>(0, 0), 2);
+  EXPECT_EQ(small.at<uint8_t>(0, 1), 12);
+  EXPECT_EQ(small.at<uint8_t>(1, 0), 22);
+  EXPECT_EQ(small.at<uint8_t>(1, 1), 32);
+  const cv::Mat large = resize(cv::Mat(3, 5, CV_8UC3, cv::Scalar(9, 80, 200)), 6, 10);
+  ASSERT_EQ(large.size(), cv::Size(10, 6));
+  ASSERT_EQ(large.channels(), 3);
+  EXPECT_EQ(cv::countNonZero(large.reshape(1) != cv::Mat(6, 10, CV_8UC3, cv::Scalar(9, 80, 200)).reshape(1)), 0);
 }
 
 TEST(Transforms, NormalizeWritesChannelPlanes) {

@@ -1,0 +1,122 @@
+// A generic image folder in torchvision's ImageFolder layout: root/train/<class>/*
+// and root/test/<class>/* (root/val/ when there is no test/), PNG, JPEG or BMP.
+// Classes are the sorted subdirectory names of train/; nothing is resized.
+#include <ATen/ATen.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+
+#include "core/error.h"
+#include "datasets/image_dataset.h"
+#include "datasets/image_decode.h"
+
+namespace sscl {
+namespace {
+
+namespace fs = std::filesystem;
+
+const std::vector<std::string> kExtensions = {".png", ".jpg", ".jpeg", ".bmp"};
+
+// Sorted names of the subdirectories of `dir`, hidden ones (.ipynb_checkpoints, ...) skipped.
+std::vector<std::string> subdirectories(const fs::path& dir) {
+  std::vector<std::string> names;
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    std::error_code dir_ec;
+    if (!name.empty() && name[0] != '.' && it->is_directory(dir_ec)) names.push_back(name);
+  }
+  if (ec) throw DataError(dir.string() + ": cannot list: " + ec.message());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+struct FileList {
+  std::vector<fs::path> files;
+  std::vector<int64_t> labels;
+
+  void add(const fs::path& dir, int64_t label) {
+    const auto found = list_images(dir, kExtensions);
+    files.insert(files.end(), found.begin(), found.end());
+    labels.insert(labels.end(), found.size(), label);
+  }
+};
+
+std::shared_ptr<const ImageDataset> make_dataset(at::Tensor images, const FileList& list, int64_t classes,
+                                                 const fs::path& source) {
+  auto dataset = std::make_shared<ImageDataset>();
+  dataset->images = std::move(images);
+  dataset->labels = at::tensor(at::ArrayRef<int64_t>(list.labels), at::kLong);
+  dataset->num_classes = classes;
+  validate(*dataset, source.string());
+  return dataset;
+}
+
+// Per-channel mean and population standard deviation on the 0..255 scale, summed
+// in chunks so that the dataset is never copied whole as doubles.
+void channel_statistics(const at::Tensor& images, std::vector<double>& mean, std::vector<double>& std) {
+  const int64_t channels = images.size(3);
+  const at::Tensor pixels = images.view({-1, channels});
+  const int64_t n = pixels.size(0), chunk = int64_t{1} << 20;
+  at::Tensor sum = at::zeros({channels}, at::kDouble), squares = at::zeros({channels}, at::kDouble);
+  for (int64_t start = 0; start < n; start += chunk) {
+    const at::Tensor x = pixels.narrow(0, start, std::min(chunk, n - start)).to(at::kDouble);
+    sum += x.sum(0);
+    squares += x.square().sum(0);
+  }
+  mean.clear();
+  std.clear();
+  for (int64_t c = 0; c < channels; ++c) {
+    const double m = sum[c].item<double>() / static_cast<double>(n);
+    const double variance = squares[c].item<double>() / static_cast<double>(n) - m * m;
+    mean.push_back(m);
+    // A constant channel would divide by zero when normalising; leave it unscaled.
+    const double s = std::sqrt(std::max(variance, 0.0));
+    std.push_back(s > 1e-6 ? s : 1.0);
+  }
+}
+
+DatasetSplits load_image_folder(const std::string& root_name) {
+  const fs::path root = root_name;
+  if (!fs::is_directory(root)) throw DataError("data.root '" + root_name + "': directory not found");
+  const fs::path train_dir = root / "train";
+  if (!fs::is_directory(train_dir)) throw DataError(train_dir.string() + ": directory not found");
+  const fs::path test_dir = fs::is_directory(root / "test") ? root / "test" : root / "val";
+  if (!fs::is_directory(test_dir)) throw DataError(root_name + ": neither test/ nor val/ directory found");
+
+  const std::vector<std::string> classes = subdirectories(train_dir);
+  if (classes.empty()) throw DataError(train_dir.string() + ": no class subdirectories");
+  const auto num_classes = static_cast<int64_t>(classes.size());
+  FileList train, test;
+  for (int64_t c = 0; c < num_classes; ++c) {
+    const size_t before = train.files.size();
+    train.add(train_dir / classes[c], c);
+    if (train.files.size() == before)
+      throw DataError((train_dir / classes[c]).string() + ": no images (.png, .jpg, .jpeg, .bmp)");
+  }
+  for (const auto& name : subdirectories(test_dir)) {
+    const auto it = std::lower_bound(classes.begin(), classes.end(), name);
+    if (it == classes.end() || *it != name)
+      throw DataError((test_dir / name).string() + ": class '" + name + "' is not a class of " + train_dir.string());
+    test.add(test_dir / name, it - classes.begin());
+  }
+
+  // Gray only when every training image is; the test images follow the training
+  // images' channels and size.
+  at::Tensor train_images = decode_images(train.files, 0);
+  at::Tensor test_images = decode_images(test.files, static_cast<int>(train_images.size(3)), train.files.front());
+
+  DatasetSplits splits;
+  splits.name = "image_folder";
+  splits.train = make_dataset(train_images, train, num_classes, train_dir);
+  splits.test = make_dataset(test_images, test, num_classes, test_dir);
+  splits.class_names = classes;
+  channel_statistics(train_images, splits.mean, splits.std);
+  return splits;
+}
+
+SSCL_REGISTER(DatasetRegistry, "image_folder", load_image_folder);
+
+}  // namespace
+}  // namespace sscl

@@ -1,0 +1,186 @@
+// The image-folder layout written by tests/dataset_writers.h (lossless PNG/BMP, so
+// pixels are compared exactly).
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <opencv2/imgcodecs.hpp>
+
+#include "core/error.h"
+#include "datasets/image_dataset.h"
+#include "tests/dataset_writers.h"
+#include "tests/test_util.h"
+
+namespace sscl {
+namespace {
+
+using ::sscl::testing::SyntheticImages;
+using ::sscl::testing::TempDir;
+namespace fs = std::filesystem;
+
+SyntheticImages small_spec() {
+  SyntheticImages spec;
+  spec.classes = 3;
+  spec.train_per_class = 4;
+  spec.test_per_class = 2;
+  spec.rows = 5;  // not square: a swapped height and width shows
+  spec.cols = 7;
+  return spec;
+}
+
+DatasetSplits load(const TempDir& dir) { return DatasetRegistry::get().at("image_folder")(dir.path().string()); }
+
+std::string error_of(const TempDir& dir) {
+  try {
+    load(dir);
+  } catch (const DataError& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+TEST(ImageFolder, ReadsRgbPngsExactly) {
+  TempDir dir;
+  const auto written = testing::write_image_folder(dir.path(), small_spec());
+  const auto splits = load(dir);
+  EXPECT_EQ(splits.name, "image_folder");
+  ASSERT_EQ(splits.train->images.sizes(), (std::vector<int64_t>{12, 5, 7, 3}));
+  EXPECT_TRUE(splits.train->images.is_contiguous());
+  EXPECT_TRUE(torch::equal(splits.train->images, written.train.images));
+  EXPECT_TRUE(torch::equal(splits.train->labels, written.train.labels));
+  EXPECT_TRUE(torch::equal(splits.test->images, written.test.images));
+  EXPECT_TRUE(torch::equal(splits.test->labels, written.test.labels));
+  EXPECT_EQ(splits.train->num_classes, 3);
+  EXPECT_EQ(splits.test->num_classes, 3);
+  EXPECT_EQ(splits.class_names, written.class_dirs);
+  // Statistics of the training pixels, per channel, population standard deviation.
+  const auto pixels = written.train.images.reshape({-1, 3}).to(torch::kDouble);
+  ASSERT_EQ(splits.mean.size(), 3u);
+  ASSERT_EQ(splits.std.size(), 3u);
+  for (int c = 0; c < 3; ++c) {
+    EXPECT_NEAR(splits.mean[c], pixels.select(1, c).mean().item<double>(), 1e-9);
+    EXPECT_NEAR(splits.std[c], pixels.select(1, c).std(/*unbiased=*/false).item<double>(), 1e-9);
+  }
+}
+
+TEST(ImageFolder, PixelLayoutAndChannelOrder) {
+  TempDir dir;
+  testing::write_image_folder(dir.path(), small_spec());
+  cv::Mat bgr(5, 7, CV_8UC3);
+  for (int y = 0; y < 5; ++y)
+    for (int x = 0; x < 7; ++x)
+      bgr.at<cv::Vec3b>(y, x) = cv::Vec3b(static_cast<uint8_t>(x), static_cast<uint8_t>(10 * y), 100);
+  ASSERT_TRUE(cv::imwrite((dir / "train/class_00/img_0000.png").string(), bgr));
+  const auto image = load(dir).train->images[0];
+  for (int y = 0; y < 5; ++y)
+    for (int x = 0; x < 7; ++x) {
+      EXPECT_EQ(image[y][x][0].item<int>(), 100);
+      EXPECT_EQ(image[y][x][1].item<int>(), 10 * y);
+      EXPECT_EQ(image[y][x][2].item<int>(), x);
+    }
+}
+
+TEST(ImageFolder, GrayImagesGiveOneChannel) {
+  TempDir dir;
+  auto spec = small_spec();
+  spec.channels = 1;
+  spec.extension = ".bmp";
+  const auto written = testing::write_image_folder(dir.path(), spec);
+  const auto splits = load(dir);
+  ASSERT_EQ(splits.train->images.sizes(), (std::vector<int64_t>{12, 5, 7, 1}));
+  EXPECT_TRUE(torch::equal(splits.train->images, written.train.images));
+  EXPECT_TRUE(torch::equal(splits.test->images, written.test.images));
+  EXPECT_EQ(splits.mean.size(), 1u);
+  EXPECT_EQ(splits.std.size(), 1u);
+}
+
+TEST(ImageFolder, TestImagesFollowTheTrainingChannels) {
+  TempDir dir;
+  auto spec = small_spec();
+  spec.channels = 1;
+  testing::write_image_folder(dir.path(), spec);
+  // A colour test image is converted to gray when every training image is gray.
+  ASSERT_TRUE(
+      cv::imwrite((dir / "test/class_01/img_0002.png").string(), cv::Mat(5, 7, CV_8UC3, cv::Scalar(50, 50, 50))));
+  const auto gray = load(dir);
+  EXPECT_EQ(gray.test->images.size(3), 1);
+  EXPECT_TRUE(gray.test->images[2].eq(50).all().item<bool>());
+}
+
+TEST(ImageFolder, OneColourTrainingImageMakesEveryImageRgb) {
+  TempDir dir;
+  auto spec = small_spec();
+  spec.channels = 1;
+  const auto written = testing::write_image_folder(dir.path(), spec);
+  ASSERT_TRUE(cv::imwrite((dir / "train/class_02/img_0011.png").string(), cv::Mat(5, 7, CV_8UC3, cv::Scalar(1, 2, 3))));
+  const auto splits = load(dir);
+  ASSERT_EQ(splits.train->images.sizes(), (std::vector<int64_t>{12, 5, 7, 3}));
+  EXPECT_TRUE(torch::equal(splits.train->images[0], written.train.images[0].expand({5, 7, 3})));
+  EXPECT_TRUE(torch::equal(splits.train->images[11], torch::tensor({3, 2, 1}, torch::kByte).expand({5, 7, 3})));
+  EXPECT_EQ(splits.test->images.size(3), 3);
+  EXPECT_TRUE(torch::equal(splits.test->images[1], written.test.images[1].expand({5, 7, 3})));
+}
+
+TEST(ImageFolder, AlphaIsDropped) {
+  TempDir dir;
+  testing::write_image_folder(dir.path(), small_spec());
+  ASSERT_TRUE(
+      cv::imwrite((dir / "train/class_00/img_0000.png").string(), cv::Mat(5, 7, CV_8UC4, cv::Scalar(1, 2, 3, 4))));
+  const auto splits = load(dir);
+  EXPECT_EQ(splits.train->images.size(3), 3);
+  EXPECT_TRUE(torch::equal(splits.train->images[0], torch::tensor({3, 2, 1}, torch::kByte).expand({5, 7, 3})));
+}
+
+TEST(ImageFolder, ValSplitExtensionsAndStrayFiles) {
+  TempDir dir;
+  auto spec = small_spec();
+  spec.test_dir = "val";
+  spec.extension = ".PNG";
+  const auto written = testing::write_image_folder(dir.path(), spec);
+  testing::write_text(dir / "train/class_00/notes.txt", "not an image");
+  testing::write_text(dir / "train/class_00/.hidden.png", "not an image either");
+  fs::create_directories(dir / "train/.ipynb_checkpoints");
+  fs::create_directories(dir / "val/.ipynb_checkpoints");
+  const auto splits = load(dir);
+  EXPECT_TRUE(torch::equal(splits.train->images, written.train.images));
+  EXPECT_TRUE(torch::equal(splits.test->images, written.test.images));
+  EXPECT_EQ(splits.class_names, written.class_dirs);
+}
+
+TEST(ImageFolder, UnknownTestClassNamesTheDirectory) {
+  TempDir dir;
+  testing::write_image_folder(dir.path(), small_spec());
+  fs::create_directories(dir / "test/zebra");
+  EXPECT_EQ(error_of(dir),
+            (dir / "test/zebra").string() + ": class 'zebra' is not a class of " + (dir / "train").string());
+}
+
+TEST(ImageFolder, MixedSizesAreRejected) {
+  TempDir dir;
+  testing::write_image_folder(dir.path(), small_spec());
+  ASSERT_TRUE(cv::imwrite((dir / "train/class_01/img_0005.png").string(), cv::Mat(7, 5, CV_8UC3, cv::Scalar(0))));
+  EXPECT_EQ(error_of(dir), (dir / "train/class_01/img_0005.png").string() +
+                               ": image is 5x7 (width x height), expected 7x5 like " +
+                               (dir / "train/class_00/img_0000.png").string());
+}
+
+TEST(ImageFolder, UndecodableImageIsNamed) {
+  TempDir dir;
+  testing::write_image_folder(dir.path(), small_spec());
+  testing::write_text(dir / "test/class_02/img_0004.jpg", "\xff\xd8 truncated");
+  EXPECT_EQ(error_of(dir), (dir / "test/class_02/img_0004.jpg").string() + ": cannot decode image");
+}
+
+TEST(ImageFolder, MissingDirectories) {
+  TempDir dir;
+  testing::write_image_folder(dir.path(), small_spec());
+  fs::remove_all(dir / "train/class_01");
+  fs::create_directories(dir / "train/class_01");
+  EXPECT_EQ(error_of(dir), (dir / "train/class_01").string() + ": no images (.png, .jpg, .jpeg, .bmp)");
+  fs::remove_all(dir / "test");
+  EXPECT_EQ(error_of(dir), dir.path().string() + ": neither test/ nor val/ directory found");
+  fs::remove_all(dir / "train");
+  EXPECT_EQ(error_of(dir), (dir / "train").string() + ": directory not found");
+}
+
+}  // namespace
+}  // namespace sscl
