@@ -24,6 +24,12 @@ namespace fs = std::filesystem;
 
 namespace {
 
+int64_t count_parameters(torch::nn::Module& module) {
+  int64_t n = 0;
+  for (const auto& p : module.parameters()) n += p.numel();
+  return n;
+}
+
 std::string timestamp() {
   const auto now = std::chrono::system_clock::now();
   const std::time_t t = std::chrono::system_clock::to_time_t(now);
@@ -81,6 +87,9 @@ TrainOutcome run_training(const TrainArgs& args) {
   const bool mask_train_logits =
       resolve_train_mask(config.get_choice("method.train_mask", "auto", {"auto", "task", "none"}), scenario);
   const auto backbone_name = config.get<std::string>("model.backbone");
+  const bool multi_head = config.get_or<bool>("model.multi_head", false);
+  if (multi_head && scenario != Scenario::kTaskIL)
+    config.section("model").fail("multi_head", "needs data.scenario = \"task-il\" (a head is chosen by the task id)");
   const auto hook_names = config.get_or<std::vector<std::string>>("log.hooks", {});
   std::unique_ptr<Method> method = MethodRegistry::get().at(method_name)(config.section("method"));
   ensure_supported(*method, scenario);
@@ -96,7 +105,10 @@ TrainOutcome run_training(const TrainArgs& args) {
   SplitSemiTasks tasks(data_options, load_dataset(data_options.root), seed);
   torch::manual_seed(seed);
   auto backbone = make_backbone(config.section("model"), tasks.input_shape());
-  Classifier model(backbone, tasks.num_classes());
+  std::vector<std::vector<int64_t>> task_classes;
+  for (int t = 0; t < tasks.num_tasks(); ++t) task_classes.push_back(tasks.classes(t));
+  Classifier model = multi_head ? Classifier(backbone, tasks.num_classes(), task_classes)
+                                : Classifier(backbone, tasks.num_classes());
   model->to(device);
   config.ensure_all_used();  // unknown keys are errors, before any file is written
 
@@ -115,6 +127,8 @@ TrainOutcome run_training(const TrainArgs& args) {
   log->info("sscl {} ({}), LibTorch {}, device {}, {} torch thread(s), {} loader worker(s), BLAS {} ({})",
             sscl_version(), git_commit(), libtorch_version(), summary.device, threads, data_options.workers,
             summary.blas, blas_threads);
+  log->info("classifier: {} ({} parameters)", multi_head ? "one head per task" : "one head over all classes",
+            count_parameters(*model));
   log->info("training logits: {}", mask_train_logits ? "masked to the current task's classes"
                                                        : "all classes (no task mask)");
   log->info("{}: {} tasks of {} classes, {} labeled per class, uratio {}, batch {}", data_options.dataset,
@@ -129,7 +143,7 @@ TrainOutcome run_training(const TrainArgs& args) {
   context.scenario = scenario;
   context.seed = seed;
   context.mask_train_logits = mask_train_logits;
-  for (int t = 0; t < tasks.num_tasks(); ++t) context.task_classes.push_back(tasks.classes(t));
+  context.task_classes = task_classes;
   method->attach(context);
 
   Trainer trainer(trainer_options, *method, tasks, hooks, optimizer_options, schedule_options, device);

@@ -1,8 +1,25 @@
-// ResNet-18 in the CIFAR style the reference uses: a 3x3 stride-1 stem without
-// max-pool, BasicBlocks [2, 2, 2, 2] of widths w, 2w, 4w, 8w (w = model.base_width,
-// 64 by default), global average pooling. The last BN of each residual branch is
-// zero-initialised (model.zero_init_residual, default true) so that every block
-// starts as the identity.
+// ResNets in the CIFAR style: a 3x3 stride-1 stem without max-pool, four stages
+// of widths w, 2w, 4w, 8w (times the block's expansion) whose first block strides
+// by 2 from the second stage on, global average pooling. A 1x1 projection + BN
+// shortcut wherever the shape changes. Options: model.base_width (w),
+// model.zero_init_residual (zero-initialise the last BN of each residual branch,
+// so that every block starts as the identity).
+//
+//   resnet18          BasicBlock [2, 2, 2, 2], w 64, features 512   (the reference's)
+//   resnet34          BasicBlock [3, 4, 6, 3], w 64, features 512
+//   resnet50          Bottleneck [3, 4, 6, 3], w 64, features 2048: torchvision's
+//                     bottleneck (1x1, 3x3 with the stride, 1x1 to 4 planes)
+//   reduced_resnet18  BasicBlock [2, 2, 2, 2], w 20, features 160: the reduced
+//                     ResNet-18 of GEM (Lopez-Paz & Ranzato 2017) and DER (mammoth's
+//                     "reduced-resnet18": the same network with nf = 20)
+//
+// The first three match kuangliu/pytorch-cifar's ResNet18/34/50 layer for layer
+// (same parameter counts); they zero-init the residual BNs by default (this
+// project's choice for the reference's ResNet-18; parameter counts do not change).
+// reduced_resnet18 follows mammoth, which keeps PyTorch's default BN init (weight
+// 1): zero_init_residual defaults to false for it. Mammoth pools with
+// avg_pool2d(out, out.shape[2]), the global average for square maps; here the
+// pooling is adaptive for any shape.
 #include <torch/nn/functional/pooling.h>
 #include <torch/nn/init.h>
 #include <torch/nn/modules/batchnorm.h>
@@ -10,6 +27,7 @@
 #include <torch/nn/modules/conv.h>
 
 #include <string>
+#include <vector>
 
 #include "core/nn/backbone.h"
 
@@ -22,19 +40,27 @@ nn::Conv2d conv3x3(int64_t in, int64_t out, int64_t stride) {
   return nn::Conv2d(nn::Conv2dOptions(in, out, 3).stride(stride).padding(1).bias(false));
 }
 
+nn::Conv2d conv1x1(int64_t in, int64_t out, int64_t stride) {
+  return nn::Conv2d(nn::Conv2dOptions(in, out, 1).stride(stride).bias(false));
+}
+
+// 1x1 projection + BN when the shape changes; null (identity) otherwise.
+nn::Sequential projection(int64_t in, int64_t out, int64_t stride) {
+  if (stride == 1 && in == out) return nullptr;
+  return nn::Sequential(conv1x1(in, out, stride), nn::BatchNorm2d(out));
+}
+
 class BasicBlockImpl : public nn::Module {
  public:
-  BasicBlockImpl(int64_t in, int64_t out, int64_t stride, bool zero_init_residual) {
-    conv1_ = register_module("conv1", conv3x3(in, out, stride));
-    bn1_ = register_module("bn1", nn::BatchNorm2d(out));
-    conv2_ = register_module("conv2", conv3x3(out, out, 1));
-    bn2_ = register_module("bn2", nn::BatchNorm2d(out));
+  static constexpr int64_t kExpansion = 1;
+
+  BasicBlockImpl(int64_t in, int64_t planes, int64_t stride, bool zero_init_residual) {
+    conv1_ = register_module("conv1", conv3x3(in, planes, stride));
+    bn1_ = register_module("bn1", nn::BatchNorm2d(planes));
+    conv2_ = register_module("conv2", conv3x3(planes, planes, 1));
+    bn2_ = register_module("bn2", nn::BatchNorm2d(planes));
     if (zero_init_residual) nn::init::zeros_(bn2_->weight);
-    if (stride != 1 || in != out) {
-      shortcut_ = register_module(
-          "shortcut", nn::Sequential(nn::Conv2d(nn::Conv2dOptions(in, out, 1).stride(stride).bias(false)),
-                                     nn::BatchNorm2d(out)));
-    }
+    if (auto shortcut = projection(in, planes, stride)) shortcut_ = register_module("shortcut", shortcut);
   }
 
   torch::Tensor forward(const torch::Tensor& x) {
@@ -50,23 +76,61 @@ class BasicBlockImpl : public nn::Module {
 };
 TORCH_MODULE(BasicBlock);
 
+// torchvision's Bottleneck (ResNet v1.5: the stride on the 3x3 conv).
+class BottleneckImpl : public nn::Module {
+ public:
+  static constexpr int64_t kExpansion = 4;
+
+  BottleneckImpl(int64_t in, int64_t planes, int64_t stride, bool zero_init_residual) {
+    const int64_t out = kExpansion * planes;
+    conv1_ = register_module("conv1", conv1x1(in, planes, 1));
+    bn1_ = register_module("bn1", nn::BatchNorm2d(planes));
+    conv2_ = register_module("conv2", conv3x3(planes, planes, stride));
+    bn2_ = register_module("bn2", nn::BatchNorm2d(planes));
+    conv3_ = register_module("conv3", conv1x1(planes, out, 1));
+    bn3_ = register_module("bn3", nn::BatchNorm2d(out));
+    if (zero_init_residual) nn::init::zeros_(bn3_->weight);
+    if (auto shortcut = projection(in, out, stride)) shortcut_ = register_module("shortcut", shortcut);
+  }
+
+  torch::Tensor forward(const torch::Tensor& x) {
+    auto out = torch::relu(bn1_(conv1_(x)));
+    out = torch::relu(bn2_(conv2_(out)));
+    out = bn3_(conv3_(out));
+    return torch::relu(out + (shortcut_ ? shortcut_->forward(x) : x));
+  }
+
+ private:
+  nn::Conv2d conv1_{nullptr}, conv2_{nullptr}, conv3_{nullptr};
+  nn::BatchNorm2d bn1_{nullptr}, bn2_{nullptr}, bn3_{nullptr};
+  nn::Sequential shortcut_{nullptr};
+};
+TORCH_MODULE(Bottleneck);
+
 class CifarResNet : public Backbone {
  public:
-  CifarResNet(const InputShape& shape, std::vector<int64_t> blocks, int64_t width, bool zero_init_residual)
-      : feature_dim_(8 * width) {
-    stem_ = register_module("conv1", conv3x3(shape.channels, width, 1));
-    bn_ = register_module("bn1", nn::BatchNorm2d(width));
+  template <typename Block>
+  static std::shared_ptr<CifarResNet> make(const InputShape& shape, const std::vector<int64_t>& blocks, int64_t width,
+                                           bool zero_init_residual) {
+    auto net = std::make_shared<CifarResNet>(shape, width);
     int64_t in = width;
     for (size_t stage = 0; stage < blocks.size(); ++stage) {
-      const int64_t out = width << stage;
+      const int64_t planes = width << stage;
       nn::Sequential layer;
       for (int64_t b = 0; b < blocks[stage]; ++b) {
         const int64_t stride = (stage > 0 && b == 0) ? 2 : 1;
-        layer->push_back(BasicBlock(in, out, stride, zero_init_residual));
-        in = out;
+        layer->push_back(Block(in, planes, stride, zero_init_residual));
+        in = Block::Impl::kExpansion * planes;
       }
-      layers_.push_back(register_module("layer" + std::to_string(stage + 1), layer));
+      net->layers_.push_back(net->register_module("layer" + std::to_string(stage + 1), layer));
     }
+    net->feature_dim_ = in;
+    return net;
+  }
+
+  CifarResNet(const InputShape& shape, int64_t width) {
+    stem_ = register_module("conv1", conv3x3(shape.channels, width, 1));
+    bn_ = register_module("bn1", nn::BatchNorm2d(width));
   }
 
   torch::Tensor forward(const torch::Tensor& images) override {
@@ -78,20 +142,47 @@ class CifarResNet : public Backbone {
   int64_t feature_dim() const override { return feature_dim_; }
 
  private:
-  int64_t feature_dim_;
+  int64_t feature_dim_ = 0;
   nn::Conv2d stem_{nullptr};
   nn::BatchNorm2d bn_{nullptr};
   std::vector<nn::Sequential> layers_;
 };
 
-std::shared_ptr<Backbone> make_resnet18(const ConfigSection& options, const InputShape& shape) {
-  const int64_t width = options.get_or<int64_t>("base_width", 64);
+struct ResNetOptions {
+  int64_t width;
+  bool zero_init_residual;
+};
+
+ResNetOptions read_options(const ConfigSection& options, int64_t default_width, bool default_zero_init) {
+  const int64_t width = options.get_or<int64_t>("base_width", default_width);
   if (width <= 0) options.fail("base_width", "must be > 0");
-  const bool zero_init = options.get_or<bool>("zero_init_residual", true);
-  return std::make_shared<CifarResNet>(shape, std::vector<int64_t>{2, 2, 2, 2}, width, zero_init);
+  return {width, options.get_or<bool>("zero_init_residual", default_zero_init)};
+}
+
+std::shared_ptr<Backbone> make_resnet18(const ConfigSection& options, const InputShape& shape) {
+  const auto o = read_options(options, 64, true);
+  return CifarResNet::make<BasicBlock>(shape, {2, 2, 2, 2}, o.width, o.zero_init_residual);
+}
+
+std::shared_ptr<Backbone> make_resnet34(const ConfigSection& options, const InputShape& shape) {
+  const auto o = read_options(options, 64, true);
+  return CifarResNet::make<BasicBlock>(shape, {3, 4, 6, 3}, o.width, o.zero_init_residual);
+}
+
+std::shared_ptr<Backbone> make_resnet50(const ConfigSection& options, const InputShape& shape) {
+  const auto o = read_options(options, 64, true);
+  return CifarResNet::make<Bottleneck>(shape, {3, 4, 6, 3}, o.width, o.zero_init_residual);
+}
+
+std::shared_ptr<Backbone> make_reduced_resnet18(const ConfigSection& options, const InputShape& shape) {
+  const auto o = read_options(options, 20, false);
+  return CifarResNet::make<BasicBlock>(shape, {2, 2, 2, 2}, o.width, o.zero_init_residual);
 }
 
 SSCL_REGISTER(BackboneRegistry, "resnet18", make_resnet18);
+SSCL_REGISTER(BackboneRegistry, "resnet34", make_resnet34);
+SSCL_REGISTER(BackboneRegistry, "resnet50", make_resnet50);
+SSCL_REGISTER(BackboneRegistry, "reduced_resnet18", make_reduced_resnet18);
 
 }  // namespace
 }  // namespace sscl

@@ -1,5 +1,9 @@
 #include "core/nn/classifier.h"
 
+#include <ATen/ATen.h>
+
+#include "core/error.h"
+
 namespace sscl {
 
 SSCL_DEFINE_REGISTRY(BackboneRegistry, "backbone")
@@ -9,10 +13,40 @@ ClassifierImpl::ClassifierImpl(std::shared_ptr<Backbone> backbone, int64_t num_c
   head_ = register_module("head", torch::nn::Linear(backbone_->feature_dim(), num_classes));
 }
 
-torch::Tensor ClassifierImpl::forward(const torch::Tensor& images) { return head_(backbone_->forward(images)); }
+ClassifierImpl::ClassifierImpl(std::shared_ptr<Backbone> backbone, int64_t num_classes,
+                               const std::vector<std::vector<int64_t>>& task_classes)
+    : backbone_(register_module("backbone", std::move(backbone))), num_classes_(num_classes) {
+  std::vector<int> owner(static_cast<size_t>(num_classes), -1);
+  for (size_t t = 0; t < task_classes.size(); ++t)
+    for (int64_t c : task_classes[t]) {
+      check<Error>(c >= 0 && c < num_classes && owner[c] < 0,
+                   "multi-head classifier: class " + std::to_string(c) + " out of range or in two tasks");
+      owner[c] = static_cast<int>(t);
+    }
+  for (int64_t c = 0; c < num_classes; ++c)
+    check<Error>(owner[c] >= 0, "multi-head classifier: class " + std::to_string(c) + " is in no task");
+  heads_ = register_module("heads", torch::nn::ModuleList());
+  for (const auto& classes : task_classes) {
+    heads_->push_back(torch::nn::Linear(backbone_->feature_dim(), static_cast<int64_t>(classes.size())));
+    // A buffer, so that it follows the model to its device and into checkpoints.
+    head_classes_.push_back(register_buffer("head_classes_" + std::to_string(head_classes_.size()),
+                                            at::tensor(at::ArrayRef<int64_t>(classes), at::kLong)));
+  }
+}
+
+torch::Tensor ClassifierImpl::forward(const torch::Tensor& images) { return head(backbone_->forward(images)); }
 
 torch::Tensor ClassifierImpl::features(const torch::Tensor& images) { return backbone_->forward(images); }
 
-torch::Tensor ClassifierImpl::head(const torch::Tensor& features) { return head_(features); }
+torch::Tensor ClassifierImpl::head(const torch::Tensor& features) {
+  if (!heads_) return head_(features);
+  torch::Tensor logits = at::empty({features.size(0), num_classes_}, features.options());
+  for (size_t t = 0; t < heads_->size(); ++t) {
+    auto& linear = *heads_[t]->as<torch::nn::LinearImpl>();
+    // index_copy is differentiable: each head gets the gradient of its own columns.
+    logits = logits.index_copy(1, head_classes_[t], linear.forward(features));
+  }
+  return logits;
+}
 
 }  // namespace sscl

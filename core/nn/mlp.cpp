@@ -1,1 +1,61 @@
-// (being written)
+// The MLP baseline of continual-learning papers on the MNIST family (GEM, DER,
+// ...; mammoth's MNISTMLP): flatten the image, then model.hidden_layers (default
+// 2) Linear + ReLU layers of model.hidden (default 100) units; the features are
+// the last hidden layer. The input size is channels * height * width of the
+// dataset (784 for 28x28x1). Weights are Xavier-uniform and biases zero, as
+// mammoth initialises MNISTMLP.
+#include <torch/nn/init.h>
+#include <torch/nn/modules/container/modulelist.h>
+#include <torch/nn/modules/linear.h>
+
+#include <vector>
+
+#include "core/nn/backbone.h"
+
+namespace sscl {
+namespace {
+
+namespace nn = torch::nn;
+
+class Mlp : public Backbone {
+ public:
+  Mlp(const InputShape& shape, int64_t hidden_layers, int64_t hidden) : hidden_(hidden) {
+    layers_ = register_module("layers", nn::ModuleList());
+    int64_t in = shape.channels * shape.height * shape.width;
+    check<ConfigError>(in > 0, "mlp needs a non-empty input shape");
+    for (int64_t i = 0; i < hidden_layers; ++i) {
+      nn::Linear fc(in, hidden);
+      nn::init::xavier_uniform_(fc->weight);
+      nn::init::zeros_(fc->bias);
+      layers_->push_back(fc);
+      linears_.push_back(fc);
+      in = hidden;
+    }
+  }
+
+  torch::Tensor forward(const torch::Tensor& images) override {
+    auto x = images.flatten(1);
+    for (auto& fc : linears_) x = torch::relu(fc(x));
+    return x;
+  }
+
+  int64_t feature_dim() const override { return hidden_; }
+
+ private:
+  int64_t hidden_;
+  nn::ModuleList layers_{nullptr};   // registers the layers ("layers.0", ...)
+  std::vector<nn::Linear> linears_;  // the same layers, typed
+};
+
+std::shared_ptr<Backbone> make_mlp(const ConfigSection& options, const InputShape& shape) {
+  const int64_t hidden_layers = options.get_or<int64_t>("hidden_layers", 2);
+  if (hidden_layers <= 0) options.fail("hidden_layers", "must be > 0");
+  const int64_t hidden = options.get_or<int64_t>("hidden", 100);
+  if (hidden <= 0) options.fail("hidden", "must be > 0");
+  return std::make_shared<Mlp>(shape, hidden_layers, hidden);
+}
+
+SSCL_REGISTER(BackboneRegistry, "mlp", make_mlp);
+
+}  // namespace
+}  // namespace sscl

@@ -1,1 +1,127 @@
-// (being written)
+// MobileNetV2 for small images, as in kuangliu/pytorch-cifar (the CIFAR MobileNetV2
+// most papers cite, 2,296,922 parameters with a 10-class head):
+//
+//   stem    conv 3x3, 32, stride 1 (ImageNet: 2) + BN + ReLU
+//   blocks  (expansion t, out c, blocks n, stride s) =
+//           (1, 16, 1, 1) (6, 24, 2, 1 [ImageNet: 2]) (6, 32, 3, 2) (6, 64, 4, 2)
+//           (6, 96, 3, 1) (6, 160, 3, 2) (6, 320, 1, 1)
+//   last    conv 1x1 to 1280 + BN + ReLU, global average pooling: 1280 features
+//
+// so a 32x32 image ends as 4x4 (ImageNet's 224 ends as 7x7). Each block: expand
+// 1x1 to t*in (also when t = 1), depthwise 3x3 with the stride, project 1x1 (no
+// activation after it), BN after each conv. Like that reference (and unlike the
+// paper and torchvision):
+//   - activations are ReLU, not ReLU6;
+//   - a stride-1 block whose in != out adds a 1x1 conv + BN projection shortcut;
+//     stride-2 blocks have no shortcut.
+// model.width_mult (default 1.0) scales every width as torchvision does (rounded to
+// a multiple of 8, never 10 % below; the last conv stays 1280 unless width_mult > 1).
+#include <torch/nn/functional/pooling.h>
+#include <torch/nn/modules/batchnorm.h>
+#include <torch/nn/modules/container/sequential.h>
+#include <torch/nn/modules/conv.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/nn/backbone.h"
+
+namespace sscl {
+namespace {
+
+namespace nn = torch::nn;
+
+nn::Conv2d conv(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t groups = 1) {
+  return nn::Conv2d(nn::Conv2dOptions(in, out, kernel).stride(stride).padding(kernel / 2).groups(groups).bias(false));
+}
+
+// torchvision's _make_divisible(v, 8).
+int64_t make_divisible(double v, int64_t divisor = 8) {
+  int64_t rounded = std::max(divisor, static_cast<int64_t>(v + divisor / 2.0) / divisor * divisor);
+  if (rounded < 0.9 * v) rounded += divisor;
+  return rounded;
+}
+
+class InvertedResidualImpl : public nn::Module {
+ public:
+  InvertedResidualImpl(int64_t in, int64_t out, int64_t expansion, int64_t stride) : stride_(stride) {
+    const int64_t hidden = expansion * in;
+    conv1_ = register_module("conv1", conv(in, hidden, 1, 1));
+    bn1_ = register_module("bn1", nn::BatchNorm2d(hidden));
+    conv2_ = register_module("conv2", conv(hidden, hidden, 3, stride, hidden));
+    bn2_ = register_module("bn2", nn::BatchNorm2d(hidden));
+    conv3_ = register_module("conv3", conv(hidden, out, 1, 1));
+    bn3_ = register_module("bn3", nn::BatchNorm2d(out));
+    if (stride == 1 && in != out)
+      shortcut_ = register_module("shortcut", nn::Sequential(conv(in, out, 1, 1), nn::BatchNorm2d(out)));
+  }
+
+  torch::Tensor forward(const torch::Tensor& x) {
+    auto out = torch::relu(bn1_(conv1_(x)));
+    out = torch::relu(bn2_(conv2_(out)));
+    out = bn3_(conv3_(out));
+    if (stride_ != 1) return out;
+    return out + (shortcut_ ? shortcut_->forward(x) : x);
+  }
+
+ private:
+  int64_t stride_;
+  nn::Conv2d conv1_{nullptr}, conv2_{nullptr}, conv3_{nullptr};
+  nn::BatchNorm2d bn1_{nullptr}, bn2_{nullptr}, bn3_{nullptr};
+  nn::Sequential shortcut_{nullptr};
+};
+TORCH_MODULE(InvertedResidual);
+
+struct StageSpec {
+  int64_t expansion, out, blocks, stride;
+};
+
+constexpr StageSpec kCifarStages[] = {{1, 16, 1, 1}, {6, 24, 2, 1},  {6, 32, 3, 2}, {6, 64, 4, 2},
+                                      {6, 96, 3, 1}, {6, 160, 3, 2}, {6, 320, 1, 1}};
+
+class MobileNetV2 : public Backbone {
+ public:
+  MobileNetV2(const InputShape& shape, double width_mult) {
+    int64_t in = make_divisible(32 * width_mult);
+    conv1_ = register_module("conv1", conv(shape.channels, in, 3, 1));
+    bn1_ = register_module("bn1", nn::BatchNorm2d(in));
+    nn::Sequential layers;
+    for (const auto& stage : kCifarStages) {
+      const int64_t out = make_divisible(stage.out * width_mult);
+      for (int64_t b = 0; b < stage.blocks; ++b) {
+        layers->push_back(InvertedResidual(in, out, stage.expansion, b == 0 ? stage.stride : 1));
+        in = out;
+      }
+    }
+    layers_ = register_module("layers", layers);
+    feature_dim_ = make_divisible(1280 * std::max(1.0, width_mult));
+    conv2_ = register_module("conv2", conv(in, feature_dim_, 1, 1));
+    bn2_ = register_module("bn2", nn::BatchNorm2d(feature_dim_));
+  }
+
+  torch::Tensor forward(const torch::Tensor& images) override {
+    auto x = torch::relu(bn1_(conv1_(images)));
+    x = layers_->forward(x);
+    x = torch::relu(bn2_(conv2_(x)));
+    return torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1);
+  }
+
+  int64_t feature_dim() const override { return feature_dim_; }
+
+ private:
+  int64_t feature_dim_;
+  nn::Conv2d conv1_{nullptr}, conv2_{nullptr};
+  nn::BatchNorm2d bn1_{nullptr}, bn2_{nullptr};
+  nn::Sequential layers_{nullptr};
+};
+
+std::shared_ptr<Backbone> make_mobilenet_v2(const ConfigSection& options, const InputShape& shape) {
+  const double width_mult = options.get_or<double>("width_mult", 1.0);
+  if (!(width_mult > 0.0) || !std::isfinite(width_mult)) options.fail("width_mult", "must be > 0");
+  return std::make_shared<MobileNetV2>(shape, width_mult);
+}
+
+SSCL_REGISTER(BackboneRegistry, "mobilenet_v2", make_mobilenet_v2);
+
+}  // namespace
+}  // namespace sscl

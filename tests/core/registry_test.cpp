@@ -13,7 +13,8 @@ using Names = std::vector<std::string>;
 
 TEST(Registry, EveryBuiltInNameIsRegistered) {
   EXPECT_EQ(MethodRegistry::get().names(), (Names{"fixmatch", "sft"}));
-  EXPECT_EQ(BackboneRegistry::get().names(), (Names{"resnet18", "small_cnn"}));
+  EXPECT_EQ(BackboneRegistry::get().names(), (Names{"mlp", "mobilenet_v2", "reduced_resnet18", "resnet18", "resnet34",
+                                                    "resnet50", "small_cnn", "wrn28_2"}));
   EXPECT_EQ(DatasetRegistry::get().names(), (Names{"cifar10", "cifar100", "fashion_mnist", "image_folder", "tiny_imagenet"}));
   EXPECT_EQ(HookRegistry::get().names(), (Names{"logger", "metrics_jsonl"}));
 }

@@ -32,6 +32,14 @@ void expect_one_line_error(const Failure& f, const std::string& needle) {
   EXPECT_FALSE(f.results_exist);
 }
 
+TEST(TrainErrors, MultiHeadOutsideTaskIlIsRejected) {
+  TempDir dir;
+  const auto f = run_failing(
+      testing::config_path(kConfig) + " --cfg-options model.multi_head=true data.scenario=class-il", dir);
+  expect_one_line_error(f, "model.multi_head");
+  EXPECT_FALSE(f.run_dir_exists);
+}
+
 TEST(TrainErrors, MissingConfig) {
   TempDir dir;
   const auto f = run_failing("'" + (dir / "none.toml").string() + "'", dir);
