@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <limits>
 
+#include "core/error.h"
+
 namespace sscl {
 
 SSCL_DEFINE_REGISTRY(MethodRegistry, "method")
@@ -19,17 +21,30 @@ bool resolve_train_mask(const std::string& train_mask, Scenario scenario) {
 void Method::attach(MethodContext context) {
   context_ = std::move(context);
   task_masks_.clear();
+  stacked_task_masks_ = torch::Tensor();
   const int64_t num_classes = context_.model ? context_.model->num_classes() : 0;
   for (const auto& classes : context_.task_classes) {
     auto mask = torch::zeros({num_classes}, torch::kBool);
     for (int64_t c : classes) mask[c] = true;
     task_masks_.push_back(mask.to(context_.device));
   }
+  if (!task_masks_.empty()) stacked_task_masks_ = torch::stack(task_masks_);
 }
 
 torch::Tensor Method::train_logits(const torch::Tensor& logits, int task) const {
   if (!context_.mask_train_logits) return logits;
   return logits.masked_fill(~task_masks_.at(task), -std::numeric_limits<float>::infinity());
+}
+
+const TaskData& Method::data() const {
+  check<Error>(context_.data != nullptr, "method '" + name() + "' needs the task data in its context");
+  return *context_.data;
+}
+
+torch::Tensor Method::train_logits(const torch::Tensor& logits, const torch::Tensor& tasks) const {
+  if (!context_.mask_train_logits || logits.size(0) == 0) return logits;
+  const auto rows = stacked_task_masks_.index_select(0, tasks.to(stacked_task_masks_.device()));
+  return logits.masked_fill(~rows, -std::numeric_limits<float>::infinity());
 }
 
 void ensure_supported(const Method& method, Scenario scenario) {

@@ -15,6 +15,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/batch.h"
@@ -24,6 +25,7 @@
 #include "core/nn/classifier.h"
 #include "core/registry.h"
 #include "core/scenario.h"
+#include "core/task_data.h"
 
 namespace sscl {
 
@@ -36,6 +38,13 @@ struct MethodContext {
   uint64_t seed = 0;
   // Restrict training logits to the current task's classes (method.train_mask).
   bool mask_train_logits = false;
+  // The task sequence, for methods that keep or revisit images (replay, Joint,
+  // iCaRL, GDumb, Fisher estimation); null in tests that need none of it.
+  const TaskData* data = nullptr;
+  // Labeled images per iteration (data.batch_size); the default replay batch.
+  int64_t batch_size = 0;
+  // A fresh backbone of the run's architecture (PNN's columns, GDumb's restart).
+  std::function<std::shared_ptr<Backbone>()> make_backbone;
 };
 
 // method.train_mask: "task" masks the training logits to the current task's
@@ -75,6 +84,9 @@ class Method : public Hook {
   // Parameters the optimizer updates.
   virtual std::vector<torch::Tensor> trainable_parameters() { return model()->parameters(); }
 
+  // Figures for results.json ("method_stats"), e.g. the replay buffer's bytes.
+  virtual std::vector<std::pair<std::string, double>> stats() const { return {}; }
+
   // Everything the method holds beyond the model (buffers, importances, ...).
   virtual void save_state(torch::serialize::OutputArchive&) const {}
   virtual void load_state(torch::serialize::InputArchive&) {}
@@ -84,15 +96,21 @@ class Method : public Hook {
  protected:
   const MethodContext& context() const { return context_; }
   const std::vector<int64_t>& task_classes(int task) const { return context_.task_classes.at(task); }
+  // The task data; throws naming the method when the context has none.
+  const TaskData& data() const;
 
   // The training logits of images of `task`: masked to -inf outside the task's
   // classes when the context asks for it (for cross-entropy-type losses; do not
   // feed the result to losses on raw logits such as MSE), unchanged otherwise.
   torch::Tensor train_logits(const torch::Tensor& logits, int task) const;
+  // The same per row, for images of several tasks (replayed ones): row i is masked
+  // to the classes of tasks[i] (int64 [N], on the device).
+  torch::Tensor train_logits(const torch::Tensor& logits, const torch::Tensor& tasks) const;
 
  private:
   MethodContext context_;
   std::vector<torch::Tensor> task_masks_;  // [num_classes] bool per task, on the device
+  torch::Tensor stacked_task_masks_;       // [num_tasks, num_classes]
 };
 
 // Factory: the `method` config section.

@@ -6,10 +6,22 @@
 #include <cstdint>
 #include <vector>
 
+#include <ATen/core/Tensor.h>
+
 #include "core/batch.h"
 #include "core/nn/backbone.h"
 
 namespace sscl {
+
+// How replayed images are prepared: normalised only, or through the weak or strong
+// augmentation of the training batches.
+enum class View { kPlain, kWeak, kStrong };
+
+// The labeled images of a task: their training-set ids and revealed labels.
+struct LabeledSet {
+  at::Tensor ids;     // [N] int64
+  at::Tensor labels;  // [N] int64
+};
 
 class TaskData {
  public:
@@ -31,6 +43,15 @@ class TaskData {
   // Evaluation data of `task` in batches of at most `batch_size` images.
   virtual int64_t num_eval_batches(int task, int64_t batch_size) const = 0;
   virtual EvalBatch eval_batch(int task, int64_t batch, int64_t batch_size) const = 0;
+
+  // Access for methods that keep images (replay buffers, Joint, iCaRL, GDumb,
+  // Fisher estimation). Only labels that were revealed are reachable here.
+  virtual LabeledSet labeled_set(int task) const = 0;
+  // Training images by id as stored: uint8 [N, H, W, C], a copy.
+  virtual at::Tensor raw_images(const at::Tensor& ids) const = 0;
+  // uint8 [N, H, W, C] -> float [N, C, H, W] on the CPU, through `view`; the
+  // augmentation of image i is seeded by (seed, i) alone.
+  virtual at::Tensor views(const at::Tensor& raw, View view, uint64_t seed) const = 0;
 };
 
 }  // namespace sscl

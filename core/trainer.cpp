@@ -66,7 +66,9 @@ Trainer::Trainer(TrainerOptions options, Method& method, TaskData& data, HookDis
   hooks_.set_method_hook(&method_);
   data_.set_load_unlabeled(method_.uses_unlabeled());
   state_.num_tasks = data_.num_tasks();
-  state_.iters_per_task = options_.iters_per_task;
+  check<ConfigError>(options_.task_iters.empty() || static_cast<int>(options_.task_iters.size()) == state_.num_tasks,
+                     "trainer: task_iters needs one entry per task");
+  state_.iters_per_task = options_.iters_of(0);
   state_.iters_per_virtual_epoch = options_.iters_per_virtual_epoch;
   state_.task_il = AccuracyMatrix(state_.num_tasks);
   state_.class_il = AccuracyMatrix(state_.num_tasks);
@@ -93,10 +95,11 @@ void Trainer::train_task(int task) {
   state_.iter = 0;
   state_.epoch = 0;
   state_.task_timings.emplace_back();
-  state_.task_timings.back().iteration_ms.reserve(options_.iters_per_task);
+  state_.iters_per_task = options_.iters_of(task);
+  state_.task_timings.back().iteration_ms.reserve(state_.iters_per_task);
   hooks_.call(&Hook::before_task, state_);
   const auto start = Clock::now();
-  for (int64_t iter = 0; iter < options_.iters_per_task; ++iter) train_iteration(task, iter);
+  for (int64_t iter = 0; iter < state_.iters_per_task; ++iter) train_iteration(task, iter);
   state_.task_timings.back().train_s = ms_since(start) / 1000.0;
   hooks_.call(&Hook::after_task, state_);
 }
@@ -107,7 +110,7 @@ void Trainer::train_iteration(int task, int64_t iter) {
   state_.epoch = iter / options_.iters_per_virtual_epoch;
   if (iter % options_.iters_per_virtual_epoch == 0) hooks_.call(&Hook::before_epoch, state_);
   hooks_.call(&Hook::before_iter, state_);
-  state_.lr = schedule_.lr_at(iter, options_.iters_per_task);
+  state_.lr = schedule_.lr_at(iter, state_.iters_per_task);
   set_learning_rate(*optimizer_, state_.lr);
   IterationTiming timing;
 
@@ -141,7 +144,7 @@ void Trainer::train_iteration(int task, int64_t iter) {
   timing.backward_ms = ms_since(mark);
 
   hooks_.call(&Hook::after_iter, state_);
-  if ((iter + 1) % options_.iters_per_virtual_epoch == 0 || iter + 1 == options_.iters_per_task)
+  if ((iter + 1) % options_.iters_per_virtual_epoch == 0 || iter + 1 == state_.iters_per_task)
     hooks_.call(&Hook::after_epoch, state_);
   ++state_.global_iter;
 

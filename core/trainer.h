@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 #include "core/config.h"
 #include "core/hook.h"
@@ -20,6 +21,13 @@ struct TrainerOptions {
   int64_t iters_per_virtual_epoch = 100;  // the reference's virtual epoch
   int64_t eval_batch_size = 256;
   bool eval_all_tasks = false;  // also evaluate tasks not trained yet (forward transfer)
+  // Iterations of each task when they differ (train.epochs_per_task converts epochs
+  // over each task's labeled images); empty: iters_per_task for every task.
+  std::vector<int64_t> task_iters;
+
+  int64_t iters_of(int task) const {
+    return task_iters.empty() ? iters_per_task : task_iters.at(static_cast<size_t>(task));
+  }
 
   // Reads train.iters_per_task, train.iters_per_virtual_epoch, eval.batch_size,
   // eval.all_tasks.

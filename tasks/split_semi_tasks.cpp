@@ -14,6 +14,7 @@ namespace {
 
 constexpr uint64_t kBatchStream = 3;
 constexpr uint64_t kAugmentStream = 4;
+constexpr uint64_t kReplayViewStream = 5;
 
 // k ids from `pool`: distinct when the pool is large enough, else with replacement.
 std::vector<int64_t> draw(const std::vector<int64_t>& pool, int64_t k, Rng& rng) {
@@ -164,6 +165,50 @@ EvalBatch SplitSemiTasks::eval_batch(int task, int64_t batch, int64_t batch_size
   arena_.execute([&] {
     tbb::parallel_for(int64_t{0}, end - begin, [&](int64_t i) {
       augment_->normalize(image_view(*data_.test, chosen[i]), dst + i * image_floats);
+    });
+  });
+  return out;
+}
+
+LabeledSet SplitSemiTasks::labeled_set(int task) const {
+  LabeledSet out;
+  out.ids = ids_tensor(tasks_.at(task).labeled);
+  out.labels = data_.train->labels.index_select(0, out.ids);
+  return out;
+}
+
+at::Tensor SplitSemiTasks::raw_images(const at::Tensor& ids) const {
+  const int64_t n = data_.train->images.size(0);
+  if (ids.numel() > 0) {
+    const auto lo = ids.min().item<int64_t>(), hi = ids.max().item<int64_t>();
+    check<Error>(lo >= 0 && hi < n, "raw_images: id out of range [0, " + std::to_string(n) + ")");
+  }
+  return data_.train->images.index_select(0, ids.to(at::kLong).cpu());
+}
+
+at::Tensor SplitSemiTasks::views(const at::Tensor& raw, View view, uint64_t seed) const {
+  const auto shape = data_.train->shape();
+  check<Error>(raw.dim() == 4 && raw.scalar_type() == at::kByte && raw.size(1) == shape.height &&
+                   raw.size(2) == shape.width && raw.size(3) == shape.channels,
+               "views: expected uint8 [N, H, W, C] images of the training set's shape");
+  const auto images = raw.cpu().contiguous();
+  const int64_t n = images.size(0);
+  const int64_t image_floats = shape.channels * shape.height * shape.width;
+  auto out = at::empty({n, shape.channels, shape.height, shape.width}, at::kFloat);
+  if (n == 0) return out;
+  auto* src = const_cast<uint8_t*>(images.data_ptr<uint8_t>());
+  float* dst = out.data_ptr<float>();
+  const AugmentPipeline& augment = *augment_;
+  arena_.execute([&] {
+    tbb::parallel_for(int64_t{0}, n, [&](int64_t i) {
+      const cv::Mat image(static_cast<int>(shape.height), static_cast<int>(shape.width),
+                          CV_8UC(static_cast<int>(shape.channels)), src + i * image_floats);
+      Rng r(derive_seed(seed, {kReplayViewStream, static_cast<uint64_t>(i)}));
+      switch (view) {
+        case View::kPlain: augment.normalize(image, dst + i * image_floats); break;
+        case View::kWeak: augment.normalize(augment.weak(image, r), dst + i * image_floats); break;
+        case View::kStrong: augment.normalize(augment.strong(image, r), dst + i * image_floats); break;
+      }
     });
   });
   return out;

@@ -56,6 +56,9 @@ class SplitSemiTasks : public TaskData {
   TrainBatch train_batch(int task, int64_t iter) override;
   int64_t num_eval_batches(int task, int64_t batch_size) const override;
   EvalBatch eval_batch(int task, int64_t batch, int64_t batch_size) const override;
+  LabeledSet labeled_set(int task) const override;
+  at::Tensor raw_images(const at::Tensor& ids) const override;
+  at::Tensor views(const at::Tensor& raw, View view, uint64_t seed) const override;
 
   const TaskIndices& indices(int task) const { return tasks_.at(task); }
   const DatasetSplits& data() const { return data_; }

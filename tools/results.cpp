@@ -85,7 +85,8 @@ nlohmann::json results_json(const RunState& s, const RunSummary& r) {
     parts.other_ms += t.sum.other_ms;
     train_s += t.train_s;
     eval_s += t.eval_s;
-    tasks.push_back({{"train_s", t.train_s},
+    tasks.push_back({{"iters", t.iteration_ms.size()},
+                     {"train_s", t.train_s},
                      {"eval_s", t.eval_s},
                      {"ms_per_iter_median", json_number(median(t.iteration_ms))},
                      {"ms_per_iter_mean", json_number(mean(t.iteration_ms))}});
@@ -103,6 +104,8 @@ nlohmann::json results_json(const RunState& s, const RunSummary& r) {
                  {"eval_s", eval_s},
                  {"wall_s", r.wall_s}};
   j["memory"] = {{"peak_rss_mib", peak_rss_mib()}};
+  j["method_stats"] = nlohmann::json::object();
+  for (const auto& [key, value] : r.method_stats) j["method_stats"][key] = json_number(value);
   j["environment"] = {{"sscl_version", sscl_version()}, {"git_commit", git_commit()},
                       {"libtorch_version", libtorch_version()}, {"device", r.device},
                       {"threads", r.threads},         {"blas", r.blas},

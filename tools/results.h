@@ -4,6 +4,8 @@
 #include <nlohmann/json.hpp>
 
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "core/run_state.h"
 
@@ -14,6 +16,7 @@ struct RunSummary {
   int threads = 0;
   uint64_t seed = 0;
   double wall_s = 0;
+  std::vector<std::pair<std::string, double>> method_stats;  // Method::stats()
 };
 
 // Everything the issue asks of results.json: both accuracy matrices and their

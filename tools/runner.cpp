@@ -3,6 +3,8 @@
 #include <torch/torch.h>
 
 #include <chrono>
+#include <cmath>
+#include <optional>
 #include <ctime>
 #include <iomanip>
 #include <sstream>
@@ -46,6 +48,12 @@ std::string join(const std::vector<std::string>& parts, const std::string& sep) 
   return out;
 }
 
+std::string join_numbers(const std::vector<int64_t>& values) {
+  std::string out;
+  for (auto v : values) out += (out.empty() ? "" : ", ") + std::to_string(v);
+  return out;
+}
+
 fs::path choose_run_dir(const TrainArgs& args, const std::string& name) {
   fs::path dir = args.work_dir ? *args.work_dir : args.work_dirs_root / name / timestamp();
   if (fs::exists(dir / "results.json"))
@@ -79,7 +87,10 @@ TrainOutcome run_training(const TrainArgs& args) {
   const int threads = set_torch_threads(train.get_or<int>("threads", 0));
   const std::string blas_threads = set_blas_threads(train.get_or<int>("blas_threads", 1));
   const Scenario scenario = parse_scenario(config.get_or<std::string>("data.scenario", "task-il"));
-  const auto trainer_options = TrainerOptions::from_config(config);
+  auto trainer_options = TrainerOptions::from_config(config);
+  const std::optional<double> epochs_per_task =
+      train.has("epochs_per_task") ? std::optional<double>(train.get<double>("epochs_per_task")) : std::nullopt;
+  if (epochs_per_task && !(*epochs_per_task > 0)) train.fail("epochs_per_task", "must be > 0");
   const auto optimizer_options = OptimizerOptions::from_config(config.section("optimizer"));
   const auto schedule_options = LrScheduleOptions::from_config(config.section("lr_schedule"));
   const auto data_options = SplitSemiOptions::from_config(config);
@@ -107,6 +118,14 @@ TrainOutcome run_training(const TrainArgs& args) {
   auto backbone = make_backbone(config.section("model"), tasks.input_shape());
   std::vector<std::vector<int64_t>> task_classes;
   for (int t = 0; t < tasks.num_tasks(); ++t) task_classes.push_back(tasks.classes(t));
+  if (epochs_per_task) {
+    // Epochs over each task's labeled images, as the supervised benchmarks count them.
+    for (int t = 0; t < tasks.num_tasks(); ++t) {
+      const auto labeled = static_cast<double>(tasks.indices(t).labeled.size());
+      trainer_options.task_iters.push_back(std::max<int64_t>(
+          1, static_cast<int64_t>(std::ceil(*epochs_per_task * labeled / data_options.batch_size))));
+    }
+  }
   Classifier model = multi_head ? Classifier(backbone, tasks.num_classes(), task_classes)
                                 : Classifier(backbone, tasks.num_classes());
   model->to(device);
@@ -131,6 +150,9 @@ TrainOutcome run_training(const TrainArgs& args) {
             count_parameters(*model));
   log->info("training logits: {}", mask_train_logits ? "masked to the current task's classes"
                                                        : "all classes (no task mask)");
+  if (epochs_per_task)
+    log->info("iterations per task: {} epoch(s) over the labeled images at batch {} = {} (train.iters_per_task not used)",
+              *epochs_per_task, data_options.batch_size, join_numbers(trainer_options.task_iters));
   log->info("{}: {} tasks of {} classes, {} labeled per class, uratio {}, batch {}", data_options.dataset,
             tasks.num_tasks(), tasks.classes(0).size(), data_options.split.labels_per_class, data_options.uratio,
             data_options.batch_size);
@@ -144,6 +166,13 @@ TrainOutcome run_training(const TrainArgs& args) {
   context.seed = seed;
   context.mask_train_logits = mask_train_logits;
   context.task_classes = task_classes;
+  context.data = &tasks;
+  context.batch_size = data_options.batch_size;
+  context.make_backbone = [&make_backbone, &config, shape = tasks.input_shape(), device] {
+    auto fresh = make_backbone(config.section("model"), shape);
+    fresh->to(device);
+    return fresh;
+  };
   method->attach(context);
 
   Trainer trainer(trainer_options, *method, tasks, hooks, optimizer_options, schedule_options, device);
@@ -155,6 +184,7 @@ TrainOutcome run_training(const TrainArgs& args) {
   }
   const RunState& state = trainer.state();
 
+  summary.method_stats = method->stats();
   summary.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
   TrainOutcome outcome{run_dir, results_json(state, summary)};
   write_file_atomic(run_dir / "results.json", outcome.results.dump(2) + "\n");

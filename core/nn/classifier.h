@@ -32,6 +32,7 @@ class ClassifierImpl : public torch::nn::Module {
   Backbone& backbone() { return *backbone_; }
   int64_t num_classes() const { return num_classes_; }
   int64_t num_heads() const { return heads_ ? static_cast<int64_t>(heads_->size()) : 1; }
+  bool multi_head() const { return static_cast<bool>(heads_); }
 
  private:
   std::shared_ptr<Backbone> backbone_;

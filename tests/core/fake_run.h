@@ -44,6 +44,18 @@ class FakeTaskData : public TaskData {
     return b;
   }
 
+  // Training image id c is the image of class c.
+  LabeledSet labeled_set(int task) const override {
+    const auto ids = torch::tensor(classes_.at(task));
+    return {ids, ids.clone()};
+  }
+  at::Tensor raw_images(const at::Tensor& ids) const override {
+    return (images_of(ids) * 255).to(torch::kByte).permute({0, 2, 3, 1}).contiguous();
+  }
+  at::Tensor views(const at::Tensor& raw, View, uint64_t) const override {
+    return raw.permute({0, 3, 1, 2}).to(torch::kFloat) / 255;
+  }
+
   static torch::Tensor images_of(const torch::Tensor& labels) {
     return torch::one_hot(labels, 16).to(torch::kFloat).view({-1, 1, 4, 4});
   }

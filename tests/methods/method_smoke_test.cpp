@@ -40,6 +40,9 @@ TEST_P(MethodSmoke, TrainsTwoTasksWithFiniteLossesAndAFullMatrix) {
   context.model = Classifier(BackboneRegistry::get().at("small_cnn")(config.section("model"), tasks.input_shape()),
                              tasks.num_classes());
   context.task_classes = {tasks.classes(0), tasks.classes(1)};
+  context.data = &tasks;
+  context.batch_size = data_options.batch_size;
+  context.make_backbone = [&] { return BackboneRegistry::get().at("small_cnn")(config.section("model"), tasks.input_shape()); };
   method->attach(context);
   HookDispatcher hooks;
   auto finite = std::make_shared<FiniteLossHook>();

@@ -1,0 +1,14 @@
+// A frozen copy of the model: the teacher of LwF and iCaRL (the model as it was
+// at the end of the previous task), and later of Mean Teacher and the oracle.
+#pragma once
+
+#include "core/method.h"
+
+namespace sscl {
+
+// A new Classifier with the same architecture (built with context.make_backbone
+// and the model's head layout), holding a copy of every parameter and buffer of
+// `model`, in eval mode and without gradients.
+Classifier frozen_copy(Classifier& model, const MethodContext& context);
+
+}  // namespace sscl

@@ -1,0 +1,40 @@
+// Glue between a ReplayBuffer and a training iteration: the offer built from a
+// labeled batch (the stored images are the raw ones, fetched by id, not the
+// augmented views) and a replay draw turned into augmented float images on the
+// training device.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+#include <c10/core/Device.h>
+
+#include <cstdint>
+
+#include "core/batch.h"
+#include "core/task_data.h"
+#include "methods/common/replay_buffer.h"
+
+namespace sscl {
+
+struct ReplayBatch {
+  at::Tensor images;  // float [N, C, H, W] on the device
+  at::Tensor labels;  // int64 [N] on the device
+  at::Tensor tasks;   // int64 [N] on the device
+  at::Tensor logits;  // float [N, K] on the device when stored
+  at::Tensor slots;   // int64 [N] on the CPU
+  int64_t size() const { return labels.defined() ? labels.size(0) : 0; }
+};
+
+// The labeled batch as an offer: raw images by id, labels, the task id of every
+// row, and `logits` (detached) when given.
+ReplaySamples labeled_offer(const LabeledBatch& batch, int task, const TaskData& data,
+                            const at::Tensor& logits = {});
+
+// Entries as images through `view`, on `device`; the augmentation is seeded by `seed`.
+ReplayBatch to_replay_batch(const ReplaySamples& samples, const TaskData& data, View view, uint64_t seed,
+                            const c10::Device& device);
+
+// min(n, size) entries drawn uniformly and prepared as above; empty when the buffer is.
+ReplayBatch draw_replay_batch(const ReplayBuffer& buffer, int64_t n, const TaskData& data, View view, Rng& rng,
+                              const c10::Device& device);
+
+}  // namespace sscl

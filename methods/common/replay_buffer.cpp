@@ -1,0 +1,178 @@
+#include "methods/common/replay_buffer.h"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+
+#include "core/error.h"
+
+namespace sscl {
+
+ReplayPolicy parse_replay_policy(const std::string& name) {
+  if (name == "reservoir") return ReplayPolicy::kReservoir;
+  if (name == "class_balanced") return ReplayPolicy::kClassBalanced;
+  throw ConfigError("replay policy '" + name + "': expected reservoir or class_balanced");
+}
+
+ReplayBuffer::ReplayBuffer(int64_t capacity, ReplayPolicy policy, ReplayFields fields)
+    : capacity_(capacity), policy_(policy), fields_(fields) {
+  check<ConfigError>(capacity >= 0, "replay buffer capacity must be >= 0");
+}
+
+void ReplayBuffer::allocate(const ReplaySamples& like) {
+  auto images_shape = like.images.sizes().vec();
+  images_shape[0] = capacity_;
+  store_.images = torch::zeros(images_shape, torch::kByte);
+  store_.labels = torch::full({capacity_}, -1, torch::kLong);
+  store_.tasks = torch::full({capacity_}, -1, torch::kLong);
+  store_.ids = torch::full({capacity_}, -1, torch::kLong);
+  if (fields_.logits_dim > 0) store_.logits = torch::zeros({capacity_, fields_.logits_dim}, torch::kFloat);
+  if (fields_.pseudo_labels) store_.pseudo_labels = torch::full({capacity_}, -1, torch::kLong);
+  labels_.assign(static_cast<size_t>(capacity_), -1);
+}
+
+void ReplayBuffer::write(int64_t slot, const ReplaySamples& s, int64_t row) {
+  store_.images[slot].copy_(s.images[row]);
+  store_.labels[slot] = s.labels[row];
+  store_.tasks[slot] = s.tasks[row];
+  store_.ids[slot] = s.ids[row];
+  if (fields_.logits_dim > 0) store_.logits[slot].copy_(s.logits[row]);
+  if (fields_.pseudo_labels) store_.pseudo_labels[slot] = s.pseudo_labels[row];
+  labels_[static_cast<size_t>(slot)] = s.labels[row].item<int64_t>();
+}
+
+int64_t ReplayBuffer::class_balanced_slot(int64_t label, Rng& rng) {
+  std::vector<int64_t> counts;
+  for (int64_t l : labels_) {
+    if (l < 0) continue;
+    if (l >= static_cast<int64_t>(counts.size())) counts.resize(static_cast<size_t>(l) + 1, 0);
+    ++counts[static_cast<size_t>(l)];
+  }
+  const int64_t largest = *std::max_element(counts.begin(), counts.end());
+  const int64_t own = label < static_cast<int64_t>(counts.size()) ? counts[static_cast<size_t>(label)] : 0;
+  if (own >= largest) return -1;  // its class is already among the largest: drop
+  std::vector<int64_t> victims;   // entries of a largest class, chosen at random among ties
+  std::vector<int64_t> largest_classes;
+  for (size_t c = 0; c < counts.size(); ++c)
+    if (counts[c] == largest) largest_classes.push_back(static_cast<int64_t>(c));
+  const int64_t victim_class = largest_classes[rng.below(largest_classes.size())];
+  for (int64_t slot = 0; slot < size_; ++slot)
+    if (labels_[static_cast<size_t>(slot)] == victim_class) victims.push_back(slot);
+  return victims[rng.below(victims.size())];
+}
+
+int64_t ReplayBuffer::add(const ReplaySamples& s, Rng& rng) {
+  const int64_t n = s.size();
+  if (n == 0 || capacity_ == 0) {
+    seen_ += n;
+    return 0;
+  }
+  check<Error>(s.images.defined() && s.images.size(0) == n && s.tasks.defined() && s.ids.defined(),
+               "replay buffer: images, tasks and ids must have one row per label");
+  check<Error>(fields_.logits_dim == 0 || (s.logits.defined() && s.logits.size(1) == fields_.logits_dim),
+               "replay buffer: logits of width " + std::to_string(fields_.logits_dim) + " required");
+  check<Error>(!fields_.pseudo_labels || s.pseudo_labels.defined(), "replay buffer: pseudo-labels required");
+  if (!store_.labels.defined()) allocate(s);
+  const ReplaySamples host{s.images.cpu(),
+                           s.labels.cpu(),
+                           s.tasks.cpu(),
+                           s.ids.cpu(),
+                           s.logits.defined() ? s.logits.detach().to(torch::kCPU, torch::kFloat) : at::Tensor(),
+                           s.pseudo_labels.defined() ? s.pseudo_labels.cpu() : at::Tensor(),
+                           {}};
+  int64_t stored = 0;
+  for (int64_t row = 0; row < n; ++row) {
+    int64_t slot = -1;
+    if (size_ < capacity_) {
+      slot = size_++;
+    } else if (policy_ == ReplayPolicy::kReservoir) {
+      const auto j = static_cast<int64_t>(rng.below(static_cast<uint64_t>(seen_) + 1));
+      if (j < capacity_) slot = j;
+    } else {
+      slot = class_balanced_slot(host.labels[row].item<int64_t>(), rng);
+    }
+    ++seen_;
+    if (slot < 0) continue;
+    write(slot, host, row);
+    ++stored;
+  }
+  return stored;
+}
+
+ReplaySamples ReplayBuffer::at_slots(const at::Tensor& slots) const {
+  ReplaySamples out;
+  if (!store_.labels.defined()) return out;
+  const auto idx = slots.to(torch::kLong).cpu();
+  out.images = store_.images.index_select(0, idx);
+  out.labels = store_.labels.index_select(0, idx);
+  out.tasks = store_.tasks.index_select(0, idx);
+  out.ids = store_.ids.index_select(0, idx);
+  if (store_.logits.defined()) out.logits = store_.logits.index_select(0, idx);
+  if (store_.pseudo_labels.defined()) out.pseudo_labels = store_.pseudo_labels.index_select(0, idx);
+  out.slots = idx;
+  return out;
+}
+
+ReplaySamples ReplayBuffer::sample(int64_t n, Rng& rng) const {
+  std::vector<int64_t> slots(static_cast<size_t>(size_));
+  for (int64_t i = 0; i < size_; ++i) slots[static_cast<size_t>(i)] = i;
+  slots = rng.sample(slots, static_cast<size_t>(std::min(n, size_)));
+  slots.resize(static_cast<size_t>(std::min(n, size_)));
+  return at_slots(torch::tensor(slots, torch::kLong));
+}
+
+ReplaySamples ReplayBuffer::all() const { return at_slots(torch::arange(size_, torch::kLong)); }
+
+void ReplayBuffer::clear() {
+  size_ = 0;
+  seen_ = 0;
+  std::fill(labels_.begin(), labels_.end(), -1);
+}
+
+std::vector<int64_t> ReplayBuffer::class_counts() const {
+  std::vector<int64_t> counts;
+  for (int64_t slot = 0; slot < size_; ++slot) {
+    const int64_t l = labels_[static_cast<size_t>(slot)];
+    if (l >= static_cast<int64_t>(counts.size())) counts.resize(static_cast<size_t>(l) + 1, 0);
+    ++counts[static_cast<size_t>(l)];
+  }
+  return counts;
+}
+
+int64_t ReplayBuffer::bytes() const {
+  int64_t total = 0;
+  for (const auto* t : {&store_.images, &store_.labels, &store_.tasks, &store_.ids, &store_.logits,
+                        &store_.pseudo_labels})
+    if (t->defined()) total += static_cast<int64_t>(t->nbytes());
+  return total;
+}
+
+void ReplayBuffer::save(torch::serialize::OutputArchive& archive, const std::string& prefix) const {
+  archive.write(prefix + "counters", torch::tensor({size_, seen_}, torch::kLong));
+  if (!store_.labels.defined()) return;
+  archive.write(prefix + "images", store_.images);
+  archive.write(prefix + "labels", store_.labels);
+  archive.write(prefix + "tasks", store_.tasks);
+  archive.write(prefix + "ids", store_.ids);
+  if (store_.logits.defined()) archive.write(prefix + "logits", store_.logits);
+  if (store_.pseudo_labels.defined()) archive.write(prefix + "pseudo_labels", store_.pseudo_labels);
+}
+
+void ReplayBuffer::load(torch::serialize::InputArchive& archive, const std::string& prefix) {
+  at::Tensor counters;
+  archive.read(prefix + "counters", counters);
+  size_ = counters[0].item<int64_t>();
+  seen_ = counters[1].item<int64_t>();
+  if (size_ == 0 && !store_.labels.defined()) return;
+  archive.read(prefix + "images", store_.images);
+  archive.read(prefix + "labels", store_.labels);
+  archive.read(prefix + "tasks", store_.tasks);
+  archive.read(prefix + "ids", store_.ids);
+  if (fields_.logits_dim > 0) archive.read(prefix + "logits", store_.logits);
+  if (fields_.pseudo_labels) archive.read(prefix + "pseudo_labels", store_.pseudo_labels);
+  check<Error>(store_.labels.size(0) == capacity_, "replay buffer: checkpoint capacity differs from the config's");
+  const auto labels = store_.labels.contiguous();
+  labels_.assign(labels.data_ptr<int64_t>(), labels.data_ptr<int64_t>() + capacity_);
+}
+
+}  // namespace sscl
