@@ -83,6 +83,11 @@ class Method : public Hook {
 
   // Parameters the optimizer updates.
   virtual std::vector<torch::Tensor> trainable_parameters() { return model()->parameters(); }
+  // True for methods whose parameters change between tasks (PNN's new column) or
+  // that restart training (GDumb): the trainer then builds a fresh optimizer
+  // (no momentum carried over) over trainable_parameters() after the method's
+  // before_task.
+  virtual bool fresh_optimizer_each_task() const { return false; }
 
   // Figures for results.json ("method_stats"), e.g. the replay buffer's bytes.
   virtual std::vector<std::pair<std::string, double>> stats() const { return {}; }

@@ -98,6 +98,8 @@ void Trainer::train_task(int task) {
   state_.iters_per_task = options_.iters_of(task);
   state_.task_timings.back().iteration_ms.reserve(state_.iters_per_task);
   hooks_.call(&Hook::before_task, state_);
+  if (method_.fresh_optimizer_each_task())
+    optimizer_ = make_optimizer(optimizer_options_, method_.trainable_parameters());
   const auto start = Clock::now();
   for (int64_t iter = 0; iter < state_.iters_per_task; ++iter) train_iteration(task, iter);
   state_.task_timings.back().train_s = ms_since(start) / 1000.0;
