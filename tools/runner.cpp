@@ -4,7 +4,6 @@
 
 #include <chrono>
 #include <cmath>
-#include <optional>
 #include <ctime>
 #include <iomanip>
 #include <sstream>
@@ -88,9 +87,9 @@ TrainOutcome run_training(const TrainArgs& args) {
   const std::string blas_threads = set_blas_threads(train.get_or<int>("blas_threads", 1));
   const Scenario scenario = parse_scenario(config.get_or<std::string>("data.scenario", "task-il"));
   auto trainer_options = TrainerOptions::from_config(config);
-  const std::optional<double> epochs_per_task =
-      train.has("epochs_per_task") ? std::optional<double>(train.get<double>("epochs_per_task")) : std::nullopt;
-  if (epochs_per_task && !(*epochs_per_task > 0)) train.fail("epochs_per_task", "must be > 0");
+  const bool by_epochs = train.has("epochs_per_task");
+  const double epochs_per_task = by_epochs ? train.get<double>("epochs_per_task") : 0.0;
+  if (by_epochs && !(epochs_per_task > 0)) train.fail("epochs_per_task", "must be > 0");
   const auto optimizer_options = OptimizerOptions::from_config(config.section("optimizer"));
   const auto schedule_options = LrScheduleOptions::from_config(config.section("lr_schedule"));
   const auto data_options = SplitSemiOptions::from_config(config);
@@ -118,12 +117,12 @@ TrainOutcome run_training(const TrainArgs& args) {
   auto backbone = make_backbone(config.section("model"), tasks.input_shape());
   std::vector<std::vector<int64_t>> task_classes;
   for (int t = 0; t < tasks.num_tasks(); ++t) task_classes.push_back(tasks.classes(t));
-  if (epochs_per_task) {
+  if (by_epochs) {
     // Epochs over each task's labeled images, as the supervised benchmarks count them.
     for (int t = 0; t < tasks.num_tasks(); ++t) {
       const auto labeled = static_cast<double>(tasks.indices(t).labeled.size());
       trainer_options.task_iters.push_back(std::max<int64_t>(
-          1, static_cast<int64_t>(std::ceil(*epochs_per_task * labeled / data_options.batch_size))));
+          1, static_cast<int64_t>(std::ceil(epochs_per_task * labeled / data_options.batch_size))));
     }
   }
   Classifier model = multi_head ? Classifier(backbone, tasks.num_classes(), task_classes)
@@ -141,7 +140,7 @@ TrainOutcome run_training(const TrainArgs& args) {
   const auto blas = loaded_blas_libraries();
   RunSummary summary{name, method_name, data_options.dataset, backbone_name, to_string(scenario), device.str(),
                      config.fingerprint(), blas.empty() ? "no BLAS library mapped" : join(blas, ", "), blas_threads,
-                     threads, seed};
+                     threads, seed, 0.0, {}};
   log->info("run directory {}", run_dir.string());
   log->info("sscl {} ({}), LibTorch {}, device {}, {} torch thread(s), {} loader worker(s), BLAS {} ({})",
             sscl_version(), git_commit(), libtorch_version(), summary.device, threads, data_options.workers,
@@ -150,12 +149,14 @@ TrainOutcome run_training(const TrainArgs& args) {
             count_parameters(*model));
   log->info("training logits: {}", mask_train_logits ? "masked to the current task's classes"
                                                        : "all classes (no task mask)");
-  if (epochs_per_task)
+  if (by_epochs)
     log->info("iterations per task: {} epoch(s) over the labeled images at batch {} = {} (train.iters_per_task not used)",
-              *epochs_per_task, data_options.batch_size, join_numbers(trainer_options.task_iters));
-  log->info("{}: {} tasks of {} classes, {} labeled per class, uratio {}, batch {}", data_options.dataset,
-            tasks.num_tasks(), tasks.classes(0).size(), data_options.split.labels_per_class, data_options.uratio,
-            data_options.batch_size);
+              epochs_per_task, data_options.batch_size, join_numbers(trainer_options.task_iters));
+  const auto labeled = data_options.split.labels_per_class < 0
+                           ? std::string("every image")
+                           : std::to_string(data_options.split.labels_per_class) + " per class";
+  log->info("{}: {} tasks of {} classes, {} labeled, uratio {}, batch {}", data_options.dataset, tasks.num_tasks(),
+            tasks.classes(0).size(), labeled, data_options.uratio, data_options.batch_size);
   if (method->uses_unlabeled())
     log->info("strong view: {}", data_options.augment.describe_strong());
 

@@ -1,6 +1,8 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <limits>
+
 #include "core/method.h"
 #include "tests/core/fake_run.h"
 
@@ -42,6 +44,15 @@ TEST(Method, TrainLogitsMaskOtherTasksClasses) {
   EXPECT_EQ(out[0][2].item<float>(), 3.0f);
   EXPECT_EQ(out[0][3].item<float>(), 4.0f);
   EXPECT_TRUE(torch::equal(attached(false).train_logits(logits, 1), logits));
+}
+
+TEST(Method, PerRowTrainLogitsMaskEachRowToItsOwnTask) {
+  auto m = attached(true);
+  const auto logits = torch::tensor({{1.0f, 2.0f, 3.0f, 4.0f}, {5.0f, 6.0f, 7.0f, 8.0f}});
+  const auto out = m.train_logits(logits, torch::tensor({1, 0}, torch::kLong));
+  const float inf = std::numeric_limits<float>::infinity();
+  EXPECT_TRUE(torch::equal(out, torch::tensor({{-inf, -inf, 3.0f, 4.0f}, {5.0f, 6.0f, -inf, -inf}})));
+  EXPECT_TRUE(torch::equal(attached(false).train_logits(logits, torch::tensor({1, 0}, torch::kLong)), logits));
 }
 
 TEST(Method, MaskedCrossEntropyLeavesOtherTasksHeadRowsUntouched) {

@@ -104,5 +104,52 @@ TEST(Trainer, ScheduleRestartsEveryTask) {
   for (size_t i = 0; i < 6; ++i) EXPECT_NEAR(f.method.lrs[i], expected[i], 1e-12) << i;
 }
 
+
+TEST(Trainer, TaskItersGiveEachTaskItsOwnIterationCount) {
+  Fixture f;
+  TrainerOptions o = iters(99);  // not used once task_iters is set
+  o.task_iters = {3, 5};
+  auto trainer = f.trainer(o);
+  const auto& s = trainer.run();
+  ASSERT_EQ(s.task_timings.size(), 2u);
+  EXPECT_EQ(s.task_timings[0].iteration_ms.size(), 3u);
+  EXPECT_EQ(s.task_timings[1].iteration_ms.size(), 5u);
+  EXPECT_EQ(s.global_iter, 8);
+  o.task_iters = {3};
+  EXPECT_THROW(f.trainer(o), ConfigError);
+}
+
+// Momentum survives a task boundary unless the method asks for a fresh optimizer.
+class FreshOptimizerMethod : public CeMethod {
+ public:
+  bool fresh_optimizer_each_task() const override { return fresh; }
+  void before_task(const RunState&) override { ++before_task_calls; }
+  bool fresh = false;
+  int before_task_calls = 0;
+};
+
+TEST(Trainer, FreshOptimizerEachTaskDropsMomentum) {
+  auto final_weights = [](bool fresh) {
+    testing::FakeTaskData data;
+    FreshOptimizerMethod method;
+    method.fresh = fresh;
+    MethodContext context;
+    context.model = testing::make_tiny_classifier();
+    context.task_classes = {{0, 1}, {2, 3}};
+    method.attach(context);
+    HookDispatcher hooks;
+    OptimizerOptions sgd;
+    sgd.lr = 0.5;
+    sgd.momentum = 0.9;
+    Trainer trainer(iters(2), method, data, hooks, sgd, LrScheduleOptions{}, torch::kCPU);
+    trainer.run();
+    EXPECT_EQ(method.before_task_calls, 2);
+    return method.model()->named_parameters()["head.weight"].clone();
+  };
+  const auto carried = final_weights(false), fresh = final_weights(true);
+  // Identical first task; the second task's first step differs by the carried momentum.
+  EXPECT_FALSE(torch::allclose(carried, fresh));
+}
+
 }  // namespace
 }  // namespace sscl

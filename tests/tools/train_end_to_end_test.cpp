@@ -101,5 +101,32 @@ TEST(TrainEndToEnd, ListShowsEveryRegistry) {
   EXPECT_NE(p.out.find("backbones: mlp mobilenet_v2 reduced_resnet18 resnet18 resnet34 resnet50 small_cnn wrn28_2"), std::string::npos) << p.out;
 }
 
+
+TEST(TrainEndToEnd, EpochsPerTaskConvertToIterationsOverTheLabeledImages) {
+  TempDir dir;
+  testing::write_tiny_fashion_mnist(dir / "data", 12, 4);
+  const auto run_dir = dir / "run";
+  // Fully supervised: each task holds 2 classes x 12 labeled images = 24; two
+  // epochs at batch 5 are ceil(48 / 5) = 10 iterations per task.
+  const auto p = testing::run_train(testing::config_path("configs/sft/sft_small_cnn_fmnist5.toml") +
+                                        " --cfg-options data.root='" + (dir / "data").string() +
+                                        "' data.labels_per_class=-1 data.batch_size=5 train.epochs_per_task=2 "
+                                        "train.threads=1 model.width=8 model.hidden=16 --work-dir '" +
+                                        run_dir.string() + "'",
+                                    dir);
+  ASSERT_EQ(p.exit_code, 0) << p.err << p.out;
+  EXPECT_NE(p.out.find("2 epoch(s) over the labeled images at batch 5 = 10, 10, 10, 10, 10"), std::string::npos)
+      << p.out;
+  const auto results = nlohmann::json::parse(testing::read_file(run_dir / "results.json"));
+  for (const auto& task : results["timing"]["tasks"]) EXPECT_EQ(task["iters"], 10);
+  EXPECT_TRUE(results["method_stats"].is_object());
+
+  const auto bad = testing::run_train(testing::config_path("configs/sft/sft_small_cnn_fmnist5.toml") +
+                                          " --cfg-options train.epochs_per_task=0",
+                                      dir);
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.err.find("train.epochs_per_task"), std::string::npos) << bad.err;
+}
+
 }  // namespace
 }  // namespace sscl
