@@ -6,14 +6,14 @@ set -euo pipefail
 
 SSCL_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
-# Build tools, libraries and the Fashion-MNIST data; OpenBLAS so that LibTorch's
+# Build tools, libraries, jq (tools/compare) and the Fashion-MNIST data; OpenBLAS so that LibTorch's
 # BLAS calls do not go to the reference BLAS (about 3x slower on our shapes).
 SSCL_PACKAGES=(
   cmake ninja-build g++ git pkg-config
   libtorch-dev libopenblas0-pthread
   libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev
   libtomlplusplus-dev libtbb-dev libspdlog-dev nlohmann-json3-dev libcli11-dev zlib1g-dev
-  libgtest-dev libgmock-dev
+  libgtest-dev libgmock-dev jq
   dataset-fashion-mnist
 )
 
