@@ -20,6 +20,9 @@
 // 1): zero_init_residual defaults to false for it. Mammoth pools with
 // avg_pool2d(out, out.shape[2]), the global average for square maps; here the
 // pooling is adaptive for any shape.
+//
+// Stages (core/nn/staged_backbone.h): the stem, layer1, layer2, layer3, and
+// layer4 with the pooling (its output is the feature vector).
 #include <torch/nn/functional/pooling.h>
 #include <torch/nn/init.h>
 #include <torch/nn/modules/batchnorm.h>
@@ -30,6 +33,7 @@
 #include <vector>
 
 #include "core/nn/backbone.h"
+#include "core/nn/staged_backbone.h"
 
 namespace sscl {
 namespace {
@@ -107,13 +111,14 @@ class BottleneckImpl : public nn::Module {
 };
 TORCH_MODULE(Bottleneck);
 
-class CifarResNet : public Backbone {
+class CifarResNet : public Backbone, public StagedBackbone {
  public:
   template <typename Block>
   static std::shared_ptr<CifarResNet> make(const InputShape& shape, const std::vector<int64_t>& blocks, int64_t width,
                                            bool zero_init_residual) {
     auto net = std::make_shared<CifarResNet>(shape, width);
     int64_t in = width;
+    net->stage_shapes_.push_back({width, true});
     for (size_t stage = 0; stage < blocks.size(); ++stage) {
       const int64_t planes = width << stage;
       nn::Sequential layer;
@@ -123,6 +128,7 @@ class CifarResNet : public Backbone {
         in = Block::Impl::kExpansion * planes;
       }
       net->layers_.push_back(net->register_module("layer" + std::to_string(stage + 1), layer));
+      net->stage_shapes_.push_back({in, stage + 1 < blocks.size()});  // the last one is pooled
     }
     net->feature_dim_ = in;
     return net;
@@ -134,18 +140,34 @@ class CifarResNet : public Backbone {
   }
 
   torch::Tensor forward(const torch::Tensor& images) override {
-    auto x = torch::relu(bn_(stem_(images)));
-    for (auto& layer : layers_) x = layer->forward(x);
-    return torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1);
+    auto x = images;
+    for (int64_t s = 0; s < num_stages(); ++s) x = forward_stage(s, x);
+    return x;
   }
 
   int64_t feature_dim() const override { return feature_dim_; }
+
+  int64_t num_stages() const override { return static_cast<int64_t>(stage_shapes_.size()); }
+
+  torch::Tensor forward_stage(int64_t stage, const torch::Tensor& x) override {
+    check<Error>(stage >= 0 && stage < num_stages(), "CIFAR ResNet has no stage " + std::to_string(stage));
+    if (stage == 0) return torch::relu(bn_(stem_(x)));
+    auto out = layers_[stage - 1]->forward(x);
+    if (stage + 1 < num_stages()) return out;
+    return torch::adaptive_avg_pool2d(out, {1, 1}).flatten(1);
+  }
+
+  StageShape stage_shape(int64_t stage) const override {
+    check<Error>(stage >= 0 && stage < num_stages(), "CIFAR ResNet has no stage " + std::to_string(stage));
+    return stage_shapes_[stage];
+  }
 
  private:
   int64_t feature_dim_ = 0;
   nn::Conv2d stem_{nullptr};
   nn::BatchNorm2d bn_{nullptr};
   std::vector<nn::Sequential> layers_;
+  std::vector<StageShape> stage_shapes_;  // the stem's, then each layer's
 };
 
 struct ResNetOptions {

@@ -3,21 +3,24 @@
 // 2) Linear + ReLU layers of model.hidden (default 100) units; the features are
 // the last hidden layer. The input size is channels * height * width of the
 // dataset (784 for 28x28x1). Weights are Xavier-uniform and biases zero, as
-// mammoth initialises MNISTMLP.
+// mammoth initialises MNISTMLP. Stages (core/nn/staged_backbone.h): one per
+// hidden layer.
 #include <torch/nn/init.h>
 #include <torch/nn/modules/container/modulelist.h>
 #include <torch/nn/modules/linear.h>
 
+#include <string>
 #include <vector>
 
 #include "core/nn/backbone.h"
+#include "core/nn/staged_backbone.h"
 
 namespace sscl {
 namespace {
 
 namespace nn = torch::nn;
 
-class Mlp : public Backbone {
+class Mlp : public Backbone, public StagedBackbone {
  public:
   Mlp(const InputShape& shape, int64_t hidden_layers, int64_t hidden) : hidden_(hidden) {
     layers_ = register_module("layers", nn::ModuleList());
@@ -34,12 +37,21 @@ class Mlp : public Backbone {
   }
 
   torch::Tensor forward(const torch::Tensor& images) override {
-    auto x = images.flatten(1);
-    for (auto& fc : linears_) x = torch::relu(fc(x));
+    auto x = images;
+    for (int64_t s = 0; s < num_stages(); ++s) x = forward_stage(s, x);
     return x;
   }
 
   int64_t feature_dim() const override { return hidden_; }
+
+  int64_t num_stages() const override { return static_cast<int64_t>(linears_.size()); }
+
+  torch::Tensor forward_stage(int64_t stage, const torch::Tensor& input) override {
+    check<Error>(stage >= 0 && stage < num_stages(), "mlp has no stage " + std::to_string(stage));
+    return torch::relu(linears_[stage](stage == 0 ? input.flatten(1) : input));
+  }
+
+  StageShape stage_shape(int64_t) const override { return {hidden_, false}; }
 
  private:
   int64_t hidden_;

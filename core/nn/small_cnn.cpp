@@ -4,19 +4,23 @@
 // The BN before the last ReLU matters: without it the large gradients at a task
 // switch (lr 0.03, momentum 0.9) can kill every hidden unit, after which the
 // network only learns biases (seen as a loss stuck at ln 2 on a 2-class task).
+// Stages (core/nn/staged_backbone.h): the two conv blocks and the hidden layer.
 #include <torch/nn/functional/pooling.h>
 #include <torch/nn/modules/batchnorm.h>
 #include <torch/nn/modules/conv.h>
 #include <torch/nn/modules/linear.h>
 
+#include <string>
+
 #include "core/nn/backbone.h"
+#include "core/nn/staged_backbone.h"
 
 namespace sscl {
 namespace {
 
-class SmallCnn : public Backbone {
+class SmallCnn : public Backbone, public StagedBackbone {
  public:
-  SmallCnn(const InputShape& shape, int64_t width, int64_t hidden) : hidden_(hidden) {
+  SmallCnn(const InputShape& shape, int64_t width, int64_t hidden) : width_(width), hidden_(hidden) {
     namespace nn = torch::nn;
     conv1_ = register_module("conv1", nn::Conv2d(nn::Conv2dOptions(shape.channels, width, 3).padding(1).bias(false)));
     bn1_ = register_module("bn1", nn::BatchNorm2d(width));
@@ -29,16 +33,36 @@ class SmallCnn : public Backbone {
   }
 
   torch::Tensor forward(const torch::Tensor& images) override {
-    namespace F = torch::nn::functional;
-    auto x = F::max_pool2d(torch::relu(bn1_(conv1_(images))), F::MaxPool2dFuncOptions(2));
-    x = F::max_pool2d(torch::relu(bn2_(conv2_(x))), F::MaxPool2dFuncOptions(2));
-    return torch::relu(bn3_(fc_(x.flatten(1))));
+    auto x = images;
+    for (int64_t s = 0; s < num_stages(); ++s) x = forward_stage(s, x);
+    return x;
   }
 
   int64_t feature_dim() const override { return hidden_; }
 
+  int64_t num_stages() const override { return 3; }
+
+  torch::Tensor forward_stage(int64_t stage, const torch::Tensor& x) override {
+    namespace F = torch::nn::functional;
+    switch (stage) {
+      case 0: return F::max_pool2d(torch::relu(bn1_(conv1_(x))), F::MaxPool2dFuncOptions(2));
+      case 1: return F::max_pool2d(torch::relu(bn2_(conv2_(x))), F::MaxPool2dFuncOptions(2));
+      case 2: return torch::relu(bn3_(fc_(x.flatten(1))));
+      default: throw Error("small_cnn has no stage " + std::to_string(stage));
+    }
+  }
+
+  StageShape stage_shape(int64_t stage) const override {
+    switch (stage) {
+      case 0: return {width_, true};
+      case 1: return {2 * width_, true};
+      case 2: return {hidden_, false};
+      default: throw Error("small_cnn has no stage " + std::to_string(stage));
+    }
+  }
+
  private:
-  int64_t hidden_;
+  int64_t width_, hidden_;
   torch::nn::Conv2d conv1_{nullptr}, conv2_{nullptr};
   torch::nn::BatchNorm2d bn1_{nullptr}, bn2_{nullptr};
   torch::nn::BatchNorm1d bn3_{nullptr};

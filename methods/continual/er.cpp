@@ -1,1 +1,70 @@
-// Placeholder: filled by the continual-methods issue.
+#include "methods/continual/er.h"
+
+#include <torch/nn/functional/loss.h>
+#include <torch/torch.h>
+
+namespace sscl {
+
+namespace {
+constexpr uint64_t kErStream = 100;  // the replay draw and the reservoir offer
+}  // namespace
+
+ReplayOptions read_replay_options(const ConfigSection& s) {
+  ReplayOptions o;
+  o.buffer_size = s.get_or("buffer_size", o.buffer_size);
+  o.minibatch_size = s.get_or("minibatch_size", o.minibatch_size);
+  if (o.buffer_size < 0) s.fail("buffer_size", "must be >= 0");
+  if (o.minibatch_size < 0) s.fail("minibatch_size", "must be >= 0 (0: data.batch_size)");
+  return o;
+}
+
+std::vector<std::pair<std::string, double>> replay_stats(const ReplayBuffer& buffer) {
+  return {{"buffer_bytes", static_cast<double>(buffer.bytes())},
+          {"buffer_size", static_cast<double>(buffer.capacity())},
+          {"buffer_entries", static_cast<double>(buffer.size())}};
+}
+
+Er::Er(ReplayOptions options) : options_(options), buffer_(options.buffer_size, ReplayPolicy::kReservoir) {}
+
+int64_t Er::minibatch_size() const {
+  return options_.minibatch_size > 0 ? options_.minibatch_size : context().batch_size;
+}
+
+Rng Er::iteration_rng(uint64_t stream, int task, int64_t iter) const {
+  return Rng(derive_seed(context().seed, {stream, static_cast<uint64_t>(task), static_cast<uint64_t>(iter)}));
+}
+
+void Er::offer(const TrainBatch& batch, Rng& rng, const at::Tensor& logits) {
+  buffer_.add(labeled_offer(batch.labeled, batch.task, data(), logits), rng);
+}
+
+LossTerms Er::step(const TrainBatch& batch, const RunState& state) {
+  namespace F = torch::nn::functional;
+  const auto& lab = batch.labeled;
+  Rng rng = iteration_rng(kErStream, batch.task, state.iter);
+  const auto replay = draw_replay_batch(buffer_, minibatch_size(), data(), View::kWeak, rng, context().device);
+  // One forward over current and replayed images, as mammoth's ER (BatchNorm
+  // normalises them together); the two cross-entropies stay separate terms.
+  const int64_t b = lab.images.size(0);
+  const auto logits = model()->forward(replay.size() > 0 ? torch::cat({lab.images, replay.images}) : lab.images);
+  LossTerms terms{{"sup", F::cross_entropy(train_logits(logits.narrow(0, 0, b), batch.task), lab.labels)}};
+  if (replay.size() > 0) {
+    const auto replay_logits = train_logits(logits.narrow(0, b, replay.size()), replay.tasks);
+    terms.emplace_back("replay", F::cross_entropy(replay_logits, replay.labels));
+  } else {
+    terms.emplace_back("replay", torch::zeros({}, logits.options()));
+  }
+  offer(batch, rng);
+  return terms;
+}
+
+void Er::save_state(torch::serialize::OutputArchive& archive) const { buffer_.save(archive, name() + ".buffer."); }
+
+void Er::load_state(torch::serialize::InputArchive& archive) { buffer_.load(archive, name() + ".buffer."); }
+
+namespace {
+SSCL_REGISTER(MethodRegistry, "er",
+              [](const ConfigSection& s) { return std::make_unique<Er>(read_replay_options(s)); });
+}  // namespace
+
+}  // namespace sscl

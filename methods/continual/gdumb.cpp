@@ -1,1 +1,132 @@
-// Placeholder: filled by the continual-methods issue.
+#include "methods/continual/gdumb.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <torch/nn/functional/loss.h>
+#include <torch/torch.h>
+
+#include <mutex>
+#include <numeric>
+
+#include "core/error.h"
+#include "core/random.h"
+#include "methods/common/replay.h"
+
+namespace sscl {
+
+namespace {
+constexpr uint64_t kOfferStream = 420;  // the order in which a task's labeled images are offered
+constexpr uint64_t kInitStream = 421;   // the re-initialisation before each task
+constexpr uint64_t kDrawStream = 422;   // the memory batch of each iteration
+constexpr int64_t kOfferChunk = 1024;   // images fetched per offer
+
+// Seeds the global CPU generator for the scope and puts its previous state back.
+class SeededCpuGenerator {
+ public:
+  explicit SeededCpuGenerator(uint64_t seed) : generator_(at::detail::getDefaultCPUGenerator()) {
+    std::lock_guard<std::mutex> lock(generator_.mutex());
+    saved_ = generator_.get_state();
+    generator_.set_current_seed(seed);
+  }
+  ~SeededCpuGenerator() {
+    std::lock_guard<std::mutex> lock(generator_.mutex());
+    generator_.set_state(saved_);
+  }
+  SeededCpuGenerator(const SeededCpuGenerator&) = delete;
+  SeededCpuGenerator& operator=(const SeededCpuGenerator&) = delete;
+
+ private:
+  at::Generator generator_;
+  at::Tensor saved_;
+};
+}  // namespace
+
+uint64_t gdumb_init_seed(uint64_t run_seed, int task) {
+  return derive_seed(run_seed, {kInitStream, static_cast<uint64_t>(task)});
+}
+
+Classifier seeded_fresh_classifier(const Classifier& like, const MethodContext& context, uint64_t seed) {
+  check<Error>(static_cast<bool>(context.make_backbone), "gdumb: the method context has no backbone factory");
+  Classifier fresh{nullptr};
+  {
+    SeededCpuGenerator seeded(seed);  // backbones are built, hence initialised, on the CPU
+    auto backbone = context.make_backbone();
+    fresh = like->multi_head() ? Classifier(backbone, like->num_classes(), context.task_classes)
+                               : Classifier(backbone, like->num_classes());
+  }
+  fresh->to(context.device);
+  return fresh;
+}
+
+void copy_parameters_and_buffers(Classifier& into, const Classifier& from) {
+  torch::NoGradGuard no_grad;
+  const auto params = from->named_parameters(true);
+  for (auto& item : into->named_parameters(true)) item.value().copy_(params[item.key()]);
+  const auto buffers = from->named_buffers(true);
+  for (auto& item : into->named_buffers(true)) item.value().copy_(buffers[item.key()]);
+}
+
+Gdumb::Gdumb(GdumbOptions options) : options_(options), memory_(options.buffer_size, ReplayPolicy::kClassBalanced) {}
+
+void Gdumb::before_task(const RunState& state) {
+  const int task = state.task;
+  // The greedy sampler sees every labeled image of the task once, in a seeded random order.
+  const auto set = data().labeled_set(task);
+  const int64_t n = set.ids.numel();
+  Rng rng(derive_seed(context().seed, {kOfferStream, static_cast<uint64_t>(task)}));
+  std::vector<int64_t> order(static_cast<size_t>(n));
+  std::iota(order.begin(), order.end(), 0);
+  rng.shuffle(order);
+  const auto perm = torch::tensor(order, torch::kLong);
+  const auto ids = set.ids.to(torch::kCPU, torch::kLong).index_select(0, perm);
+  const auto labels = set.labels.to(torch::kCPU, torch::kLong).index_select(0, perm);
+  for (int64_t start = 0; start < n; start += kOfferChunk) {
+    const int64_t len = std::min(kOfferChunk, n - start);
+    ReplaySamples offer;
+    offer.ids = ids.narrow(0, start, len);
+    offer.images = data().raw_images(offer.ids);
+    offer.labels = labels.narrow(0, start, len);
+    offer.tasks = torch::full({len}, task, torch::kLong);
+    memory_.add(offer, rng);
+  }
+  // Retrain from scratch: the model's own tensors get a fresh initialisation
+  // (the trainer then builds a fresh optimizer over them).
+  copy_parameters_and_buffers(model(),
+                              seeded_fresh_classifier(model(), context(), gdumb_init_seed(context().seed, task)));
+}
+
+LossTerms Gdumb::step(const TrainBatch& batch, const RunState& state) {
+  const int64_t n = options_.minibatch_size > 0 ? options_.minibatch_size : context().batch_size;
+  Rng rng(
+      derive_seed(context().seed, {kDrawStream, static_cast<uint64_t>(batch.task), static_cast<uint64_t>(state.iter)}));
+  const auto memory = draw_replay_batch(memory_, n, data(), View::kWeak, rng, context().device);
+  if (memory.size() == 0)  // a task without labeled images and nothing remembered
+    return {{"sup", torch::zeros({}, torch::TensorOptions().device(context().device))}};
+  const auto logits = train_logits(model()->forward(memory.images), memory.tasks);
+  return {{"sup", torch::nn::functional::cross_entropy(logits, memory.labels)}};
+}
+
+std::vector<std::pair<std::string, double>> Gdumb::stats() const {
+  return {{"buffer_bytes", static_cast<double>(memory_.bytes())},
+          {"buffer_size", static_cast<double>(memory_.capacity())},
+          {"buffer_entries", static_cast<double>(memory_.size())}};
+}
+
+void Gdumb::save_state(torch::serialize::OutputArchive& archive) const { memory_.save(archive, "gdumb.memory."); }
+
+void Gdumb::load_state(torch::serialize::InputArchive& archive) { memory_.load(archive, "gdumb.memory."); }
+
+namespace {
+
+std::unique_ptr<Method> make_gdumb(const ConfigSection& s) {
+  GdumbOptions o;
+  o.buffer_size = s.get_or("buffer_size", o.buffer_size);
+  o.minibatch_size = s.get_or("minibatch_size", o.minibatch_size);
+  if (o.buffer_size <= 0) s.fail("buffer_size", "must be > 0");
+  if (o.minibatch_size < 0) s.fail("minibatch_size", "must be >= 0 (0: the data batch size)");
+  return std::make_unique<Gdumb>(o);
+}
+
+SSCL_REGISTER(MethodRegistry, "gdumb", make_gdumb);
+
+}  // namespace
+}  // namespace sscl

@@ -1,1 +1,113 @@
-// Placeholder: filled by the continual-methods issue.
+#include "methods/continual/joint.h"
+
+#include <torch/nn/functional/loss.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <unordered_set>
+
+#include "core/error.h"
+#include "methods/common/replay.h"
+
+namespace sscl {
+
+namespace {
+constexpr uint64_t kJointStream = 130;  // the draw from the store and its augmentation
+}  // namespace
+
+std::vector<int64_t> distinct_uniform(int64_t n, int64_t k, Rng& rng) {
+  k = std::min(k, n);
+  std::vector<int64_t> out;
+  std::unordered_set<int64_t> chosen;
+  for (int64_t j = n - k; j < n; ++j) {
+    const auto t = static_cast<int64_t>(rng.below(static_cast<uint64_t>(j) + 1));
+    const int64_t pick = chosen.count(t) ? j : t;
+    chosen.insert(pick);
+    out.push_back(pick);
+  }
+  return out;
+}
+
+void Joint::before_task(const RunState& state) {
+  const int64_t task = state.task;
+  if (std::find(gathered_.begin(), gathered_.end(), task) != gathered_.end()) return;
+  const LabeledSet set = data().labeled_set(state.task);
+  ReplaySamples add;
+  add.ids = set.ids.to(torch::kLong).cpu();
+  add.images = data().raw_images(add.ids);
+  add.labels = set.labels.to(torch::kLong).cpu();
+  add.tasks = torch::full({add.ids.size(0)}, task, torch::kLong);
+  if (!store_.labels.defined()) {
+    store_ = add;
+  } else {
+    store_.ids = torch::cat({store_.ids, add.ids});
+    store_.images = torch::cat({store_.images, add.images});
+    store_.labels = torch::cat({store_.labels, add.labels});
+    store_.tasks = torch::cat({store_.tasks, add.tasks});
+  }
+  gathered_.push_back(task);
+}
+
+ReplaySamples Joint::draw(int task, int64_t iter) const {
+  check<TrainingError>(store_.size() > 0, "joint: no labeled images gathered before task " + std::to_string(task));
+  Rng rng(derive_seed(context().seed, {kJointStream, static_cast<uint64_t>(task), static_cast<uint64_t>(iter)}));
+  const auto rows = torch::tensor(distinct_uniform(store_.size(), context().batch_size, rng), torch::kLong);
+  ReplaySamples out;
+  out.images = store_.images.index_select(0, rows);
+  out.labels = store_.labels.index_select(0, rows);
+  out.tasks = store_.tasks.index_select(0, rows);
+  out.ids = store_.ids.index_select(0, rows);
+  out.slots = rows;
+  return out;
+}
+
+LossTerms Joint::step(const TrainBatch& batch, const RunState& state) {
+  check<Error>(context().batch_size > 0, "joint: the context's batch_size must be > 0");
+  const auto samples = draw(batch.task, state.iter);
+  // The augmentation seed: a second stream position, so it differs from the draw's.
+  const uint64_t view_seed = derive_seed(context().seed, {kJointStream, static_cast<uint64_t>(batch.task),
+                                                          static_cast<uint64_t>(state.iter), 1});
+  const auto images = to_replay_batch(samples, data(), View::kWeak, view_seed, context().device);
+  // Each image trains its own task's classes when the task mask is on.
+  const auto logits = train_logits(model()->forward(images.images), images.tasks);
+  return {{"sup", torch::nn::functional::cross_entropy(logits, images.labels)}};
+}
+
+int64_t Joint::bytes() const {
+  int64_t total = 0;
+  for (const auto* t : {&store_.images, &store_.labels, &store_.tasks, &store_.ids})
+    if (t->defined()) total += static_cast<int64_t>(t->nbytes());
+  return total;
+}
+
+std::vector<std::pair<std::string, double>> Joint::stats() const {
+  return {{"buffer_bytes", static_cast<double>(bytes())}, {"buffer_size", static_cast<double>(store_.size())}};
+}
+
+void Joint::save_state(torch::serialize::OutputArchive& archive) const {
+  archive.write("joint.gathered", torch::tensor(gathered_, torch::kLong));
+  if (store_.size() == 0) return;
+  archive.write("joint.images", store_.images);
+  archive.write("joint.labels", store_.labels);
+  archive.write("joint.tasks", store_.tasks);
+  archive.write("joint.ids", store_.ids);
+}
+
+void Joint::load_state(torch::serialize::InputArchive& archive) {
+  at::Tensor gathered;
+  archive.read("joint.gathered", gathered);
+  gathered = gathered.contiguous();
+  gathered_.assign(gathered.data_ptr<int64_t>(), gathered.data_ptr<int64_t>() + gathered.numel());
+  store_ = ReplaySamples{};
+  if (gathered_.empty()) return;
+  archive.read("joint.images", store_.images);
+  archive.read("joint.labels", store_.labels);
+  archive.read("joint.tasks", store_.tasks);
+  archive.read("joint.ids", store_.ids);
+}
+
+namespace {
+SSCL_REGISTER(MethodRegistry, "joint", [](const ConfigSection&) { return std::make_unique<Joint>(); });
+}  // namespace
+
+}  // namespace sscl

@@ -1,1 +1,257 @@
-// Placeholder: filled by the continual-methods issue.
+#include "methods/continual/pnn.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <torch/nn/functional/loss.h>
+#include <torch/torch.h>
+
+#include <limits>
+#include <mutex>
+#include <string>
+
+#include "core/error.h"
+#include "core/method.h"
+#include "core/random.h"
+
+namespace sscl {
+
+ProgressiveNet::ProgressiveNet(Classifier model, std::vector<std::vector<int64_t>> task_classes, torch::Device device,
+                               double alpha_init)
+    : model_(std::move(model)), task_classes_(std::move(task_classes)), device_(device), alpha_init_(alpha_init) {
+  check<Error>(!task_classes_.empty(), "pnn needs the classes of every task (one head per task)");
+  for (const auto& classes : task_classes_)
+    class_ids_.push_back(torch::tensor(classes, torch::kLong).to(device_));
+  // Column 0 shares the model's backbone; its head is the model's (head_logits).
+  auto backbone = std::dynamic_pointer_cast<Backbone>(model_->backbone().shared_from_this());
+  columns_.push_back(PnnColumn(backbone, 0, 0, alpha_init_));
+}
+
+void ProgressiveNet::add_column(std::shared_ptr<Backbone> backbone) {
+  const int c = num_columns();
+  check<Error>(c < static_cast<int>(task_classes_.size()),
+               "pnn: no task for a column " + std::to_string(c) + " (" + std::to_string(task_classes_.size()) +
+                   " tasks)");
+  for (int j = 0; j < c; ++j)
+    for (auto& p : column_parameters(j)) {
+      p.requires_grad_(false);
+      p.mutable_grad() = torch::Tensor();  // the last step's gradient, stale from now on
+    }
+  PnnColumn column(std::move(backbone), c, static_cast<int64_t>(classes(c).size()), alpha_init_);
+  column->to(device_);
+  columns_.push_back(column);
+}
+
+std::vector<PnnColumnImpl::Output> ProgressiveNet::run_columns(const torch::Tensor& images, int last) {
+  check<Error>(last >= 0 && last < num_columns(),
+               "pnn: no column " + std::to_string(last) + " (" + std::to_string(num_columns()) + " so far)");
+  std::vector<PnnColumnImpl::Output> outputs;
+  std::vector<ColumnActivations> earlier;
+  for (int c = 0; c <= last; ++c) {
+    PnnColumnImpl::Output out;
+    if (c < last) {
+      torch::NoGradGuard no_grad;  // frozen columns only feed the last one
+      out = columns_[c]->forward(images, earlier);
+    } else {
+      out = columns_[c]->forward(images, earlier);
+    }
+    earlier.push_back(out.stages);
+    outputs.push_back(std::move(out));
+  }
+  return outputs;
+}
+
+torch::Tensor ProgressiveNet::head_logits(int column, const torch::Tensor& head_input) {
+  if (column == 0) return model_->head(head_input).index_select(1, class_ids_[0]);
+  return columns_[column]->head()(head_input);
+}
+
+torch::Tensor ProgressiveNet::task_logits(const torch::Tensor& images, int column) {
+  return head_logits(column, run_columns(images, column).back().head_input);
+}
+
+torch::Tensor ProgressiveNet::to_all_classes(int column, const torch::Tensor& task_logits, double fill) const {
+  const auto all = torch::full({task_logits.size(0), model_->num_classes()}, fill, task_logits.options());
+  return all.index_copy(1, class_ids_.at(static_cast<size_t>(column)), task_logits);
+}
+
+torch::Tensor ProgressiveNet::logits(const torch::Tensor& images, double fill) {
+  const auto outputs = run_columns(images, num_columns() - 1);
+  torch::Tensor all;
+  for (int c = 0; c < num_columns(); ++c) {
+    const auto task = head_logits(c, outputs[c].head_input);
+    all = c == 0 ? to_all_classes(0, task, fill) : all.index_copy(1, class_ids_[c], task);
+  }
+  return all;
+}
+
+void ProgressiveNet::set_modes(int training) {
+  model_->train(training == 0);
+  for (int c = 1; c < num_columns(); ++c) columns_[c]->train(c == training);
+}
+
+std::vector<torch::Tensor> ProgressiveNet::column_parameters(int column) const {
+  if (column == 0) return model_->parameters();
+  return columns_.at(static_cast<size_t>(column))->parameters();
+}
+
+int64_t ProgressiveNet::parameter_count(int column) const {
+  int64_t n = 0;
+  for (const auto& p : column_parameters(column)) n += p.numel();
+  return n;
+}
+
+int64_t ProgressiveNet::adapter_parameter_count(int column) const {
+  const auto& col = columns_.at(static_cast<size_t>(column));
+  int64_t n = 0;
+  for (int64_t a = 0; col->earlier_columns() > 0 && a < col->num_stages(); ++a)
+    for (const auto& p : col->adapter(a)->parameters()) n += p.numel();
+  return n;
+}
+
+void ProgressiveNet::save(torch::serialize::OutputArchive& archive) const {
+  archive.write("pnn.columns", torch::tensor(static_cast<int64_t>(columns_.size())));
+  for (size_t c = 1; c < columns_.size(); ++c) {
+    torch::serialize::OutputArchive column;
+    columns_[c]->save(column);
+    archive.write("pnn.column" + std::to_string(c), column);
+  }
+}
+
+int ProgressiveNet::saved_columns(torch::serialize::InputArchive& archive) {
+  torch::Tensor count;
+  archive.read("pnn.columns", count);
+  return static_cast<int>(count.item<int64_t>());
+}
+
+void ProgressiveNet::load(torch::serialize::InputArchive& archive) {
+  const int saved = saved_columns(archive);
+  check<Error>(saved == num_columns(), "pnn: the checkpoint holds " + std::to_string(saved) +
+                                           " columns, the network has " + std::to_string(num_columns()));
+  for (int c = 1; c < saved; ++c) {
+    torch::serialize::InputArchive column;
+    archive.read("pnn.column" + std::to_string(c), column);
+    columns_[c]->load(column);
+  }
+}
+
+namespace {
+
+constexpr uint64_t kColumnStream = 300;  // initialisation of column t: derive_seed(seed, {300, t})
+
+// Seeds torch's CPU generator, which layer initialisation draws from, for a
+// scope and restores its state after: column t is the same network whatever ran
+// before it (reproducible, and rebuilt identically on resume).
+class ScopedTorchSeed {
+ public:
+  explicit ScopedTorchSeed(uint64_t seed) : generator_(at::detail::getDefaultCPUGenerator()) {
+    std::lock_guard<std::mutex> lock(generator_.mutex());
+    saved_ = generator_.get_state();
+    generator_.set_current_seed(seed);
+  }
+  ~ScopedTorchSeed() {
+    std::lock_guard<std::mutex> lock(generator_.mutex());
+    generator_.set_state(saved_);
+  }
+  ScopedTorchSeed(const ScopedTorchSeed&) = delete;
+  ScopedTorchSeed& operator=(const ScopedTorchSeed&) = delete;
+
+ private:
+  at::Generator generator_;
+  torch::Tensor saved_;
+};
+
+class Pnn : public Method {
+ public:
+  explicit Pnn(PnnOptions options) : options_(options) {}
+
+  std::string name() const override { return "pnn"; }
+  // Column t answers for task t's classes: the task id must be known.
+  std::vector<Scenario> supported_scenarios() const override { return {Scenario::kTaskIL}; }
+  // Each task trains a new column: the optimizer is rebuilt over it.
+  bool fresh_optimizer_each_task() const override { return true; }
+
+  void attach(MethodContext ctx) override {
+    Method::attach(std::move(ctx));
+    net_ = std::make_unique<ProgressiveNet>(model(), context().task_classes, context().device, options_.alpha_init);
+  }
+
+  void before_task(const RunState& state) override {
+    while (net().num_columns() <= state.task) add_column();
+  }
+
+  LossTerms step(const TrainBatch& batch, const RunState&) override {
+    auto& n = net();
+    check<TrainingError>(batch.task == n.num_columns() - 1,
+                         "pnn: a batch of task " + std::to_string(batch.task) + " trains column " +
+                             std::to_string(batch.task) + ", but the newest column is " +
+                             std::to_string(n.num_columns() - 1) + " (before_task adds the columns)");
+    n.set_modes(batch.task);
+    const auto task = n.task_logits(batch.labeled.images, batch.task);
+    // Column t has logits for task t's classes only: the others are -inf, as a task mask.
+    const auto logits = n.to_all_classes(batch.task, task, -std::numeric_limits<double>::infinity());
+    return {{"sup", torch::nn::functional::cross_entropy(train_logits(logits, batch.task), batch.labeled.labels)}};
+  }
+
+  torch::Tensor predict(const torch::Tensor& images) override {
+    net().set_modes(-1);
+    return net().logits(images);
+  }
+
+  std::vector<torch::Tensor> trainable_parameters() override {
+    return net().column_parameters(net().num_columns() - 1);
+  }
+
+  std::vector<std::pair<std::string, double>> stats() const override {
+    if (!net_) return {};
+    std::vector<std::pair<std::string, double>> out;
+    int64_t total = 0, adapters = 0;
+    for (int c = 0; c < net_->num_columns(); ++c) {
+      const int64_t n = net_->parameter_count(c);
+      out.emplace_back("parameters_column_" + std::to_string(c), static_cast<double>(n));
+      total += n;
+      adapters += net_->adapter_parameter_count(c);
+    }
+    out.emplace_back("parameters_adapters", static_cast<double>(adapters));
+    out.emplace_back("parameters_total", static_cast<double>(total));
+    out.emplace_back("columns", static_cast<double>(net_->num_columns()));
+    return out;
+  }
+
+  void save_state(torch::serialize::OutputArchive& archive) const override {
+    if (net_) net_->save(archive);
+  }
+
+  void load_state(torch::serialize::InputArchive& archive) override {
+    const int saved = ProgressiveNet::saved_columns(archive);
+    while (net().num_columns() < saved) add_column();
+    net().load(archive);
+  }
+
+ private:
+  ProgressiveNet& net() {
+    check<Error>(net_ != nullptr, "method 'pnn' is not attached to a model");
+    return *net_;
+  }
+
+  void add_column() {
+    check<Error>(static_cast<bool>(context().make_backbone),
+                 "method 'pnn' needs make_backbone in its context to build its columns");
+    const int c = net().num_columns();
+    ScopedTorchSeed seed(derive_seed(context().seed, {kColumnStream, static_cast<uint64_t>(c)}));
+    net().add_column(context().make_backbone());
+  }
+
+  PnnOptions options_;
+  std::unique_ptr<ProgressiveNet> net_;
+};
+
+std::unique_ptr<Method> make_pnn(const ConfigSection& s) {
+  PnnOptions o;
+  o.alpha_init = s.get_or("alpha_init", o.alpha_init);
+  if (!(o.alpha_init >= 0)) s.fail("alpha_init", "must be >= 0");
+  return std::make_unique<Pnn>(o);
+}
+
+SSCL_REGISTER(MethodRegistry, "pnn", make_pnn);
+
+}  // namespace
+}  // namespace sscl

@@ -1,1 +1,136 @@
-// Placeholder: filled by the continual-methods issue.
+#include "methods/continual/si.h"
+
+#include <torch/nn/functional/loss.h>
+#include <torch/torch.h>
+
+#include "core/error.h"
+#include "methods/continual/regularization.h"
+
+namespace sscl {
+
+at::Tensor si_path_step(const at::Tensor& omega, const at::Tensor& grad, const at::Tensor& delta) {
+  return omega - grad * delta;
+}
+
+at::Tensor si_consolidate(const at::Tensor& big_omega, const at::Tensor& omega, const at::Tensor& task_delta,
+                          double xi) {
+  return (big_omega + omega / (task_delta.pow(2) + xi)).clamp_min(0.0);
+}
+
+at::Tensor si_task_gradient(const at::Tensor& total_grad, const at::Tensor& big_omega, const at::Tensor& theta,
+                            const at::Tensor& anchor, double c) {
+  return total_grad - 2.0 * c * big_omega * (theta - anchor);
+}
+
+std::vector<torch::Tensor> Si::params() const { return context().model->parameters(); }
+
+std::vector<std::string> Si::param_names() const { return context().model->named_parameters(true).keys(); }
+
+LossTerms Si::step(const TrainBatch& batch, const RunState&) {
+  const auto logits = train_logits(model()->forward(batch.labeled.images), batch.task);
+  return {{"sup", torch::nn::functional::cross_entropy(logits, batch.labeled.labels)},
+          {"penalty", quadratic_penalty(params(), anchor_, big_omega_, options_.c)}};
+}
+
+void Si::before_task(const RunState& state) {
+  // A run resumed inside a task has its start and path integral restored already.
+  if (started_task_ == state.task) return;
+  torch::NoGradGuard no_grad;
+  task_start_ = detached_copies(params());
+  omega_ = zeros_like_all(task_start_);
+  started_task_ = state.task;
+}
+
+void Si::after_backward(const RunState&) {
+  torch::NoGradGuard no_grad;
+  const auto theta = params();
+  step_grad_.clear();
+  step_before_.clear();
+  for (size_t k = 0; k < theta.size(); ++k) {
+    const auto& g = theta[k].grad();
+    auto grad = g.defined() ? g.detach().clone() : torch::zeros_like(theta[k]);
+    if (!big_omega_.empty()) grad = si_task_gradient(grad, big_omega_[k], theta[k].detach(), anchor_[k], options_.c);
+    step_grad_.push_back(grad);
+    step_before_.push_back(theta[k].detach().clone());
+  }
+}
+
+void Si::after_iter(const RunState&) {
+  if (step_grad_.empty()) return;
+  check<TrainingError>(!omega_.empty(), "si: an optimizer step happened before any task began");
+  torch::NoGradGuard no_grad;
+  const auto theta = params();
+  for (size_t k = 0; k < theta.size(); ++k)
+    omega_[k] = si_path_step(omega_[k], step_grad_[k], theta[k].detach() - step_before_[k]);
+  step_grad_.clear();
+  step_before_.clear();
+}
+
+void Si::after_task(const RunState&) {
+  check<TrainingError>(!omega_.empty(), "si: a task ended that never began");
+  torch::NoGradGuard no_grad;
+  const auto theta = params();
+  if (big_omega_.empty()) big_omega_ = zeros_like_all(theta);
+  for (size_t k = 0; k < theta.size(); ++k)
+    big_omega_[k] = si_consolidate(big_omega_[k], omega_[k], theta[k].detach() - task_start_[k], options_.xi);
+  anchor_ = detached_copies(theta);
+  for (auto& w : omega_) w.zero_();
+}
+
+std::vector<std::pair<std::string, double>> Si::stats() const {
+  return {{"importance_bytes", total_bytes(big_omega_)},
+          {"anchor_bytes", total_bytes(anchor_)},
+          {"path_integral_bytes", total_bytes(omega_) + total_bytes(task_start_)}};
+}
+
+void Si::save_state(torch::serialize::OutputArchive& archive) const {
+  const auto names = param_names();
+  archive.write("si.flags",
+                torch::tensor({static_cast<int64_t>(started_task_), big_omega_.empty() ? int64_t{0} : int64_t{1}}));
+  if (started_task_ >= 0) {
+    write_tensors(archive, "si.task_start.", names, task_start_);
+    write_tensors(archive, "si.omega.", names, omega_);
+  }
+  if (!big_omega_.empty()) {
+    write_tensors(archive, "si.big_omega.", names, big_omega_);
+    write_tensors(archive, "si.anchor.", names, anchor_);
+  }
+}
+
+void Si::load_state(torch::serialize::InputArchive& archive) {
+  const auto names = param_names();
+  const auto device = context().device;
+  torch::Tensor flags;
+  archive.read("si.flags", flags);
+  started_task_ = static_cast<int>(flags[0].item<int64_t>());
+  task_start_.clear();
+  omega_.clear();
+  big_omega_.clear();
+  anchor_.clear();
+  step_grad_.clear();
+  step_before_.clear();
+  if (started_task_ >= 0) {
+    task_start_ = read_tensors(archive, "si.task_start.", names, device);
+    omega_ = read_tensors(archive, "si.omega.", names, device);
+  }
+  if (flags[1].item<int64_t>() != 0) {
+    big_omega_ = read_tensors(archive, "si.big_omega.", names, device);
+    anchor_ = read_tensors(archive, "si.anchor.", names, device);
+  }
+}
+
+namespace {
+
+std::unique_ptr<Method> make_si(const ConfigSection& s) {
+  SiOptions o;
+  o.c = s.get_or("c", o.c);
+  o.xi = s.get_or("xi", o.xi);
+  if (!(o.c >= 0)) s.fail("c", "must be >= 0");
+  if (!(o.xi > 0)) s.fail("xi", "must be > 0 (it keeps Omega's denominator away from zero)");
+  return std::make_unique<Si>(o);
+}
+
+SSCL_REGISTER(MethodRegistry, "si", make_si);
+
+}  // namespace
+}  // namespace sscl

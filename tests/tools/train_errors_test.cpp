@@ -79,7 +79,7 @@ TEST(TrainErrors, TypeChangeInAnOverride) {
 TEST(TrainErrors, UnknownMethodListsKnownOnes) {
   TempDir dir;
   const auto f = run_failing(testing::config_path(kConfig) + " --cfg-options method.name=fixmach", dir);
-  expect_one_line_error(f, "unknown method 'fixmach'; known: fixmatch, sft");
+  expect_one_line_error(f, "unknown method 'fixmach'; known: agem, der, derpp, er, er_ace, fixmatch, gdumb, icarl, joint, lwf, oewc, pnn, sft, si");
   EXPECT_FALSE(f.run_dir_exists);
 }
 

@@ -1,0 +1,55 @@
+// A-GEM (Chaudhry et al., ICLR 2019): an episodic memory of past labeled images
+// gives a reference gradient g_ref each iteration; when the current gradient g
+// would increase the memory's loss (g . g_ref < 0) it is projected onto the
+// half-space where it does not: g' = g - (g . g_ref / g_ref . g_ref) g_ref (Eq. 11).
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "core/method.h"
+#include "methods/common/replay_buffer.h"
+
+namespace sscl {
+
+struct AgemOptions {
+  int64_t buffer_size = 200;   // memory capacity (reservoir over the labeled stream)
+  int64_t minibatch_size = 0;  // memory images per reference gradient; 0: the data batch size
+};
+
+// The A-GEM projection of the flat gradient `g` against the flat reference
+// gradient `g_ref` (same shape): g itself when g . g_ref >= 0.
+at::Tensor agem_project(const at::Tensor& g, const at::Tensor& g_ref);
+
+// The gradients of `params` as one flat vector (zeros where a gradient is undefined).
+at::Tensor flat_gradient(const std::vector<at::Tensor>& params);
+// Writes the flat vector `flat` back into the .grad of `params`.
+void assign_flat_gradient(const std::vector<at::Tensor>& params, const at::Tensor& flat);
+
+class Agem : public Method {
+ public:
+  explicit Agem(AgemOptions options);
+
+  std::string name() const override { return "agem"; }
+  LossTerms step(const TrainBatch& batch, const RunState& state) override;
+  void after_backward(const RunState& state) override;
+  void after_iter(const RunState& state) override;
+
+  std::vector<std::pair<std::string, double>> stats() const override;
+  void save_state(torch::serialize::OutputArchive& archive) const override;
+  void load_state(torch::serialize::InputArchive& archive) override;
+
+  const ReplayBuffer& memory() const { return memory_; }
+
+ private:
+  AgemOptions options_;
+  ReplayBuffer memory_;
+  LabeledBatch pending_;  // the current labeled batch, offered to the memory after the step
+  int pending_task_ = 0;
+  int64_t checks_ = 0;       // iterations with a reference gradient
+  int64_t projections_ = 0;  // of which the gradient was projected
+};
+
+}  // namespace sscl

@@ -1,0 +1,62 @@
+// ER, experience replay (Chaudhry et al. 2019, "On Tiny Episodic Memories in
+// Continual Learning"): a reservoir buffer of the labeled stream, replayed next to
+// every current batch. Loss = CE(current batch) + CE(replay draw of minibatch_size),
+// two means kept as separate terms ("sup", "replay") so that a semi-supervised
+// term can later replace or join "sup"; mammoth's ER takes one mean over the
+// concatenation instead, i.e. half of each term when both batches are the same
+// size. ER-ACE (er_ace.h) and DER (der.h) reuse its buffer and bookkeeping.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/method.h"
+#include "core/random.h"
+#include "methods/common/replay.h"
+#include "methods/common/replay_buffer.h"
+
+namespace sscl {
+
+// The options every reservoir-replay method reads (mammoth's names).
+struct ReplayOptions {
+  int64_t buffer_size = 200;
+  int64_t minibatch_size = 0;  // replay images per iteration; 0: data.batch_size
+};
+// Reads method.buffer_size and method.minibatch_size, both >= 0.
+ReplayOptions read_replay_options(const ConfigSection& section);
+
+// The buffer's figures for results.json: bytes held, capacity and entries.
+std::vector<std::pair<std::string, double>> replay_stats(const ReplayBuffer& buffer);
+
+class Er : public Method {
+ public:
+  explicit Er(ReplayOptions options);
+
+  std::string name() const override { return "er"; }
+  LossTerms step(const TrainBatch& batch, const RunState& state) override;
+
+  std::vector<std::pair<std::string, double>> stats() const override { return replay_stats(buffer_); }
+  void save_state(torch::serialize::OutputArchive& archive) const override;
+  void load_state(torch::serialize::InputArchive& archive) override;
+
+  const ReplayBuffer& buffer() const { return buffer_; }
+
+ protected:
+  // The replay batch size: minibatch_size, or the labeled batch size when 0.
+  int64_t minibatch_size() const;
+  // This iteration's generator: derive_seed(seed, {stream, task, iter}).
+  Rng iteration_rng(uint64_t stream, int task, int64_t iter) const;
+  // Offers the labeled batch to the reservoir. Called at the end of step(), after
+  // the replay draw: a sample never replays in the iteration it arrives (mammoth
+  // adds it after the optimizer step; the stored fields do not depend on the
+  // update, so the order is the same), and a checkpoint written by an after_iter
+  // hook already holds it.
+  void offer(const TrainBatch& batch, Rng& rng, const at::Tensor& logits = {});
+
+  ReplayOptions options_;
+  ReplayBuffer buffer_;
+};
+
+}  // namespace sscl

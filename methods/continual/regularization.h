@@ -1,0 +1,77 @@
+// Pieces shared by the importance-based regularisers (SI, online EWC): the
+// quadratic anchor penalty and per-parameter tensor lists that are saved with the
+// parameter names as keys, so a checkpoint names what it holds.
+#pragma once
+
+#include <torch/serialize/archive.h>
+#include <torch/torch.h>
+
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+
+namespace sscl {
+
+// coef * sum_k importance_k * (theta_k - anchor_k)^2 over every element of every
+// parameter tensor: SI's surrogate loss (Zenke et al. 2017, Eq. 4) and online EWC's
+// penalty (Schwarz et al. 2018, Eq. 8). Like the reference, without a 1/2. Zero
+// (attached to no graph) while `importances` is empty, i.e. before the first task ends.
+inline torch::Tensor quadratic_penalty(const std::vector<torch::Tensor>& params,
+                                       const std::vector<torch::Tensor>& anchors,
+                                       const std::vector<torch::Tensor>& importances, double coef) {
+  if (importances.empty())
+    return params.empty() ? torch::zeros({}) : torch::zeros({}, params.front().options().requires_grad(false));
+  check<Error>(params.size() == anchors.size() && params.size() == importances.size(),
+               "quadratic_penalty: " + std::to_string(params.size()) + " parameters, " +
+                   std::to_string(anchors.size()) + " anchors, " + std::to_string(importances.size()) + " importances");
+  torch::Tensor total;
+  for (size_t k = 0; k < params.size(); ++k) {
+    const auto term = (importances[k] * (params[k] - anchors[k]).pow(2)).sum();
+    total = total.defined() ? total + term : term;
+  }
+  return coef * total;
+}
+
+// Detached copies (anchors, parameter snapshots).
+inline std::vector<torch::Tensor> detached_copies(const std::vector<torch::Tensor>& tensors) {
+  std::vector<torch::Tensor> out;
+  out.reserve(tensors.size());
+  for (const auto& t : tensors) out.push_back(t.detach().clone());
+  return out;
+}
+
+inline std::vector<torch::Tensor> zeros_like_all(const std::vector<torch::Tensor>& tensors) {
+  std::vector<torch::Tensor> out;
+  out.reserve(tensors.size());
+  for (const auto& t : tensors) out.push_back(torch::zeros_like(t.detach()));
+  return out;
+}
+
+inline double total_bytes(const std::vector<torch::Tensor>& tensors) {
+  double bytes = 0;
+  for (const auto& t : tensors) bytes += static_cast<double>(t.nbytes());
+  return bytes;
+}
+
+// Writes tensors[k] under prefix + names[k].
+inline void write_tensors(torch::serialize::OutputArchive& archive, const std::string& prefix,
+                          const std::vector<std::string>& names, const std::vector<torch::Tensor>& tensors) {
+  check<Error>(names.size() == tensors.size(), "write_tensors: " + prefix + ": names and tensors differ in count");
+  for (size_t k = 0; k < names.size(); ++k) archive.write(prefix + names[k], tensors[k]);
+}
+
+// Reads one tensor per name, moved to `device`.
+inline std::vector<torch::Tensor> read_tensors(torch::serialize::InputArchive& archive, const std::string& prefix,
+                                               const std::vector<std::string>& names, const torch::Device& device) {
+  std::vector<torch::Tensor> out;
+  out.reserve(names.size());
+  for (const auto& name : names) {
+    torch::Tensor t;
+    archive.read(prefix + name, t);
+    out.push_back(t.to(device));
+  }
+  return out;
+}
+
+}  // namespace sscl
