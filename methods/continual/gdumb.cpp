@@ -1,13 +1,12 @@
 #include "methods/continual/gdumb.h"
 
-#include <ATen/CPUGeneratorImpl.h>
 #include <torch/nn/functional/loss.h>
 #include <torch/torch.h>
 
-#include <mutex>
 #include <numeric>
 
 #include "core/error.h"
+#include "methods/common/scoped_torch_seed.h"
 #include "core/random.h"
 #include "methods/common/replay.h"
 
@@ -18,26 +17,6 @@ constexpr uint64_t kOfferStream = 420;  // the order in which a task's labeled i
 constexpr uint64_t kInitStream = 421;   // the re-initialisation before each task
 constexpr uint64_t kDrawStream = 422;   // the memory batch of each iteration
 constexpr int64_t kOfferChunk = 1024;   // images fetched per offer
-
-// Seeds the global CPU generator for the scope and puts its previous state back.
-class SeededCpuGenerator {
- public:
-  explicit SeededCpuGenerator(uint64_t seed) : generator_(at::detail::getDefaultCPUGenerator()) {
-    std::lock_guard<std::mutex> lock(generator_.mutex());
-    saved_ = generator_.get_state();
-    generator_.set_current_seed(seed);
-  }
-  ~SeededCpuGenerator() {
-    std::lock_guard<std::mutex> lock(generator_.mutex());
-    generator_.set_state(saved_);
-  }
-  SeededCpuGenerator(const SeededCpuGenerator&) = delete;
-  SeededCpuGenerator& operator=(const SeededCpuGenerator&) = delete;
-
- private:
-  at::Generator generator_;
-  at::Tensor saved_;
-};
 }  // namespace
 
 uint64_t gdumb_init_seed(uint64_t run_seed, int task) {
@@ -48,7 +27,7 @@ Classifier seeded_fresh_classifier(const Classifier& like, const MethodContext& 
   check<Error>(static_cast<bool>(context.make_backbone), "gdumb: the method context has no backbone factory");
   Classifier fresh{nullptr};
   {
-    SeededCpuGenerator seeded(seed);  // backbones are built, hence initialised, on the CPU
+    ScopedTorchSeed seeded(seed);  // backbones are built, hence initialised, on the CPU
     auto backbone = context.make_backbone();
     fresh = like->multi_head() ? Classifier(backbone, like->num_classes(), context.task_classes)
                                : Classifier(backbone, like->num_classes());

@@ -1,14 +1,13 @@
 #include "methods/continual/pnn.h"
 
-#include <ATen/CPUGeneratorImpl.h>
 #include <torch/nn/functional/loss.h>
 #include <torch/torch.h>
 
 #include <limits>
-#include <mutex>
 #include <string>
 
 #include "core/error.h"
+#include "methods/common/scoped_torch_seed.h"
 #include "core/method.h"
 #include "core/random.h"
 
@@ -136,28 +135,6 @@ void ProgressiveNet::load(torch::serialize::InputArchive& archive) {
 namespace {
 
 constexpr uint64_t kColumnStream = 300;  // initialisation of column t: derive_seed(seed, {300, t})
-
-// Seeds torch's CPU generator, which layer initialisation draws from, for a
-// scope and restores its state after: column t is the same network whatever ran
-// before it (reproducible, and rebuilt identically on resume).
-class ScopedTorchSeed {
- public:
-  explicit ScopedTorchSeed(uint64_t seed) : generator_(at::detail::getDefaultCPUGenerator()) {
-    std::lock_guard<std::mutex> lock(generator_.mutex());
-    saved_ = generator_.get_state();
-    generator_.set_current_seed(seed);
-  }
-  ~ScopedTorchSeed() {
-    std::lock_guard<std::mutex> lock(generator_.mutex());
-    generator_.set_state(saved_);
-  }
-  ScopedTorchSeed(const ScopedTorchSeed&) = delete;
-  ScopedTorchSeed& operator=(const ScopedTorchSeed&) = delete;
-
- private:
-  at::Generator generator_;
-  torch::Tensor saved_;
-};
 
 class Pnn : public Method {
  public:
