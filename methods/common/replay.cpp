@@ -4,6 +4,21 @@
 
 namespace sscl {
 
+ReplayOptions read_replay_options(const ConfigSection& s, int64_t min_buffer_size) {
+  ReplayOptions o;
+  o.buffer_size = s.get_or("buffer_size", o.buffer_size);
+  o.minibatch_size = s.get_or("minibatch_size", o.minibatch_size);
+  if (o.buffer_size < min_buffer_size) s.fail("buffer_size", "must be >= " + std::to_string(min_buffer_size));
+  if (o.minibatch_size < 0) s.fail("minibatch_size", "must be >= 0 (0: data.batch_size)");
+  return o;
+}
+
+std::vector<std::pair<std::string, double>> replay_stats(const ReplayBuffer& buffer) {
+  return {{"buffer_bytes", static_cast<double>(buffer.bytes())},
+          {"buffer_size", static_cast<double>(buffer.capacity())},
+          {"buffer_entries", static_cast<double>(buffer.size())}};
+}
+
 ReplaySamples labeled_offer(const LabeledBatch& batch, int task, const TaskData& data, const at::Tensor& logits) {
   ReplaySamples offer;
   offer.ids = batch.indices.cpu();

@@ -8,12 +8,27 @@
 #include <c10/core/Device.h>
 
 #include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "core/batch.h"
+#include "core/config.h"
 #include "core/task_data.h"
 #include "methods/common/replay_buffer.h"
 
 namespace sscl {
+
+// The options every replay method shares (mammoth's names).
+struct ReplayOptions {
+  int64_t buffer_size = 200;
+  int64_t minibatch_size = 0;  // replay images per iteration; 0: data.batch_size
+};
+// Reads method.buffer_size (>= min_buffer_size) and method.minibatch_size (>= 0).
+ReplayOptions read_replay_options(const ConfigSection& section, int64_t min_buffer_size = 0);
+
+// The buffer's figures for results.json: bytes held, capacity and entries.
+std::vector<std::pair<std::string, double>> replay_stats(const ReplayBuffer& buffer);
 
 struct ReplayBatch {
   at::Tensor images;  // float [N, C, H, W] on the device

@@ -90,10 +90,9 @@ void Agem::after_iter(const RunState& state) {
 }
 
 std::vector<std::pair<std::string, double>> Agem::stats() const {
-  return {{"buffer_bytes", static_cast<double>(memory_.bytes())},
-          {"buffer_size", static_cast<double>(memory_.capacity())},
-          {"buffer_entries", static_cast<double>(memory_.size())},
-          {"projection_rate", checks_ > 0 ? static_cast<double>(projections_) / checks_ : 0.0}};
+  auto stats = replay_stats(memory_);
+  stats.insert(stats.end(), {{"projection_rate", checks_ > 0 ? static_cast<double>(projections_) / checks_ : 0.0}});
+  return stats;
 }
 
 void Agem::save_state(torch::serialize::OutputArchive& archive) const {
@@ -113,11 +112,7 @@ void Agem::load_state(torch::serialize::InputArchive& archive) {
 namespace {
 
 std::unique_ptr<Method> make_agem(const ConfigSection& s) {
-  AgemOptions o;
-  o.buffer_size = s.get_or("buffer_size", o.buffer_size);
-  o.minibatch_size = s.get_or("minibatch_size", o.minibatch_size);
-  if (o.buffer_size <= 0) s.fail("buffer_size", "must be > 0");
-  if (o.minibatch_size < 0) s.fail("minibatch_size", "must be >= 0 (0: the data batch size)");
+  const AgemOptions o = read_replay_options(s, 1);
   return std::make_unique<Agem>(o);
 }
 

@@ -10,14 +10,13 @@
 #include <vector>
 
 #include "core/method.h"
+#include "methods/common/replay.h"
 #include "methods/common/replay_buffer.h"
 
 namespace sscl {
 
-struct AgemOptions {
-  int64_t buffer_size = 200;   // memory capacity (reservoir over the labeled stream)
-  int64_t minibatch_size = 0;  // memory images per reference gradient; 0: the data batch size
-};
+// buffer_size (> 0) and minibatch_size (0: the data batch size).
+using AgemOptions = ReplayOptions;
 
 // The A-GEM projection of the flat gradient `g` against the flat reference
 // gradient `g_ref` (same shape): g itself when g . g_ref >= 0.

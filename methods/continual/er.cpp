@@ -9,21 +9,6 @@ namespace {
 constexpr uint64_t kErStream = 100;  // the replay draw and the reservoir offer
 }  // namespace
 
-ReplayOptions read_replay_options(const ConfigSection& s) {
-  ReplayOptions o;
-  o.buffer_size = s.get_or("buffer_size", o.buffer_size);
-  o.minibatch_size = s.get_or("minibatch_size", o.minibatch_size);
-  if (o.buffer_size < 0) s.fail("buffer_size", "must be >= 0");
-  if (o.minibatch_size < 0) s.fail("minibatch_size", "must be >= 0 (0: data.batch_size)");
-  return o;
-}
-
-std::vector<std::pair<std::string, double>> replay_stats(const ReplayBuffer& buffer) {
-  return {{"buffer_bytes", static_cast<double>(buffer.bytes())},
-          {"buffer_size", static_cast<double>(buffer.capacity())},
-          {"buffer_entries", static_cast<double>(buffer.size())}};
-}
-
 Er::Er(ReplayOptions options) : options_(options), buffer_(options.buffer_size, ReplayPolicy::kReservoir) {}
 
 int64_t Er::minibatch_size() const {

@@ -19,17 +19,6 @@
 
 namespace sscl {
 
-// The options every reservoir-replay method reads (mammoth's names).
-struct ReplayOptions {
-  int64_t buffer_size = 200;
-  int64_t minibatch_size = 0;  // replay images per iteration; 0: data.batch_size
-};
-// Reads method.buffer_size and method.minibatch_size, both >= 0.
-ReplayOptions read_replay_options(const ConfigSection& section);
-
-// The buffer's figures for results.json: bytes held, capacity and entries.
-std::vector<std::pair<std::string, double>> replay_stats(const ReplayBuffer& buffer);
-
 class Er : public Method {
  public:
   explicit Er(ReplayOptions options);

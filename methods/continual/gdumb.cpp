@@ -85,9 +85,7 @@ LossTerms Gdumb::step(const TrainBatch& batch, const RunState& state) {
 }
 
 std::vector<std::pair<std::string, double>> Gdumb::stats() const {
-  return {{"buffer_bytes", static_cast<double>(memory_.bytes())},
-          {"buffer_size", static_cast<double>(memory_.capacity())},
-          {"buffer_entries", static_cast<double>(memory_.size())}};
+  return replay_stats(memory_);
 }
 
 void Gdumb::save_state(torch::serialize::OutputArchive& archive) const { memory_.save(archive, "gdumb.memory."); }
@@ -97,11 +95,7 @@ void Gdumb::load_state(torch::serialize::InputArchive& archive) { memory_.load(a
 namespace {
 
 std::unique_ptr<Method> make_gdumb(const ConfigSection& s) {
-  GdumbOptions o;
-  o.buffer_size = s.get_or("buffer_size", o.buffer_size);
-  o.minibatch_size = s.get_or("minibatch_size", o.minibatch_size);
-  if (o.buffer_size <= 0) s.fail("buffer_size", "must be > 0");
-  if (o.minibatch_size < 0) s.fail("minibatch_size", "must be >= 0 (0: the data batch size)");
+  const GdumbOptions o = read_replay_options(s, 1);
   return std::make_unique<Gdumb>(o);
 }
 

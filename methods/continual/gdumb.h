@@ -6,14 +6,13 @@
 #include <cstdint>
 
 #include "core/method.h"
+#include "methods/common/replay.h"
 #include "methods/common/replay_buffer.h"
 
 namespace sscl {
 
-struct GdumbOptions {
-  int64_t buffer_size = 200;   // memory capacity (k of the paper)
-  int64_t minibatch_size = 0;  // memory images per iteration; 0: the data batch size
-};
+// buffer_size (> 0) and minibatch_size (0: the data batch size).
+using GdumbOptions = ReplayOptions;
 
 // The seed of the re-initialisation before `task`.
 uint64_t gdumb_init_seed(uint64_t run_seed, int task);

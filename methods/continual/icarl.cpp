@@ -208,11 +208,10 @@ std::vector<std::pair<std::string, double>> Icarl::stats() const {
     for (const auto& p : teacher_->parameters()) teacher_bytes += static_cast<double>(p.nbytes());
     for (const auto& b : teacher_->buffers()) teacher_bytes += static_cast<double>(b.nbytes());
   }
-  return {{"buffer_bytes", static_cast<double>(memory_.bytes())},
-          {"buffer_size", static_cast<double>(memory_.capacity())},
-          {"buffer_entries", static_cast<double>(memory_.size())},
-          {"class_means_bytes", means_.defined() ? static_cast<double>(means_.nbytes()) : 0.0},
-          {"teacher_bytes", teacher_bytes}};
+  auto stats = replay_stats(memory_);
+  stats.insert(stats.end(), {{"class_means_bytes", means_.defined() ? static_cast<double>(means_.nbytes()) : 0.0},
+                                 {"teacher_bytes", teacher_bytes}});
+  return stats;
 }
 
 void Icarl::save_state(torch::serialize::OutputArchive& archive) const {
@@ -260,11 +259,7 @@ void Icarl::load_state(torch::serialize::InputArchive& archive) {
 namespace {
 
 std::unique_ptr<Method> make_icarl(const ConfigSection& s) {
-  IcarlOptions o;
-  o.buffer_size = s.get_or("buffer_size", o.buffer_size);
-  o.minibatch_size = s.get_or("minibatch_size", o.minibatch_size);
-  if (o.buffer_size <= 0) s.fail("buffer_size", "must be > 0");
-  if (o.minibatch_size < 0) s.fail("minibatch_size", "must be >= 0 (0: the data batch size)");
+  const IcarlOptions o = read_replay_options(s, 1);
   return std::make_unique<Icarl>(o);
 }
 

@@ -11,14 +11,13 @@
 #include <vector>
 
 #include "core/method.h"
+#include "methods/common/replay.h"
 #include "methods/common/replay_buffer.h"
 
 namespace sscl {
 
-struct IcarlOptions {
-  int64_t buffer_size = 200;   // exemplars in all (K of the paper)
-  int64_t minibatch_size = 0;  // exemplars replayed per iteration; 0: the data batch size
-};
+// buffer_size (> 0) and minibatch_size (0: the data batch size).
+using IcarlOptions = ReplayOptions;
 
 // Herding (Alg. 4 of the paper): the rows of `features` [N, D] chosen one by one
 // so that the mean of the chosen ones stays closest to the mean of all, on
