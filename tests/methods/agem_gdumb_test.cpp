@@ -12,6 +12,7 @@
 #include "methods/continual/gdumb.h"
 #include "tasks/split_semi_tasks.h"
 #include "tests/core/fake_run.h"
+#include "tests/methods/method_run_fixture.h"
 #include "tests/tasks/synthetic_data.h"
 
 namespace sscl {
@@ -105,36 +106,10 @@ TEST(Agem, AfterBackwardProjectsAConflictingGradientAndKeepsAnAgreeingOne) {
   EXPECT_TRUE(torch::equal(gradients(params), w + g_ref));
 }
 
-// Two tasks of the 4-class synthetic data, small CNN (with BatchNorm buffers).
-class GdumbRun : public ::testing::Test {
+// Two tasks of the 4-class synthetic data, 10 labeled images per class, small CNN.
+class GdumbRun : public testing::MethodRunFixture {
  protected:
-  GdumbRun()
-      : config_(Config::from_string("[method]\n[model]\n", "gdumb_test.toml")),
-        tasks_(options(), testing::synthetic_splits(4, 20, 1, 12), 0) {
-    torch::manual_seed(0);
-    context_.model = Classifier(backbone(), tasks_.num_classes());
-    context_.task_classes = {tasks_.classes(0), tasks_.classes(1)};
-    context_.data = &tasks_;
-    context_.batch_size = 4;
-    context_.seed = 7;
-    context_.make_backbone = [this] { return backbone(); };
-  }
-  static SplitSemiOptions options() {
-    SplitSemiOptions o;
-    o.split.num_tasks = 2;
-    o.split.labels_per_class = 10;
-    o.batch_size = 4;
-    o.uratio = 1;
-    o.prefetch = false;
-    return o;
-  }
-  std::shared_ptr<Backbone> backbone() {
-    return BackboneRegistry::get().at("small_cnn")(config_.section("model"), tasks_.input_shape());
-  }
-
-  Config config_;
-  SplitSemiTasks tasks_;
-  MethodContext context_;
+  GdumbRun() : MethodRunFixture(10, 7) {}
 };
 
 bool same_state(Classifier& a, Classifier& b) {

@@ -12,6 +12,7 @@
 
 #include "core/method.h"
 #include "tasks/split_semi_tasks.h"
+#include "tests/methods/method_run_fixture.h"
 #include "tests/tasks/synthetic_data.h"
 
 namespace sscl {
@@ -89,30 +90,9 @@ TEST(Icarl, BceUsesTheOldModelsSigmoidsAsTargetsForOldClasses) {
 }
 
 // Two tasks of the 4-class synthetic data, 6 labeled images per class, small CNN.
-class IcarlRun : public ::testing::Test {
+class IcarlRun : public testing::MethodRunFixture {
  protected:
-  IcarlRun()
-      : config_(Config::from_string("[method]\n[model]\n", "icarl_test.toml")),
-        tasks_(options(), testing::synthetic_splits(4, 20, 1, 12), 0) {
-    torch::manual_seed(0);
-    context_.model = Classifier(backbone(), tasks_.num_classes());
-    context_.task_classes = {tasks_.classes(0), tasks_.classes(1)};
-    context_.data = &tasks_;
-    context_.batch_size = 4;
-    context_.make_backbone = [this] { return backbone(); };
-  }
-  static SplitSemiOptions options() {
-    SplitSemiOptions o;
-    o.split.num_tasks = 2;
-    o.split.labels_per_class = 6;
-    o.batch_size = 4;
-    o.uratio = 1;
-    o.prefetch = false;
-    return o;
-  }
-  std::shared_ptr<Backbone> backbone() {
-    return BackboneRegistry::get().at("small_cnn")(config_.section("model"), tasks_.input_shape());
-  }
+  IcarlRun() : MethodRunFixture(6, 0) {}
   std::unique_ptr<Icarl> make_icarl(int64_t buffer_size) {
     auto method = std::make_unique<Icarl>(IcarlOptions{buffer_size, 4});
     method->attach(context_);
@@ -139,9 +119,6 @@ class IcarlRun : public ::testing::Test {
     return s;
   }
 
-  Config config_;
-  SplitSemiTasks tasks_;
-  MethodContext context_;
 };
 
 TEST_F(IcarlRun, TaskEndsHerdNewClassesAndKeepTheHerdingPrefixOfOldOnes) {
