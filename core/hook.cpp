@@ -41,9 +41,11 @@ void HookDispatcher::add(std::shared_ptr<Hook> hook) {
 
 void HookDispatcher::call(HookStage stage, const RunState& state) const {
   const bool before = is_before_stage(stage);
-  if (before && method_) call_one(*method_, stage, state);
+  if (before)
+    for (Hook* hook : method_hooks_) call_one(*hook, stage, state);
   for (const auto& hook : hooks_) call_one(*hook, stage, state);
-  if (!before && method_) call_one(*method_, stage, state);
+  if (!before)
+    for (auto it = method_hooks_.rbegin(); it != method_hooks_.rend(); ++it) call_one(**it, stage, state);
 }
 
 void HookDispatcher::call_one(Hook& hook, HookStage stage, const RunState& state) const {

@@ -59,7 +59,9 @@ bool is_before_stage(HookStage stage);
 class HookDispatcher {
  public:
   void add(std::shared_ptr<Hook> hook);
-  void set_method_hook(Hook* method) { method_ = method; }
+  // The method's hooks (the method and its composed parts), run first on before_*
+  // stages in this order and last on after_* stages in reverse order.
+  void set_method_hooks(std::vector<Hook*> method_hooks) { method_hooks_ = std::move(method_hooks); }
   const std::vector<std::shared_ptr<Hook>>& hooks() const { return hooks_; }
 
   // Calls `stage` on every hook. An exception thrown by a hook is re-thrown as a
@@ -70,7 +72,7 @@ class HookDispatcher {
   void call_one(Hook& hook, HookStage stage, const RunState& state) const;
 
   std::vector<std::shared_ptr<Hook>> hooks_;
-  Hook* method_ = nullptr;
+  std::vector<Hook*> method_hooks_;
 };
 
 }  // namespace sscl

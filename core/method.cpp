@@ -29,6 +29,57 @@ void Method::attach(MethodContext context) {
     task_masks_.push_back(mask.to(context_.device));
   }
   if (!task_masks_.empty()) stacked_task_masks_ = torch::stack(task_masks_);
+  if (semi_) semi_->attach(*this);
+}
+
+void Method::set_semi(std::unique_ptr<SemiLoss> semi) {
+  check<ConfigError>(composes_with_semi(), "method '" + name() +
+                                               "' does not compose with a semi-supervised loss (method.semi); "
+                                               "it has no current-batch term to give one");
+  check<ConfigError>(!semi_, "method '" + display_name() + "' already has a semi-supervised loss; set method.semi "
+                                                           "only with a continual method such as \"der\"");
+  check<ConfigError>(semi->keeps_supervised_loss() || !needs_plain_labeled_pass(),
+                     "method.semi = '" + semi->name() + "' trains on mixed labeled images, and method '" + name() +
+                         "' needs the labeled images' own logits");
+  semi_ = std::move(semi);
+}
+
+std::vector<Hook*> Method::lifecycle_hooks() {
+  std::vector<Hook*> hooks{this};
+  if (semi_) hooks.push_back(semi_.get());
+  return hooks;
+}
+
+std::vector<std::pair<std::string, double>> Method::all_stats() const {
+  auto out = stats();
+  if (semi_)
+    for (auto& [key, value] : semi_->stats()) out.emplace_back("semi." + key, value);
+  return out;
+}
+
+void Method::save_all(torch::serialize::OutputArchive& archive) const {
+  save_state(archive);
+  if (semi_) semi_->save_state(archive);
+}
+
+void Method::load_all(torch::serialize::InputArchive& archive) {
+  load_state(archive);
+  if (semi_) semi_->load_state(archive);
+}
+
+CurrentBatchOutput Method::forward_current(const TrainBatch& batch, const RunState& state, const at::Tensor& extra,
+                                           const SupervisedLoss& supervised) {
+  const SupervisedLoss& sup = supervised ? supervised : SupervisedLoss(cross_entropy_loss);
+  if (semi_) return semi_->forward(batch, extra, sup, state);
+  const auto& lab = batch.labeled;
+  const int64_t b = lab.images.size(0);
+  const int64_t e = extra.defined() ? extra.size(0) : 0;
+  const auto logits = model()->forward(e > 0 ? torch::cat({lab.images, extra}) : lab.images);
+  CurrentBatchOutput out;
+  out.labeled_logits = logits.narrow(0, 0, b);
+  out.extra_logits = logits.narrow(0, b, e);
+  out.terms = {{"sup", sup(train_logits(out.labeled_logits, batch.task), lab.labels)}};
+  return out;
 }
 
 torch::Tensor Method::train_logits(const torch::Tensor& logits, int task) const {

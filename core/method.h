@@ -25,6 +25,7 @@
 #include "core/nn/classifier.h"
 #include "core/registry.h"
 #include "core/scenario.h"
+#include "core/semi_loss.h"
 #include "core/task_data.h"
 
 namespace sscl {
@@ -65,7 +66,22 @@ class Method : public Hook {
   // training starts.
   virtual std::vector<Scenario> supported_scenarios() const { return {Scenario::kTaskIL, Scenario::kClassIL}; }
   // Whether step() reads batch.unlabeled. When false the loader skips those views.
-  virtual bool uses_unlabeled() const { return false; }
+  virtual bool uses_unlabeled() const { return semi_ != nullptr; }
+
+  // method.semi: a semi-supervised loss for the current batch (see
+  // core/semi_loss.h). Throws ConfigError when this method cannot take it.
+  void set_semi(std::unique_ptr<SemiLoss> semi);
+  const SemiLoss* semi() const { return semi_.get(); }
+  // Methods that train their current batch through forward_current() say so.
+  virtual bool composes_with_semi() const { return false; }
+  // True for methods that need the labeled images' own logits with gradient (their
+  // own SupervisedLoss, LwF's distillation): losses that train on mixed images
+  // instead (MixMatch) cannot compose with them.
+  virtual bool needs_plain_labeled_pass() const { return false; }
+  // "der" or "der+fixmatch".
+  std::string display_name() const { return semi_ ? name() + "+" + semi_->name() : name(); }
+  // The hooks the trainer wraps around the user hooks: the method, then its loss.
+  std::vector<Hook*> lifecycle_hooks();
 
   // Called once by the runner before training.
   virtual void attach(MethodContext context);
@@ -91,14 +107,17 @@ class Method : public Hook {
 
   // Figures for results.json ("method_stats"), e.g. the replay buffer's bytes.
   virtual std::vector<std::pair<std::string, double>> stats() const { return {}; }
+  // stats() followed by the semi-supervised loss's, prefixed "semi.".
+  std::vector<std::pair<std::string, double>> all_stats() const;
 
   // Everything the method holds beyond the model (buffers, importances, ...).
   virtual void save_state(torch::serialize::OutputArchive&) const {}
   virtual void load_state(torch::serialize::InputArchive&) {}
+  // save_state/load_state and the semi-supervised loss's.
+  void save_all(torch::serialize::OutputArchive& archive) const;
+  void load_all(torch::serialize::InputArchive& archive);
 
   Classifier& model() { return context_.model; }
-
- protected:
   const MethodContext& context() const { return context_; }
   const std::vector<int64_t>& task_classes(int task) const { return context_.task_classes.at(task); }
   // The task data; throws naming the method when the context has none.
@@ -112,8 +131,16 @@ class Method : public Hook {
   // to the classes of tasks[i] (int64 [N], on the device).
   torch::Tensor train_logits(const torch::Tensor& logits, const torch::Tensor& tasks) const;
 
+ protected:
+  // The current batch through the model: with a semi-supervised loss composed,
+  // its passes and terms; otherwise one pass over [labeled, extra] and "sup" =
+  // `supervised` (cross-entropy by default) on the task-masked labeled logits.
+  CurrentBatchOutput forward_current(const TrainBatch& batch, const RunState& state, const at::Tensor& extra = {},
+                                     const SupervisedLoss& supervised = {});
+
  private:
   MethodContext context_;
+  std::unique_ptr<SemiLoss> semi_;
   std::vector<torch::Tensor> task_masks_;  // [num_classes] bool per task, on the device
   torch::Tensor stacked_task_masks_;       // [num_tasks, num_classes]
 };

@@ -44,6 +44,9 @@ class TaskData {
   virtual int64_t num_eval_batches(int task, int64_t batch_size) const = 0;
   virtual EvalBatch eval_batch(int task, int64_t batch, int64_t batch_size) const = 0;
 
+  // Size of the task's unlabeled pool (FlexMatch's per-image learning status).
+  virtual int64_t num_unlabeled(int task) const = 0;
+
   // Access for methods that keep images (replay buffers, Joint, iCaRL, GDumb,
   // Fisher estimation). Only labels that were revealed are reachable here.
   virtual LabeledSet labeled_set(int task) const = 0;

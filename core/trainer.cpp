@@ -63,7 +63,7 @@ Trainer::Trainer(TrainerOptions options, Method& method, TaskData& data, HookDis
       optimizer_options_(std::move(optimizer)),
       schedule_(std::move(schedule), optimizer_options_.lr),
       device_(device) {
-  hooks_.set_method_hook(&method_);
+  hooks_.set_method_hooks(method_.lifecycle_hooks());
   data_.set_load_unlabeled(method_.uses_unlabeled());
   state_.num_tasks = data_.num_tasks();
   check<ConfigError>(options_.task_iters.empty() || static_cast<int>(options_.task_iters.size()) == state_.num_tasks,

@@ -56,6 +56,7 @@ class SplitSemiTasks : public TaskData {
   TrainBatch train_batch(int task, int64_t iter) override;
   int64_t num_eval_batches(int task, int64_t batch_size) const override;
   EvalBatch eval_batch(int task, int64_t batch, int64_t batch_size) const override;
+  int64_t num_unlabeled(int task) const override { return static_cast<int64_t>(tasks_.at(task).unlabeled.size()); }
   LabeledSet labeled_set(int task) const override;
   at::Tensor raw_images(const at::Tensor& ids) const override;
   at::Tensor views(const at::Tensor& raw, View view, uint64_t seed) const override;

@@ -102,6 +102,13 @@ TrainOutcome run_training(const TrainArgs& args) {
     config.section("model").fail("multi_head", "needs data.scenario = \"task-il\" (a head is chosen by the task id)");
   const auto hook_names = config.get_or<std::vector<std::string>>("log.hooks", {});
   std::unique_ptr<Method> method = MethodRegistry::get().at(method_name)(config.section("method"));
+  std::string method_label = method_name;  // "der+fixmatch" when composed
+  if (config.has("method.semi")) {
+    // The loss's options sit next to its name: [method.<loss>].
+    const auto semi_name = config.get<std::string>("method.semi");
+    method->set_semi(SemiLossRegistry::get().at(semi_name)(config.section("method").section(semi_name)));
+    method_label += "+" + semi_name;
+  }
   ensure_supported(*method, scenario);
   const auto& make_backbone = BackboneRegistry::get().at(backbone_name);
   const auto& load_dataset = DatasetRegistry::get().at(data_options.dataset);
@@ -138,7 +145,7 @@ TrainOutcome run_training(const TrainArgs& args) {
   } log_file_guard;
 
   const auto blas = loaded_blas_libraries();
-  RunSummary summary{name, method_name, data_options.dataset, backbone_name, to_string(scenario), device.str(),
+  RunSummary summary{name, method_label, data_options.dataset, backbone_name, to_string(scenario), device.str(),
                      config.fingerprint(), blas.empty() ? "no BLAS library mapped" : join(blas, ", "), blas_threads,
                      threads, seed, 0.0, {}};
   log->info("run directory {}", run_dir.string());
@@ -185,7 +192,7 @@ TrainOutcome run_training(const TrainArgs& args) {
   }
   const RunState& state = trainer.state();
 
-  summary.method_stats = method->stats();
+  summary.method_stats = method->all_stats();
   summary.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
   TrainOutcome outcome{run_dir, results_json(state, summary)};
   write_file_atomic(run_dir / "results.json", outcome.results.dump(2) + "\n");

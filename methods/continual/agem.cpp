@@ -44,11 +44,10 @@ void assign_flat_gradient(const std::vector<at::Tensor>& params, const at::Tenso
 
 Agem::Agem(AgemOptions options) : options_(options), memory_(options.buffer_size, ReplayPolicy::kReservoir) {}
 
-LossTerms Agem::step(const TrainBatch& batch, const RunState&) {
+LossTerms Agem::step(const TrainBatch& batch, const RunState& state) {
   pending_ = batch.labeled;
   pending_task_ = batch.task;
-  const auto logits = train_logits(model()->forward(batch.labeled.images), batch.task);
-  return {{"sup", torch::nn::functional::cross_entropy(logits, batch.labeled.labels)}};
+  return forward_current(batch, state).terms;
 }
 
 void Agem::after_backward(const RunState& state) {

@@ -32,6 +32,7 @@ class Agem : public Method {
   explicit Agem(AgemOptions options);
 
   std::string name() const override { return "agem"; }
+  bool composes_with_semi() const override { return true; }
   LossTerms step(const TrainBatch& batch, const RunState& state) override;
   void after_backward(const RunState& state) override;
   void after_iter(const RunState& state) override;

@@ -22,11 +22,11 @@ void Der::attach(MethodContext ctx) {
 
 LossTerms Der::step(const TrainBatch& batch, const RunState& state) {
   namespace F = torch::nn::functional;
-  const auto& lab = batch.labeled;
   Rng rng = iteration_rng(kDerStream, batch.task, state.iter);
   // Separate forward passes for the current batch and each draw, as mammoth's DER.
-  const auto logits = model()->forward(lab.images);
-  LossTerms terms{{"sup", F::cross_entropy(train_logits(logits, batch.task), lab.labels)}};
+  auto current = forward_current(batch, state);
+  const auto logits = current.labeled_logits;
+  LossTerms terms = std::move(current.terms);
   const auto zero = torch::zeros({}, logits.options());
   const auto draw = draw_replay_batch(buffer_, minibatch_size(), data(), View::kWeak, rng, context().device);
   auto mse = zero;

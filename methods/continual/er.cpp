@@ -30,14 +30,13 @@ LossTerms Er::step(const TrainBatch& batch, const RunState& state) {
   const auto replay = draw_replay_batch(buffer_, minibatch_size(), data(), View::kWeak, rng, context().device);
   // One forward over current and replayed images, as mammoth's ER (BatchNorm
   // normalises them together); the two cross-entropies stay separate terms.
-  const int64_t b = lab.images.size(0);
-  const auto logits = model()->forward(replay.size() > 0 ? torch::cat({lab.images, replay.images}) : lab.images);
-  LossTerms terms{{"sup", F::cross_entropy(train_logits(logits.narrow(0, 0, b), batch.task), lab.labels)}};
+  auto current = forward_current(batch, state, replay.size() > 0 ? replay.images : at::Tensor());
+  LossTerms terms = std::move(current.terms);
   if (replay.size() > 0) {
-    const auto replay_logits = train_logits(logits.narrow(0, b, replay.size()), replay.tasks);
+    const auto replay_logits = train_logits(current.extra_logits, replay.tasks);
     terms.emplace_back("replay", F::cross_entropy(replay_logits, replay.labels));
   } else {
-    terms.emplace_back("replay", torch::zeros({}, logits.options()));
+    terms.emplace_back("replay", torch::zeros({}, current.labeled_logits.options()));
   }
   offer(batch, rng);
   return terms;

@@ -24,6 +24,7 @@ class Er : public Method {
   explicit Er(ReplayOptions options);
 
   std::string name() const override { return "er"; }
+  bool composes_with_semi() const override { return true; }
   LossTerms step(const TrainBatch& batch, const RunState& state) override;
 
   std::vector<std::pair<std::string, double>> stats() const override { return replay_stats(buffer_); }

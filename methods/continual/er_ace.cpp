@@ -34,9 +34,14 @@ LossTerms ErAce::step(const TrainBatch& batch, const RunState& state) {
   // As mammoth's er_ace: the first task trains with the plain cross-entropy and no
   // replay (nothing old to protect yet); from the second on, the asymmetric loss.
   const bool after_first_task = batch.task > 0;
-  const auto logits = train_logits(model()->forward(lab.images), batch.task);
-  LossTerms terms{{"sup", after_first_task ? ace_incoming_loss(logits, lab.labels, keep)
-                                           : F::cross_entropy(logits, lab.labels)}};
+  SupervisedLoss incoming;  // cross-entropy on the first task
+  if (after_first_task)
+    incoming = [&keep](const at::Tensor& logits, const at::Tensor& labels) {
+      return ace_incoming_loss(logits, labels, keep);
+    };
+  auto current = forward_current(batch, state, {}, incoming);
+  const auto logits = current.labeled_logits;
+  LossTerms terms = std::move(current.terms);
   Rng rng = iteration_rng(kErAceStream, batch.task, state.iter);
   ReplayBatch replay;
   if (after_first_task)

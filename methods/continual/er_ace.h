@@ -33,6 +33,7 @@ class ErAce : public Er {
   using Er::Er;
 
   std::string name() const override { return "er_ace"; }
+  bool needs_plain_labeled_pass() const override { return true; }  // its asymmetric loss
   void attach(MethodContext context) override;
   LossTerms step(const TrainBatch& batch, const RunState& state) override;
 

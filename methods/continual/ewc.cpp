@@ -107,10 +107,10 @@ std::vector<torch::Tensor> OnlineEwc::params() const { return context().model->p
 
 std::vector<std::string> OnlineEwc::param_names() const { return context().model->named_parameters(true).keys(); }
 
-LossTerms OnlineEwc::step(const TrainBatch& batch, const RunState&) {
-  const auto logits = train_logits(model()->forward(batch.labeled.images), batch.task);
-  return {{"sup", torch::nn::functional::cross_entropy(logits, batch.labeled.labels)},
-          {"penalty", quadratic_penalty(params(), anchor_, fisher_, options_.lambda)}};
+LossTerms OnlineEwc::step(const TrainBatch& batch, const RunState& state) {
+  LossTerms terms = forward_current(batch, state).terms;
+  terms.emplace_back("penalty", quadratic_penalty(params(), anchor_, fisher_, options_.lambda));
+  return terms;
 }
 
 std::pair<std::vector<torch::Tensor>, int64_t> OnlineEwc::task_fisher(int task) {

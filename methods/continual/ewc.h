@@ -79,6 +79,7 @@ class OnlineEwc : public Method {
   explicit OnlineEwc(OnlineEwcOptions options) : options_(options) {}
 
   std::string name() const override { return "oewc"; }
+  bool composes_with_semi() const override { return true; }
   LossTerms step(const TrainBatch& batch, const RunState& state) override;
   void after_task(const RunState& state) override;
 

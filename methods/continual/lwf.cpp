@@ -49,10 +49,10 @@ std::vector<torch::Tensor> Lwf::old_class_groups(int task) const {
   return groups;
 }
 
-LossTerms Lwf::step(const TrainBatch& batch, const RunState&) {
-  namespace F = torch::nn::functional;
-  const auto logits = model()->forward(batch.labeled.images);
-  LossTerms terms{{"sup", F::cross_entropy(train_logits(logits, batch.task), batch.labeled.labels)}};
+LossTerms Lwf::step(const TrainBatch& batch, const RunState& state) {
+  auto current = forward_current(batch, state);
+  const auto logits = current.labeled_logits;
+  LossTerms terms = std::move(current.terms);
   if (!teacher_ || batch.task == 0) {
     terms.emplace_back("kd", logits.sum() * 0.0);
     return terms;

@@ -48,6 +48,8 @@ class Lwf : public Method {
   explicit Lwf(LwfOptions options) : options_(options) {}
 
   std::string name() const override { return "lwf"; }
+  bool composes_with_semi() const override { return true; }
+  bool needs_plain_labeled_pass() const override { return true; }  // distils from its logits
   void attach(MethodContext context) override;
   LossTerms step(const TrainBatch& batch, const RunState& state) override;
   void after_task(const RunState& state) override;

@@ -1,7 +1,6 @@
 // SFT: sequential fine-tuning on the labeled images only, the lower bound of
-// continual learning (no replay, no regularisation).
-#include <torch/nn/functional/loss.h>
-
+// continual learning (no replay, no regularisation). With method.semi it is the
+// semi-supervised loss alone (method.name = "fixmatch" is SFT + FixMatch).
 #include "core/method.h"
 
 namespace sscl {
@@ -10,10 +9,10 @@ namespace {
 class Sft : public Method {
  public:
   std::string name() const override { return "sft"; }
+  bool composes_with_semi() const override { return true; }
 
-  LossTerms step(const TrainBatch& batch, const RunState&) override {
-    const auto logits = train_logits(model()->forward(batch.labeled.images), batch.task);
-    return {{"sup", torch::nn::functional::cross_entropy(logits, batch.labeled.labels)}};
+  LossTerms step(const TrainBatch& batch, const RunState& state) override {
+    return forward_current(batch, state).terms;
   }
 };
 

@@ -26,10 +26,10 @@ std::vector<torch::Tensor> Si::params() const { return context().model->paramete
 
 std::vector<std::string> Si::param_names() const { return context().model->named_parameters(true).keys(); }
 
-LossTerms Si::step(const TrainBatch& batch, const RunState&) {
-  const auto logits = train_logits(model()->forward(batch.labeled.images), batch.task);
-  return {{"sup", torch::nn::functional::cross_entropy(logits, batch.labeled.labels)},
-          {"penalty", quadratic_penalty(params(), anchor_, big_omega_, options_.c)}};
+LossTerms Si::step(const TrainBatch& batch, const RunState& state) {
+  LossTerms terms = forward_current(batch, state).terms;
+  terms.emplace_back("penalty", quadratic_penalty(params(), anchor_, big_omega_, options_.c));
+  return terms;
 }
 
 void Si::before_task(const RunState& state) {

@@ -50,6 +50,7 @@ class Si : public Method {
   explicit Si(SiOptions options) : options_(options) {}
 
   std::string name() const override { return "si"; }
+  bool composes_with_semi() const override { return true; }
   LossTerms step(const TrainBatch& batch, const RunState& state) override;
   void before_task(const RunState& state) override;
   void after_backward(const RunState& state) override;

@@ -4,8 +4,16 @@
 #include <torch/torch.h>
 
 #include "core/method.h"
+#include "methods/semi/weak_strong_loss.h"
 
 namespace sscl {
+
+at::Tensor masked_cross_entropy(const at::Tensor& logits, const at::Tensor& label, const at::Tensor& mask) {
+  if (logits.size(0) == 0) return logits.sum();  // zero, still attached to the graph
+  namespace F = torch::nn::functional;
+  const auto per_image = F::cross_entropy(logits, label, F::CrossEntropyFuncOptions().reduction(torch::kNone));
+  return (per_image * mask).mean();
+}
 
 PseudoLabelLoss fixmatch_loss(const at::Tensor& logits_weak, const at::Tensor& logits_strong, double threshold) {
   PseudoLabelLoss out;
@@ -13,70 +21,41 @@ PseudoLabelLoss fixmatch_loss(const at::Tensor& logits_weak, const at::Tensor& l
   auto [confidence, label] = probs.max(1);
   out.pseudo_label = label;
   out.mask = confidence.ge(threshold).to(logits_strong.scalar_type());
-  if (logits_strong.size(0) == 0) {
-    out.loss = logits_strong.sum();  // zero, still attached to the graph
-    return out;
-  }
-  namespace F = torch::nn::functional;
-  const auto per_image = F::cross_entropy(logits_strong, label, F::CrossEntropyFuncOptions().reduction(torch::kNone));
-  out.loss = (per_image * out.mask).mean();
+  out.loss = masked_cross_entropy(logits_strong, label, out.mask);
   return out;
 }
 
 namespace {
 
-class FixMatch : public Method {
+class FixMatchLoss : public WeakStrongLoss {
  public:
-  explicit FixMatch(FixMatchOptions options) : options_(options) {}
-
+  explicit FixMatchLoss(FixMatchOptions options) : WeakStrongLoss(options.concat_forward), options_(options) {}
   std::string name() const override { return "fixmatch"; }
-  bool uses_unlabeled() const override { return true; }
 
-  LossTerms step(const TrainBatch& batch, const RunState&) override {
-    namespace F = torch::nn::functional;
-    const auto& lab = batch.labeled;
-    const auto& unl = batch.unlabeled;
-    torch::Tensor logits_lab, logits_weak, logits_strong;
-    if (unl.empty()) {
-      logits_lab = model()->forward(lab.images);
-      logits_weak = logits_strong = torch::empty({0, logits_lab.size(1)}, logits_lab.options());
-    } else if (options_.concat_forward) {
-      const int64_t b = lab.images.size(0), u = unl.weak.size(0);
-      const auto logits = model()->forward(torch::cat({lab.images, unl.weak, unl.strong}));
-      logits_lab = logits.narrow(0, 0, b);
-      logits_weak = logits.narrow(0, b, u);
-      logits_strong = logits.narrow(0, b + u, u);
-    } else {
-      logits_lab = model()->forward(lab.images);
-      {
-        torch::NoGradGuard no_grad;  // the weak view only supplies targets
-        logits_weak = model()->forward(unl.weak);
-      }
-      logits_strong = model()->forward(unl.strong);
-    }
+ protected:
+  LossTerms unlabeled_terms(const UnlabeledLogits& u, const RunState&) override {
     // With a task mask, pseudo-labels too are among the current task's classes.
-    logits_lab = train_logits(logits_lab, batch.task);
-    logits_weak = train_logits(logits_weak, batch.task);
-    logits_strong = train_logits(logits_strong, batch.task);
-    const auto unsup = fixmatch_loss(logits_weak, logits_strong, options_.threshold);
-    return {{"sup", F::cross_entropy(logits_lab, lab.labels)}, {"unsup", options_.lambda_u * unsup.loss}};
+    const auto out = fixmatch_loss(u.weak, u.strong, options_.threshold);
+    record_mask(out.mask);
+    return {{"unsup", options_.lambda_u * out.loss}};
   }
 
  private:
   FixMatchOptions options_;
 };
 
-std::unique_ptr<Method> make_fixmatch(const ConfigSection& s) {
+std::unique_ptr<SemiLoss> make_fixmatch(const ConfigSection& s) {
   FixMatchOptions o;
   o.threshold = s.get_or("threshold", o.threshold);
   o.lambda_u = s.get_or("lambda_u", o.lambda_u);
-  o.concat_forward = s.get_or("concat_forward", o.concat_forward);
+  o.concat_forward = read_concat_forward(s);
   if (o.threshold < 0 || o.threshold > 1) s.fail("threshold", "must be in [0, 1]");
   if (o.lambda_u < 0) s.fail("lambda_u", "must be >= 0");
-  return std::make_unique<FixMatch>(o);
+  return std::make_unique<FixMatchLoss>(o);
 }
 
-SSCL_REGISTER(MethodRegistry, "fixmatch", make_fixmatch);
+SSCL_REGISTER(SemiLossRegistry, "fixmatch", make_fixmatch);
+SSCL_REGISTER(MethodRegistry, "fixmatch", semi_alone("fixmatch"));
 
 }  // namespace
 }  // namespace sscl

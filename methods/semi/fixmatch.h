@@ -9,9 +9,7 @@ namespace sscl {
 struct FixMatchOptions {
   double threshold = 0.95;
   double lambda_u = 1.0;
-  // One forward pass over labeled + weak + strong images (BN sees them together,
-  // as FixMatch's own code) or three separate passes.
-  bool concat_forward = true;
+  bool concat_forward = true;  // see methods/semi/weak_strong_loss.h
 };
 
 struct PseudoLabelLoss {
@@ -22,5 +20,9 @@ struct PseudoLabelLoss {
 
 // The unsupervised term. `logits_weak` is detached here; U = 0 gives a zero loss.
 PseudoLabelLoss fixmatch_loss(const at::Tensor& logits_weak, const at::Tensor& logits_strong, double threshold);
+
+// Mean over all U rows of mask * CE(logits, label): the hard-label consistency
+// term FixMatch and its threshold variants share. U = 0 gives a zero loss.
+at::Tensor masked_cross_entropy(const at::Tensor& logits, const at::Tensor& label, const at::Tensor& mask);
 
 }  // namespace sscl

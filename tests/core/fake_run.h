@@ -44,6 +44,8 @@ class FakeTaskData : public TaskData {
     return b;
   }
 
+  int64_t num_unlabeled(int) const override { return 0; }  // batches carry none
+
   // Training image id c is the image of class c.
   LabeledSet labeled_set(int task) const override {
     const auto ids = torch::tensor(classes_.at(task));

@@ -1,0 +1,83 @@
+// A semi-supervised loss composed with a continual method (method.semi). The
+// continual method decides what it adds to an iteration (replay, penalties,
+// distillation); the semi-supervised loss decides how the current batch goes
+// through the model and returns the labeled term "sup" plus its unlabeled terms.
+// A continual method composes by calling Method::forward_current() for its
+// current batch instead of its own forward pass, so one class serves every pair.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+#include <torch/serialize/archive.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/batch.h"
+#include "core/config.h"
+#include "core/hook.h"
+#include "core/registry.h"
+
+namespace sscl {
+
+class Method;
+
+struct CurrentBatchOutput {
+  // Raw logits [B, K] of the labeled images (no task mask). Detached when the loss
+  // trains on mixed images instead (MixMatch); a method stores them (DER) or
+  // distils from them (LwF) either way.
+  at::Tensor labeled_logits;
+  // Raw logits [E, K] of the method's `extra` images (a replay draw), with gradient.
+  at::Tensor extra_logits;
+  // "sup" first, then the loss's own terms; the same names every iteration.
+  LossTerms terms;
+};
+
+// The labeled term from task-masked logits; cross-entropy unless the method has
+// its own (ER-ACE's asymmetric loss).
+using SupervisedLoss = std::function<at::Tensor(const at::Tensor& logits, const at::Tensor& labels)>;
+at::Tensor cross_entropy_loss(const at::Tensor& logits, const at::Tensor& labels);
+
+class SemiLoss : public Hook {
+ public:
+  ~SemiLoss() override = default;
+
+  virtual std::string name() const = 0;
+  std::string hook_name() const override { return "semi:" + name(); }
+
+  // Called by Method::attach(); the loss reads the run through the method
+  // (model(), context(), train_logits(), data()).
+  virtual void attach(Method& method) { method_ = &method; }
+
+  // The current batch's forward passes and losses. `extra` (undefined or [E, ...])
+  // are images of the method that share the labeled forward pass.
+  virtual CurrentBatchOutput forward(const TrainBatch& batch, const at::Tensor& extra,
+                                     const SupervisedLoss& supervised, const RunState& state) = 0;
+
+  // False for losses that replace the supervised term (MixMatch trains on mixed
+  // targets); a method with its own supervised loss cannot take those.
+  virtual bool keeps_supervised_loss() const { return true; }
+
+  // Figures for results.json (prefixed "semi." there) and the state to checkpoint.
+  virtual std::vector<std::pair<std::string, double>> stats() const { return {}; }
+  virtual void save_state(torch::serialize::OutputArchive&) const {}
+  virtual void load_state(torch::serialize::InputArchive&) {}
+
+ protected:
+  Method& method() const;
+
+ private:
+  Method* method_ = nullptr;
+};
+
+// Factory: the loss's options section ([method.<name>] when composed, [method]
+// itself for the loss alone, e.g. method.name = "fixmatch").
+SSCL_DECLARE_REGISTRY(SemiLossRegistry, std::function<std::unique_ptr<SemiLoss>(const ConfigSection&)>);
+
+// A MethodRegistry factory for a semi-supervised loss alone: SFT with `loss`
+// composed, its options read from the [method] section.
+std::function<std::unique_ptr<Method>(const ConfigSection&)> semi_alone(std::string loss);
+
+}  // namespace sscl

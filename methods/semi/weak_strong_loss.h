@@ -1,0 +1,69 @@
+// The family of semi-supervised losses that take their targets from the weak view
+// of an unlabeled image and train the strong view towards them (FixMatch,
+// FlexMatch, FreeMatch, SoftMatch, UDA), or train the weak view itself
+// (Pseudo-Label). This base does the forward passes and leaves the maths to the
+// subclass:
+// - concat_forward = true: one pass over [labeled, extra, weak, strong], as
+//   FixMatch's and USB's code (BatchNorm normalises them together; fastest);
+// - concat_forward = false: a pass over [labeled, extra], one over the weak view
+//   (without gradient when it only supplies targets) and one over the strong view.
+// Iterations without unlabeled images, or where the loss says it is inactive (a
+// zero weight in a warm-up), run no unlabeled pass at all and report the
+// unlabeled terms as zeros.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/config.h"
+#include "core/semi_loss.h"
+
+namespace sscl {
+
+// Train-masked logits of the unlabeled views and the images' ids.
+struct UnlabeledLogits {
+  at::Tensor weak;     // [U, K]; has gradient only when the loss trains the weak view
+  at::Tensor strong;   // [U, K]; undefined when the loss uses no strong view
+  at::Tensor indices;  // [U] int64 training-set ids (for per-image state, FlexMatch)
+  int task = 0;
+};
+
+class WeakStrongLoss : public SemiLoss {
+ public:
+  explicit WeakStrongLoss(bool concat_forward) : concat_forward_(concat_forward) {}
+
+  CurrentBatchOutput forward(const TrainBatch& batch, const at::Tensor& extra, const SupervisedLoss& supervised,
+                             const RunState& state) final;
+  std::vector<std::pair<std::string, double>> stats() const override;
+
+ protected:
+  // True when the loss trains on the weak view itself and needs no strong view.
+  virtual bool trains_weak_view() const { return false; }
+  // Whether the unlabeled passes run this iteration.
+  virtual bool active(const RunState&) const { return true; }
+  // Names of the unlabeled terms, in the order unlabeled_terms() returns them.
+  virtual std::vector<std::string> term_names() const { return {"unsup"}; }
+  // The unlabeled terms from a non-empty unlabeled batch.
+  virtual LossTerms unlabeled_terms(const UnlabeledLogits& logits, const RunState& state) = 0;
+  // The labeled term from task-masked logits; UDA overrides it (annealing).
+  virtual at::Tensor supervised_term(const at::Tensor& logits, const at::Tensor& labels,
+                                     const SupervisedLoss& supervised, const RunState&) {
+    return supervised(logits, labels);
+  }
+  // Records which unlabeled images passed the loss's confidence test (a [U]
+  // 0/1 or weight tensor): results.json reports the mean ("semi.mask_rate").
+  void record_mask(const at::Tensor& mask);
+
+ private:
+  bool concat_forward_;
+  at::Tensor mask_sum_;  // on the device: no synchronisation per iteration
+  int64_t mask_count_ = 0;
+};
+
+// concat_forward from a loss's options section (default true).
+bool read_concat_forward(const ConfigSection& section);
+
+}  // namespace sscl
