@@ -19,6 +19,7 @@ void print_registries() {
     std::cout << "\n";
   };
   print("methods", sscl::MethodRegistry::get().names());
+  print("semi-supervised losses (method.semi)", sscl::SemiLossRegistry::get().names());
   print("backbones", sscl::BackboneRegistry::get().names());
   print("datasets", sscl::DatasetRegistry::get().names());
   print("hooks", sscl::HookRegistry::get().names());
@@ -35,7 +36,7 @@ int main(int argc, char** argv) {
   app.add_option("--cfg-options", args.overrides, "overrides as key=value (dotted keys, TOML values)")
       ->expected(1, -1);
   app.add_option("--work-dir", work_dir, "run directory (default work_dirs/<name>/<timestamp>)");
-  app.add_flag("--list", list, "list the registered methods, backbones, datasets and hooks");
+  app.add_flag("--list", list, "list the registered methods, semi-supervised losses, backbones, datasets and hooks");
   CLI11_PARSE(app, argc, argv);
   if (list) {
     print_registries();

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "core/method.h"
 #include "core/random.h"
 
 namespace sscl {
@@ -29,5 +30,30 @@ double mixmatch_lambda(double alpha, Rng& rng) {
 }
 
 at::Tensor mix(const at::Tensor& a, const at::Tensor& b, double lambda) { return lambda * a + (1.0 - lambda) * b; }
+
+double unsup_warmup(int64_t iter, int64_t iters_per_task, double fraction) {
+  const double span = fraction * static_cast<double>(iters_per_task);
+  if (span <= 0) return 1.0;
+  return std::clamp(static_cast<double>(iter) / span, 0.0, 1.0);
+}
+
+at::Tensor softmax_mse(const at::Tensor& logits, const at::Tensor& targets, int64_t num_classes) {
+  return (torch::softmax(logits, 1) - targets).pow(2).sum(1) / static_cast<double>(std::max<int64_t>(num_classes, 1));
+}
+
+int64_t classes_in_play(const Method& method, int task) {
+  const auto& context = method.context();
+  return context.mask_train_logits ? static_cast<int64_t>(method.task_classes(task).size())
+                                   : context.model->num_classes();
+}
+
+at::Tensor classes_in_play_mask(const Method& method, int task) {
+  const auto& context = method.context();
+  const auto options = torch::TensorOptions().dtype(torch::kFloat).device(context.device);
+  const int64_t k = context.model->num_classes();
+  if (!context.mask_train_logits) return torch::ones({k}, options);
+  const auto classes = torch::tensor(method.task_classes(task), torch::kLong).to(context.device);
+  return torch::zeros({k}, options).index_fill_(0, classes, 1.0);
+}
 
 }  // namespace sscl

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "core/config.h"
+#include "core/nn/classifier.h"
 #include "core/semi_loss.h"
 
 namespace sscl {
@@ -62,6 +63,22 @@ class WeakStrongLoss : public SemiLoss {
   at::Tensor mask_sum_;  // on the device: no synchronisation per iteration
   int64_t mask_count_ = 0;
 };
+
+// The rows of a loss's supervised pass: the batch's labeled images, then the
+// method's extra images when it has any (WeakStrongLoss's and Mean Teacher's forward()).
+struct HeadImages {
+  HeadImages(const TrainBatch& batch, const at::Tensor& extra_images);
+  // Fills out.labeled_logits and out.extra_logits from the logits of `images`.
+  void split(const at::Tensor& logits, CurrentBatchOutput& out) const;
+
+  at::Tensor images;  // [labeled + extra, ...]
+  int64_t labeled = 0;
+  int64_t extra = 0;
+};
+
+// One model pass over the concatenated `parts` (BatchNorm normalises them
+// together: concat_forward), the logits split back into one tensor per part.
+std::vector<at::Tensor> forward_concat(Classifier& model, const std::vector<at::Tensor>& parts);
 
 // concat_forward from a loss's options section (default true).
 bool read_concat_forward(const ConfigSection& section);

@@ -97,7 +97,8 @@ TEST(TrainEndToEnd, ListShowsEveryRegistry) {
   TempDir dir;
   const auto p = testing::run_train("--list", dir);
   EXPECT_EQ(p.exit_code, 0);
-  EXPECT_NE(p.out.find("methods: agem der derpp er er_ace fixmatch gdumb icarl joint lwf oewc pnn sft si"), std::string::npos) << p.out;
+  EXPECT_NE(p.out.find("methods: agem ccic der derpp er er_ace fixmatch flexmatch freematch gdumb icarl joint lwf mean_teacher mixmatch oewc pnn pseudo_label sft si softmatch uda"), std::string::npos) << p.out;
+  EXPECT_NE(p.out.find("semi-supervised losses (method.semi): fixmatch flexmatch freematch mean_teacher mixmatch pseudo_label softmatch uda"), std::string::npos) << p.out;
   EXPECT_NE(p.out.find("backbones: mlp mobilenet_v2 reduced_resnet18 resnet18 resnet34 resnet50 small_cnn wrn28_2"), std::string::npos) << p.out;
 }
 

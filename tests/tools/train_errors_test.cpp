@@ -79,8 +79,44 @@ TEST(TrainErrors, TypeChangeInAnOverride) {
 TEST(TrainErrors, UnknownMethodListsKnownOnes) {
   TempDir dir;
   const auto f = run_failing(testing::config_path(kConfig) + " --cfg-options method.name=fixmach", dir);
-  expect_one_line_error(f, "unknown method 'fixmach'; known: agem, der, derpp, er, er_ace, fixmatch, gdumb, icarl, joint, lwf, oewc, pnn, sft, si");
+  expect_one_line_error(f, "unknown method 'fixmach'; known: agem, ccic, der, derpp, er, er_ace, fixmatch, flexmatch, freematch, gdumb, icarl, joint, lwf, mean_teacher, mixmatch, oewc, pnn, pseudo_label, sft, si, softmatch, uda");
   EXPECT_FALSE(f.run_dir_exists);
+}
+
+TEST(TrainErrors, SemiLossOnAMethodThatCannotComposeIsRejectedBeforeTraining) {
+  TempDir dir;
+  const auto f =
+      run_failing(testing::config_path(kConfig) + " --cfg-options method.name=icarl method.semi=fixmatch", dir);
+  expect_one_line_error(f, "method 'icarl' does not compose with a semi-supervised loss (method.semi)");
+  EXPECT_FALSE(f.run_dir_exists);
+}
+
+TEST(TrainErrors, MixMatchWithAMethodThatNeedsThePlainLabeledPassIsRejected) {
+  TempDir dir;
+  const auto f = run_failing(testing::config_path(kConfig) + " --cfg-options method.name=lwf method.semi=mixmatch", dir);
+  expect_one_line_error(f, "method.semi = 'mixmatch' trains on mixed labeled images, and method 'lwf' needs");
+  EXPECT_FALSE(f.run_dir_exists);
+}
+
+TEST(TrainErrors, UnknownSemiLossListsKnownOnes) {
+  TempDir dir;
+  const auto f = run_failing(testing::config_path(kConfig) + " --cfg-options method.name=der method.semi=fixmach", dir);
+  expect_one_line_error(f, "unknown semi-supervised loss 'fixmach'; known: fixmatch, ");
+  EXPECT_FALSE(f.run_dir_exists);
+}
+
+TEST(TrainErrors, SemiLossOptionsAreReadFromTheirOwnSection) {
+  TempDir dir;
+  const auto bad = run_failing(testing::config_path(kConfig) +
+                                   " --cfg-options method.name=der method.semi=fixmatch method.fixmatch.threshold=1.5",
+                               dir);
+  expect_one_line_error(bad, "config key 'method.fixmatch.threshold'");
+  expect_one_line_error(bad, "must be in [0, 1]");
+  const auto misspelt = run_failing(
+      testing::config_path(kConfig) + " --cfg-options method.name=der method.semi=fixmatch method.fixmatch.treshold=0.9",
+      dir);
+  expect_one_line_error(misspelt, "method.fixmatch.treshold");
+  EXPECT_FALSE(misspelt.run_dir_exists);
 }
 
 TEST(TrainErrors, UnknownBackbone) {

@@ -1,0 +1,384 @@
+#include "methods/semi/ccic.h"
+
+#include <torch/nn/functional/loss.h>
+#include <torch/nn/functional/normalization.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <limits>
+#include <numeric>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include "core/method.h"
+#include "core/random.h"
+#include "methods/common/replay_buffer.h"
+#include "methods/semi/semi_math.h"
+
+namespace sscl {
+
+at::Tensor pairwise_squared_distances(const at::Tensor& features) {
+  // Broadcast difference rather than |a|^2 + |b|^2 - 2ab: exact zeros on the
+  // diagonal and no negative round-off; the batches it sees are small.
+  return (features.unsqueeze(0) - features.unsqueeze(1)).pow(2).sum(2);
+}
+
+namespace {
+
+const double kInf = std::numeric_limits<double>::infinity();
+
+// The k smallest anchor-negative distances of every row ([N, k], +inf where a row
+// has fewer negatives) and the squared distances they come from.
+std::pair<at::Tensor, at::Tensor> hardest_negatives(const at::Tensor& labels, const at::Tensor& features, int64_t k) {
+  const auto distances = pairwise_squared_distances(features);
+  const auto same = labels.unsqueeze(0).eq(labels.unsqueeze(1));
+  return {std::get<0>(distances.masked_fill(same, kInf).topk(k, 1, /*largest=*/false)), distances};
+}
+
+}  // namespace
+
+at::Tensor batch_hard_triplet_loss(const at::Tensor& labels, const at::Tensor& features, int64_t k, double margin) {
+  const int64_t kk = std::min<int64_t>(k, labels.size(0));
+  if (kk <= 0) return features.sum() * 0;
+  const auto [negatives, distances] = hardest_negatives(labels, features, kk);
+  const auto same = labels.unsqueeze(0).eq(labels.unsqueeze(1)).to(distances.scalar_type());
+  // Non-positives count as distance 0, so rows with fewer than k positives pair
+  // their extra negatives with 0 (as the reference's top-k over the masked matrix).
+  const auto positives = std::get<0>((distances * same).topk(kk, 1, /*largest=*/true));
+  const auto kept = negatives.isfinite();
+  if (!kept.any().item<bool>()) return features.sum() * 0;
+  return (positives - negatives + margin).clamp_min(0).masked_select(kept).mean();
+}
+
+at::Tensor negative_only_triplet_loss(const at::Tensor& labels, const at::Tensor& features, int64_t k,
+                                      double margin) {
+  const int64_t kk = std::min<int64_t>(k, labels.size(0));
+  if (kk <= 0) return features.sum() * 0;
+  const auto negatives = hardest_negatives(labels, features, kk).first;
+  const auto kept = negatives.isfinite();
+  if (!kept.any().item<bool>()) return features.sum() * 0;
+  return (margin - negatives).clamp_min(0).masked_select(kept).mean();
+}
+
+at::Tensor guess_targets(const at::Tensor& view_logits, double temperature) {
+  return sharpen(torch::softmax(view_logits, 2).mean(0), temperature);
+}
+
+at::Tensor consistency_loss(const at::Tensor& logits, const at::Tensor& targets, const at::Tensor& columns) {
+  if (logits.size(0) == 0) return logits.sum() * 0;
+  const auto diff = logits.index_select(1, columns) - targets.index_select(1, columns);
+  return diff.pow(2).mean() / static_cast<double>(columns.size(0));
+}
+
+at::Tensor mix_rows(const at::Tensor& a, const at::Tensor& b, const at::Tensor& lambdas) {
+  std::vector<int64_t> shape(static_cast<size_t>(a.dim()), 1);
+  shape[0] = -1;
+  const auto lambda = lambdas.to(a.device(), a.scalar_type()).view(shape);
+  return lambda * a + (1 - lambda) * b;
+}
+
+at::Tensor knn_scores(const at::Tensor& query_features, const at::Tensor& memory_features,
+                      const at::Tensor& memory_labels, int64_t num_classes, int64_t k) {
+  namespace F = torch::nn::functional;
+  const auto unit = F::NormalizeFuncOptions().p(2).dim(1);
+  const auto q = F::normalize(query_features, unit), m = F::normalize(memory_features, unit);
+  const int64_t n = q.size(0), rows = m.size(0);
+  // |q|^2 + |m|^2 - 2 q.m: a [N, M] matrix without an [N, M, D] intermediate.
+  const auto distances =
+      (q.pow(2).sum(1, true) + m.pow(2).sum(1).unsqueeze(0) - 2 * q.matmul(m.t())).clamp_min(0);
+  const int64_t kk = std::min<int64_t>(k, rows);
+  const auto nearest = std::get<1>(distances.topk(kk, 1, /*largest=*/false));
+  const auto votes =
+      torch::one_hot(memory_labels.index_select(0, nearest.flatten()).view({n, kk}), num_classes).sum(1);
+  // Nearest distance per class: memory rows sorted by label, one min per label run.
+  const auto order = std::get<1>(memory_labels.sort());
+  const auto sorted_labels = memory_labels.index_select(0, order).to(torch::kCPU).contiguous();
+  const auto sorted_distances = distances.index_select(1, order);
+  auto nearest_of_class = torch::full({n, num_classes}, kInf, distances.options());
+  const int64_t* label = sorted_labels.data_ptr<int64_t>();
+  for (int64_t start = 0, end = 0; start < rows; start = end) {
+    while (end < rows && label[end] == label[start]) ++end;
+    nearest_of_class.select(1, label[start]).copy_(std::get<0>(sorted_distances.narrow(1, start, end - start).min(1)));
+  }
+  const auto scores = votes.to(distances.scalar_type()) - 1e-5 * nearest_of_class;
+  return torch::where(nearest_of_class.isinf(), torch::full({}, -1.0, scores.options()), scores);
+}
+
+namespace {
+
+constexpr uint64_t kReplayStream = 500;  // the buffer draw and the reservoir offer
+constexpr uint64_t kViewStream = 501;    // the extra weak views of the unlabeled images
+constexpr uint64_t kMixStream = 502;     // the interpolation-consistency mixup
+constexpr uint64_t kAnchorStream = 503;  // the triplet anchors' mixup
+constexpr uint64_t kPastStream = 504;    // the past-task draw of the memory contrast
+constexpr double kAnchorMixupAlpha = 1.0;  // the reference mixes the anchors with Beta(1, 1)
+constexpr int64_t kFeatureChunk = 256;     // buffer images per forward when building the k-NN memory
+
+class Ccic : public Method {
+ public:
+  explicit Ccic(CcicOptions options)
+      : options_(options), buffer_(options.replay.buffer_size, ReplayPolicy::kReservoir) {}
+
+  std::string name() const override { return "ccic"; }
+  bool uses_unlabeled() const override { return true; }
+
+  void attach(MethodContext context) override {
+    feature_dim_ = context.model->backbone().feature_dim();
+    Method::attach(std::move(context));
+  }
+
+  LossTerms step(const TrainBatch& batch, const RunState& state) override;
+  torch::Tensor predict(const torch::Tensor& images) override;
+
+  std::vector<std::pair<std::string, double>> stats() const override {
+    auto out = replay_stats(buffer_);
+    // The k-NN memory: one float feature row per buffer entry, built for evaluation.
+    const int64_t knn_bytes = options_.knn_eval ? buffer_.capacity() * feature_dim_ * 4 : 0;
+    out.emplace_back("knn_feature_bytes", static_cast<double>(knn_bytes));
+    return out;
+  }
+
+  void save_state(torch::serialize::OutputArchive& archive) const override {
+    buffer_.save(archive, "ccic.buffer.");
+    archive.write("ccic.past", torch::tensor({static_cast<int64_t>(past_task_), past_limit_}, torch::kLong));
+  }
+
+  void load_state(torch::serialize::InputArchive& archive) override {
+    buffer_.load(archive, "ccic.buffer.");
+    at::Tensor past;
+    archive.read("ccic.past", past);
+    past_task_ = static_cast<int>(past[0].item<int64_t>());
+    past_limit_ = past[1].item<int64_t>();
+    memory_features_ = memory_labels_ = at::Tensor();
+  }
+
+ private:
+  Rng rng_for(uint64_t stream, int task, int64_t iter) const {
+    return Rng(derive_seed(context().seed, {stream, static_cast<uint64_t>(task), static_cast<uint64_t>(iter)}));
+  }
+  int64_t minibatch_size() const {
+    return options_.replay.minibatch_size > 0 ? options_.replay.minibatch_size : context().batch_size;
+  }
+  int64_t triplet_k() const {
+    return options_.triplet_k > 0 ? options_.triplet_k : std::max<int64_t>(1, context().batch_size / 10);
+  }
+  // The classes the consistency term covers: the task's under a train mask, else all.
+  at::Tensor consistency_columns(int task) const {
+    if (!context().mask_train_logits) return torch::arange(context().model->num_classes(), torch::kLong);
+    return torch::tensor(task_classes(task), torch::kLong);
+  }
+
+  // k_aug weak views of the unlabeled images (the batch's own first, view-major:
+  // row v * U + i) and each row's target: its image's guess, repeated per view.
+  std::pair<at::Tensor, at::Tensor> guess(const TrainBatch& batch, int64_t iter);
+  // Up to n uniformly drawn entries of earlier tasks, as weak views on the device.
+  ReplayBatch draw_past(int64_t n, int task, Rng& rng) const;
+  void build_memory_features();
+
+  CcicOptions options_;
+  ReplayBuffer buffer_;
+  int64_t feature_dim_ = 0;
+  // Slots [0, past_limit_) held only earlier tasks when task past_task_ began: the
+  // reservoir fills slots in order and later only overwrites them.
+  int past_task_ = -1;
+  int64_t past_limit_ = 0;
+  // The k-NN memory (normalised features and labels of the buffer), rebuilt at the
+  // first prediction after any training step.
+  at::Tensor memory_features_, memory_labels_;
+};
+
+std::pair<at::Tensor, at::Tensor> Ccic::guess(const TrainBatch& batch, int64_t iter) {
+  const auto& unl = batch.unlabeled;
+  const int64_t u = unl.weak.size(0), k = options_.k_aug;
+  std::vector<at::Tensor> views{unl.weak};
+  if (k > 1) {
+    const auto raw = data().raw_images(unl.indices.cpu());
+    for (int64_t v = 1; v < k; ++v) {
+      const uint64_t seed = derive_seed(context().seed, {kViewStream, static_cast<uint64_t>(batch.task),
+                                                         static_cast<uint64_t>(iter), static_cast<uint64_t>(v)});
+      views.push_back(data().views(raw, View::kWeak, seed).to(unl.weak.device()));
+    }
+  }
+  auto images = torch::cat(views);
+  torch::NoGradGuard no_grad;
+  // The reference guesses with the network in eval mode (BatchNorm's running statistics).
+  const bool was_training = model()->is_training();
+  model()->eval();
+  const auto logits = train_logits(model()->forward(images), batch.task);
+  model()->train(was_training);
+  const auto targets = guess_targets(logits.view({k, u, logits.size(1)}), options_.sharp_temp).repeat({k, 1});
+  return {images, targets};
+}
+
+ReplayBatch Ccic::draw_past(int64_t n, int task, Rng& rng) const {
+  if (past_limit_ == 0 || n <= 0) return {};
+  std::vector<int64_t> order(static_cast<size_t>(past_limit_));
+  std::iota(order.begin(), order.end(), 0);
+  order = rng.sample(order, order.size());  // a uniform permutation of the candidate slots
+  // The first n slots of it that still hold an earlier task: a uniform draw among them.
+  std::vector<int64_t> chosen;
+  for (size_t pos = 0; pos < order.size() && static_cast<int64_t>(chosen.size()) < n;
+       pos += static_cast<size_t>(n)) {
+    const size_t end = std::min(order.size(), pos + static_cast<size_t>(n));
+    const std::vector<int64_t> chunk(order.begin() + static_cast<std::ptrdiff_t>(pos),
+                                     order.begin() + static_cast<std::ptrdiff_t>(end));
+    const auto tasks = buffer_.at_slots(torch::tensor(chunk, torch::kLong)).tasks.contiguous();
+    const int64_t* t = tasks.data_ptr<int64_t>();
+    for (size_t j = 0; j < chunk.size() && static_cast<int64_t>(chosen.size()) < n; ++j)
+      if (t[j] != task) chosen.push_back(chunk[j]);
+  }
+  if (chosen.empty()) return {};
+  return to_replay_batch(buffer_.at_slots(torch::tensor(chosen, torch::kLong)), data(), View::kWeak, rng.next(),
+                         context().device);
+}
+
+LossTerms Ccic::step(const TrainBatch& batch, const RunState& state) {
+  namespace F = torch::nn::functional;
+  memory_features_ = memory_labels_ = at::Tensor();  // the weights and the buffer change now
+  const int task = batch.task;
+  const auto& lab = batch.labeled;
+  if (past_task_ != task) {
+    past_task_ = task;
+    past_limit_ = buffer_.size();
+  }
+
+  // Supervised images: the current labeled batch and a buffer draw.
+  Rng rng = rng_for(kReplayStream, task, state.iter);
+  const auto replay = draw_replay_batch(buffer_, minibatch_size(), data(), View::kWeak, rng, context().device);
+  const int64_t b = lab.images.size(0), r = replay.size(), s = b + r;
+  const auto sup_images = r > 0 ? torch::cat({lab.images, replay.images}) : lab.images;
+  const auto sup_labels = r > 0 ? torch::cat({lab.labels, replay.labels}) : lab.labels;
+
+  // Unlabeled images: k_aug weak views and their guessed targets.
+  at::Tensor unl_images, unl_targets;
+  if (!batch.unlabeled.empty()) std::tie(unl_images, unl_targets) = guess(batch, state.iter);
+  const int64_t u = batch.unlabeled.empty() ? 0 : batch.unlabeled.weak.size(0);
+  const int64_t ku = unl_images.defined() ? unl_images.size(0) : 0;
+
+  // Interpolation: every supervised and unlabeled image is mixed with a partner
+  // drawn (a permutation) from the pool of all of them.
+  const auto pool = ku > 0 ? torch::cat({sup_images, unl_images}) : sup_images;
+  const int64_t p = pool.size(0);
+  Rng mix_rng = rng_for(kMixStream, task, state.iter);
+  std::vector<int64_t> partner(static_cast<size_t>(p));
+  std::iota(partner.begin(), partner.end(), 0);
+  mix_rng.shuffle(partner);
+  std::vector<float> lambdas(static_cast<size_t>(p));
+  for (auto& l : lambdas) l = static_cast<float>(mixmatch_lambda(options_.mixup_alpha, mix_rng));
+  const auto mixed = mix_rows(pool, pool.index_select(0, torch::tensor(partner, torch::kLong).to(pool.device())),
+                              torch::tensor(lambdas));
+
+  // Triplet anchors: mixed among themselves while the contrast phase lasts.
+  const bool contrast_phase = task > 0 && static_cast<double>(state.iter) <
+                                              options_.contrast_fraction * static_cast<double>(state.iters_per_task);
+  at::Tensor anchors = sup_images;
+  if (contrast_phase) {
+    Rng anchor_rng = rng_for(kAnchorStream, task, state.iter);
+    std::vector<int64_t> order(static_cast<size_t>(s));
+    std::iota(order.begin(), order.end(), 0);
+    anchor_rng.shuffle(order);
+    std::vector<float> anchor_lambdas(static_cast<size_t>(s));
+    for (auto& l : anchor_lambdas) l = static_cast<float>(mixmatch_lambda(kAnchorMixupAlpha, anchor_rng));
+    const auto shuffled = torch::tensor(order, torch::kLong).to(sup_images.device());
+    anchors = mix_rows(sup_images, sup_images.index_select(0, shuffled), torch::tensor(anchor_lambdas));
+  }
+
+  // Memory contrast: current unlabeled images (label 0) against earlier tasks'
+  // buffer entries (label 1), as many of each as the reference's batches.
+  at::Tensor contrast_images, contrast_labels;
+  if (contrast_phase && u > 0) {
+    Rng past_rng = rng_for(kPastStream, task, state.iter);
+    const auto past = draw_past(minibatch_size(), task, past_rng);
+    if (past.size() > 0) {
+      const int64_t current = context().batch_size > 0 ? std::min(u, context().batch_size) : u;
+      contrast_images = torch::cat({batch.unlabeled.weak.narrow(0, 0, current), past.images});
+      contrast_labels = torch::cat({torch::zeros({current}, torch::kLong), torch::ones({past.size()}, torch::kLong)})
+                            .to(contrast_images.device());
+    }
+  }
+
+  // One forward for everything: the head only on the mixed images.
+  std::vector<at::Tensor> inputs{mixed, anchors};
+  if (contrast_images.defined()) inputs.push_back(contrast_images);
+  const auto features = model()->features(torch::cat(inputs));
+  const auto logits = model()->head(features.narrow(0, 0, p));
+  const auto zero = torch::zeros({}, logits.options());
+
+  LossTerms terms;
+  terms.emplace_back("sup", F::cross_entropy(train_logits(logits.narrow(0, 0, b), task), lab.labels));
+  terms.emplace_back("replay", r > 0 ? options_.memory_penalty *
+                                           F::cross_entropy(train_logits(logits.narrow(0, b, r), replay.tasks),
+                                                            replay.labels)
+                                     : zero);
+  terms.emplace_back("unsup", ku > 0 ? options_.lambda_u *
+                                           consistency_loss(logits.narrow(0, s, ku), unl_targets,
+                                                            consistency_columns(task).to(logits.device()))
+                                     : zero);
+  terms.emplace_back("triplet", batch_hard_triplet_loss(sup_labels, features.narrow(0, p, s), triplet_k(),
+                                                        options_.triplet_margin));
+  if (contrast_labels.defined()) {
+    const auto contrast_features = features.narrow(0, p + s, contrast_labels.size(0));
+    const auto contrast = negative_only_triplet_loss(contrast_labels, contrast_features, triplet_k(),
+                                                     options_.triplet_margin);
+    terms.emplace_back("memory_contrast", options_.alpha * contrast);
+  } else {
+    terms.emplace_back("memory_contrast", zero);
+  }
+  // Offered after the draw, as ER: an image never replays in the iteration it arrives.
+  buffer_.add(labeled_offer(lab, task, data()), rng);
+  return terms;
+}
+
+void Ccic::build_memory_features() {
+  const auto all = buffer_.all();
+  std::vector<at::Tensor> chunks;
+  for (int64_t start = 0; start < all.size(); start += kFeatureChunk) {
+    const int64_t len = std::min(kFeatureChunk, all.size() - start);
+    const auto images = data().views(all.images.narrow(0, start, len), View::kPlain, 0).to(context().device);
+    chunks.push_back(model()->features(images));
+  }
+  namespace F = torch::nn::functional;
+  memory_features_ = F::normalize(torch::cat(chunks), F::NormalizeFuncOptions().p(2).dim(1));
+  memory_labels_ = all.labels.to(context().device);
+}
+
+torch::Tensor Ccic::predict(const torch::Tensor& images) {
+  if (!options_.knn_eval || buffer_.empty()) return model()->forward(images);
+  torch::NoGradGuard no_grad;
+  if (!memory_features_.defined()) build_memory_features();
+  return knn_scores(model()->features(images), memory_features_, memory_labels_, model()->num_classes(),
+                    options_.knn_k);
+}
+
+std::unique_ptr<Method> make_ccic(const ConfigSection& s) {
+  CcicOptions o;
+  o.replay = read_replay_options(s, /*min_buffer_size=*/1);
+  o.lambda_u = s.get_or("lambda_u", o.lambda_u);
+  o.alpha = s.get_or("alpha", o.alpha);
+  o.memory_penalty = s.get_or("memory_penalty", o.memory_penalty);
+  o.k_aug = s.get_or("k_aug", o.k_aug);
+  o.sharp_temp = s.get_or("sharp_temp", o.sharp_temp);
+  o.mixup_alpha = s.get_or("mixup_alpha", o.mixup_alpha);
+  o.knn_k = s.get_or("knn_k", o.knn_k);
+  o.triplet_k = s.get_or("triplet_k", o.triplet_k);
+  o.triplet_margin = s.get_or("triplet_margin", o.triplet_margin);
+  o.contrast_fraction = s.get_or("contrast_fraction", o.contrast_fraction);
+  o.knn_eval = s.get_or("knn_eval", o.knn_eval);
+  if (o.lambda_u < 0) s.fail("lambda_u", "must be >= 0");
+  if (o.alpha < 0) s.fail("alpha", "must be >= 0");
+  if (o.memory_penalty < 0) s.fail("memory_penalty", "must be >= 0");
+  if (o.k_aug < 1) s.fail("k_aug", "must be >= 1");
+  if (!(o.sharp_temp > 0)) s.fail("sharp_temp", "must be > 0");
+  if (!(o.mixup_alpha > 0)) s.fail("mixup_alpha", "must be > 0");
+  if (o.knn_k < 1) s.fail("knn_k", "must be >= 1");
+  if (o.triplet_k < 0) s.fail("triplet_k", "must be >= 0 (0: max(1, data.batch_size / 10))");
+  if (o.triplet_margin < 0) s.fail("triplet_margin", "must be >= 0");
+  if (o.contrast_fraction < 0 || o.contrast_fraction > 1) s.fail("contrast_fraction", "must be in [0, 1]");
+  return std::make_unique<Ccic>(o);
+}
+
+SSCL_REGISTER(MethodRegistry, "ccic", make_ccic);
+
+}  // namespace
+}  // namespace sscl

@@ -1,0 +1,199 @@
+#include "methods/semi/mixmatch.h"
+
+#include <torch/torch.h>
+
+#include <numeric>
+
+#include "core/method.h"
+#include "core/random.h"
+#include "methods/semi/semi_math.h"
+#include "methods/semi/weak_strong_loss.h"
+
+namespace sscl {
+
+at::Tensor guess_labels(const std::vector<at::Tensor>& view_logits, double temperature) {
+  at::Tensor sum;
+  for (const auto& logits : view_logits) {
+    const auto probs = torch::softmax(logits.detach(), 1);
+    sum = sum.defined() ? sum + probs : probs;
+  }
+  return sharpen(sum / static_cast<double>(view_logits.size()), temperature);
+}
+
+MixedBatch mixmatch_mixup(const at::Tensor& inputs, const at::Tensor& targets, const at::Tensor& permutation,
+                          double lambda) {
+  return {mix(inputs, inputs.index_select(0, permutation), lambda),
+          mix(targets, targets.index_select(0, permutation), lambda)};
+}
+
+MixMatchLosses mixmatch_losses(const at::Tensor& logits, const at::Tensor& targets, int64_t num_labeled,
+                               int64_t num_classes) {
+  MixMatchLosses out;
+  const int64_t rows = logits.size(0);
+  out.labeled = soft_cross_entropy(logits.narrow(0, 0, num_labeled), targets.narrow(0, 0, num_labeled)).mean();
+  if (rows == num_labeled) {
+    out.unlabeled = torch::zeros({}, logits.options());
+  } else {
+    const int64_t u = rows - num_labeled;
+    out.unlabeled =
+        softmax_mse(logits.narrow(0, num_labeled, u), targets.narrow(0, num_labeled, u), num_classes).mean();
+  }
+  return out;
+}
+
+namespace {
+
+// Stream constants of this file (the range 520-529 is this family's).
+constexpr uint64_t kMixStream = 520;   // mixing coefficient and permutation
+constexpr uint64_t kViewStream = 521;  // the extra weak views
+
+// Copies of the model's buffers (BN running statistics), put back after the
+// label-guessing pass so that only the training pass updates them (USB freezes
+// BN there too).
+class BufferSnapshot {
+ public:
+  explicit BufferSnapshot(torch::nn::Module& module) : buffers_(module.buffers()) {
+    for (const auto& b : buffers_) saved_.push_back(b.clone());
+  }
+  void restore() {
+    torch::NoGradGuard no_grad;
+    for (size_t i = 0; i < buffers_.size(); ++i) buffers_[i].copy_(saved_[i]);
+  }
+
+ private:
+  std::vector<at::Tensor> buffers_, saved_;
+};
+
+class MixMatchLoss : public SemiLoss {
+ public:
+  explicit MixMatchLoss(MixMatchOptions options) : options_(options) {}
+  std::string name() const override { return "mixmatch"; }
+  bool keeps_supervised_loss() const override { return false; }
+
+  CurrentBatchOutput forward(const TrainBatch& batch, const at::Tensor& extra, const SupervisedLoss&,
+                             const RunState& state) override {
+    Method& m = method();
+    auto& model = m.model();
+    const auto& lab = batch.labeled;
+    const auto& unl = batch.unlabeled;
+    const int task = batch.task;
+    const int64_t b = lab.images.size(0);
+    const int64_t e = extra.defined() ? extra.size(0) : 0;
+    const int64_t u = unl.empty() ? 0 : unl.weak.size(0);
+    const uint64_t seed = m.context().seed;
+
+    // K weak views of each unlabeled image: the batch's own, then K - 1 more.
+    std::vector<at::Tensor> views;
+    if (u > 0) {
+      views.push_back(unl.weak);
+      if (options_.k_aug > 1) {
+        const auto raw = m.data().raw_images(unl.indices.cpu());
+        for (int64_t k = 1; k < options_.k_aug; ++k) {
+          const uint64_t view_seed = derive_seed(seed, {kViewStream, static_cast<uint64_t>(task),
+                                                        static_cast<uint64_t>(state.iter), static_cast<uint64_t>(k)});
+          views.push_back(m.data().views(raw, View::kWeak, view_seed).to(unl.weak.device()));
+        }
+      }
+    }
+
+    // Label guessing, without gradient; the labeled images go through the same
+    // pass, which gives the labeled logits a method stores or distils from.
+    CurrentBatchOutput out;
+    at::Tensor guess;
+    {
+      torch::NoGradGuard no_grad;
+      BufferSnapshot snapshot(*model);
+      std::vector<at::Tensor> view_logits;
+      if (options_.concat_forward) {
+        std::vector<at::Tensor> parts{lab.images};
+        parts.insert(parts.end(), views.begin(), views.end());
+        view_logits = forward_concat(model, parts);
+        out.labeled_logits = view_logits.front();
+        view_logits.erase(view_logits.begin());
+      } else {
+        out.labeled_logits = model->forward(lab.images);
+        for (const auto& v : views) view_logits.push_back(model->forward(v));
+      }
+      snapshot.restore();
+      for (auto& logits : view_logits) logits = m.train_logits(logits, task);
+      if (u > 0) {
+        guess = guess_labels(view_logits, options_.temperature);
+        record_confidence(guess);
+      }
+    }
+
+    // MixUp over X = labeled (one-hot) and U = the K views (each with the guess).
+    std::vector<at::Tensor> inputs{lab.images}, targets{one_hot_float(lab.labels, model->num_classes())};
+    for (const auto& v : views) {
+      inputs.push_back(v);
+      targets.push_back(guess);
+    }
+    const auto all_inputs = torch::cat(inputs);
+    const auto all_targets = torch::cat(targets).to(all_inputs.scalar_type());
+    const int64_t n = all_inputs.size(0);
+    Rng rng(derive_seed(seed, {kMixStream, static_cast<uint64_t>(task), static_cast<uint64_t>(state.iter)}));
+    const double lambda = mixmatch_lambda(options_.mixup_alpha, rng);
+    std::vector<int64_t> order(static_cast<size_t>(n));
+    std::iota(order.begin(), order.end(), int64_t{0});
+    rng.shuffle(order);
+    const auto permutation = torch::tensor(order, torch::kLong).to(all_inputs.device());
+    const auto mixed = mixmatch_mixup(all_inputs, all_targets, permutation, lambda);
+
+    // The training pass: mixed rows, then the method's extra images unmixed. One
+    // pass serves BatchNorm for every row, so the original code's interleaving
+    // of labeled and unlabeled rows across passes is not needed.
+    at::Tensor mixed_logits;
+    if (e > 0 && options_.concat_forward) {
+      const auto logits = forward_concat(model, {mixed.inputs, extra});
+      mixed_logits = logits[0];
+      out.extra_logits = logits[1];
+    } else {
+      mixed_logits = model->forward(mixed.inputs);
+      out.extra_logits = e > 0 ? model->forward(extra) : mixed_logits.narrow(0, 0, 0);
+    }
+
+    const auto losses = mixmatch_losses(m.train_logits(mixed_logits, task), mixed.targets, b, classes_in_play(m, task));
+    const double weight = options_.lambda_u * unsup_warmup(state.iter, state.iters_per_task, options_.unsup_warm_up);
+    out.terms = {{"sup", losses.labeled}, {"unsup", weight * losses.unlabeled}};
+    return out;
+  }
+
+  std::vector<std::pair<std::string, double>> stats() const override {
+    return {
+        {"guess_confidence", guess_count_ > 0 ? guess_sum_.item<double>() / static_cast<double>(guess_count_) : 0.0}};
+  }
+
+ private:
+  // Mean of the sharpened guesses' top probability, kept on the device.
+  void record_confidence(const at::Tensor& guess) {
+    const auto top = std::get<0>(guess.max(1)).to(torch::kDouble).sum();
+    guess_sum_ = guess_sum_.defined() ? guess_sum_ + top : top;
+    guess_count_ += guess.size(0);
+  }
+
+  MixMatchOptions options_;
+  at::Tensor guess_sum_;
+  int64_t guess_count_ = 0;
+};
+
+std::unique_ptr<SemiLoss> make_mixmatch(const ConfigSection& s) {
+  MixMatchOptions o;
+  o.k_aug = s.get_or<int64_t>("k_aug", o.k_aug);
+  o.temperature = s.get_or("temperature", o.temperature);
+  o.mixup_alpha = s.get_or("mixup_alpha", o.mixup_alpha);
+  o.lambda_u = s.get_or("lambda_u", o.lambda_u);
+  o.unsup_warm_up = s.get_or("unsup_warm_up", o.unsup_warm_up);
+  o.concat_forward = read_concat_forward(s);
+  if (o.k_aug < 1) s.fail("k_aug", "must be >= 1");
+  if (o.temperature <= 0) s.fail("temperature", "must be > 0");
+  if (o.mixup_alpha <= 0) s.fail("mixup_alpha", "must be > 0");
+  if (o.lambda_u < 0) s.fail("lambda_u", "must be >= 0");
+  if (o.unsup_warm_up < 0 || o.unsup_warm_up > 1) s.fail("unsup_warm_up", "must be in [0, 1] (a fraction of the task)");
+  return std::make_unique<MixMatchLoss>(o);
+}
+
+SSCL_REGISTER(SemiLossRegistry, "mixmatch", make_mixmatch);
+SSCL_REGISTER(MethodRegistry, "mixmatch", semi_alone("mixmatch"));
+
+}  // namespace
+}  // namespace sscl

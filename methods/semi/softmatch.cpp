@@ -1,0 +1,148 @@
+#include "methods/semi/softmatch.h"
+
+#include <torch/torch.h>
+
+#include <string>
+#include <vector>
+
+#include "core/method.h"
+#include "methods/semi/fixmatch.h"
+#include "methods/semi/semi_math.h"
+#include "methods/semi/weak_strong_loss.h"
+
+namespace sscl {
+
+SoftMatchState softmatch_initial_state(const at::Tensor& class_support) {
+  const auto support = class_support.to(torch::kFloat);
+  const auto num_classes = support.sum();
+  SoftMatchState state;
+  state.mean = num_classes.reciprocal();
+  state.variance = torch::ones({}, support.options());
+  state.p_target = support / num_classes;
+  return state;
+}
+
+void softmatch_update_gaussian(SoftMatchState& state, const at::Tensor& confidence, double momentum) {
+  const auto c = confidence.detach().to(state.mean.scalar_type());
+  const double m = momentum;
+  state.mean = m * state.mean + (1.0 - m) * c.mean();
+  if (c.size(0) >= 2) state.variance = m * state.variance + (1.0 - m) * c.var(/*unbiased=*/true);
+}
+
+at::Tensor softmatch_weights(const at::Tensor& confidence, const at::Tensor& mean, const at::Tensor& variance,
+                             double n_sigma) {
+  // Only confidences below the mean are down-weighted (the truncation).
+  const auto below = (confidence - mean).clamp_max(0.0);
+  return torch::exp(-below.square() / (2.0 * variance / (n_sigma * n_sigma)));
+}
+
+at::Tensor distribution_alignment(const at::Tensor& probs, const at::Tensor& p_model, const at::Tensor& p_target) {
+  const auto aligned = probs * (p_target + 1e-6) / (p_model + 1e-6);
+  return aligned / aligned.sum(1, /*keepdim=*/true);
+}
+
+SoftMatchTerm softmatch_step(const at::Tensor& logits_weak, const at::Tensor& logits_strong, SoftMatchState& state,
+                             const SoftMatchOptions& options) {
+  SoftMatchTerm out;
+  const auto probs = torch::softmax(logits_weak.detach(), 1).to(state.mean.scalar_type());
+  out.pseudo_label = probs.argmax(1);  // from the unaligned prediction, as the reference
+  auto weighting_probs = probs;
+  if (options.dist_align) {
+    const auto batch_mean = probs.mean(0);
+    const double m = options.ema_momentum;
+    state.p_model = state.p_model.defined() ? m * state.p_model + (1.0 - m) * batch_mean : batch_mean;
+    weighting_probs = distribution_alignment(probs, state.p_model, state.p_target);
+  }
+  const auto confidence = std::get<0>(weighting_probs.max(1));
+  softmatch_update_gaussian(state, confidence, options.ema_momentum);
+  out.weights =
+      softmatch_weights(confidence, state.mean, state.variance, options.n_sigma).to(logits_strong.scalar_type());
+  out.loss = masked_cross_entropy(logits_strong, out.pseudo_label, out.weights);
+  return out;
+}
+
+namespace {
+
+class SoftMatchLoss : public WeakStrongLoss {
+ public:
+  explicit SoftMatchLoss(SoftMatchOptions options) : WeakStrongLoss(options.concat_forward), options_(options) {}
+  std::string name() const override { return "softmatch"; }
+
+  // mu, sigma^2 and p_model describe the task's pool and classes: a new task
+  // starts them again. A task that is already current (a checkpoint resumed
+  // inside it) keeps them.
+  void before_task(const RunState& state) override {
+    if (state.task != task_) start_task(state.task);
+  }
+
+  std::vector<std::pair<std::string, double>> stats() const override {
+    auto out = WeakStrongLoss::stats();
+    out.emplace_back("gaussian_mean", task_ >= 0 ? state_.mean.item<double>() : 0.0);
+    out.emplace_back("gaussian_variance", task_ >= 0 ? state_.variance.item<double>() : 0.0);
+    return out;
+  }
+
+  void save_state(torch::serialize::OutputArchive& archive) const override {
+    archive.write("semi.softmatch.task", torch::tensor(int64_t{task_}, torch::kLong));
+    if (task_ < 0) return;
+    archive.write("semi.softmatch.mean", state_.mean);
+    archive.write("semi.softmatch.variance", state_.variance);
+    archive.write("semi.softmatch.p_target", state_.p_target);
+    if (state_.p_model.defined()) archive.write("semi.softmatch.p_model", state_.p_model);
+  }
+
+  void load_state(torch::serialize::InputArchive& archive) override {
+    at::Tensor task;
+    archive.read("semi.softmatch.task", task);
+    task_ = static_cast<int>(task.item<int64_t>());
+    if (task_ < 0) return;
+    const auto device = method().context().device;
+    at::Tensor mean, variance, target, model;
+    archive.read("semi.softmatch.mean", mean);
+    archive.read("semi.softmatch.variance", variance);
+    archive.read("semi.softmatch.p_target", target);
+    state_.mean = mean.to(device);
+    state_.variance = variance.to(device);
+    state_.p_target = target.to(device);
+    state_.p_model = archive.try_read("semi.softmatch.p_model", model) ? model.to(device) : at::Tensor();
+  }
+
+ protected:
+  LossTerms unlabeled_terms(const UnlabeledLogits& u, const RunState&) override {
+    if (u.task != task_) start_task(u.task);  // a caller that skipped before_task
+    const auto out = softmatch_step(u.weak, u.strong, state_, options_);
+    record_mask(out.weights);
+    return {{"unsup", options_.lambda_u * out.loss}};
+  }
+
+ private:
+  // C = the task's classes under the task mask (the others have probability 0),
+  // all classes otherwise; the alignment's uniform target is spread over them.
+  void start_task(int task) {
+    state_ = softmatch_initial_state(classes_in_play_mask(method(), task));
+    task_ = task;
+  }
+
+  SoftMatchOptions options_;
+  SoftMatchState state_;
+  int task_ = -1;
+};
+
+std::unique_ptr<SemiLoss> make_softmatch(const ConfigSection& s) {
+  SoftMatchOptions o;
+  o.lambda_u = s.get_or("lambda_u", o.lambda_u);
+  o.n_sigma = s.get_or("n_sigma", o.n_sigma);
+  o.ema_momentum = s.get_or("ema_momentum", o.ema_momentum);
+  o.dist_align = s.get_or("dist_align", o.dist_align);
+  o.concat_forward = read_concat_forward(s);
+  if (o.lambda_u < 0) s.fail("lambda_u", "must be >= 0");
+  if (o.n_sigma <= 0) s.fail("n_sigma", "must be > 0");
+  if (o.ema_momentum < 0 || o.ema_momentum >= 1) s.fail("ema_momentum", "must be in [0, 1)");
+  return std::make_unique<SoftMatchLoss>(o);
+}
+
+SSCL_REGISTER(SemiLossRegistry, "softmatch", make_softmatch);
+SSCL_REGISTER(MethodRegistry, "softmatch", semi_alone("softmatch"));
+
+}  // namespace
+}  // namespace sscl

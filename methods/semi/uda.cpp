@@ -1,0 +1,127 @@
+#include "methods/semi/uda.h"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/method.h"
+#include "methods/semi/semi_math.h"
+#include "methods/semi/weak_strong_loss.h"
+
+namespace sscl {
+
+bool parse_tsa_schedule(const std::string& text, TsaSchedule& out) {
+  static const std::pair<const char*, TsaSchedule> kNames[] = {{"none", TsaSchedule::kNone},
+                                                               {"linear", TsaSchedule::kLinear},
+                                                               {"log", TsaSchedule::kLog},
+                                                               {"exp", TsaSchedule::kExp}};
+  for (const auto& [name, schedule] : kNames)
+    if (text == name) {
+      out = schedule;
+      return true;
+    }
+  return false;
+}
+
+UdaLoss uda_loss(const at::Tensor& logits_weak, const at::Tensor& logits_strong, double temperature, double threshold) {
+  UdaLoss out;
+  const auto weak = logits_weak.detach();
+  // The mask uses the unsharpened prediction, the target the sharpened one; a
+  // task-masked (-inf) class stays at probability 0 in both.
+  const auto confidence = std::get<0>(torch::softmax(weak, 1).max(1));
+  out.mask = confidence.ge(threshold).to(logits_strong.scalar_type());
+  out.targets = torch::softmax(weak / temperature, 1);
+  if (logits_strong.size(0) == 0) {
+    out.loss = logits_strong.sum();  // zero, still attached to the graph
+    return out;
+  }
+  out.loss = (soft_cross_entropy(logits_strong, out.targets) * out.mask).mean();
+  return out;
+}
+
+double tsa_threshold(TsaSchedule schedule, double progress, int64_t num_classes) {
+  const double t = std::clamp(progress, 0.0, 1.0);
+  double alpha = 1.0;
+  switch (schedule) {
+    case TsaSchedule::kNone: return 1.0;
+    case TsaSchedule::kLinear: alpha = t; break;
+    case TsaSchedule::kLog: alpha = 1.0 - std::exp(-5.0 * t); break;
+    case TsaSchedule::kExp: alpha = std::exp(5.0 * (t - 1.0)); break;
+  }
+  const double k = static_cast<double>(std::max<int64_t>(num_classes, 1));
+  return alpha * (1.0 - 1.0 / k) + 1.0 / k;
+}
+
+at::Tensor tsa_keep_mask(const at::Tensor& logits, const at::Tensor& labels, double eta) {
+  const auto correct = torch::softmax(logits.detach(), 1).gather(1, labels.unsqueeze(1)).squeeze(1);
+  return correct.le(eta);
+}
+
+namespace {
+
+class UdaSemiLoss : public WeakStrongLoss {
+ public:
+  explicit UdaSemiLoss(UdaOptions options) : WeakStrongLoss(options.concat_forward), options_(options) {}
+  std::string name() const override { return "uda"; }
+
+  std::vector<std::pair<std::string, double>> stats() const override {
+    auto out = WeakStrongLoss::stats();
+    if (options_.tsa != TsaSchedule::kNone)
+      out.emplace_back("tsa_keep_rate",
+                       kept_count_ > 0 ? kept_sum_.item<double>() / static_cast<double>(kept_count_) : 0.0);
+    return out;
+  }
+
+ protected:
+  at::Tensor supervised_term(const at::Tensor& logits, const at::Tensor& labels, const SupervisedLoss& supervised,
+                             const RunState& state) override {
+    if (options_.tsa == TsaSchedule::kNone) return supervised(logits, labels);
+    // K = the classes in play: the task's under the task mask (the others have
+    // probability 0), all classes otherwise. Progress restarts every task.
+    const int64_t k = classes_in_play(method(), state.task);
+    const double progress =
+        static_cast<double>(state.iter) / static_cast<double>(std::max<int64_t>(state.iters_per_task, 1));
+    const auto keep = tsa_keep_mask(logits, labels, tsa_threshold(options_.tsa, progress, k));
+    const auto kept = keep.to(torch::kDouble).sum();
+    kept_sum_ = kept_sum_.defined() ? kept_sum_ + kept : kept;
+    kept_count_ += keep.numel();
+    // The given loss on the kept rows alone (its mean is over them, as the
+    // paper's code divides by the number kept). Selecting rows syncs with the
+    // host; only TSA pays for it.
+    const auto rows = keep.nonzero().squeeze(1);
+    if (rows.size(0) == 0) return torch::zeros({}, logits.options());
+    return supervised(logits.index_select(0, rows), labels.index_select(0, rows));
+  }
+
+  LossTerms unlabeled_terms(const UnlabeledLogits& u, const RunState&) override {
+    const auto out = uda_loss(u.weak, u.strong, options_.temperature, options_.threshold);
+    record_mask(out.mask);
+    return {{"unsup", options_.lambda_u * out.loss}};
+  }
+
+ private:
+  UdaOptions options_;
+  at::Tensor kept_sum_;  // on the device: no synchronisation per iteration
+  int64_t kept_count_ = 0;
+};
+
+std::unique_ptr<SemiLoss> make_uda(const ConfigSection& s) {
+  UdaOptions o;
+  o.temperature = s.get_or("temperature", o.temperature);
+  o.threshold = s.get_or("threshold", o.threshold);
+  o.lambda_u = s.get_or("lambda_u", o.lambda_u);
+  const std::string tsa = s.get_or("tsa", std::string("none"));
+  o.concat_forward = read_concat_forward(s);
+  if (o.temperature <= 0) s.fail("temperature", "must be > 0");
+  if (o.threshold < 0 || o.threshold > 1) s.fail("threshold", "must be in [0, 1]");
+  if (o.lambda_u < 0) s.fail("lambda_u", "must be >= 0");
+  if (!parse_tsa_schedule(tsa, o.tsa)) s.fail("tsa", "expected none, linear, log or exp, got '" + tsa + "'");
+  return std::make_unique<UdaSemiLoss>(o);
+}
+
+SSCL_REGISTER(SemiLossRegistry, "uda", make_uda);
+SSCL_REGISTER(MethodRegistry, "uda", semi_alone("uda"));
+
+}  // namespace
+}  // namespace sscl
