@@ -12,6 +12,7 @@
 
 #include <torch/serialize/archive.h>
 
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <string>
@@ -46,6 +47,9 @@ struct MethodContext {
   int64_t batch_size = 0;
   // A fresh backbone of the run's architecture (PNN's columns, GDumb's restart).
   std::function<std::shared_ptr<Backbone>()> make_backbone;
+  // The run directory (results.json, checkpoints); methods that keep files of
+  // their own put them under it (EdgeHML's offline tier). Empty in tests.
+  std::filesystem::path run_dir;
 };
 
 // method.train_mask: "task" masks the training logits to the current task's

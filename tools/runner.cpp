@@ -176,6 +176,7 @@ TrainOutcome run_training(const TrainArgs& args) {
   context.task_classes = task_classes;
   context.data = &tasks;
   context.batch_size = data_options.batch_size;
+  context.run_dir = run_dir;
   context.make_backbone = [&make_backbone, &config, shape = tasks.input_shape(), device] {
     auto fresh = make_backbone(config.section("model"), shape);
     fresh->to(device);

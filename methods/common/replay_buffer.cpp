@@ -29,6 +29,27 @@ void ReplayBuffer::allocate(const ReplaySamples& like) {
   if (fields_.logits_dim > 0) store_.logits = torch::zeros({capacity_, fields_.logits_dim}, torch::kFloat);
   if (fields_.pseudo_labels) store_.pseudo_labels = torch::full({capacity_}, -1, torch::kLong);
   labels_.assign(static_cast<size_t>(capacity_), -1);
+  ids_.assign(static_cast<size_t>(capacity_), -1);
+}
+
+void ReplayBuffer::index_slot(int64_t slot, int64_t id) {
+  auto& old = ids_[static_cast<size_t>(slot)];
+  if (fields_.unique_ids) {
+    if (old >= 0) slot_of_id_.erase(old);
+    slot_of_id_[id] = slot;
+  }
+  old = id;
+}
+
+void ReplayBuffer::rebuild_index() {
+  slot_of_id_.clear();
+  if (!fields_.unique_ids) return;
+  for (int64_t slot = 0; slot < size_; ++slot) slot_of_id_[ids_[static_cast<size_t>(slot)]] = slot;
+}
+
+bool ReplayBuffer::contains(int64_t id) const {
+  if (fields_.unique_ids) return slot_of_id_.count(id) > 0;
+  return std::find(ids_.begin(), ids_.begin() + size_, id) != ids_.begin() + size_;
 }
 
 void ReplayBuffer::write(int64_t slot, const ReplaySamples& s, int64_t row) {
@@ -39,6 +60,7 @@ void ReplayBuffer::write(int64_t slot, const ReplaySamples& s, int64_t row) {
   if (fields_.logits_dim > 0) store_.logits[slot].copy_(s.logits[row]);
   if (fields_.pseudo_labels) store_.pseudo_labels[slot] = s.pseudo_labels[row];
   labels_[static_cast<size_t>(slot)] = s.labels[row].item<int64_t>();
+  index_slot(slot, s.ids[row].item<int64_t>());
 }
 
 int64_t ReplayBuffer::class_balanced_slot(int64_t label, Rng& rng) {
@@ -61,7 +83,7 @@ int64_t ReplayBuffer::class_balanced_slot(int64_t label, Rng& rng) {
   return victims[rng.below(victims.size())];
 }
 
-int64_t ReplayBuffer::add(const ReplaySamples& s, Rng& rng) {
+int64_t ReplayBuffer::add(const ReplaySamples& s, Rng& rng, std::vector<int64_t>* evicted_ids) {
   const int64_t n = s.size();
   if (n == 0 || capacity_ == 0) {
     seen_ += n;
@@ -81,7 +103,10 @@ int64_t ReplayBuffer::add(const ReplaySamples& s, Rng& rng) {
                            s.pseudo_labels.defined() ? s.pseudo_labels.cpu() : at::Tensor(),
                            {}};
   int64_t stored = 0;
+  const auto host_ids = host.ids.to(torch::kLong).contiguous();
+  const auto* ids = host_ids.data_ptr<int64_t>();
   for (int64_t row = 0; row < n; ++row) {
+    if (fields_.unique_ids && slot_of_id_.count(ids[row]) > 0) continue;
     int64_t slot = -1;
     if (size_ < capacity_) {
       slot = size_++;
@@ -93,6 +118,8 @@ int64_t ReplayBuffer::add(const ReplaySamples& s, Rng& rng) {
     }
     ++seen_;
     if (slot < 0) continue;
+    const int64_t previous = ids_[static_cast<size_t>(slot)];  // -1 for a slot never filled
+    if (evicted_ids && previous >= 0) evicted_ids->push_back(previous);
     write(slot, host, row);
     ++stored;
   }
@@ -127,6 +154,30 @@ void ReplayBuffer::clear() {
   size_ = 0;
   seen_ = 0;
   std::fill(labels_.begin(), labels_.end(), -1);
+  std::fill(ids_.begin(), ids_.end(), -1);
+  slot_of_id_.clear();
+}
+
+void ReplayBuffer::remove_slots(std::vector<int64_t> slots) {
+  // Highest first, so that the entry moved into a hole is never one still to remove.
+  std::sort(slots.begin(), slots.end(), std::greater<>());
+  slots.erase(std::unique(slots.begin(), slots.end()), slots.end());
+  for (const int64_t slot : slots) {
+    check<Error>(slot >= 0 && slot < size_, "replay buffer: slot " + std::to_string(slot) + " out of range");
+    const int64_t last = size_ - 1;
+    if (slot != last) {
+      for (auto* t : {&store_.images, &store_.labels, &store_.tasks, &store_.ids, &store_.logits,
+                      &store_.pseudo_labels})
+        if (t->defined()) (*t)[slot].copy_((*t)[last]);
+      labels_[static_cast<size_t>(slot)] = labels_[static_cast<size_t>(last)];
+      ids_[static_cast<size_t>(slot)] = ids_[static_cast<size_t>(last)];
+    }
+    labels_[static_cast<size_t>(last)] = -1;
+    ids_[static_cast<size_t>(last)] = -1;
+    store_.ids[last] = -1;
+    --size_;
+  }
+  rebuild_index();
 }
 
 std::vector<int64_t> ReplayBuffer::class_counts() const {
@@ -173,6 +224,9 @@ void ReplayBuffer::load(torch::serialize::InputArchive& archive, const std::stri
   check<Error>(store_.labels.size(0) == capacity_, "replay buffer: checkpoint capacity differs from the config's");
   const auto labels = store_.labels.contiguous();
   labels_.assign(labels.data_ptr<int64_t>(), labels.data_ptr<int64_t>() + capacity_);
+  const auto ids = store_.ids.contiguous();
+  ids_.assign(ids.data_ptr<int64_t>(), ids.data_ptr<int64_t>() + capacity_);
+  rebuild_index();
 }
 
 }  // namespace sscl

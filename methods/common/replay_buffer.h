@@ -19,6 +19,7 @@
 
 #include <cstdint>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "core/random.h"
@@ -30,10 +31,14 @@ enum class ReplayPolicy { kReservoir, kClassBalanced };
 ReplayPolicy parse_replay_policy(const std::string& name);
 
 // Which optional fields a buffer stores; images, labels, task ids and image ids
-// are always stored.
+// are always stored. An index holding no image bytes is a buffer offered images
+// of shape [N, 0] (EdgeHML's offline tier keeps the bytes on disk).
 struct ReplayFields {
   int64_t logits_dim = 0;  // > 0: store logits of this width (DER, DER++)
   bool pseudo_labels = false;
+  // At most one entry per image id: an offer of a stored id is skipped (and not
+  // counted as seen), and an evicted id leaves the index, so it can come back.
+  bool unique_ids = false;
 };
 
 // One offer or one draw: rows of the same samples. Optional fields are
@@ -54,8 +59,9 @@ class ReplayBuffer {
   ReplayBuffer(int64_t capacity, ReplayPolicy policy, ReplayFields fields = {});
 
   // Offers every row of `samples` in order. Rows may be stored, replace an
-  // entry or be dropped according to the policy. Returns how many were stored.
-  int64_t add(const ReplaySamples& samples, Rng& rng);
+  // entry or be dropped according to the policy. Returns how many were stored;
+  // `evicted_ids`, when given, receives the ids of the entries replaced.
+  int64_t add(const ReplaySamples& samples, Rng& rng, std::vector<int64_t>* evicted_ids = nullptr);
 
   // min(n, size()) distinct entries drawn uniformly (CPU tensors).
   ReplaySamples sample(int64_t n, Rng& rng) const;
@@ -66,6 +72,11 @@ class ReplayBuffer {
 
   // Removes every entry (the allocation is kept); `seen` restarts too.
   void clear();
+  // Removes the given slots; the last entries move into the holes, so slots
+  // taken before the call are stale after it. `seen` is kept.
+  void remove_slots(std::vector<int64_t> slots);
+  // Whether an entry has this image id (ids are indexed with unique_ids only).
+  bool contains(int64_t id) const;
 
   int64_t size() const { return size_; }
   int64_t capacity() const { return capacity_; }
@@ -92,8 +103,13 @@ class ReplayBuffer {
   ReplayFields fields_;
   int64_t size_ = 0;
   int64_t seen_ = 0;
+  void index_slot(int64_t slot, int64_t id);
+  void rebuild_index();
+
   ReplaySamples store_;  // [capacity, ...] once allocated
   std::vector<int64_t> labels_;  // host copy of store_.labels for the class-balanced policy
+  std::vector<int64_t> ids_;     // host copy of store_.ids
+  std::unordered_map<int64_t, int64_t> slot_of_id_;  // with unique_ids
 };
 
 }  // namespace sscl
