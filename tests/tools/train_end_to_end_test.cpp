@@ -75,6 +75,40 @@ TEST(TrainEndToEnd, FixMatchRunWritesAFinishedRunDirectory) {
   EXPECT_NE(p.out.find("final average accuracy"), std::string::npos);
 }
 
+// The README's main run (EdgeHML) on the tiny data: the warm-up shortened to 10
+// of 40 iterations so that the unlabeled term, the offline tier on disk and the
+// online tier all take part.
+TEST(TrainEndToEnd, EdgeHmlMainRunKeepsItsOfflineTierInTheRunDirectory) {
+  TempDir dir;
+  testing::write_tiny_fashion_mnist(dir / "data", 12, 4);
+  const auto run_dir = dir / "run";
+  const auto p = testing::run_train(testing::config_path("configs/edgehml/edgehml_small_cnn_fmnist5.toml") + " " +
+                                        tiny_overrides(dir) + " method.unsup_warmup_iters=10 --work-dir '" +
+                                        run_dir.string() + "'",
+                                    dir);
+  ASSERT_EQ(p.exit_code, 0) << p.err << p.out;
+  const auto results = nlohmann::json::parse(testing::read_file(run_dir / "results.json"));
+  EXPECT_EQ(results["method"], "edgehml");
+  const auto& stats = results["method_stats"];
+  EXPECT_GT(stats["offline_tier_stored"].get<double>(), 0);
+  EXPECT_GT(stats["offline_tier_peak_disk_bytes"].get<double>(), 0);
+  EXPECT_GT(stats["online_tier_entries"].get<double>(), 0);
+  EXPECT_EQ(stats["labeled_tier_entries"].get<double>(), 5 * 2 * 3);  // every labeled image, one entry each
+  EXPECT_TRUE(std::filesystem::exists(run_dir / "edgehml_offline_tier.bin"));
+  EXPECT_NE((p.out + p.err).find("drew"), std::string::npos) << "the task-end draw is logged";
+  // The warm-up's progress lines carry a zero unlabeled term; later ones do not.
+  std::ifstream lines(run_dir / "metrics.jsonl");
+  int zero_unsup = 0, train_lines = 0;
+  for (std::string line; std::getline(lines, line);) {
+    const auto j = nlohmann::json::parse(line);
+    if (j["type"] != "train") continue;
+    ++train_lines;
+    if (j["losses"]["unsup"].get<double>() == 0.0 && j["iter"].get<int>() <= 10) ++zero_unsup;
+  }
+  EXPECT_EQ(train_lines, 20);
+  EXPECT_EQ(zero_unsup, 5);  // iteration 10 of each task is the last of the warm-up
+}
+
 TEST(TrainEndToEnd, SavedConfigReproducesTheRun) {
   TempDir dir;
   testing::write_tiny_fashion_mnist(dir / "data", 12, 4);
@@ -97,7 +131,7 @@ TEST(TrainEndToEnd, ListShowsEveryRegistry) {
   TempDir dir;
   const auto p = testing::run_train("--list", dir);
   EXPECT_EQ(p.exit_code, 0);
-  EXPECT_NE(p.out.find("methods: agem ccic der derpp er er_ace fixmatch flexmatch freematch gdumb icarl joint lwf mean_teacher mixmatch oewc pnn pseudo_label sft si softmatch uda"), std::string::npos) << p.out;
+  EXPECT_NE(p.out.find("methods: agem ccic der derpp edgehml er er_ace fixmatch flexmatch freematch gdumb icarl joint lwf mean_teacher mixmatch oewc pnn pseudo_label sft si softmatch uda"), std::string::npos) << p.out;
   EXPECT_NE(p.out.find("semi-supervised losses (method.semi): fixmatch flexmatch freematch mean_teacher mixmatch pseudo_label softmatch uda"), std::string::npos) << p.out;
   EXPECT_NE(p.out.find("backbones: mlp mobilenet_v2 reduced_resnet18 resnet18 resnet34 resnet50 small_cnn wrn28_2"), std::string::npos) << p.out;
 }

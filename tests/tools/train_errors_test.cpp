@@ -79,7 +79,7 @@ TEST(TrainErrors, TypeChangeInAnOverride) {
 TEST(TrainErrors, UnknownMethodListsKnownOnes) {
   TempDir dir;
   const auto f = run_failing(testing::config_path(kConfig) + " --cfg-options method.name=fixmach", dir);
-  expect_one_line_error(f, "unknown method 'fixmach'; known: agem, ccic, der, derpp, er, er_ace, fixmatch, flexmatch, freematch, gdumb, icarl, joint, lwf, mean_teacher, mixmatch, oewc, pnn, pseudo_label, sft, si, softmatch, uda");
+  expect_one_line_error(f, "unknown method 'fixmach'; known: agem, ccic, der, derpp, edgehml, er, er_ace, fixmatch, flexmatch, freematch, gdumb, icarl, joint, lwf, mean_teacher, mixmatch, oewc, pnn, pseudo_label, sft, si, softmatch, uda");
   EXPECT_FALSE(f.run_dir_exists);
 }
 
