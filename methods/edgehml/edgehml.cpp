@@ -56,8 +56,8 @@ void EdgeHml::attach(MethodContext ctx) {
 }
 
 void EdgeHml::before_task(const RunState&) {
-  // The offline tier holds the current task only.
-  offline_->clear();
+  // The offline tier holds the current task only (a pending refill empties it).
+  if (pending_refill_task_ < 0) offline_->clear();
 }
 
 void EdgeHml::after_task(const RunState& state) {

@@ -241,6 +241,27 @@ TEST_F(EdgeHmlRun, TaskEndDrawsTheBudgetByClassWeightAndSplitsItOverTasks) {
   EXPECT_TRUE(torch::equal(both.images, images_of(both.ids)));
 }
 
+TEST_F(EdgeHmlRun, IncludeHarddiskReadTimeMovesTheRefillIntoTheNextStep) {
+  // No unlabeled replay: the hand-made images are not of the data's shape.
+  auto m = make("pool_sizes = [20, 100]\ninclude_harddisk_read_time = true\nneed_unsup_replay = false");
+  Rng rng(2);
+  RunState state;
+  state.num_tasks = 2;
+  state.task = 0;
+  m->before_task(state);
+  fill_offline(*m, 0, 30, tasks_.classes(0)[0], 0, rng);
+  m->after_task(state);
+  EXPECT_EQ(m->online_tier().size(), 0);  // not yet: the next timed step does it
+  EXPECT_EQ(m->offline_tier().size(), 30);
+  state.task = 1;
+  state.iter = 0;
+  m->before_task(state);  // must not empty the tier before the pending refill
+  m->model()->train();
+  m->step(tasks_.train_batch(1, 0), state);
+  EXPECT_EQ(m->online_tier().size(), 20);
+  EXPECT_EQ(m->offline_tier().size(), 0);
+}
+
 // Records each iteration's "unsup" term.
 class UnsupTermHook : public Hook {
  public:
