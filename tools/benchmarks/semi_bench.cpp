@@ -1,14 +1,18 @@
 // Iteration time of semi-supervised training: each config trains a few
 // iterations per task through the real runner (data loading, augmentation,
-// forward, backward, optimizer), and for every semi-supervised loss the same run
-// is repeated with separate forward passes instead of one concatenated pass.
-// Prints the median ms/iter of each, the ratio of separate to concatenated, and
-// the ratio to the first config's time (the baseline, SFT by default) measured in
-// the same run. Prints numbers; asserts nothing.
+// forward, backward, optimizer), and for every config with a concatenated
+// forward option the same run is repeated with separate forward passes. With
+// --repeats N the whole list runs N times, interleaved (config 1, 2, ..., then
+// again), so that the drift of a shared machine hits every config alike; each
+// figure is the median over the repeats. Prints the median and mean ms/iter, the
+// ratio of separate to concatenated, and the ratio to the first config (the
+// baseline, SFT by default) measured in the same run. Prints numbers; asserts
+// nothing.
 //
-//   tools/bench semi [--iters 30] [--config FILE ...] [--cfg-options key=value ...]
+//   tools/bench semi [--iters 30] [--repeats 1] [--config FILE ...] [--cfg-options key=value ...]
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <optional>
@@ -43,28 +47,58 @@ const std::vector<std::string> kDefaultConfigs = {
 // separate passes; empty when the config has none.
 std::string concat_key(const Config& config) {
   if (config.has("method.semi")) return "method." + config.get<std::string>("method.semi") + ".concat_forward";
-  if (SemiLossRegistry::get().contains(config.get<std::string>("method.name"))) return "method.concat_forward";
+  if (SemiLossRegistry::get().contains(config.get<std::string>("method.name")) || config.has("method.concat_forward"))
+    return "method.concat_forward";  // a loss alone, or a method with its own option (EdgeHML)
   return "";
 }
 
-double median_ms(const fs::path& config, std::vector<std::string> overrides, const fs::path& work_dir) {
+struct Timing {
+  double median = 0, mean = 0;
+};
+
+Timing time_run(const fs::path& config, std::vector<std::string> overrides, const fs::path& work_dir) {
   TrainArgs args;
   args.config = config;
   args.overrides = std::move(overrides);
   args.work_dir = work_dir;
   const auto outcome = run_training(args);
   fs::remove_all(work_dir);
-  return outcome.results.at("timing").at("ms_per_iter_median").get<double>();
+  const auto& timing = outcome.results.at("timing");
+  return {timing.at("ms_per_iter_median").get<double>(), timing.at("ms_per_iter_mean").get<double>()};
 }
+
+double median_of(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+// The runs of one config and forward mode, over the repeats.
+struct Series {
+  std::vector<double> medians, means;
+  void add(const Timing& t) {
+    medians.push_back(t.median);
+    means.push_back(t.mean);
+  }
+  std::string text() const {
+    if (medians.empty()) return "n/a";
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.1f (%.1f)", median_of(medians), median_of(means));
+    return buf;
+  }
+};
 
 }  // namespace
 }  // namespace sscl
 
 int main(int argc, char** argv) {
   CLI::App app{"sscl semi-supervised iteration-time benchmark"};
-  int iters = 30;
+  int iters = 30, repeats = 1;
   std::vector<std::string> configs, overrides;
   app.add_option("--iters", iters, "training iterations per task")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--repeats", repeats, "runs of the whole list, interleaved; figures are medians over them")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   app.add_option("--config", configs, "config files (default: the Fashion-MNIST-5 table's); the first is the baseline");
   app.add_option("--cfg-options", overrides, "key=value overrides for every run");
   CLI11_PARSE(app, argc, argv);
@@ -76,35 +110,47 @@ int main(int argc, char** argv) {
     sscl::set_console_logging(false);  // the runs' logs would interleave with the table
     // The bench prints the environment of the first run's settings (train.threads 0 = all cores).
     sscl::bench::print_environment(sscl::set_blas_threads(1) + ", before each run's own setting");
-    std::printf("\n%d iterations per task x 5 tasks per run; the median ms/iter of each run (results.json "
-                "timing.ms_per_iter_median: data wait + forward + backward + step).\n\n",
-                iters);
-    std::printf("| config | ms/iter (one pass) | ms/iter (separate passes) | separate / one pass | vs %s |\n"
-                "|---|---:|---:|---:|---:|\n",
-                fs::path(configs.front()).stem().c_str());
-    std::optional<double> baseline;
-    int run = 0;
+    std::printf("\n%d iterations per task x 5 tasks per run, %d repeat(s) interleaved; median ms/iter of each run "
+                "(results.json timing.ms_per_iter_median: data wait + forward + backward + step), the mean in "
+                "brackets; each the median over the repeats.\n\n",
+                iters, repeats);
+    std::vector<std::string> keys;
     for (const auto& file : configs) {
       auto config = sscl::Config::load(file);
       for (const auto& o : overrides) config.apply_override(o);
-      const auto key = sscl::concat_key(config);
-      auto with = overrides;
-      if (!key.empty()) with.push_back(key + "=true");
-      const double one = sscl::median_ms(file, with, scratch / std::to_string(run++));
-      if (!baseline) baseline = one;
-      std::string separate = "n/a", ratio = "n/a";
-      if (!key.empty()) {
-        with.back() = key + "=false";
-        const double sep = sscl::median_ms(file, with, scratch / std::to_string(run++));
-        char buf[64];
-        std::snprintf(buf, sizeof buf, "%.1f", sep);
-        separate = buf;
-        std::snprintf(buf, sizeof buf, "%.2fx", sep / one);
+      keys.push_back(sscl::concat_key(config));
+    }
+    std::vector<sscl::Series> one(configs.size()), separate(configs.size());
+    int run = 0;
+    for (int r = 0; r < repeats; ++r)
+      for (size_t i = 0; i < configs.size(); ++i) {
+        auto with = overrides;
+        if (!keys[i].empty()) with.push_back(keys[i] + "=true");
+        one[i].add(sscl::time_run(configs[i], with, scratch / std::to_string(run++)));
+        if (keys[i].empty()) continue;
+        with.back() = keys[i] + "=false";
+        separate[i].add(sscl::time_run(configs[i], with, scratch / std::to_string(run++)));
+      }
+    std::printf("| config | ms/iter (one pass) | ms/iter (separate passes) | separate / one pass | vs %s |\n"
+                "|---|---:|---:|---:|---:|\n",
+                fs::path(configs.front()).stem().c_str());
+    const double baseline = sscl::median_of(one.front().medians);
+    for (size_t i = 0; i < configs.size(); ++i) {
+      const double median = sscl::median_of(one[i].medians);
+      std::string ratio = "n/a";
+      if (!separate[i].medians.empty()) {
+        char buf[32];
+        std::snprintf(buf, sizeof buf, "%.2fx", sscl::median_of(separate[i].medians) / median);
         ratio = buf;
       }
-      std::printf("| %s | %.1f | %s | %s | %.2fx |\n", fs::path(file).stem().c_str(), one, separate.c_str(),
-                  ratio.c_str(), one / *baseline);
-      std::fflush(stdout);
+      std::printf("| %s | %s | %s | %s | %.2fx |\n", fs::path(configs[i]).stem().c_str(), one[i].text().c_str(),
+                  separate[i].text().c_str(), ratio.c_str(), median / baseline);
+    }
+    std::printf("\nPer run (median ms/iter, one pass), in order of the repeats:\n");
+    for (size_t i = 0; i < configs.size(); ++i) {
+      std::printf("  %s:", fs::path(configs[i]).stem().c_str());
+      for (double m : one[i].medians) std::printf(" %.1f", m);
+      std::printf("\n");
     }
     fs::remove_all(scratch);
   } catch (const std::exception& e) {
