@@ -82,6 +82,14 @@ class Method : public Hook {
   // own SupervisedLoss, LwF's distillation): losses that train on mixed images
   // instead (MixMatch) cannot compose with them.
   virtual bool needs_plain_labeled_pass() const { return false; }
+  // Active learning (methods/active) adds labels to the current task after a few
+  // iterations. Methods that gather a task's labeled set once at its start (Joint,
+  // GDumb) say false, and a run asking for queries with them is refused.
+  virtual bool accepts_labels_mid_task() const { return true; }
+  // Whether model() alone makes the method's predictions and features (false for
+  // PNN's columns): the query strategies that copy the model (QBC) or read its
+  // features (core-set, BADGE) need it.
+  virtual bool single_network() const { return true; }
   // "der" or "der+fixmatch".
   std::string display_name() const { return semi_ ? name() + "+" + semi_->name() : name(); }
   // The hooks the trainer wraps around the user hooks: the method, then its loss.

@@ -47,6 +47,13 @@ class TaskData {
   // Size of the task's unlabeled pool (FlexMatch's per-image learning status).
   virtual int64_t num_unlabeled(int task) const = 0;
 
+  // Active learning (methods/active): the ids of the task's images that have no
+  // label yet (images only; their labels stay hidden), and the labels an oracle
+  // gave to some of them. add_labels moves `ids` from the unlabeled pool to the
+  // labeled set with `labels`; batches from the next iteration on use them.
+  virtual std::vector<int64_t> unlabeled_ids(int task) const = 0;
+  virtual void add_labels(int task, const at::Tensor& ids, const at::Tensor& labels) = 0;
+
   // Access for methods that keep images (replay buffers, Joint, iCaRL, GDumb,
   // Fisher estimation). Only labels that were revealed are reachable here.
   virtual LabeledSet labeled_set(int task) const = 0;

@@ -5,6 +5,10 @@
 
 #include <opencv2/core.hpp>
 
+#include <algorithm>
+#include <iterator>
+#include <numeric>
+
 #include "core/error.h"
 #include "core/random.h"
 
@@ -107,7 +111,13 @@ TrainBatch SplitSemiTasks::train_batch(int task, int64_t iter) {
 TrainBatch SplitSemiTasks::build_batch(int task, int64_t iter) const {
   const TaskIndices& indices = tasks_.at(task);
   Rng rng(derive_seed(seed_, {kBatchStream, static_cast<uint64_t>(task), static_cast<uint64_t>(iter)}));
-  const auto labeled = draw(indices.labeled, options_.batch_size, rng);
+  std::vector<int64_t> positions(indices.labeled.size());
+  std::iota(positions.begin(), positions.end(), 0);
+  std::vector<int64_t> labeled, labels;
+  for (int64_t p : draw(positions, options_.batch_size, rng)) {
+    labeled.push_back(indices.labeled[p]);
+    labels.push_back(indices.labels[p]);
+  }
   const auto unlabeled = load_unlabeled_ ? draw(indices.unlabeled, options_.batch_size * options_.uratio, rng)
                                          : std::vector<int64_t>{};
   const auto shape = data_.train->shape();
@@ -118,7 +128,7 @@ TrainBatch SplitSemiTasks::build_batch(int task, int64_t iter) const {
   batch.task = task;
   batch.labeled.images = at::empty({n_lab, shape.channels, shape.height, shape.width}, at::kFloat);
   batch.labeled.indices = ids_tensor(labeled);
-  batch.labeled.labels = data_.train->labels.index_select(0, batch.labeled.indices);
+  batch.labeled.labels = ids_tensor(labels);
   batch.unlabeled.weak = at::empty({n_unl, shape.channels, shape.height, shape.width}, at::kFloat);
   batch.unlabeled.strong = at::empty_like(batch.unlabeled.weak);
   batch.unlabeled.indices = ids_tensor(unlabeled);
@@ -173,8 +183,40 @@ EvalBatch SplitSemiTasks::eval_batch(int task, int64_t batch, int64_t batch_size
 LabeledSet SplitSemiTasks::labeled_set(int task) const {
   LabeledSet out;
   out.ids = ids_tensor(tasks_.at(task).labeled);
-  out.labels = data_.train->labels.index_select(0, out.ids);
+  out.labels = ids_tensor(tasks_.at(task).labels);
   return out;
+}
+
+void SplitSemiTasks::add_labels(int task, const at::Tensor& ids, const at::Tensor& labels) {
+  // A batch being prepared in the background reads the sets: let it finish, then
+  // drop it (it was drawn from the old ones).
+  if (pending_.valid()) pending_.wait();
+  pending_ = {};
+  pending_task_ = -1;
+  pending_iter_ = -1;
+  TaskIndices& indices = tasks_.at(task);
+  const auto id_rows = ids.to(at::kLong).cpu().contiguous(), label_rows = labels.to(at::kLong).cpu().contiguous();
+  check<Error>(id_rows.dim() == 1 && label_rows.sizes() == id_rows.sizes(), "add_labels: one label per id expected");
+  const int64_t* id = id_rows.data_ptr<int64_t>();
+  const int64_t* label = label_rows.data_ptr<int64_t>();
+  const int64_t n = id_rows.numel();
+  // Everything is checked before anything moves.
+  std::vector<int64_t> sorted(id, id + n);
+  std::sort(sorted.begin(), sorted.end());
+  check<Error>(std::adjacent_find(sorted.begin(), sorted.end()) == sorted.end(), "add_labels: an id appears twice");
+  for (int64_t i = 0; i < n; ++i) {
+    check<Error>(std::binary_search(indices.unlabeled.begin(), indices.unlabeled.end(), id[i]),
+                 "add_labels: image " + std::to_string(id[i]) + " is not in task " + std::to_string(task) +
+                     "'s unlabeled pool");
+    check<Error>(std::find(indices.classes.begin(), indices.classes.end(), label[i]) != indices.classes.end(),
+                 "add_labels: label " + std::to_string(label[i]) + " is not a class of task " + std::to_string(task));
+  }
+  std::vector<int64_t> rest;
+  std::set_difference(indices.unlabeled.begin(), indices.unlabeled.end(), sorted.begin(), sorted.end(),
+                      std::back_inserter(rest));
+  indices.unlabeled = std::move(rest);
+  indices.labeled.insert(indices.labeled.end(), id, id + n);
+  indices.labels.insert(indices.labels.end(), label, label + n);
 }
 
 at::Tensor SplitSemiTasks::raw_images(const at::Tensor& ids) const {

@@ -57,6 +57,8 @@ class SplitSemiTasks : public TaskData {
   int64_t num_eval_batches(int task, int64_t batch_size) const override;
   EvalBatch eval_batch(int task, int64_t batch, int64_t batch_size) const override;
   int64_t num_unlabeled(int task) const override { return static_cast<int64_t>(tasks_.at(task).unlabeled.size()); }
+  std::vector<int64_t> unlabeled_ids(int task) const override { return tasks_.at(task).unlabeled; }
+  void add_labels(int task, const at::Tensor& ids, const at::Tensor& labels) override;
   LabeledSet labeled_set(int task) const override;
   at::Tensor raw_images(const at::Tensor& ids) const override;
   at::Tensor views(const at::Tensor& raw, View view, uint64_t seed) const override;

@@ -71,6 +71,8 @@ std::vector<TaskIndices> build_task_split(const DatasetSplits& data, const TaskS
     std::sort(task.labeled.begin(), task.labeled.end());
     std::sort(task.unlabeled.begin(), task.unlabeled.end());
     std::sort(task.eval.begin(), task.eval.end());
+    const auto labels = data.train->labels.accessor<int64_t, 1>();
+    for (int64_t id : task.labeled) task.labels.push_back(labels[id]);
   }
   return tasks;
 }

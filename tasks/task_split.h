@@ -20,6 +20,7 @@ struct TaskSplitOptions {
 struct TaskIndices {
   std::vector<int64_t> classes;    // global class ids
   std::vector<int64_t> labeled;    // training-set ids with a revealed label
+  std::vector<int64_t> labels;     // their revealed labels (an oracle's may be wrong)
   std::vector<int64_t> unlabeled;  // the rest of the task's training images
   std::vector<int64_t> eval;       // test-set ids of the task's classes
 };

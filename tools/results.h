@@ -17,6 +17,7 @@ struct RunSummary {
   uint64_t seed = 0;
   double wall_s = 0;
   std::vector<std::pair<std::string, double>> method_stats;  // Method::stats()
+  nlohmann::json active_learning;  // the queries and who labeled what; null without [active]
 };
 
 // Everything the issue asks of results.json: both accuracy matrices and their

@@ -16,6 +16,7 @@
 #include "core/logging.h"
 #include "core/method.h"
 #include "core/trainer.h"
+#include "tools/active_summary.h"
 #include "tasks/split_semi_tasks.h"
 #include "tools/results.h"
 
@@ -135,6 +136,21 @@ TrainOutcome run_training(const TrainArgs& args) {
   Classifier model = multi_head ? Classifier(backbone, tasks.num_classes(), task_classes)
                                 : Classifier(backbone, tasks.num_classes());
   model->to(device);
+  const bool save_model = train.get_or<bool>("save_model", true);
+  // Active learning ([active]): its oracle is the only holder of the hidden labels.
+  std::shared_ptr<ActiveLearner> active;
+  if (!config.section("active").child_keys().empty()) {
+    const auto active_options = ActiveOptions::from_config(config.section("active"));
+    std::unique_ptr<Oracle> oracle;
+    if (active_options.oracle == "teacher")
+      oracle = TeacherOracle::load(active_options.teacher, tasks, device);
+    else
+      oracle = std::make_unique<GroundTruthOracle>(tasks.data().train->labels);
+    std::vector<int64_t> iters;
+    for (int t = 0; t < tasks.num_tasks(); ++t) iters.push_back(trainer_options.iters_of(t));
+    active = std::make_shared<ActiveLearner>(active_options, *method, tasks, std::move(oracle), iters);
+    hooks.add(active);
+  }
   config.ensure_all_used();  // unknown keys are errors, before any file is written
 
   create_run_dir(run_dir);
@@ -166,6 +182,7 @@ TrainOutcome run_training(const TrainArgs& args) {
             tasks.classes(0).size(), labeled, data_options.uratio, data_options.batch_size);
   if (method->uses_unlabeled())
     log->info("strong view: {}", data_options.augment.describe_strong());
+  if (active) log->info("{}", describe(*active));
 
   MethodContext context;
   context.model = model;
@@ -194,6 +211,13 @@ TrainOutcome run_training(const TrainArgs& args) {
   const RunState& state = trainer.state();
 
   summary.method_stats = method->all_stats();
+  if (active) summary.active_learning = active_learning_json(*active, tasks);
+  if (save_model) {
+    // The final weights, e.g. for active.oracle = "teacher" in another run.
+    std::ostringstream weights;
+    torch::save(model, weights);
+    write_file_atomic(run_dir / "model.pt", weights.str());
+  }
   summary.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
   TrainOutcome outcome{run_dir, results_json(state, summary)};
   write_file_atomic(run_dir / "results.json", outcome.results.dump(2) + "\n");

@@ -32,6 +32,7 @@ class Gdumb : public Method {
 
   std::string name() const override { return "gdumb"; }
   bool fresh_optimizer_each_task() const override { return true; }
+  bool accepts_labels_mid_task() const override { return false; }
   void before_task(const RunState& state) override;
   LossTerms step(const TrainBatch& batch, const RunState& state) override;
 

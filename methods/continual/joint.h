@@ -27,6 +27,7 @@ std::vector<int64_t> distinct_uniform(int64_t n, int64_t k, Rng& rng);
 class Joint : public Method {
  public:
   std::string name() const override { return "joint"; }
+  bool accepts_labels_mid_task() const override { return false; }
 
   // Adds the labeled images of state.task to the store (once per task, so a
   // resumed run does not add them twice).

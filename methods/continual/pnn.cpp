@@ -145,6 +145,7 @@ class Pnn : public Method {
   std::vector<Scenario> supported_scenarios() const override { return {Scenario::kTaskIL}; }
   // Each task trains a new column: the optimizer is rebuilt over it.
   bool fresh_optimizer_each_task() const override { return true; }
+  bool single_network() const override { return false; }  // one column per task
 
   void attach(MethodContext ctx) override {
     Method::attach(std::move(ctx));

@@ -45,6 +45,10 @@ class FakeTaskData : public TaskData {
   }
 
   int64_t num_unlabeled(int) const override { return 0; }  // batches carry none
+  std::vector<int64_t> unlabeled_ids(int) const override { return {}; }
+  void add_labels(int, const at::Tensor&, const at::Tensor&) override {
+    throw std::logic_error("FakeTaskData has no unlabeled pool");
+  }
 
   // Training image id c is the image of class c.
   LabeledSet labeled_set(int task) const override {

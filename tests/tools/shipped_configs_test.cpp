@@ -62,7 +62,9 @@ TEST_P(ShippedConfigs, TrainsTwoShortTasksOnTinyDataOfItsFormat) {
   const fs::path& config = GetParam();
   TempDir dir;
   const std::string dataset = Config::load(config).get<std::string>("data.dataset");
-  const std::string extra = write_tiny(dataset, dir / "data");
+  std::string extra = write_tiny(dataset, dir / "data");
+  // Queries must fall inside the 2-iteration tasks.
+  if (Config::load(config).has("active.strategy")) extra += " active.warmup_iters=1 active.budget_per_class=1";
   const auto p = testing::run_train(
       "'" + config.string() + "' --work-dir '" + (dir / "run").string() + "' --cfg-options data.root='" +
           (dir / "data").string() + "' data.num_tasks=2 data.uratio=1 train.iters_per_task=2 train.threads=1" +

@@ -163,5 +163,71 @@ TEST(TrainEndToEnd, EpochsPerTaskConvertToIterationsOverTheLabeledImages) {
   EXPECT_NE(bad.err.find("train.epochs_per_task"), std::string::npos) << bad.err;
 }
 
+// Entropy queries with the ground-truth oracle, then a second run whose labels
+// come from the first run's model as a teacher: who labeled what is recorded,
+// and a teacher's mistakes are counted (against the dataset, after the run).
+TEST(TrainEndToEnd, ActiveLearningRecordsItsQueriesAndATeacherRunCanLabelForAnother) {
+  TempDir dir;
+  testing::write_tiny_fashion_mnist(dir / "data", 12, 4);
+  const auto first = dir / "first", second = dir / "second";
+  const std::string active = " active.warmup_iters=10 active.budget_per_class=2 ";
+  auto p = testing::run_train(testing::config_path("configs/active/sft_entropy_small_cnn_fmnist5.toml") + " " +
+                                  tiny_overrides(dir) + active + "data.labels_per_class=1 --work-dir '" +
+                                  first.string() + "'",
+                              dir);
+  ASSERT_EQ(p.exit_code, 0) << p.err << p.out;
+  EXPECT_NE(p.out.find("active learning: entropy queries 2 label(s) per class on average in 1 round(s) at "
+                       "iteration(s) 10"),
+            std::string::npos)
+      << p.out;
+  EXPECT_TRUE(std::filesystem::exists(first / "model.pt"));
+  auto results = nlohmann::json::parse(testing::read_file(first / "results.json"));
+  auto al = results["active_learning"];
+  EXPECT_EQ(al["strategy"], "entropy");
+  EXPECT_EQ(al["oracle"], "ground_truth");
+  EXPECT_EQ(al["model_given"], false);
+  EXPECT_EQ(al["labels_revealed_by_oracle"], 5 * 4);
+  ASSERT_EQ(al["tasks"].size(), 5u);
+  for (const auto& t : al["tasks"]) {
+    EXPECT_EQ(t["seed_labels"], 2);
+    EXPECT_EQ(t["queried_labels"], 4);
+    EXPECT_EQ(t["labeled"], 6);
+  }
+  ASSERT_EQ(al["queries"].size(), 5u);
+  for (const auto& q : al["queries"]) {
+    EXPECT_EQ(q["iter"], 10);
+    EXPECT_EQ(q["ids"].size(), 4u);
+    EXPECT_EQ(q["labels"].size(), 4u);
+    EXPECT_EQ(q["candidates"], 2 * 12 - 2);
+  }
+
+  p = testing::run_train(testing::config_path("configs/active/sft_entropy_small_cnn_fmnist5.toml") + " " +
+                             tiny_overrides(dir) + active + "data.labels_per_class=1 active.oracle='teacher' "
+                             "active.teacher='" + first.string() + "' --work-dir '" + second.string() + "'",
+                         dir);
+  ASSERT_EQ(p.exit_code, 0) << p.err << p.out;
+  results = nlohmann::json::parse(testing::read_file(second / "results.json"));
+  al = results["active_learning"];
+  EXPECT_EQ(al["oracle"], "teacher:" + first.string());
+  EXPECT_EQ(al["model_given"], true);
+  ASSERT_TRUE(al["wrong_labels"].is_number());
+  int64_t wrong = 0;
+  for (const auto& q : al["queries"]) {
+    EXPECT_EQ(q["model_given"], true);
+    wrong += q["wrong_labels"].get<int64_t>();
+  }
+  EXPECT_EQ(al["wrong_labels"].get<int64_t>(), wrong);
+
+  // A teacher directory without a model is named before anything is written.
+  const auto third = dir / "third";
+  p = testing::run_train(testing::config_path("configs/active/sft_entropy_small_cnn_fmnist5.toml") + " " +
+                             tiny_overrides(dir) + active + "active.oracle='teacher' active.teacher='" +
+                             (dir / "data").string() + "' --work-dir '" + third.string() + "'",
+                         dir);
+  EXPECT_NE(p.exit_code, 0);
+  EXPECT_NE(p.err.find("config.toml"), std::string::npos) << p.err;
+  EXPECT_FALSE(std::filesystem::exists(third));
+}
+
 }  // namespace
 }  // namespace sscl

@@ -1,0 +1,287 @@
+// Active learning through the learner: no strategy can reach a ground-truth label
+// (its choice does not change when every hidden label does), queried images move
+// to the labeled set with the oracle's labels, rounds run at their iterations, the
+// teacher oracle labels with its own predictions, and bad set-ups are refused.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <set>
+#include <sstream>
+
+#include "core/atomic_file.h"
+#include "core/error.h"
+#include "methods/active/active_learner.h"
+#include "tests/methods/method_run_fixture.h"
+#include "tests/test_util.h"
+
+namespace sscl {
+namespace {
+
+std::vector<int64_t> values(const at::Tensor& t) {
+  const auto c = t.to(torch::kLong).contiguous();
+  return {c.data_ptr<int64_t>(), c.data_ptr<int64_t>() + c.numel()};
+}
+
+// 1 label per class: each task starts with 2 labeled images and 38 unlabeled.
+class ActiveLearnerTest : public testing::MethodRunFixture {
+ protected:
+  ActiveLearnerTest() : MethodRunFixture(1, 11) {}
+
+  std::unique_ptr<Method> attached(const std::string& name) {
+    auto method = MethodRegistry::get().at(name)(config_.section("method"));
+    method->attach(context_);
+    return method;
+  }
+  static ActiveOptions options(QueryStrategy strategy, int64_t budget = 4) {
+    ActiveOptions o;
+    o.strategy = strategy;
+    o.budget_per_task = budget;
+    o.warmup_iters = 2;
+    o.committee_iters = 3;
+    return o;
+  }
+  std::unique_ptr<ActiveLearner> learner(Method& method, ActiveOptions o) {
+    return std::make_unique<ActiveLearner>(o, method, tasks_,
+                                           std::make_unique<GroundTruthOracle>(tasks_.data().train->labels),
+                                           std::vector<int64_t>{10, 10});
+  }
+  // Swaps the two classes of each task in the dataset's labels of every image not
+  // labeled yet: every hidden label changes, the revealed ones do not.
+  void scramble_hidden_labels() {
+    auto labels = tasks_.data().train->labels;
+    for (int t = 0; t < tasks_.num_tasks(); ++t) {
+      const auto& c = tasks_.classes(t);
+      for (int64_t id : tasks_.unlabeled_ids(t)) {
+        const int64_t y = labels[id].item<int64_t>();
+        labels[id] = y == c[0] ? c[1] : c[0];
+      }
+    }
+  }
+};
+
+TEST_F(ActiveLearnerTest, NoStrategyCanReachAGroundTruthLabel) {
+  auto method = attached("sft");
+  for (const auto& name : query_strategy_names()) {
+    const auto strategy = parse_query_strategy(name);
+    // The same model and seeds before and after every hidden label is changed.
+    const auto before = learner(*method, options(strategy))->choose(0, 0, 4);
+    const auto truth = tasks_.data().train->labels.clone();
+    scramble_hidden_labels();
+    ASSERT_FALSE(torch::equal(truth, tasks_.data().train->labels));
+    const auto after = learner(*method, options(strategy))->choose(0, 0, 4);
+    auto hidden = tasks_.data().train->labels;
+    hidden.copy_(truth);
+    EXPECT_EQ(before, after) << name;
+
+    ASSERT_EQ(before.size(), 4u) << name;
+    const auto pool = tasks_.unlabeled_ids(0);
+    for (int64_t id : before) EXPECT_TRUE(std::binary_search(pool.begin(), pool.end(), id)) << name;
+    EXPECT_EQ(std::set<int64_t>(before.begin(), before.end()).size(), 4u) << name;
+  }
+}
+
+TEST_F(ActiveLearnerTest, EntropyPicksTheHighestEntropyCandidatesOfThePool) {
+  // Over the pool of 38, the 4 picks are the candidates of highest entropy of the
+  // model's probabilities over the task's classes.
+  auto method = attached("sft");
+  auto active = learner(*method, options(QueryStrategy::kEntropy));
+  const auto picks = active->choose(0, 0, 4);
+  torch::NoGradGuard no_grad;
+  method->model()->eval();
+  const auto pool = tasks_.unlabeled_ids(0);
+  const auto ids = torch::tensor(pool, torch::kLong);
+  const auto classes = torch::tensor(tasks_.classes(0), torch::kLong);
+  const auto probs =
+      method->model()->forward(tasks_.views(tasks_.raw_images(ids), View::kPlain, 0)).index_select(1, classes).softmax(1);
+  std::vector<int64_t> expected;
+  for (int64_t row : select_top_k(entropy_scores(probs), 4)) expected.push_back(pool[row]);
+  EXPECT_EQ(picks, expected);
+}
+
+TEST_F(ActiveLearnerTest, AQueryMovesTheChosenImagesToTheLabeledSetWithTheOraclesLabels) {
+  auto method = attached("sft");
+  auto active = learner(*method, options(QueryStrategy::kMargin));
+  const auto pool_before = tasks_.unlabeled_ids(1);
+  const auto record = active->query(1, 0, 5, 7);
+  ASSERT_EQ(record.ids.size(), 5u);
+  EXPECT_EQ(record.iter, 7);
+  EXPECT_EQ(record.candidates, 38);
+  EXPECT_EQ(record.oracle, "ground_truth");
+  EXPECT_FALSE(record.model_given);
+  EXPECT_EQ(active->oracle().revealed(), 5);
+  const auto truth = tasks_.data().train->labels;
+  for (size_t i = 0; i < 5; ++i) EXPECT_EQ(record.labels[i], truth[record.ids[i]].item<int64_t>());
+
+  const auto set = tasks_.labeled_set(1);
+  EXPECT_EQ(set.ids.numel(), 7);  // 2 seed + 5 queried
+  const auto ids = values(set.ids), labels = values(set.labels);
+  for (size_t i = 0; i < 5; ++i) {
+    EXPECT_EQ(ids[2 + i], record.ids[i]);
+    EXPECT_EQ(labels[2 + i], record.labels[i]);
+  }
+  EXPECT_EQ(tasks_.unlabeled_ids(1).size(), pool_before.size() - 5);
+  // The next batches draw from the 7.
+  const auto batch = tasks_.build_batch(1, 3);
+  for (int64_t id : values(batch.labeled.indices)) EXPECT_TRUE(std::count(ids.begin(), ids.end(), id));
+  EXPECT_EQ(active->seed_labels(), (std::vector<int64_t>{2, 2}));
+}
+
+TEST_F(ActiveLearnerTest, LabelsGivenAreTheOnesBatchesCarryEvenWhenWrong) {
+  // An oracle's labels (a teacher's may be wrong) are what training sees.
+  const int64_t id = tasks_.unlabeled_ids(0).front();
+  const auto& c = tasks_.classes(0);
+  const int64_t truth = tasks_.data().train->labels[id].item<int64_t>();
+  const int64_t wrong = truth == c[0] ? c[1] : c[0];
+  tasks_.add_labels(0, torch::tensor({id}), torch::tensor({wrong}));
+  const auto set = tasks_.labeled_set(0);
+  EXPECT_EQ(values(set.labels).back(), wrong);
+}
+
+TEST_F(ActiveLearnerTest, AddLabelsChecksEverythingBeforeMovingAnything) {
+  const auto pool = tasks_.unlabeled_ids(0);
+  const auto c = tasks_.classes(0);
+  const auto other_task_class = tasks_.classes(1)[0];
+  auto expect_unchanged = [&] {
+    EXPECT_EQ(tasks_.unlabeled_ids(0), pool);
+    EXPECT_EQ(tasks_.labeled_set(0).ids.numel(), 2);
+  };
+  EXPECT_THROW(tasks_.add_labels(0, torch::tensor({pool[0], int64_t{100000}}), torch::tensor({c[0], c[0]})), Error);
+  expect_unchanged();
+  EXPECT_THROW(tasks_.add_labels(0, torch::tensor({pool[0], pool[1]}), torch::tensor({c[0], other_task_class})),
+               Error);
+  expect_unchanged();
+  EXPECT_THROW(tasks_.add_labels(0, torch::tensor({pool[0], pool[0]}), torch::tensor({c[0], c[0]})), Error);
+  expect_unchanged();
+}
+
+TEST_F(ActiveLearnerTest, RoundsRunAtTheirIterationsAndShareTheBudget) {
+  auto method = attached("sft");
+  auto o = options(QueryStrategy::kLeastConfidence, 5);
+  o.rounds = 2;
+  o.warmup_iters = 3;
+  o.iters_between_rounds = 4;
+  auto active = learner(*method, o);
+  RunState state;
+  state.num_tasks = 2;
+  for (int task = 0; task < 2; ++task) {
+    state.task = task;
+    for (int64_t iter = 0; iter < 10; ++iter) {
+      state.iter = iter;
+      active->before_iter(state);
+    }
+  }
+  const auto& records = active->records();
+  ASSERT_EQ(records.size(), 4u);
+  const std::vector<int64_t> iters{3, 7, 3, 7}, sizes{3, 2, 3, 2};
+  for (size_t i = 0; i < 4; ++i) {
+    EXPECT_EQ(records[i].task, static_cast<int>(i / 2));
+    EXPECT_EQ(records[i].round, static_cast<int>(i % 2));
+    EXPECT_EQ(records[i].iter, iters[i]);
+    EXPECT_EQ(static_cast<int64_t>(records[i].ids.size()), sizes[i]);
+  }
+  EXPECT_EQ(tasks_.labeled_set(0).ids.numel(), 7);
+  EXPECT_EQ(tasks_.labeled_set(1).ids.numel(), 7);
+}
+
+TEST_F(ActiveLearnerTest, ABudgetPerClassIsPerTaskTimesItsClasses) {
+  ActiveOptions o;
+  o.budget_per_class = 2.5;
+  EXPECT_EQ(o.budget(2), 5);
+  EXPECT_EQ(o.budget(10), 25);
+}
+
+TEST_F(ActiveLearnerTest, PoolSizeLimitsTheCandidatesToASeededSubset) {
+  auto method = attached("sft");
+  auto o = options(QueryStrategy::kEntropy);
+  o.pool_size = 10;
+  const auto a = learner(*method, o)->choose(0, 0, 4);
+  const auto b = learner(*method, o)->choose(0, 0, 4);
+  EXPECT_EQ(a, b);
+  const auto record = learner(*method, o)->query(0, 0, 4);
+  EXPECT_EQ(record.candidates, 10);
+}
+
+TEST_F(ActiveLearnerTest, MethodsThatCannotTakeTheQueriesAreRefusedByName) {
+  auto joint = attached("joint");
+  try {
+    learner(*joint, options(QueryStrategy::kRandom));
+    FAIL() << "joint accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("joint"), std::string::npos) << e.what();
+  }
+  auto pnn = attached("pnn");
+  EXPECT_THROW(learner(*pnn, options(QueryStrategy::kCoreSet)), ConfigError);
+  EXPECT_NO_THROW(learner(*pnn, options(QueryStrategy::kEntropy)));
+  auto sft = attached("sft");
+  auto late = options(QueryStrategy::kRandom);
+  late.warmup_iters = 10;  // a task has 10 iterations: 0..9
+  try {
+    learner(*sft, late);
+    FAIL() << "round outside the task accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("active.warmup_iters"), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(ActiveLearnerTest, TeacherOracleLabelsWithItsOwnArgmaxOverTheTasksClasses) {
+  testing::TempDir dir;
+  Classifier teacher(backbone(), tasks_.num_classes());
+  std::ostringstream weights;
+  torch::save(teacher, weights);
+  write_file_atomic(dir / "model.pt", weights.str());
+  // A teacher's run directory: its config names the architecture.
+  testing::write_text(dir / "config.toml", "[model]\nbackbone = \"small_cnn\"\n");
+  auto oracle = TeacherOracle::load(dir.path(), tasks_, torch::kCPU);
+  EXPECT_TRUE(oracle->model_given());
+  const auto pool = tasks_.unlabeled_ids(1);
+  const auto ids = torch::tensor(std::vector<int64_t>(pool.begin(), pool.begin() + 6), torch::kLong);
+  const auto labels = oracle->annotate(ids, tasks_.classes(1));
+  EXPECT_EQ(oracle->revealed(), 6);
+
+  torch::NoGradGuard no_grad;
+  teacher->eval();
+  const auto classes = torch::tensor(tasks_.classes(1), torch::kLong);
+  const auto logits = teacher->forward(tasks_.views(tasks_.raw_images(ids), View::kPlain, 0)).index_select(1, classes);
+  EXPECT_EQ(values(labels), values(classes.index_select(0, logits.argmax(1))));
+}
+
+TEST_F(ActiveLearnerTest, TeacherRunDirectoryWithoutWeightsOrWithOtherWeightsIsAClearError) {
+  testing::TempDir dir;
+  testing::write_text(dir / "config.toml", "[model]\nbackbone = \"small_cnn\"\n");
+  try {
+    TeacherOracle::load(dir.path(), tasks_, torch::kCPU);
+    FAIL() << "no error";
+  } catch (const IoError& e) {
+    EXPECT_NE(std::string(e.what()).find("model.pt"), std::string::npos) << e.what();
+  }
+  // Weights of another architecture.
+  auto mlp = BackboneRegistry::get().at("mlp")(config_.section("model"), tasks_.input_shape());
+  Classifier other(mlp, tasks_.num_classes());
+  std::ostringstream weights;
+  torch::save(other, weights);
+  write_file_atomic(dir / "model.pt", weights.str());
+  EXPECT_THROW(TeacherOracle::load(dir.path(), tasks_, torch::kCPU), IoError);
+}
+
+TEST_F(ActiveLearnerTest, OptionsNameTheirKeys) {
+  auto fails_on = [](const std::string& text, const std::string& key) {
+    const Config c = Config::from_string("[active]\n" + text, "active.toml");
+    try {
+      ActiveOptions::from_config(c.section("active"));
+      ADD_FAILURE() << "no error for: " << text;
+    } catch (const ConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find(key), std::string::npos) << e.what();
+    }
+  };
+  fails_on("budget_per_task = 4", "active.strategy");
+  fails_on("strategy = \"entropy\"", "budget_per");
+  fails_on("strategy = \"entropy\"\nbudget_per_task = 4\nbudget_per_class = 2", "budget_per");
+  fails_on("strategy = \"vote\"\nbudget_per_task = 4", "active.strategy");
+  fails_on("strategy = \"qbc\"\nbudget_per_task = 4\ncommittee_size = 1", "active.committee_size");
+  fails_on("strategy = \"qbc\"\nbudget_per_task = 4\noracle = \"teacher\"", "active.teacher");
+  fails_on("strategy = \"random\"\nbudget_per_task = -1", "active.budget_per_task");
+}
+
+}  // namespace
+}  // namespace sscl
