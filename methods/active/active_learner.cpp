@@ -11,6 +11,7 @@
 #include "core/logging.h"
 #include "core/random.h"
 #include "methods/common/model_copy.h"
+#include "methods/common/scoped_torch_seed.h"
 
 namespace sscl {
 
@@ -162,9 +163,10 @@ std::vector<int64_t> ActiveLearner::choose(int task, int round, int64_t count) {
     case QueryStrategy::kEntropy: rows = select_top_k(entropy_scores(probabilities(candidates, task)), k); break;
     case QueryStrategy::kQbc: {
       const auto committee = committee_probabilities(candidates, task, round);
-      rows = select_top_k(options_.qbc_measure == QbcMeasure::kAverageKl ? average_kl_scores(committee)
-                                                                          : vote_entropy_scores(committee),
-                          k);
+      // Vote entropy takes few values, so its ties are broken by the average KL.
+      const auto kl = average_kl_scores(committee);
+      rows = options_.qbc_measure == QbcMeasure::kAverageKl ? select_top_k(kl, k)
+                                                             : select_top_k(vote_entropy_scores(committee), k, kl);
       break;
     }
     case QueryStrategy::kCoreSet:
@@ -224,16 +226,26 @@ at::Tensor ActiveLearner::committee_probabilities(const std::vector<int64_t>& id
   const int64_t batch = std::max<int64_t>(context.batch_size, 1);
 
   std::vector<at::Tensor> members;
+  const int64_t n = labeled.ids.numel();
   for (int m = 0; m < options_.committee_size; ++m) {
-    Classifier member = trainable_copy(method_.model(), context);
+    const auto member_seed = derive_seed(context.seed, {kActiveStream, static_cast<uint64_t>(task),
+                                                        static_cast<uint64_t>(round), kCommittee,
+                                                        static_cast<uint64_t>(m)});
+    // Bagging: each member trains on its own bootstrap resample of the labeled set.
+    Rng bag_rng(member_seed);
+    std::vector<int64_t> bag(static_cast<size_t>(n));
+    for (auto& row : bag) row = static_cast<int64_t>(bag_rng.below(static_cast<uint64_t>(n)));
+    Classifier member{nullptr};
+    {
+      ScopedTorchSeed seeded(member_seed);  // the copy's fresh layers draw here, not from the run's generator
+      member = trainable_copy(method_.model(), context);
+    }
     torch::optim::SGD sgd(member->parameters(), torch::optim::SGDOptions(options_.committee_lr).momentum(0.9));
     for (int64_t it = 0; it < options_.committee_iters; ++it) {
-      const uint64_t step_seed = derive_seed(context.seed, {kActiveStream, static_cast<uint64_t>(task),
-                                                            static_cast<uint64_t>(round), kCommittee,
-                                                            static_cast<uint64_t>(m), static_cast<uint64_t>(it)});
+      const uint64_t step_seed = derive_seed(member_seed, {static_cast<uint64_t>(it)});
       Rng rng(step_seed);
       std::vector<int64_t> rows(static_cast<size_t>(batch));
-      for (auto& row : rows) row = static_cast<int64_t>(rng.below(static_cast<uint64_t>(labeled.ids.numel())));
+      for (auto& row : rows) row = bag[rng.below(bag.size())];
       const auto picked = ids_tensor(rows);
       const auto x = data_.views(data_.raw_images(labeled.ids.index_select(0, picked)), View::kWeak, step_seed)
                          .to(context.device);

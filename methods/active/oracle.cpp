@@ -5,6 +5,7 @@
 
 #include "core/config.h"
 #include "core/error.h"
+#include "methods/common/scoped_torch_seed.h"
 
 namespace sscl {
 
@@ -49,6 +50,8 @@ std::unique_ptr<TeacherOracle> TeacherOracle::load(const std::filesystem::path& 
     throw ConfigError(config_file.string() + ": model.multi_head teachers are not supported (one head is needed "
                                              "to label any task)");
   const auto backbone_name = config.get<std::string>("model.backbone");
+  // Built under its own seed (its weights are then loaded): the run's generator is not touched.
+  ScopedTorchSeed seeded(0);
   auto backbone = BackboneRegistry::get().at(backbone_name)(config.section("model"), data.input_shape());
   Classifier teacher(backbone, data.num_classes());
   try {

@@ -93,15 +93,19 @@ at::Tensor average_kl_scores(const at::Tensor& committee_probs) {
   return (p * (at::log(p) - at::log(consensus))).sum(2).mean(0);
 }
 
-std::vector<int64_t> select_top_k(const at::Tensor& scores, int64_t k) {
+std::vector<int64_t> select_top_k(const at::Tensor& scores, int64_t k, const at::Tensor& tie_break) {
   check<Error>(scores.dim() == 1, "select_top_k: expected one score per candidate");
   const auto s = scores.to(at::kDouble).cpu().contiguous();
+  const auto t = tie_break.defined() ? tie_break.to(at::kDouble).cpu().contiguous() : at::zeros_like(s);
+  check<Error>(t.sizes() == s.sizes(), "select_top_k: one tie-break value per candidate expected");
   const double* v = s.data_ptr<double>();
+  const double* w = t.data_ptr<double>();
   std::vector<int64_t> rows(static_cast<size_t>(s.numel()));
   std::iota(rows.begin(), rows.end(), 0);
   const auto take = static_cast<size_t>(std::clamp<int64_t>(k, 0, s.numel()));
-  // Stable: equal scores keep index order, so ties go to the lower index.
-  std::stable_sort(rows.begin(), rows.end(), [v](int64_t a, int64_t b) { return v[a] > v[b]; });
+  // Stable: rows equal on both keys keep index order, so they go to the lower index.
+  std::stable_sort(rows.begin(), rows.end(),
+                   [v, w](int64_t a, int64_t b) { return v[a] > v[b] || (v[a] == v[b] && w[a] > w[b]); });
   rows.resize(take);
   return rows;
 }

@@ -39,8 +39,9 @@ at::Tensor entropy_scores(const at::Tensor& probs);
 at::Tensor vote_entropy_scores(const at::Tensor& committee_probs);
 at::Tensor average_kl_scores(const at::Tensor& committee_probs);
 
-// The k rows with the highest scores.
-std::vector<int64_t> select_top_k(const at::Tensor& scores, int64_t k);
+// The k rows with the highest scores; equal scores are ordered by `tie_break`
+// (higher first) when given, then by index.
+std::vector<int64_t> select_top_k(const at::Tensor& scores, int64_t k, const at::Tensor& tie_break = {});
 
 // Core-set (Sener & Savarese, 2018) by k-center greedy: repeatedly the candidate
 // farthest (Euclidean) from its nearest centre, starting from the labeled images'

@@ -138,6 +138,20 @@ TEST_F(ActiveLearnerTest, LabelsGivenAreTheOnesBatchesCarryEvenWhenWrong) {
   EXPECT_EQ(values(set.labels).back(), wrong);
 }
 
+TEST_F(ActiveLearnerTest, ABatchPrefetchedBeforeNewLabelsIsDropped) {
+  auto o = MethodRunFixture::options(1);
+  o.prefetch = true;
+  SplitSemiTasks prefetching(o, testing::synthetic_splits(4, 20, 1, 12), 0);
+  prefetching.train_batch(0, 5);  // prepares iteration 6 in the background
+  const auto pool = prefetching.unlabeled_ids(0);
+  const auto& c = prefetching.classes(0);
+  prefetching.add_labels(0, torch::tensor({pool[0], pool[1], pool[2]}), torch::tensor({c[0], c[1], c[0]}));
+  const auto served = prefetching.train_batch(0, 6);
+  const auto fresh = prefetching.build_batch(0, 6);
+  EXPECT_TRUE(torch::equal(served.labeled.indices, fresh.labeled.indices));
+  EXPECT_TRUE(torch::equal(served.labeled.labels, fresh.labeled.labels));
+}
+
 TEST_F(ActiveLearnerTest, AddLabelsChecksEverythingBeforeMovingAnything) {
   const auto pool = tasks_.unlabeled_ids(0);
   const auto c = tasks_.classes(0);
@@ -198,6 +212,10 @@ TEST_F(ActiveLearnerTest, PoolSizeLimitsTheCandidatesToASeededSubset) {
   const auto a = learner(*method, o)->choose(0, 0, 4);
   const auto b = learner(*method, o)->choose(0, 0, 4);
   EXPECT_EQ(a, b);
+  // Asking for more than the subset holds gives the subset: 10 of the 38, the 4 among them.
+  const auto all = learner(*method, o)->choose(0, 0, 20);
+  ASSERT_EQ(all.size(), 10u);
+  for (int64_t id : a) EXPECT_TRUE(std::count(all.begin(), all.end(), id)) << id;
   const auto record = learner(*method, o)->query(0, 0, 4);
   EXPECT_EQ(record.candidates, 10);
 }

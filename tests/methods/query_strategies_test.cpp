@@ -41,6 +41,9 @@ TEST(QueryStrategies, EachUncertaintyMeasurePicksItsExpectedRows) {
   // k is clamped to the candidates; ties go to the lower index.
   EXPECT_EQ(select_top_k(torch::tensor({1.0, 3.0, 3.0, 0.0}), 9), (Rows{1, 2, 0, 3}));
   EXPECT_TRUE(select_top_k(torch::tensor({1.0}), 0).empty());
+  // A tie-break orders equal scores (QBC's vote entropy by average KL).
+  EXPECT_EQ(select_top_k(torch::tensor({1.0, 1.0, 0.0, 1.0}), 3, torch::tensor({0.0, 5.0, 9.0, 0.0})),
+            (Rows{1, 0, 3}));
 }
 
 TEST(QueryStrategies, QbcVoteEntropyAndAverageKl) {
