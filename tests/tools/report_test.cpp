@@ -1,0 +1,123 @@
+// tools/report's tables on fixture run directories, checked cell by cell: seeds
+// averaged (mean ± sample std), other configs on their own rows, failed and
+// incomplete runs listed and never averaged in.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "tests/test_util.h"
+#include "tools/reporting/tables.h"
+
+namespace sscl::report {
+namespace {
+
+using sscl::testing::TempDir;
+using sscl::testing::write_text;
+namespace fs = std::filesystem;
+
+void write_run(const fs::path& dir, const std::string& name, int64_t seed, double lr, double til, double cil,
+               double ms, bool finished = true) {
+  fs::create_directories(dir);
+  write_text(dir / "config.toml", "name = \"" + name + "\"\n[train]\nseed = " + std::to_string(seed) +
+                                      "\n[optimizer]\nlr = " + std::to_string(lr) +
+                                      "\n[method]\nname = \"der\"\nsemi = \"fixmatch\"\n[data]\ndataset = "
+                                      "\"fashion_mnist\"\n[model]\nbackbone = \"small_cnn\"\n");
+  if (!finished) return;
+  nlohmann::json r;
+  r["num_tasks"] = 5;
+  r["accuracy"]["task_il"] = {{"final_average", til}, {"mean_average", til + 1}, {"forgetting", 2.0}, {"bwt", -2.0}};
+  r["accuracy"]["class_il"] = {{"final_average", cil}, {"mean_average", cil + 1}, {"forgetting", nullptr},
+                               {"bwt", -30.0}};
+  r["timing"] = {{"ms_per_iter_median", ms}, {"train_s", 50.0}};
+  r["memory"] = {{"peak_rss_mib", 400.0}};
+  r["method_stats"] = {{"buffer_bytes", 1000.0}, {"offline_tier_peak_disk_bytes", 5e6}, {"mask_rate", 0.9}};
+  write_text(dir / "results.json", r.dump());
+}
+
+class ReportTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    write_run(dir_ / "a" / "seed0", "der_fixmatch", 0, 0.03, 90.0, 60.0, 50.0);
+    write_run(dir_ / "a" / "seed1", "der_fixmatch", 1, 0.03, 92.0, 62.0, 54.0);
+    write_run(dir_ / "b" / "lr01", "der_fixmatch", 0, 0.1, 80.0, 50.0, 51.0);
+    write_run(dir_ / "c" / "killed", "der_fixmatch", 2, 0.03, 0, 0, 0, false);
+    write_run(dir_ / "c" / "failed", "der_fixmatch", 3, 0.03, 0, 0, 0, false);
+    write_text(dir_ / "c" / "failed" / "train.log", "[x] [sscl] run failed: non-finite loss at task 1\n");
+    runs_ = collect_runs({dir_.path()});
+    rows_ = aggregate(runs_);
+  }
+  TempDir dir_;
+  std::vector<RunRecord> runs_;
+  std::vector<Row> rows_;
+};
+
+TEST_F(ReportTest, SeedsAreAveragedAndOtherConfigsKeepTheirOwnRow) {
+  ASSERT_EQ(runs_.size(), 5u);
+  ASSERT_EQ(rows_.size(), 2u);
+  // Both rows have the same label; the seeds tell them apart.
+  const Row* seeds = rows_[0].seeds.size() == 2 ? &rows_[0] : &rows_[1];
+  const Row* single = seeds == &rows_[0] ? &rows_[1] : &rows_[0];
+  EXPECT_EQ(seeds->seeds, (std::vector<int64_t>{0, 1}));
+  EXPECT_EQ(single->seeds, (std::vector<int64_t>{0}));
+  EXPECT_EQ(seeds->label, "der_fixmatch (der+fixmatch, small_cnn, task-il)");
+  EXPECT_EQ(seeds->dataset, "fashion_mnist");
+  // Column 0: task-IL final 90, 92 -> 91 ± sqrt(2); column 1: class-IL 60, 62.
+  EXPECT_DOUBLE_EQ(seeds->cells[0].mean, 91.0);
+  EXPECT_NEAR(seeds->cells[0].std, std::sqrt(2.0), 1e-12);
+  EXPECT_DOUBLE_EQ(seeds->cells[1].mean, 61.0);
+  EXPECT_DOUBLE_EQ(single->cells[0].mean, 80.0);
+  EXPECT_EQ(single->cells[0].n, 1);
+  // class-IL forgetting is null in every run: no value, not a zero.
+  EXPECT_EQ(seeds->cells[5].n, 0);
+  // ms/iter 50, 54; s/task 50 / 5 tasks; buffer bytes without the disk figure.
+  EXPECT_DOUBLE_EQ(seeds->cells[8].mean, 52.0);
+  EXPECT_DOUBLE_EQ(seeds->cells[9].mean, 10.0);
+  EXPECT_DOUBLE_EQ(seeds->cells[11].mean, 1000.0);
+}
+
+TEST_F(ReportTest, MarkdownListsFailedAndIncompleteRunsWithoutAveragingThem) {
+  const auto md = markdown(rows_, runs_);
+  EXPECT_NE(md.find("| der_fixmatch (der+fixmatch, small_cnn, task-il) | 0 1 | 91.00 ± 1.41 | 61.00 ± 1.41 |"),
+            std::string::npos)
+      << md;
+  EXPECT_NE(md.find("| der_fixmatch (der+fixmatch, small_cnn, task-il) | 0 | 80.00 | 50.00 |"), std::string::npos)
+      << md;
+  EXPECT_NE(md.find("killed (incomplete): no results.json"), std::string::npos) << md;
+  EXPECT_NE(md.find("failed (failed): [x] [sscl] run failed: non-finite loss at task 1"), std::string::npos) << md;
+  EXPECT_NE(md.find("### fashion_mnist"), std::string::npos) << md;
+}
+
+TEST_F(ReportTest, CsvHasMeanAndStdColumnsAndQuotesLabels) {
+  const auto text = csv(rows_);
+  EXPECT_EQ(text.substr(0, text.find('\n')).substr(0, 57), "dataset,run,seeds,task_il_final_mean,task_il_final_std,cl");
+  EXPECT_NE(text.find("fashion_mnist,\"der_fixmatch (der+fixmatch, small_cnn, task-il)\",0 1,91,1.41421,61,1.41421,"),
+            std::string::npos)
+      << text;
+  // A metric without values leaves both fields empty.
+  EXPECT_NE(text.find(",,"), std::string::npos) << text;
+}
+
+TEST_F(ReportTest, LatexIsBooktabsWithEscapedNames) {
+  const auto tex = latex(rows_);
+  for (const char* rule : {"\\toprule", "\\midrule", "\\bottomrule", "\\begin{tabular}{lrrrrrrrrrrrr}"})
+    EXPECT_NE(tex.find(rule), std::string::npos) << rule;
+  EXPECT_NE(tex.find("der\\_fixmatch (der+fixmatch, small\\_cnn, task-il) & $91.00 \\pm 1.41$ & $61.00 \\pm 1.41$"),
+            std::string::npos)
+      << tex;
+  EXPECT_NE(tex.find("\\caption{fashion\\_mnist}"), std::string::npos) << tex;
+}
+
+TEST_F(ReportTest, AConfigThatDoesNotLoadIsAFailedRunNamingTheFile) {
+  write_text(dir_ / "a" / "seed0" / "config.toml", "name = [unclosed\n");
+  const auto runs = collect_runs({dir_.path()});
+  const auto bad = std::find_if(runs.begin(), runs.end(), [](const RunRecord& r) {
+    return r.dir.filename() == "seed0";
+  });
+  ASSERT_NE(bad, runs.end());
+  EXPECT_EQ(bad->status, RunStatus::kFailed);
+  EXPECT_NE(bad->reason.find("config.toml"), std::string::npos) << bad->reason;
+  EXPECT_EQ(aggregate(runs).size(), 2u);  // seed 1 alone now, and lr 0.1
+}
+
+}  // namespace
+}  // namespace sscl::report

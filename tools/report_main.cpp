@@ -1,0 +1,46 @@
+// tools/report: paper tables from run directories.
+//   tools/report DIR... [--out OUT]
+// Each DIR is a run directory or a folder of them (searched recursively). Writes
+// OUT/report.md, OUT/report.csv and OUT/report.tex (default OUT: work_dirs/report)
+// and prints the Markdown.
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "core/atomic_file.h"
+#include "tools/reporting/tables.h"
+
+namespace fs = std::filesystem;
+
+int main(int argc, char** argv) {
+  CLI::App app{"sscl report: tables from run directories"};
+  std::vector<std::string> dirs;
+  std::string out = "work_dirs/report";
+  app.add_option("dirs", dirs, "run directories or folders of them")->required();
+  app.add_option("--out", out, "where report.md, report.csv and report.tex go")->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+  try {
+    std::vector<fs::path> roots;
+    for (const auto& d : dirs) {
+      if (!fs::is_directory(d)) throw std::runtime_error(d + ": no such directory");
+      roots.emplace_back(d);
+    }
+    const auto runs = sscl::report::collect_runs(roots);
+    if (runs.empty()) throw std::runtime_error("no run directory (a folder with config.toml) under the given paths");
+    const auto rows = sscl::report::aggregate(runs);
+    const auto md = sscl::report::markdown(rows, runs);
+    fs::create_directories(out);
+    sscl::write_file_atomic(fs::path(out) / "report.md", md);
+    sscl::write_file_atomic(fs::path(out) / "report.csv", sscl::report::csv(rows));
+    sscl::write_file_atomic(fs::path(out) / "report.tex", sscl::report::latex(rows));
+    std::fputs(md.c_str(), stdout);
+    std::fprintf(stderr, "report of %zu run(s) written to %s/report.{md,csv,tex}\n", runs.size(), out.c_str());
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

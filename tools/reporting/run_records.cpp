@@ -1,0 +1,94 @@
+#include "tools/reporting/run_records.h"
+
+#include <algorithm>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "core/config.h"
+
+namespace sscl::report {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string read_text(const fs::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  std::ostringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
+
+// The last line of train.log that reports a failure, if any.
+std::string failure_line(const fs::path& log) {
+  std::ifstream in(log);
+  std::string line, found;
+  while (std::getline(in, line))
+    if (line.find("run failed") != std::string::npos) found = line;
+  return found;
+}
+
+RunRecord read_run(const fs::path& dir) {
+  RunRecord r;
+  r.dir = dir;
+  try {
+    Config config = Config::load(dir / "config.toml");
+    r.name = config.get_or<std::string>("name", dir.filename().string());
+    r.method = config.get_or<std::string>("method.name", "?");
+    if (config.has("method.semi")) r.method += "+" + config.get<std::string>("method.semi");
+    r.dataset = config.get_or<std::string>("data.dataset", "?");
+    r.backbone = config.get_or<std::string>("model.backbone", "?");
+    r.scenario = config.get_or<std::string>("data.scenario", "task-il");
+    r.seed = config.get_or<int64_t>("train.seed", 0);
+    config.apply_override("train.seed=0");
+    r.group = config.fingerprint();
+  } catch (const std::exception& e) {
+    r.status = RunStatus::kFailed;
+    r.reason = e.what();
+    return r;
+  }
+  const auto results = dir / "results.json";
+  if (fs::exists(results)) {
+    try {
+      r.results = nlohmann::json::parse(read_text(results));
+      r.status = RunStatus::kFinished;
+      return r;
+    } catch (const std::exception& e) {
+      r.status = RunStatus::kFailed;
+      r.reason = results.string() + ": " + e.what();
+      return r;
+    }
+  }
+  const auto failure = failure_line(dir / "train.log");
+  r.status = failure.empty() ? RunStatus::kIncomplete : RunStatus::kFailed;
+  r.reason = failure.empty() ? "no results.json" : failure;
+  return r;
+}
+
+}  // namespace
+
+std::string to_string(RunStatus status) {
+  switch (status) {
+    case RunStatus::kFinished: return "finished";
+    case RunStatus::kFailed: return "failed";
+    case RunStatus::kIncomplete: return "incomplete";
+  }
+  return "?";
+}
+
+std::vector<RunRecord> collect_runs(const std::vector<fs::path>& roots) {
+  std::set<fs::path> dirs;
+  for (const auto& root : roots) {
+    if (fs::exists(root / "config.toml")) dirs.insert(fs::canonical(root));
+    if (!fs::is_directory(root)) continue;
+    for (const auto& entry : fs::recursive_directory_iterator(root))
+      if (entry.is_regular_file() && entry.path().filename() == "config.toml")
+        dirs.insert(fs::canonical(entry.path().parent_path()));
+  }
+  std::vector<RunRecord> out;
+  for (const auto& dir : dirs) out.push_back(read_run(dir));
+  return out;
+}
+
+}  // namespace sscl::report

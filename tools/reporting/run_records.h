@@ -1,0 +1,33 @@
+// The run directories a report is made from: each directory holding a
+// config.toml is a run; it is finished when its results.json parses, failed when
+// its train.log says so, incomplete otherwise. Runs whose configs differ only in
+// train.seed share a group, and a report averages a group's finished runs.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace sscl::report {
+
+enum class RunStatus { kFinished, kFailed, kIncomplete };
+std::string to_string(RunStatus status);
+
+struct RunRecord {
+  std::filesystem::path dir;
+  RunStatus status = RunStatus::kIncomplete;
+  std::string reason;  // why a run is not finished (the failure line, or what is missing)
+  std::string group;   // the config's fingerprint with train.seed set to 0
+  std::string name, method, dataset, backbone, scenario;
+  int64_t seed = 0;
+  nlohmann::json results;  // results.json of a finished run
+};
+
+// Every run under `roots` (each a run directory or a folder searched
+// recursively), sorted by directory. A config.toml that does not load makes the
+// run failed, with the loader's message as the reason.
+std::vector<RunRecord> collect_runs(const std::vector<std::filesystem::path>& roots);
+
+}  // namespace sscl::report
