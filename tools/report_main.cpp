@@ -1,8 +1,8 @@
 // tools/report: paper tables from run directories.
 //   tools/report DIR... [--out OUT]
 // Each DIR is a run directory or a folder of them (searched recursively). Writes
-// OUT/report.md, OUT/report.csv and OUT/report.tex (default OUT: work_dirs/report)
-// and prints the Markdown.
+// OUT/report.{md,csv,tex}, the plots (OUT/plots/*.png and *.svg) and OUT/report.html
+// (everything in one file; default OUT: work_dirs/report), and prints the Markdown.
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/atomic_file.h"
+#include "tools/reporting/page.h"
 #include "tools/reporting/tables.h"
 
 namespace fs = std::filesystem;
@@ -36,8 +37,10 @@ int main(int argc, char** argv) {
     sscl::write_file_atomic(fs::path(out) / "report.md", md);
     sscl::write_file_atomic(fs::path(out) / "report.csv", sscl::report::csv(rows));
     sscl::write_file_atomic(fs::path(out) / "report.tex", sscl::report::latex(rows));
+    const auto plots = sscl::report::write_figures_and_page(rows, runs, out);
     std::fputs(md.c_str(), stdout);
-    std::fprintf(stderr, "report of %zu run(s) written to %s/report.{md,csv,tex}\n", runs.size(), out.c_str());
+    std::fprintf(stderr, "report of %zu run(s) written to %s: report.{md,csv,tex,html}, %zu plot file(s) in plots/\n",
+                 runs.size(), out.c_str(), plots.size());
   } catch (const std::exception& e) {
     std::fprintf(stderr, "error: %s\n", e.what());
     return 1;

@@ -5,7 +5,10 @@
 
 #include <nlohmann/json.hpp>
 
-#include "tests/test_util.h"
+#include "tests/tools/run_binary.h"
+#include <opencv2/imgcodecs.hpp>
+
+#include "tools/reporting/page.h"
 #include "tools/reporting/tables.h"
 
 namespace sscl::report {
@@ -117,6 +120,49 @@ TEST_F(ReportTest, AConfigThatDoesNotLoadIsAFailedRunNamingTheFile) {
   EXPECT_EQ(bad->status, RunStatus::kFailed);
   EXPECT_NE(bad->reason.find("config.toml"), std::string::npos) << bad->reason;
   EXPECT_EQ(aggregate(runs).size(), 2u);  // seed 1 alone now, and lr 0.1
+}
+
+TEST_F(ReportTest, PlotsAndThePageAreWrittenWithRealContent) {
+  // Give the runs matrices and per-task timings to draw.
+  for (const char* run : {"a/seed0", "a/seed1", "b/lr01"}) {
+    auto j = nlohmann::json::parse(testing::read_file(dir_ / run / "results.json"));
+    j["accuracy"]["task_il"]["matrix"] = {{95.0, nullptr}, {90.0, 97.0}};
+    j["accuracy"]["class_il"]["matrix"] = {{95.0, nullptr}, {10.0, 96.0}};
+    j["timing"]["tasks"] = {{{"ms_per_iter_median", 40.0}}, {{"ms_per_iter_median", 60.0}}};
+    write_text(dir_ / run / "results.json", j.dump());
+  }
+  const auto runs = collect_runs({dir_.path()});
+  const auto rows = aggregate(runs);
+  ASSERT_EQ(rows.size(), 2u);
+  ASSERT_TRUE(rows[0].task_il[1][0].has_value());
+  EXPECT_DOUBLE_EQ(*rows[0].task_il[1][0], 90.0);
+  EXPECT_FALSE(rows[0].task_il[0][1].has_value());
+
+  const auto out = dir_ / "report";
+  const auto files = write_figures_and_page(rows, runs, out);
+  // Per dataset 2 scatters + 1 timing chart; per row 2 scenarios x (curves + matrix): 3 + 2 x 4 = 11, each PNG + SVG.
+  EXPECT_EQ(files.size(), 22u);
+  const auto heat = cv::imread((out / "plots" / "fashion_mnist_00_der_fixmatch_der+fixmatch_small_cnn_task-il_task-il_matrix.png").string());
+  ASSERT_FALSE(heat.empty());
+  EXPECT_GE(heat.cols, 320);
+  // Non-trivial: the cells are coloured (not white, not grey).
+  int coloured = 0;
+  for (int y = 0; y < heat.rows; ++y)
+    for (int x = 0; x < heat.cols; ++x) {
+      const auto p = heat.at<cv::Vec3b>(y, x);
+      coloured += p[0] != p[1] || p[1] != p[2];
+    }
+  EXPECT_GT(coloured, 1000);
+  const auto svg = testing::read_file(out / "plots" / "fashion_mnist_ms_per_task.svg");
+  EXPECT_NE(svg.find("<svg"), std::string::npos);
+  EXPECT_GE(std::count(svg.begin(), svg.end(), '\n'), 30);
+  const auto html = testing::read_file(out / "report.html");
+  EXPECT_NE(html.find("<table>"), std::string::npos);
+  EXPECT_EQ(html.find("src="), std::string::npos);  // nothing loaded from elsewhere
+  size_t figures = 0;
+  for (size_t at = html.find("<svg"); at != std::string::npos; at = html.find("<svg", at + 1)) ++figures;
+  EXPECT_EQ(figures, 11u);
+  EXPECT_NE(html.find("killed (incomplete)"), std::string::npos);
 }
 
 }  // namespace

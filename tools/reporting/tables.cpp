@@ -68,6 +68,47 @@ const std::vector<std::pair<Column, Extract>>& table() {
   return t;
 }
 
+// The element-wise mean of the members' matrices at `pointer` (null cells skipped).
+Matrix mean_matrix(const std::vector<const RunRecord*>& members, const Json::json_pointer& pointer) {
+  Matrix out;
+  std::vector<std::vector<int>> counts;
+  for (const auto* m : members) {
+    if (!m->results.contains(pointer)) continue;
+    const auto& rows = m->results.at(pointer);
+    for (size_t i = 0; i < rows.size(); ++i) {
+      if (out.size() <= i) out.resize(i + 1), counts.resize(i + 1);
+      for (size_t j = 0; j < rows[i].size(); ++j) {
+        if (out[i].size() <= j) out[i].resize(j + 1), counts[i].resize(j + 1, 0);
+        if (!rows[i][j].is_number()) continue;
+        out[i][j] = out[i][j].value_or(0.0) + rows[i][j].get<double>();
+        ++counts[i][j];
+      }
+    }
+  }
+  for (size_t i = 0; i < out.size(); ++i)
+    for (size_t j = 0; j < out[i].size(); ++j)
+      if (out[i][j]) *out[i][j] /= counts[i][j];
+  return out;
+}
+
+std::vector<double> mean_task_ms(const std::vector<const RunRecord*>& members) {
+  std::vector<double> sum;
+  std::vector<int> count;
+  for (const auto* m : members) {
+    const Json::json_pointer p("/timing/tasks");
+    if (!m->results.contains(p)) continue;
+    const auto& tasks = m->results.at(p);
+    for (size_t t = 0; t < tasks.size(); ++t) {
+      if (!tasks[t].contains("ms_per_iter_median") || !tasks[t]["ms_per_iter_median"].is_number()) continue;
+      if (sum.size() <= t) sum.resize(t + 1, 0), count.resize(t + 1, 0);
+      sum[t] += tasks[t]["ms_per_iter_median"].get<double>();
+      ++count[t];
+    }
+  }
+  for (size_t t = 0; t < sum.size(); ++t) sum[t] /= std::max(count[t], 1);
+  return sum;
+}
+
 Cell summarize(const std::vector<double>& values) {
   Cell c;
   c.n = static_cast<int>(values.size());
@@ -138,6 +179,8 @@ std::vector<Row> aggregate(const std::vector<RunRecord>& runs) {
     const RunRecord& first = *members.front();
     row.dataset = first.dataset;
     row.label = fmt::format("{} ({}, {}, {})", first.name, first.method, first.backbone, first.scenario);
+    row.method = first.method;
+    row.scenario = first.scenario;
     for (const auto* m : members) row.seeds.push_back(m->seed);
     std::sort(row.seeds.begin(), row.seeds.end());
     for (const auto& [column, extract] : table()) {
@@ -146,6 +189,9 @@ std::vector<Row> aggregate(const std::vector<RunRecord>& runs) {
         if (const auto v = extract(m->results)) values.push_back(*v);
       row.cells.push_back(summarize(values));
     }
+    row.task_il = mean_matrix(members, Json::json_pointer("/accuracy/task_il/matrix"));
+    row.class_il = mean_matrix(members, Json::json_pointer("/accuracy/class_il/matrix"));
+    row.task_ms = mean_task_ms(members);
     rows.push_back(std::move(row));
   }
   std::sort(rows.begin(), rows.end(),

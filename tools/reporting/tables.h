@@ -4,6 +4,7 @@
 // are incomplete are listed under the tables and never averaged in.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -27,10 +28,17 @@ struct Column {
 // (MiB), buffer bytes (the method_stats "*bytes" figures held in RAM).
 const std::vector<Column>& columns();
 
+using Matrix = std::vector<std::vector<std::optional<double>>>;
+
 struct Row {
   std::string dataset, label;  // label: the run name (method, backbone), plus the scenario trained for
+  std::string method, scenario;
   std::vector<int64_t> seeds;
   std::vector<Cell> cells;  // one per column
+  // For the plots, averaged over the seeds: accuracy[i][j] after task i on task j
+  // (missing where not evaluated), and each task's median ms/iter.
+  Matrix task_il, class_il;
+  std::vector<double> task_ms;
 };
 
 // Finished runs grouped and averaged, sorted by dataset, then label.

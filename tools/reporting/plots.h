@@ -1,0 +1,51 @@
+// Plots for reports, drawn once as a list of shapes and rendered both as SVG (text)
+// and PNG (OpenCV), so that the two never disagree. Three kinds: line charts
+// (accuracy curves, iteration time per task), scatter plots (accuracy vs ms/iter)
+// and heatmaps (the accuracy matrix).
+#pragma once
+
+#include <array>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace sscl::report {
+
+using Rgb = std::array<int, 3>;
+
+struct Shape {
+  enum Kind { kLine, kRect, kCircle, kText } kind = kLine;
+  double x0 = 0, y0 = 0, x1 = 0, y1 = 0;  // line ends; rect corners; circle centre (x0, y0) and radius x1
+  Rgb color{0, 0, 0};
+  bool filled = false;
+  double width = 1;  // stroke
+  std::string text;  // kText: drawn from (x0, y0) (baseline left), size in x1 pixels
+};
+
+struct Canvas {
+  int width = 640, height = 420;
+  std::vector<Shape> shapes;
+};
+
+struct Series {
+  std::string name;
+  std::vector<std::pair<double, double>> points;
+};
+
+// Lines through each series' points (and a marker at each); x ticks at the given
+// integer positions labeled by `x_labels` when given.
+Canvas line_chart(const std::string& title, const std::string& x_label, const std::string& y_label,
+                  const std::vector<Series>& series, const std::vector<std::string>& x_labels = {});
+// One labeled point per series (its first point).
+Canvas scatter_chart(const std::string& title, const std::string& x_label, const std::string& y_label,
+                     const std::vector<Series>& series);
+// matrix[i][j] (missing: blank) as coloured cells with their values; rows "after task i", columns "task j".
+Canvas heatmap(const std::string& title, const std::vector<std::vector<std::optional<double>>>& matrix,
+               double lo = 0, double hi = 100);
+
+std::string to_svg(const Canvas& canvas);
+// Throws std::runtime_error naming the file when it cannot be written.
+void write_png(const Canvas& canvas, const std::filesystem::path& file);
+
+}  // namespace sscl::report
