@@ -35,6 +35,14 @@ void write_file_atomic(const std::filesystem::path& path, const std::string& con
   }
   if (::close(fd) != 0) fail("close failed");
   if (::rename(tmp.c_str(), path.c_str()) != 0) fail("rename failed");
+  // The rename itself is durable once the folder is synced (a crash right after
+  // must not bring the old file back).
+  const auto dir = path.has_parent_path() ? path.parent_path() : std::filesystem::path(".");
+  const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir_fd >= 0) {
+    ::fsync(dir_fd);
+    ::close(dir_fd);
+  }
 }
 
 }  // namespace sscl

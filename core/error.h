@@ -42,6 +42,16 @@ class IoError : public Error {
   using Error::Error;
 };
 
+// SIGINT or SIGTERM stopped the run (after a checkpoint was written, if enabled).
+class Interrupted : public Error {
+ public:
+  Interrupted(int signal, const std::string& message) : Error(message), signal_(signal) {}
+  int signal() const { return signal_; }
+
+ private:
+  int signal_;
+};
+
 // Throws E(message) when `condition` is false; for option checks in constructors.
 template <typename E = Error>
 inline void check(bool condition, const std::string& message) {

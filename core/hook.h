@@ -24,6 +24,11 @@
 
 #include "core/run_state.h"
 
+namespace torch::serialize {
+class OutputArchive;
+class InputArchive;
+}  // namespace torch::serialize
+
 namespace sscl {
 
 class Hook {
@@ -47,6 +52,11 @@ class Hook {
   virtual void after_iter(const RunState&) {}
   virtual void before_val(const RunState&) {}
   virtual void after_val(const RunState&) {}
+
+  // What the hook holds that a resumed run needs (checkpoints). load_state is
+  // called after before_run, with what save_state wrote.
+  virtual void save_state(torch::serialize::OutputArchive&) const {}
+  virtual void load_state(torch::serialize::InputArchive&) {}
 };
 
 using HookStage = void (Hook::*)(const RunState&);

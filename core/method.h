@@ -123,8 +123,8 @@ class Method : public Hook {
   std::vector<std::pair<std::string, double>> all_stats() const;
 
   // Everything the method holds beyond the model (buffers, importances, ...).
-  virtual void save_state(torch::serialize::OutputArchive&) const {}
-  virtual void load_state(torch::serialize::InputArchive&) {}
+  void save_state(torch::serialize::OutputArchive&) const override {}
+  void load_state(torch::serialize::InputArchive&) override {}
   // save_state/load_state and the semi-supervised loss's.
   void save_all(torch::serialize::OutputArchive& archive) const;
   void load_all(torch::serialize::InputArchive& archive);

@@ -1,8 +1,12 @@
 // metrics.jsonl in the run directory: one JSON object per logging interval
 // ("type": "train") and per evaluation ("type": "eval"), flushed line by line so a
 // crashed run keeps everything up to its last line.
+#include <torch/serialize/archive.h>
+#include <torch/types.h>
+
 #include <nlohmann/json.hpp>
 
+#include <filesystem>
 #include <fstream>
 
 #include "core/error.h"
@@ -54,7 +58,31 @@ class MetricsJsonlHook : public Hook {
            {"class_il_average", s.class_il.average_accuracy(s.task)}});
   }
 
+  // A resumed run cuts the lines written after its checkpoint, so that every
+  // iteration and evaluation appears once.
+  void save_state(torch::serialize::OutputArchive& archive) const override {
+    archive.write("bytes", torch::tensor({static_cast<int64_t>(written_bytes())}));
+  }
+  void load_state(torch::serialize::InputArchive& archive) override {
+    at::Tensor bytes;
+    archive.read("bytes", bytes);
+    out_.close();
+    std::error_code ec;
+    const auto keep = static_cast<std::uintmax_t>(bytes.item<int64_t>());
+    if (std::filesystem::file_size(path_, ec) > keep && !ec) std::filesystem::resize_file(path_, keep, ec);
+    if (ec) throw IoError(path_.string() + ": cannot cut back to the checkpoint's " + std::to_string(keep) +
+                          " bytes: " + ec.message());
+    out_.open(path_, std::ios::app);
+    if (!out_) throw IoError(path_.string() + ": cannot open for writing");
+  }
+
  private:
+  std::uintmax_t written_bytes() const {
+    std::error_code ec;
+    const auto size = std::filesystem::file_size(path_, ec);
+    return ec ? 0 : size;
+  }
+
   void write(const nlohmann::json& j) {
     out_ << j.dump() << '\n';
     out_.flush();

@@ -62,8 +62,8 @@ class SemiLoss : public Hook {
 
   // Figures for results.json (prefixed "semi." there) and the state to checkpoint.
   virtual std::vector<std::pair<std::string, double>> stats() const { return {}; }
-  virtual void save_state(torch::serialize::OutputArchive&) const {}
-  virtual void load_state(torch::serialize::InputArchive&) {}
+  void save_state(torch::serialize::OutputArchive&) const override {}
+  void load_state(torch::serialize::InputArchive&) override {}
 
  protected:
   Method& method() const;

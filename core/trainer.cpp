@@ -5,9 +5,13 @@
 
 #include <chrono>
 #include <cmath>
+#include <csignal>
+#include <cstring>
 #include <sstream>
 
 #include "core/error.h"
+#include "core/logging.h"
+#include "core/stop_request.h"
 
 namespace sscl {
 
@@ -37,6 +41,14 @@ torch::Tensor class_mask(const std::vector<int64_t>& classes, int64_t num_classe
   for (int64_t c : classes) mask[c] = true;
   return mask.to(device);
 }
+
+std::string signal_name(int signal) {
+  if (signal == SIGINT) return "SIGINT";
+  if (signal == SIGTERM) return "SIGTERM";
+  return "signal " + std::to_string(signal);
+}
+
+constexpr int64_t kCheckpointFormat = 1;
 
 }  // namespace
 
@@ -74,36 +86,186 @@ Trainer::Trainer(TrainerOptions options, Method& method, TaskData& data, HookDis
   state_.class_il = AccuracyMatrix(state_.num_tasks);
 }
 
-const RunState& Trainer::run() {
+void Trainer::set_checkpoint_writer(CheckpointWriter writer, int64_t interval) {
+  checkpoint_writer_ = std::move(writer);
+  checkpoint_interval_ = interval;
+}
+
+const RunState& Trainer::run() { return run_from(nullptr); }
+
+const RunState& Trainer::resume(const std::string& checkpoint) { return run_from(&checkpoint); }
+
+const RunState& Trainer::run_from(const std::string* checkpoint) {
   hooks_.call(&Hook::before_run, state_);
   // Built after the method's before_run, which may add parameters.
   optimizer_ = make_optimizer(optimizer_options_, method_.trainable_parameters());
-  for (int task = 0; task < state_.num_tasks; ++task) {
-    train_task(task);
+  int first_task = 0;
+  int64_t first_iter = 0;
+  bool mid_task = false;
+  if (checkpoint) {
+    const auto position = restore(*checkpoint);
+    resumed_from_ = position;
+    first_task = position.evaluated ? position.task + 1 : position.task;
+    first_iter = position.evaluated ? 0 : position.next_iter;
+    mid_task = !position.evaluated;
+  }
+  for (int task = first_task; task < state_.num_tasks; ++task) {
+    train_task(task, mid_task && task == first_task ? first_iter : 0, mid_task && task == first_task);
     hooks_.call(&Hook::before_val, state_);
     const auto start = Clock::now();
     evaluate(task);
     state_.task_timings.back().eval_s = ms_since(start) / 1000.0;
     hooks_.call(&Hook::after_val, state_);
+    write_checkpoint({task, state_.iters_per_task, true, state_.global_iter});
   }
   hooks_.call(&Hook::after_run, state_);
   return state_;
 }
 
-void Trainer::train_task(int task) {
-  state_.task = task;
-  state_.iter = 0;
-  state_.epoch = 0;
-  state_.task_timings.emplace_back();
-  state_.iters_per_task = options_.iters_of(task);
-  state_.task_timings.back().iteration_ms.reserve(state_.iters_per_task);
-  hooks_.call(&Hook::before_task, state_);
-  if (method_.fresh_optimizer_each_task())
-    optimizer_ = make_optimizer(optimizer_options_, method_.trainable_parameters());
+void Trainer::train_task(int task, int64_t first_iter, bool resumed) {
+  if (!resumed) {
+    state_.task = task;
+    state_.iter = 0;
+    state_.epoch = 0;
+    state_.task_timings.emplace_back();
+    state_.iters_per_task = options_.iters_of(task);
+    state_.task_timings.back().iteration_ms.reserve(state_.iters_per_task);
+    hooks_.call(&Hook::before_task, state_);
+    if (method_.fresh_optimizer_each_task())
+      optimizer_ = make_optimizer(optimizer_options_, method_.trainable_parameters());
+  }
+  // train_s counts the task's wall time over every process that trained it.
+  const double earlier_s = state_.task_timings.back().train_s;
   const auto start = Clock::now();
-  for (int64_t iter = 0; iter < state_.iters_per_task; ++iter) train_iteration(task, iter);
-  state_.task_timings.back().train_s = ms_since(start) / 1000.0;
+  const auto update_train_s = [&] { state_.task_timings.back().train_s = earlier_s + ms_since(start) / 1000.0; };
+  for (int64_t iter = first_iter; iter < state_.iters_per_task; ++iter) {
+    // A stop asked for before this iteration: the state is whole between iterations.
+    if (const int signal = stop_requested()) {
+      update_train_s();
+      const std::string where = write_checkpoint({task, iter, false, state_.global_iter});
+      throw Interrupted(signal, "stopped by " + signal_name(signal) + " before iteration " + std::to_string(iter) +
+                                    " of task " + std::to_string(task) +
+                                    (where.empty() ? "; checkpoints are off, nothing was saved" : "; checkpoint " + where));
+    }
+    train_iteration(task, iter);
+    if (checkpoint_interval_ > 0 && state_.global_iter % checkpoint_interval_ == 0 &&
+        iter + 1 < state_.iters_per_task) {
+      update_train_s();
+      write_checkpoint({task, iter + 1, false, state_.global_iter});
+    }
+  }
+  update_train_s();
   hooks_.call(&Hook::after_task, state_);
+}
+
+std::string Trainer::checkpoint_bytes(const CheckpointPosition& position) const {
+  torch::serialize::OutputArchive archive;
+  archive.write("format", torch::tensor({kCheckpointFormat}));
+  archive.write("position", c10::IValue(position_to_json(position)));
+  archive.write("method_name", c10::IValue(method_.display_name()));
+  archive.write("run_state", c10::IValue(run_state_to_json(state_)));
+  torch::serialize::OutputArchive model;
+  method_.model()->save(model);
+  archive.write("model", model);
+  torch::serialize::OutputArchive optimizer;
+  optimizer_->save(optimizer);
+  archive.write("optimizer", optimizer);
+  torch::serialize::OutputArchive method;
+  method_.save_all(method);
+  archive.write("method", method);
+  const auto& hooks = hooks_.hooks();
+  for (size_t i = 0; i < hooks.size(); ++i) {
+    torch::serialize::OutputArchive hook;
+    hooks[i]->save_state(hook);
+    archive.write("hook." + std::to_string(i) + "." + hooks[i]->hook_name(), hook);
+  }
+  // The labels revealed so far (active learning adds some mid-task).
+  for (int t = 0; t < data_.num_tasks(); ++t) {
+    const auto labeled = data_.labeled_set(t);
+    archive.write("data.labeled_ids." + std::to_string(t), labeled.ids);
+    archive.write("data.labels." + std::to_string(t), labeled.labels);
+  }
+  save_generator_states(archive);
+  std::ostringstream bytes;
+  archive.save_to(bytes);
+  return bytes.str();
+}
+
+std::string Trainer::write_checkpoint(const CheckpointPosition& position) {
+  if (!checkpoint_writer_) return {};
+  const auto start = Clock::now();
+  const std::string bytes = checkpoint_bytes(position);
+  const std::string where = checkpoint_writer_(bytes, position);
+  get_logger("checkpoint")->info("task {} iteration {}{}: {} ({:.1f} MB, {:.0f} ms)", position.task, position.next_iter,
+                                 position.evaluated ? " (task end)" : "", where, bytes.size() / 1e6, ms_since(start));
+  return where;
+}
+
+CheckpointPosition Trainer::restore(const std::string& checkpoint) {
+  try {
+    return restore_archive(checkpoint);
+  } catch (const c10::Error& e) {
+    // LibTorch's message: a missing key or a tensor of another shape.
+    const std::string what = e.what_without_backtrace();
+    throw IoError("the checkpoint does not fit this run (" + what.substr(0, what.find('\n')) + ")");
+  }
+}
+
+CheckpointPosition Trainer::restore_archive(const std::string& checkpoint) {
+  torch::serialize::InputArchive archive;
+  archive.load_from(checkpoint.data(), checkpoint.size());
+  at::Tensor format;
+  archive.read("format", format);
+  check<IoError>(format.item<int64_t>() == kCheckpointFormat,
+                 "checkpoint format " + std::to_string(format.item<int64_t>()) + " is not this build's (" +
+                     std::to_string(kCheckpointFormat) + ")");
+  c10::IValue text;
+  archive.read("method_name", text);
+  check<IoError>(text.toStringRef() == method_.display_name(), "the checkpoint is of method '" + text.toStringRef() +
+                                                                   "', this run's is '" + method_.display_name() + "'");
+  archive.read("position", text);
+  const CheckpointPosition position = position_from_json(text.toStringRef());
+  archive.read("run_state", text);
+  RunState saved = run_state_from_json(text.toStringRef());
+  check<IoError>(saved.num_tasks == state_.num_tasks && position.task < state_.num_tasks,
+                 "the checkpoint is of a run with " + std::to_string(saved.num_tasks) + " tasks, the config has " +
+                     std::to_string(state_.num_tasks));
+
+  // Labels first: methods may look at the labeled sets when they load.
+  for (int t = 0; t < data_.num_tasks(); ++t) {
+    at::Tensor ids, labels;
+    archive.read("data.labeled_ids." + std::to_string(t), ids);
+    archive.read("data.labels." + std::to_string(t), labels);
+    const auto current = data_.labeled_set(t);
+    const int64_t known = current.ids.numel();
+    check<IoError>(ids.numel() >= known && ids.narrow(0, 0, known).equal(current.ids),
+                   "the checkpoint's labeled images of task " + std::to_string(t) +
+                       " do not start with this config's split (another seed or data.labels_per_class?)");
+    if (ids.numel() > known)
+      data_.add_labels(t, ids.narrow(0, known, ids.numel() - known), labels.narrow(0, known, ids.numel() - known));
+  }
+  // The method first: it may add parameters (PNN's columns) that the model and
+  // the optimizer then hold.
+  torch::serialize::InputArchive method;
+  archive.read("method", method);
+  method_.load_all(method);
+  torch::serialize::InputArchive model;
+  archive.read("model", model);
+  method_.model()->load(model);
+  const auto& hooks = hooks_.hooks();
+  for (size_t i = 0; i < hooks.size(); ++i) {
+    torch::serialize::InputArchive hook;
+    if (archive.try_read("hook." + std::to_string(i) + "." + hooks[i]->hook_name(), hook)) hooks[i]->load_state(hook);
+  }
+  optimizer_ = make_optimizer(optimizer_options_, method_.trainable_parameters());
+  torch::serialize::InputArchive optimizer;
+  archive.read("optimizer", optimizer);
+  optimizer_->load(optimizer);
+  load_generator_states(archive);
+
+  state_ = std::move(saved);
+  if (!position.evaluated) state_.iters_per_task = options_.iters_of(position.task);
+  return position;
 }
 
 void Trainer::train_iteration(int task, int64_t iter) {

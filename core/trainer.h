@@ -5,9 +5,13 @@
 #include <torch/optim/optimizer.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <optional>
+#include <string>
 #include <vector>
 
+#include "core/checkpoint.h"
 #include "core/config.h"
 #include "core/hook.h"
 #include "core/method.h"
@@ -39,12 +43,32 @@ class Trainer {
   Trainer(TrainerOptions options, Method& method, TaskData& data, HookDispatcher& hooks, OptimizerOptions optimizer,
           LrScheduleOptions schedule, torch::Device device);
 
+  // Receives a checkpoint's bytes and where the trainer stands; returns where it
+  // went (for messages).
+  using CheckpointWriter = std::function<std::string(const std::string& bytes, const CheckpointPosition&)>;
+  // Checkpoints after every task's evaluation, every `interval` iterations (global
+  // count; 0: never mid-task) and when a stop is requested (core/stop_request.h).
+  void set_checkpoint_writer(CheckpointWriter writer, int64_t interval);
+
   // Trains every task and evaluates after each; returns the final state.
   const RunState& run();
+  // Goes on from a checkpoint written by a run of the same config: restores the
+  // model, optimizer, method, hooks, revealed labels, generators and position,
+  // then trains what is left. Throws IoError when the checkpoint does not fit.
+  const RunState& resume(const std::string& checkpoint);
   const RunState& state() const { return state_; }
+  // Where a resumed run started (set by resume()).
+  const std::optional<CheckpointPosition>& resumed_from() const { return resumed_from_; }
+
+  // The whole checkpoint of the current moment, as bytes.
+  std::string checkpoint_bytes(const CheckpointPosition& position) const;
 
  private:
-  void train_task(int task);
+  const RunState& run_from(const std::string* checkpoint);
+  CheckpointPosition restore(const std::string& checkpoint);
+  CheckpointPosition restore_archive(const std::string& checkpoint);
+  std::string write_checkpoint(const CheckpointPosition& position);
+  void train_task(int task, int64_t first_iter, bool resumed);
   void train_iteration(int task, int64_t iter);
   void evaluate(int after_task);
   void sync_device() const;  // so that timings of asynchronous devices are honest
@@ -58,6 +82,9 @@ class Trainer {
   torch::Device device_;
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
   RunState state_;
+  CheckpointWriter checkpoint_writer_;
+  int64_t checkpoint_interval_ = 0;
+  std::optional<CheckpointPosition> resumed_from_;
 };
 
 }  // namespace sscl

@@ -107,6 +107,7 @@ nlohmann::json results_json(const RunState& s, const RunSummary& r) {
   j["method_stats"] = nlohmann::json::object();
   for (const auto& [key, value] : r.method_stats) j["method_stats"][key] = json_number(value);
   if (!r.active_learning.is_null()) j["active_learning"] = r.active_learning;
+  if (!r.resumes.is_null()) j["resumes"] = r.resumes;
   j["environment"] = {{"sscl_version", sscl_version()}, {"git_commit", git_commit()},
                       {"libtorch_version", libtorch_version()}, {"device", r.device},
                       {"threads", r.threads},         {"blas", r.blas},

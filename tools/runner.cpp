@@ -5,10 +5,13 @@
 #include <chrono>
 #include <cmath>
 #include <ctime>
+#include <fstream>
 #include <iomanip>
+#include <iterator>
 #include <sstream>
 
 #include "core/atomic_file.h"
+#include "core/checkpoint.h"
 #include "core/device.h"
 #include "core/environment.h"
 #include "core/error.h"
@@ -42,6 +45,14 @@ std::string timestamp() {
   return out.str();
 }
 
+std::string read_text_or(const fs::path& file, const std::string& fallback) {
+  std::ifstream in(file);
+  if (!in) return fallback;
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
 std::string join(const std::vector<std::string>& parts, const std::string& sep) {
   std::string out;
   for (const auto& p : parts) out += (out.empty() ? "" : sep) + p;
@@ -67,13 +78,74 @@ void create_run_dir(const fs::path& dir) {
   if (ec) throw IoError(dir.string() + ": cannot create run directory: " + ec.message());
 }
 
+bool is_unfinished_with_checkpoint(const fs::path& dir) {
+  return fs::exists(dir / "config.toml") && !fs::exists(dir / "results.json") &&
+         !CheckpointDir(dir, 1).list().empty();
+}
+
+// The run directory --resume names: the directory itself, or for "auto" the
+// newest unfinished one with a checkpoint (none: a fresh run).
+std::optional<fs::path> resume_dir(const TrainArgs& args) {
+  if (!args.resume) return std::nullopt;
+  if (*args.resume != "auto") {
+    const fs::path dir = *args.resume;
+    if (!args.config.empty())
+      throw ConfigError("--resume " + dir.string() + ": give no config file, the run's own (" +
+                        (dir / "config.toml").string() + ") is used");
+    if (!fs::exists(dir / "config.toml"))
+      throw IoError(dir.string() + ": not a run directory (no config.toml)");
+    if (fs::exists(dir / "results.json"))
+      throw IoError(dir.string() + ": the run is finished (results.json); nothing to resume");
+    if (CheckpointDir(dir, 1).list().empty())
+      throw IoError(dir.string() + ": no checkpoint in " + (dir / "checkpoints").string() +
+                    " (checkpoint.enabled = false, or killed before its first checkpoint)");
+    return dir;
+  }
+  if (args.work_dir) return is_unfinished_with_checkpoint(*args.work_dir) ? std::optional(*args.work_dir) : std::nullopt;
+  if (args.config.empty()) throw ConfigError("--resume auto needs the config file (or --work-dir) of the run");
+  // work_dirs/<name>/<timestamp>: the name is the config's `name` or its file stem.
+  Config config = Config::load(args.config);
+  const std::string name = config.get_or<std::string>("name", args.config.stem().string());
+  std::optional<fs::path> newest;
+  std::error_code ec;
+  for (fs::directory_iterator it(args.work_dirs_root / name, ec), end; !ec && it != end; it.increment(ec))
+    if (it->is_directory() && is_unfinished_with_checkpoint(it->path()) &&
+        (!newest || it->path().filename() > newest->filename()))
+      newest = it->path();
+  return newest;
+}
+
+// The newest checkpoint that reads as an archive; unreadable ones are reported and skipped.
+std::pair<fs::path, std::string> newest_readable_checkpoint(const fs::path& run_dir) {
+  auto log = get_logger("checkpoint");
+  std::string reasons;
+  for (const auto& file : CheckpointDir(run_dir, 1).list()) {
+    try {
+      std::ifstream in(file, std::ios::binary);
+      std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      if (!in.good() && !in.eof()) throw IoError("read failed");
+      torch::serialize::InputArchive probe;
+      probe.load_from(bytes.data(), bytes.size());
+      return {file, std::move(bytes)};
+    } catch (const std::exception& e) {
+      const std::string first_line = std::string(e.what()).substr(0, std::string(e.what()).find('\n'));
+      log->warn("{}: unreadable checkpoint, trying an older one ({})", file.string(), first_line);
+      reasons += "\n  " + file.string() + ": " + first_line;
+    }
+  }
+  throw IoError(run_dir.string() + ": no readable checkpoint" + reasons);
+}
+
 }  // namespace
 
 TrainOutcome run_training(const TrainArgs& args) {
   const auto wall_start = std::chrono::steady_clock::now();
-  Config config = Config::load(args.config);
-  config.apply_overrides(args.overrides);
   auto log = get_logger("sscl");
+  const std::optional<fs::path> resuming = resume_dir(args);
+  if (args.resume && *args.resume == "auto" && !resuming)
+    log->info("--resume auto: no unfinished run with a checkpoint; starting a new one");
+  Config config = Config::load(resuming ? *resuming / "config.toml" : args.config);
+  config.apply_overrides(args.overrides);
 
   // The run's name (work_dirs/<name>/...) is kept in the saved config, so that
   // re-running a run directory's config.toml gives the same name and hash.
@@ -113,7 +185,8 @@ TrainOutcome run_training(const TrainArgs& args) {
   ensure_supported(*method, scenario);
   const auto& make_backbone = BackboneRegistry::get().at(backbone_name);
   const auto& load_dataset = DatasetRegistry::get().at(data_options.dataset);
-  const fs::path run_dir = choose_run_dir(args, name);
+  const auto checkpoint_options = CheckpointOptions::from_config(config.section("checkpoint"));
+  const fs::path run_dir = resuming ? *resuming : choose_run_dir(args, name);
   HookDispatcher hooks;
   std::vector<std::string> all_hooks{"logger", "metrics_jsonl"};
   all_hooks.insert(all_hooks.end(), hook_names.begin(), hook_names.end());
@@ -153,8 +226,16 @@ TrainOutcome run_training(const TrainArgs& args) {
   }
   config.ensure_all_used();  // unknown keys are errors, before any file is written
 
+  // The checkpoint to go on from is read before anything is written.
+  std::optional<std::pair<fs::path, std::string>> checkpoint;
+  if (resuming) checkpoint = newest_readable_checkpoint(run_dir);
+
   create_run_dir(run_dir);
-  write_file_atomic(run_dir / "config.toml", config.to_toml());
+  // A run directory that cannot take checkpoints fails now, not after an hour.
+  const CheckpointDir checkpoints(run_dir, checkpoint_options.keep_last);
+  if (checkpoint_options.enabled) checkpoints.prepare();
+  // A resumed run keeps its config.toml unless overrides changed it.
+  if (!resuming || !args.overrides.empty()) write_file_atomic(run_dir / "config.toml", config.to_toml());
   add_log_file(run_dir / "train.log");
   struct LogFileGuard {
     ~LogFileGuard() { reset_log_files(); }
@@ -202,13 +283,46 @@ TrainOutcome run_training(const TrainArgs& args) {
   method->attach(context);
 
   Trainer trainer(trainer_options, *method, tasks, hooks, optimizer_options, schedule_options, device);
+  if (checkpoint_options.enabled)
+    trainer.set_checkpoint_writer(
+        [&checkpoints](const std::string& bytes, const CheckpointPosition& position) {
+          return checkpoints.write(bytes, position).string();
+        },
+        checkpoint_options.interval);
+  const std::string resume_hint = "tools/train --resume " + run_dir.string();
+  // Earlier resumes of this run; a damaged file only loses that history.
+  nlohmann::json resumes = nlohmann::json::parse(read_text_or(run_dir / "resumes.json", "null"), nullptr, false);
+  if (resumes.is_discarded()) resumes = nullptr;
   try {
-    trainer.run();
+    if (checkpoint) {
+      log->info("resuming from {}", checkpoint->first.string());
+      trainer.resume(checkpoint->second);
+      const auto& from = *trainer.resumed_from();
+      if (resumes.is_null()) resumes = nlohmann::json::array();
+      resumes.push_back({{"checkpoint", checkpoint->first.filename().string()},
+                         {"task", from.task},
+                         {"next_iter", from.next_iter},
+                         {"task_end", from.evaluated},
+                         {"global_iter", from.global_iter},
+                         {"overrides", args.overrides}});
+      write_file_atomic(run_dir / "resumes.json", resumes.dump(2) + "\n");
+    } else {
+      trainer.run();
+    }
+  } catch (const Interrupted& e) {
+    const std::string hint = std::string(e.what()) + "\nresume with: " + resume_hint;
+    log->error("{}", hint);
+    throw Interrupted(e.signal(), hint);
   } catch (const std::exception& e) {
-    log->error("run failed: {}", e.what());  // into train.log too; no results.json is written
+    // Into train.log too; no results.json is written.
+    const auto kept = CheckpointDir(run_dir, 1).list();
+    log->error("run failed: {}", e.what());
+    if (!kept.empty())
+      log->error("last good checkpoint: {} (resume with: {} [--cfg-options ...])", kept.front().string(), resume_hint);
     throw;
   }
   const RunState& state = trainer.state();
+  summary.resumes = resumes;
 
   summary.method_stats = method->all_stats();
   if (active) summary.active_learning = active_learning_json(*active, tasks);

@@ -18,6 +18,10 @@ struct TrainArgs {
   std::vector<std::string> overrides;         // key=value
   std::optional<std::filesystem::path> work_dir;
   std::filesystem::path work_dirs_root = "work_dirs";
+  // A run directory to go on with (its config.toml and newest readable
+  // checkpoint), or "auto": the newest unfinished run of `config` (or of
+  // --work-dir) with a checkpoint, and a fresh run when there is none.
+  std::optional<std::string> resume;
 };
 
 struct TrainOutcome {

@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "core/hook_registry.h"
+#include "core/stop_request.h"
 #include "core/method.h"
 #include "datasets/image_dataset.h"
 #include "tools/runner.h"
@@ -36,20 +37,31 @@ int main(int argc, char** argv) {
   app.add_option("--cfg-options", args.overrides, "overrides as key=value (dotted keys, TOML values)")
       ->expected(1, -1);
   app.add_option("--work-dir", work_dir, "run directory (default work_dirs/<name>/<timestamp>)");
+  std::string resume;
+  app.add_option("--resume", resume,
+                 "RUN_DIR: go on with that run from its newest checkpoint (its own config.toml; --cfg-options "
+                 "may change it); auto: the newest unfinished run of CONFIG (or --work-dir) with a checkpoint, "
+                 "or a new run when there is none");
   app.add_flag("--list", list, "list the registered methods, semi-supervised losses, backbones, datasets and hooks");
   CLI11_PARSE(app, argc, argv);
   if (list) {
     print_registries();
     return 0;
   }
-  if (args.config.empty()) {
+  if (!resume.empty()) args.resume = resume;
+  if (args.config.empty() && (resume.empty() || resume == "auto")) {
     std::cerr << "error: a config file is required (see --help)\n";
     return 2;
   }
   if (!work_dir.empty()) args.work_dir = work_dir;
+  // SIGINT / SIGTERM: finish the iteration, write a checkpoint, exit 128 + signal.
+  sscl::install_stop_handlers();
   try {
     sscl::run_training(args);
     return 0;
+  } catch (const sscl::Interrupted& e) {
+    std::cerr << "interrupted: " << e.what() << "\n";
+    return 128 + e.signal();
   } catch (const sscl::Error& e) {
     std::cerr << "error: " << e.what() << "\n";
   } catch (const std::exception& e) {

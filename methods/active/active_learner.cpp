@@ -2,6 +2,8 @@
 
 #include <torch/torch.h>
 
+#include <nlohmann/json.hpp>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -117,6 +119,34 @@ void ActiveLearner::before_iter(const RunState& state) {
     get_logger("active")->info("task {} round {} (iteration {}): {} chose {} of {} candidates, labeled by {} in {:.2f} s",
                                state.task, r, state.iter, to_string(options_.strategy), record.ids.size(),
                                record.candidates, record.oracle, record.seconds);
+  }
+}
+
+void ActiveLearner::save_state(torch::serialize::OutputArchive& archive) const {
+  auto records = nlohmann::json::array();
+  for (const auto& r : records_)
+    records.push_back({{"task", r.task}, {"round", r.round}, {"iter", r.iter}, {"candidates", r.candidates},
+                       {"ids", r.ids}, {"labels", r.labels}, {"oracle", r.oracle}, {"model_given", r.model_given},
+                       {"seconds", r.seconds}});
+  archive.write("records", c10::IValue(records.dump()));
+}
+
+void ActiveLearner::load_state(torch::serialize::InputArchive& archive) {
+  c10::IValue text;
+  archive.read("records", text);
+  records_.clear();
+  for (const auto& j : nlohmann::json::parse(text.toStringRef())) {
+    QueryRecord r;
+    r.task = j.at("task");
+    r.round = j.at("round");
+    r.iter = j.at("iter");
+    r.candidates = j.at("candidates");
+    r.ids = j.at("ids").get<std::vector<int64_t>>();
+    r.labels = j.at("labels").get<std::vector<int64_t>>();
+    r.oracle = j.at("oracle");
+    r.model_given = j.at("model_given");
+    r.seconds = j.at("seconds");
+    records_.push_back(std::move(r));
   }
 }
 

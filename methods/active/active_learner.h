@@ -85,6 +85,9 @@ class ActiveLearner : public Hook {
   std::string hook_name() const override { return "active_learning"; }
   int priority() const override { return kHighest; }
   void before_iter(const RunState& state) override;
+  // The rounds' records (the labels themselves live in the task data).
+  void save_state(torch::serialize::OutputArchive& archive) const override;
+  void load_state(torch::serialize::InputArchive& archive) override;
 
   // One round on `task`: chooses up to `count` images of its unlabeled pool, has
   // the oracle label them and adds them to the task's labeled set.

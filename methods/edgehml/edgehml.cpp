@@ -253,9 +253,7 @@ LossTerms EdgeHml::step(const TrainBatch& batch, const RunState& state) {
   if (unsup) {
     const auto fm = fixmatch_loss(train_logits(weak_logits, task), train_logits(strong_logits, task), o.threshold);
     terms.emplace_back("unsup", w * fm.loss);
-    const auto confident = fm.mask.sum().to(torch::kDouble);
-    mask_sum_ = mask_sum_.defined() ? mask_sum_ + confident : confident;
-    mask_count_ += fm.mask.size(0);
+    mask_rate_.add(fm.mask);
     // Confident images whose pseudo-label is a class of this task go offline
     // (without the training mask a weak view may predict an old class).
     const auto& classes = task_classes(task);
@@ -288,17 +286,34 @@ std::vector<std::pair<std::string, double>> EdgeHml::stats() const {
           {"offline_tier_peak_ram_bytes", static_cast<double>(peak_offline_ram_bytes_)},
           {"online_tier_drawn", static_cast<double>(online_drawn_)},
           {"task_end_refill_s", read_seconds_},
-          {"mask_rate", mask_count_ > 0 ? mask_sum_.item<double>() / static_cast<double>(mask_count_) : 0.0}};
+          {"mask_rate", mask_rate_.mean()}};
 }
 
 void EdgeHml::save_state(torch::serialize::OutputArchive& archive) const {
   buffer_.save(archive, "edgehml.labeled.");
   online_.save(archive, "edgehml.online.");
+  offline_->save(archive, "edgehml.offline.");  // its entries and their images, wherever the tier keeps them
+  archive.write("edgehml.counters",
+                torch::tensor({int64_t{pending_refill_task_}, peak_disk_bytes_, peak_offline_ram_bytes_, offline_stored_,
+                               online_drawn_}));
+  archive.write("edgehml.read_seconds", torch::tensor(read_seconds_, torch::kDouble));
+  mask_rate_.save(archive, "edgehml.mask_rate");
 }
 
 void EdgeHml::load_state(torch::serialize::InputArchive& archive) {
   buffer_.load(archive, "edgehml.labeled.");
   online_.load(archive, "edgehml.online.");
+  offline_->load(archive, "edgehml.offline.");
+  at::Tensor counters, seconds;
+  archive.read("edgehml.counters", counters);
+  archive.read("edgehml.read_seconds", seconds);
+  pending_refill_task_ = static_cast<int>(counters[0].item<int64_t>());
+  peak_disk_bytes_ = counters[1].item<int64_t>();
+  peak_offline_ram_bytes_ = counters[2].item<int64_t>();
+  offline_stored_ = counters[3].item<int64_t>();
+  online_drawn_ = counters[4].item<int64_t>();
+  read_seconds_ = seconds.item<double>();
+  mask_rate_.load(archive, "edgehml.mask_rate", context().device);
 }
 
 namespace {

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "methods/continual/er.h"
+#include "methods/common/running_mean.h"
 #include "methods/edgehml/memory_tiers.h"
 
 namespace sscl {
@@ -90,8 +91,7 @@ class EdgeHml : public Er {
   int64_t peak_offline_ram_bytes_ = 0;
   int64_t offline_stored_ = 0;
   int64_t online_drawn_ = 0;
-  at::Tensor mask_sum_;  // confident weak views, kept on the device
-  int64_t mask_count_ = 0;
+  RunningMean mask_rate_;  // confident weak views
 };
 
 }  // namespace sscl

@@ -111,6 +111,27 @@ at::Tensor OfflineTier::read_images(const at::Tensor& ids) {
   return out;
 }
 
+void OfflineTier::save(torch::serialize::OutputArchive& archive, const std::string& prefix) {
+  index_.save(archive, prefix + "index.");
+  archive.write(prefix + "images", read_images(index_.all().ids));
+}
+
+void OfflineTier::load(torch::serialize::InputArchive& archive, const std::string& prefix) {
+  index_.load(archive, prefix + "index.");
+  at::Tensor images;
+  archive.read(prefix + "images", images);
+  store_->clear();
+  const auto ids = index_.all().ids.contiguous();
+  check<Error>(images.dim() >= 1 && images.size(0) == ids.size(0) && images.scalar_type() == torch::kByte,
+               "edgehml offline tier: the checkpoint's images do not match its index");
+  if (ids.size(0) == 0) return;
+  image_shape_ = images.sizes().slice(1).vec();
+  const auto rows = images.contiguous();
+  const auto row_bytes = static_cast<size_t>(rows.numel() / ids.size(0));
+  for (int64_t row = 0; row < ids.size(0); ++row)
+    store_->put(ids[row].item<int64_t>(), rows.data_ptr<uint8_t>() + static_cast<size_t>(row) * row_bytes, row_bytes);
+}
+
 void OfflineTier::clear() {
   index_.clear();
   store_->clear();

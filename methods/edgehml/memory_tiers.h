@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "core/random.h"
@@ -61,6 +62,11 @@ class OfflineTier {
   at::Tensor read_images(const at::Tensor& ids);
   // Empties the tier and its store (a new task begins).
   void clear();
+
+  // The index and the images (read back from the store, which waits for its
+  // queued writes) for checkpoints; load replaces both, rewriting the store.
+  void save(torch::serialize::OutputArchive& archive, const std::string& prefix);
+  void load(torch::serialize::InputArchive& archive, const std::string& prefix);
 
   int64_t size() const { return index_.size(); }
   int64_t capacity() const { return index_.capacity(); }

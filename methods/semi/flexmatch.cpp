@@ -153,11 +153,13 @@ class FlexMatchLoss : public WeakStrongLoss {
   }
 
   void save_state(torch::serialize::OutputArchive& archive) const override {
+    WeakStrongLoss::save_state(archive);
     archive.write("semi.flexmatch.task", torch::tensor(int64_t{task_}, torch::kLong));
     if (task_ >= 0) status_.save(archive, "semi.flexmatch.");
   }
 
   void load_state(torch::serialize::InputArchive& archive) override {
+    WeakStrongLoss::load_state(archive);
     at::Tensor task;
     archive.read("semi.flexmatch.task", task);
     task_ = static_cast<int>(task.item<int64_t>());

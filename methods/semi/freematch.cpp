@@ -104,6 +104,7 @@ class FreeMatchLoss : public WeakStrongLoss {
   }
 
   void save_state(torch::serialize::OutputArchive& archive) const override {
+    WeakStrongLoss::save_state(archive);
     archive.write("semi.freematch.task", torch::tensor(int64_t{task_}, torch::kLong));
     if (task_ < 0) return;
     archive.write("semi.freematch.class_support", class_support_);
@@ -113,6 +114,7 @@ class FreeMatchLoss : public WeakStrongLoss {
   }
 
   void load_state(torch::serialize::InputArchive& archive) override {
+    WeakStrongLoss::load_state(archive);
     at::Tensor task;
     archive.read("semi.freematch.task", task);
     task_ = static_cast<int>(task.item<int64_t>());

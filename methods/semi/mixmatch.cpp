@@ -159,21 +159,25 @@ class MixMatchLoss : public SemiLoss {
   }
 
   std::vector<std::pair<std::string, double>> stats() const override {
-    return {
-        {"guess_confidence", guess_count_ > 0 ? guess_sum_.item<double>() / static_cast<double>(guess_count_) : 0.0}};
+    return {{"guess_confidence", guess_confidence_.mean()}};
+  }
+
+  void save_state(torch::serialize::OutputArchive& archive) const override {
+    guess_confidence_.save(archive, "semi.mixmatch.guess_confidence");
+  }
+
+  void load_state(torch::serialize::InputArchive& archive) override {
+    guess_confidence_.load(archive, "semi.mixmatch.guess_confidence", method().context().device);
   }
 
  private:
   // Mean of the sharpened guesses' top probability, kept on the device.
   void record_confidence(const at::Tensor& guess) {
-    const auto top = std::get<0>(guess.max(1)).to(torch::kDouble).sum();
-    guess_sum_ = guess_sum_.defined() ? guess_sum_ + top : top;
-    guess_count_ += guess.size(0);
+    guess_confidence_.add(std::get<0>(guess.max(1)));
   }
 
   MixMatchOptions options_;
-  at::Tensor guess_sum_;
-  int64_t guess_count_ = 0;
+  RunningMean guess_confidence_;
 };
 
 std::unique_ptr<SemiLoss> make_mixmatch(const ConfigSection& s) {

@@ -83,6 +83,7 @@ class SoftMatchLoss : public WeakStrongLoss {
   }
 
   void save_state(torch::serialize::OutputArchive& archive) const override {
+    WeakStrongLoss::save_state(archive);
     archive.write("semi.softmatch.task", torch::tensor(int64_t{task_}, torch::kLong));
     if (task_ < 0) return;
     archive.write("semi.softmatch.mean", state_.mean);
@@ -92,6 +93,7 @@ class SoftMatchLoss : public WeakStrongLoss {
   }
 
   void load_state(torch::serialize::InputArchive& archive) override {
+    WeakStrongLoss::load_state(archive);
     at::Tensor task;
     archive.read("semi.softmatch.task", task);
     task_ = static_cast<int>(task.item<int64_t>());

@@ -68,9 +68,18 @@ class UdaSemiLoss : public WeakStrongLoss {
   std::vector<std::pair<std::string, double>> stats() const override {
     auto out = WeakStrongLoss::stats();
     if (options_.tsa != TsaSchedule::kNone)
-      out.emplace_back("tsa_keep_rate",
-                       kept_count_ > 0 ? kept_sum_.item<double>() / static_cast<double>(kept_count_) : 0.0);
+      out.emplace_back("tsa_keep_rate", tsa_keep_rate_.mean());
     return out;
+  }
+
+  void save_state(torch::serialize::OutputArchive& archive) const override {
+    WeakStrongLoss::save_state(archive);
+    tsa_keep_rate_.save(archive, "semi.uda.tsa_keep_rate");
+  }
+
+  void load_state(torch::serialize::InputArchive& archive) override {
+    WeakStrongLoss::load_state(archive);
+    tsa_keep_rate_.load(archive, "semi.uda.tsa_keep_rate", method().context().device);
   }
 
  protected:
@@ -83,9 +92,7 @@ class UdaSemiLoss : public WeakStrongLoss {
     const double progress =
         static_cast<double>(state.iter) / static_cast<double>(std::max<int64_t>(state.iters_per_task, 1));
     const auto keep = tsa_keep_mask(logits, labels, tsa_threshold(options_.tsa, progress, k));
-    const auto kept = keep.to(torch::kDouble).sum();
-    kept_sum_ = kept_sum_.defined() ? kept_sum_ + kept : kept;
-    kept_count_ += keep.numel();
+    tsa_keep_rate_.add(keep);
     // The given loss on the kept rows alone (its mean is over them, as the
     // paper's code divides by the number kept). Selecting rows syncs with the
     // host; only TSA pays for it.
@@ -102,8 +109,7 @@ class UdaSemiLoss : public WeakStrongLoss {
 
  private:
   UdaOptions options_;
-  at::Tensor kept_sum_;  // on the device: no synchronisation per iteration
-  int64_t kept_count_ = 0;
+  RunningMean tsa_keep_rate_;
 };
 
 std::unique_ptr<SemiLoss> make_uda(const ConfigSection& s) {

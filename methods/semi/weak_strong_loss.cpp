@@ -78,15 +78,16 @@ std::vector<at::Tensor> forward_concat(Classifier& model, const std::vector<at::
   return out;
 }
 
-void WeakStrongLoss::record_mask(const at::Tensor& mask) {
-  if (mask.numel() == 0) return;
-  const auto sum = mask.detach().to(torch::kDouble).sum();
-  mask_sum_ = mask_sum_.defined() ? mask_sum_ + sum : sum;
-  mask_count_ += mask.numel();
+void WeakStrongLoss::record_mask(const at::Tensor& mask) { mask_rate_.add(mask); }
+
+std::vector<std::pair<std::string, double>> WeakStrongLoss::stats() const { return {{"mask_rate", mask_rate_.mean()}}; }
+
+void WeakStrongLoss::save_state(torch::serialize::OutputArchive& archive) const {
+  mask_rate_.save(archive, "semi." + name() + ".mask_rate");
 }
 
-std::vector<std::pair<std::string, double>> WeakStrongLoss::stats() const {
-  return {{"mask_rate", mask_count_ > 0 ? mask_sum_.item<double>() / static_cast<double>(mask_count_) : 0.0}};
+void WeakStrongLoss::load_state(torch::serialize::InputArchive& archive) {
+  mask_rate_.load(archive, "semi." + name() + ".mask_rate", method().context().device);
 }
 
 bool read_concat_forward(const ConfigSection& section) { return section.get_or("concat_forward", true); }

@@ -21,6 +21,7 @@
 #include "core/config.h"
 #include "core/nn/classifier.h"
 #include "core/semi_loss.h"
+#include "methods/common/running_mean.h"
 
 namespace sscl {
 
@@ -39,6 +40,9 @@ class WeakStrongLoss : public SemiLoss {
   CurrentBatchOutput forward(const TrainBatch& batch, const at::Tensor& extra, const SupervisedLoss& supervised,
                              const RunState& state) final;
   std::vector<std::pair<std::string, double>> stats() const override;
+  // The mask rate's running mean; losses with state of their own call these first.
+  void save_state(torch::serialize::OutputArchive& archive) const override;
+  void load_state(torch::serialize::InputArchive& archive) override;
 
  protected:
   // True when the loss trains on the weak view itself and needs no strong view.
@@ -60,8 +64,7 @@ class WeakStrongLoss : public SemiLoss {
 
  private:
   bool concat_forward_;
-  at::Tensor mask_sum_;  // on the device: no synchronisation per iteration
-  int64_t mask_count_ = 0;
+  RunningMean mask_rate_;
 };
 
 // The rows of a loss's supervised pass: the batch's labeled images, then the

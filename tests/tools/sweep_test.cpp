@@ -55,12 +55,14 @@ TEST(Sweep, RunsTheGridResumesAndWritesASlurmArray) {
   EXPECT_NE(p.err.find("0 run, 4 skipped"), std::string::npos) << p.err;
   EXPECT_EQ(fs::last_write_time(kept), written);
 
-  // A run killed half-way (no results.json) is run again, alone.
+  // A run killed half-way (no results.json) goes on from its checkpoint, alone.
   fs::remove(root / "optimizer.lr=0.05" / "seed1" / "results.json");
   p = run_sweep(args, dir);
   ASSERT_EQ(p.exit_code, 0) << p.err;
   EXPECT_NE(p.err.find("1 run, 3 skipped"), std::string::npos) << p.err;
-  EXPECT_TRUE(fs::exists(root / "optimizer.lr=0.05" / "seed1" / "results.json"));
+  const auto redone = root / "optimizer.lr=0.05" / "seed1" / "results.json";
+  ASSERT_TRUE(fs::exists(redone));
+  EXPECT_EQ(nlohmann::json::parse(testing::read_file(redone))["resumes"].size(), 1u) << "resumed, not restarted";
 
   // The same grid as a Slurm job array: nothing runs here.
   const auto script = dir / "sweep.sbatch";
