@@ -92,6 +92,8 @@ std::optional<fs::path> resume_dir(const TrainArgs& args) {
     if (!args.config.empty())
       throw ConfigError("--resume " + dir.string() + ": give no config file, the run's own (" +
                         (dir / "config.toml").string() + ") is used");
+    if (args.work_dir)
+      throw ConfigError("--resume " + dir.string() + ": give no --work-dir, the run goes on in its own directory");
     if (!fs::exists(dir / "config.toml"))
       throw IoError(dir.string() + ": not a run directory (no config.toml)");
     if (fs::exists(dir / "results.json"))

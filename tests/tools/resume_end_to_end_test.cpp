@@ -16,6 +16,7 @@
 #include <chrono>
 #include <thread>
 
+#include "core/checkpoint.h"
 #include "tests/tools/run_binary.h"
 
 extern char** environ;
@@ -93,6 +94,9 @@ std::pair<int, int> metrics_lines(const fs::path& run_dir) {
   return {train, eval};
 }
 
+// Checkpoint files, newest first.
+std::vector<fs::path> CheckpointList(const fs::path& run_dir) { return CheckpointDir(run_dir, 1).list(); }
+
 class KillAndResume : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(KillAndResume, ResumedRunEndsWithTheUninterruptedAccuracies) {
@@ -147,15 +151,22 @@ TEST(Resume, SigtermWritesACheckpointAndTellsHowToResume) {
   testing::write_tiny_fashion_mnist(dir / "data", 12, 4);
   const auto run_dir = dir / "run";
   const pid_t pid = spawn_train(tiny_args(dir, "configs/sft/sft_small_cnn_fmnist5.toml", run_dir), dir / "run.log");
-  ASSERT_TRUE(wait_for(run_dir / "checkpoints" / "ckpt_000000025.pt", pid));
+  ASSERT_TRUE(wait_for(run_dir / "checkpoints" / "ckpt_000000040_task_end.pt", pid));
   kill(pid, SIGTERM);
   EXPECT_EQ(wait_exit(pid), 128 + SIGTERM);
   const auto log = testing::read_file(dir / "run.log");
   EXPECT_NE(log.find("stopped by SIGTERM"), std::string::npos) << log;
   EXPECT_NE(log.find("resume with: tools/train --resume " + run_dir.string()), std::string::npos) << log;
   EXPECT_FALSE(fs::exists(run_dir / "results.json"));
+  // The newest checkpoint damaged (as by a disk fault): named, and the older one used.
+  const auto files = CheckpointList(run_dir);
+  ASSERT_EQ(files.size(), 2u);  // the task end and the stop's (keep_last = 2)
+  fs::resize_file(files[0], fs::file_size(files[0]) / 2);
   const auto resumed = testing::run_train("--resume '" + run_dir.string() + "'", dir);
   ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+  EXPECT_NE(resumed.out.find(files[0].string() + ": unreadable checkpoint, trying an older one"), std::string::npos)
+      << resumed.out;
+  EXPECT_NE(resumed.out.find("resuming from " + files[1].string()), std::string::npos) << resumed.out;
   EXPECT_EQ(results(run_dir)["accuracy"]["task_il"]["matrix"].size(), 5u);
   // A finished run is not resumed again.
   const auto again = testing::run_train("--resume '" + run_dir.string() + "'", dir);
@@ -190,6 +201,22 @@ TEST(Resume, AutoStartsARunThenGoesOnWithIt) {
             std::string::npos)
       << second.out;
   EXPECT_TRUE(fs::exists(unfinished / "results.json"));
+}
+
+TEST(Resume, WhatCannotBeResumedIsNamed) {
+  TempDir dir;
+  const auto run_dir = dir / "run";
+  fs::create_directories(run_dir);
+  auto p = testing::run_train("--resume '" + run_dir.string() + "'", dir);
+  EXPECT_EQ(p.exit_code, 1);
+  EXPECT_NE(p.err.find(run_dir.string() + ": not a run directory (no config.toml)"), std::string::npos) << p.err;
+  testing::write_text(run_dir / "config.toml", "name = \"x\"\n");
+  p = testing::run_train("--resume '" + run_dir.string() + "'", dir);
+  EXPECT_NE(p.err.find(run_dir.string() + ": no checkpoint in"), std::string::npos) << p.err;
+  p = testing::run_train("--resume '" + run_dir.string() + "' --work-dir '" + (dir / "other").string() + "'", dir);
+  EXPECT_NE(p.err.find("give no --work-dir"), std::string::npos) << p.err;
+  p = testing::run_train("--resume auto", dir);
+  EXPECT_EQ(p.exit_code, 2) << "auto needs the config";
 }
 
 TEST(Resume, NonFiniteLossKeepsTheLastGoodCheckpointToResumeFrom) {
