@@ -113,7 +113,8 @@ at::Tensor OfflineTier::read_images(const at::Tensor& ids) {
 
 void OfflineTier::save(torch::serialize::OutputArchive& archive, const std::string& prefix) {
   index_.save(archive, prefix + "index.");
-  archive.write(prefix + "images", read_images(index_.all().ids));
+  // An empty tier (e.g. during the warm-up) has no ids tensor yet.
+  archive.write(prefix + "images", size() > 0 ? read_images(index_.all().ids) : torch::empty({0}, torch::kByte));
 }
 
 void OfflineTier::load(torch::serialize::InputArchive& archive, const std::string& prefix) {
@@ -121,10 +122,10 @@ void OfflineTier::load(torch::serialize::InputArchive& archive, const std::strin
   at::Tensor images;
   archive.read(prefix + "images", images);
   store_->clear();
+  if (size() == 0) return;
   const auto ids = index_.all().ids.contiguous();
   check<Error>(images.dim() >= 1 && images.size(0) == ids.size(0) && images.scalar_type() == torch::kByte,
                "edgehml offline tier: the checkpoint's images do not match its index");
-  if (ids.size(0) == 0) return;
   image_shape_ = images.sizes().slice(1).vec();
   const auto rows = images.contiguous();
   const auto row_bytes = static_cast<size_t>(rows.numel() / ids.size(0));
