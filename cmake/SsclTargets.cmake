@@ -17,6 +17,9 @@ target_precompile_headers(sscl_pch PRIVATE ${PROJECT_SOURCE_DIR}/cmake/pch.h)
 # the linker (the static-library trap). tests/core/registry_test checks it.
 add_library(sscl INTERFACE)
 target_link_libraries(sscl INTERFACE sscl_deps)
+if(TARGET sscl_sanitizer_defaults)
+  target_sources(sscl INTERFACE $<TARGET_OBJECTS:sscl_sanitizer_defaults>)
+endif()
 
 function(sscl_add_object_library name)
   cmake_parse_arguments(ARG "" "" "SOURCES;NO_PCH_SOURCES" ${ARGN})

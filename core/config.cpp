@@ -300,6 +300,36 @@ size_t code_points(std::string_view text) {
       std::count_if(text.begin(), text.end(), [](char c) { return (c & 0xC0) != 0x80; }));
 }
 
+// Bytes of the UTF-8 sequence that `lead` starts; 0 for a byte that cannot start one.
+size_t sequence_length(unsigned char lead) {
+  if (lead < 0x80) return 1;
+  if ((lead >> 5) == 0x06) return 2;
+  if ((lead >> 4) == 0x0E) return 3;
+  if ((lead >> 3) == 0x1E) return 4;
+  return 0;
+}
+
+// Whether `text` is UTF-8 as TOML requires: no overlong forms, surrogates or code
+// points beyond U+10FFFF.
+bool valid_utf8(std::string_view text) {
+  constexpr char32_t kSmallest[] = {0, 0, 0x80, 0x800, 0x10000};  // by sequence length
+  for (size_t i = 0; i < text.size();) {
+    const auto lead = static_cast<unsigned char>(text[i]);
+    const size_t length = sequence_length(lead);
+    if (length == 0 || i + length > text.size()) return false;
+    char32_t code = length == 1 ? lead : lead & (0x7F >> length);
+    for (size_t k = 1; k < length; ++k) {
+      const auto next = static_cast<unsigned char>(text[i + k]);
+      if ((next & 0xC0) != 0x80) return false;
+      code = (code << 6) | (next & 0x3F);
+    }
+    if (code < kSmallest[length] || code > 0x10FFFF || (code >= 0xD800 && code <= 0xDFFF))
+      return false;
+    i += length;
+  }
+  return true;
+}
+
 // Parses an override value as TOML, falling back to a string for a bare word.
 // Returns a table whose only entry `v` is the value.
 toml::table parse_override_value(const std::string& value, const std::string& where) {
@@ -307,6 +337,8 @@ toml::table parse_override_value(const std::string& value, const std::string& wh
     throw ConfigError(where + ": empty value (write KEY='\"\"' for an empty string)");
   if (value.find_first_of("\r\n") != std::string::npos)
     throw ConfigError(where + ": the value must be on one line");
+  // A bare word is kept as a string, which to_toml() must be able to write.
+  if (!valid_utf8(value)) throw ConfigError(where + ": the value is not valid UTF-8");
   bool bare_word = value.find_first_of("\"'[]{} \t\f\v") == std::string::npos;
 
   std::string text = "v = " + value;
@@ -334,6 +366,19 @@ toml::table parse_override_value(const std::string& value, const std::string& wh
   toml::table out;
   out.insert("v", value);
   return out;
+}
+
+// The reserved names keep their meaning in an override: `_base_` names base files,
+// which only a file can do (to_toml() would write a key that loads as one), and
+// `_delete_` is a boolean flag of the table holding it.
+void check_reserved_names(const std::vector<std::string_view>& parts, const toml::node& value,
+                          const std::string& where) {
+  for (size_t i = 0; i < parts.size(); ++i) {
+    if (parts[i] == kBase) throw ConfigError(where + ": _base_ can only be set in a config file");
+    bool last = i + 1 == parts.size();
+    if (parts[i] == kDelete && (!last || !value.is_boolean()))
+      throw ConfigError(where + ": _delete_ must be a boolean flag of a table");
+  }
 }
 
 // Shortest text that reads back as the same double, and always as a float.
@@ -428,6 +473,22 @@ void write_table(std::string& out, const toml::table& table, const std::string& 
   }
 }
 
+// A float, or an integer as the nearest float. Not node.value<double>(), which is
+// empty for an integer beyond 2^53 (9007199254740993 cannot be exact).
+double number_value(const toml::node& node) {
+  if (const auto* integer = node.as_integer()) return static_cast<double>(integer->get());
+  return node.as_floating_point()->get();
+}
+
+// The value of an element that is<T>() or, for double, an integer.
+template <typename T>
+T element_value(const toml::node& node) {
+  if constexpr (std::is_same_v<T, double>)
+    return number_value(node);
+  else
+    return *node.value<T>();
+}
+
 template <typename T>
 std::string element_word();
 template <>
@@ -497,7 +558,7 @@ struct Config::State {
       if (!ok)
         throw ConfigError(describe(key) + " must be " + expected + ", but element [" +
                           std::to_string(i) + "] is " + a_type(element.type()));
-      out.push_back(*element.value<T>());
+      out.push_back(element_value<T>(element));
     }
     return out;
   }
@@ -541,9 +602,10 @@ void Config::apply_override(const std::string& assignment) {
     throw ConfigError(where + ": invalid key '" + key +
                       "' (a dotted path of letters, digits, '_' and '-')");
   toml::table parsed = parse_override_value(assignment.substr(eq + 1), where);
+  auto parts = split_key(key);
+  check_reserved_names(parts, *parsed.get("v"), where);
 
   // A clearer message than the merge's "type change ... to table".
-  auto parts = split_key(key);
   std::string path;
   for (size_t i = 0; i + 1 < parts.size(); ++i) {
     path = join_key(path, parts[i]);
@@ -606,7 +668,7 @@ int Config::read(std::string_view key, int*) const {
 double Config::read(std::string_view key, double*) const {
   const toml::node& node = state_->require(key);
   if (!node.is_number()) state_->wrong_type(key, "a float", node);
-  return *node.value<double>();
+  return number_value(node);
 }
 
 std::string Config::read(std::string_view key, std::string*) const {

@@ -3,6 +3,8 @@
 #include <ATen/ATen.h>
 #include <zlib.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -35,6 +37,24 @@ size_t read_bytes(gzFile f, void* out, size_t n, const std::string& name) {
   return total;
 }
 
+// The sizes come from the header: before allocating them, check that the file can
+// hold that much data, so that a corrupt header is an error and not gigabytes of
+// memory. A plain file holds exactly its remaining bytes; deflate expands at most
+// 1032:1, which bounds a gzip file.
+void check_fits(const std::filesystem::path& file, gzFile f, size_t header_bytes, size_t count) {
+  const std::string name = file.string();
+  const uintmax_t file_bytes = std::filesystem::file_size(file);
+  if (gzdirect(f)) {
+    const uintmax_t data_bytes = file_bytes - std::min<uintmax_t>(file_bytes, header_bytes);
+    if (count > data_bytes)
+      throw DataError(name + ": truncated: expected " + std::to_string(count) + " bytes of data, got " +
+                      std::to_string(data_bytes));
+  } else if (count / 1032 > file_bytes) {
+    throw DataError(name + ": truncated: expected " + std::to_string(count) + " bytes of data, more than a " +
+                    std::to_string(file_bytes) + "-byte gzip file can hold");
+  }
+}
+
 }  // namespace
 
 at::Tensor read_idx_ubyte(const std::filesystem::path& file, int expected_dims) {
@@ -64,6 +84,7 @@ at::Tensor read_idx_ubyte(const std::filesystem::path& file, int expected_dims) 
     count *= static_cast<size_t>(shape[d]);
     if (count > (size_t{1} << 36)) throw DataError(name + ": IDX sizes are implausibly large");
   }
+  check_fits(file, f.get(), 4 + 4 * static_cast<size_t>(expected_dims), count);
 
   at::Tensor data = at::empty(shape, at::kByte);
   const size_t got = read_bytes(f.get(), data.data_ptr<uint8_t>(), count, name);

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cctype>
+#include <cstdio>
 #include <mutex>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
@@ -47,6 +48,12 @@ void convert_into(const cv::Mat& image, int channels, cv::Mat& target) {
 
 std::string size_text(const cv::Mat& image) { return std::to_string(image.cols) + "x" + std::to_string(image.rows); }
 
+std::string gib_text(double bytes) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.1f GiB", bytes / (1 << 30));
+  return text;
+}
+
 }  // namespace
 
 at::Tensor decode_images(const std::vector<fs::path>& files, int channels, const fs::path& reference) {
@@ -58,9 +65,18 @@ at::Tensor decode_images(const std::vector<fs::path>& files, int channels, const
   const fs::path& ref = reference.empty() ? files[0] : reference;
   const cv::Mat first = read(ref);
   const int rows = first.rows, cols = first.cols;
-  at::Tensor images = at::empty({n, rows, cols, out_channels}, at::kByte);
-  uint8_t* base = images.data_ptr<uint8_t>();
   const int64_t image_bytes = int64_t{rows} * cols * out_channels;
+  // The size comes from one image's header, the count from the file list: a
+  // product beyond memory is the data's fault, and must say so.
+  at::Tensor images;
+  try {
+    images = at::empty({n, rows, cols, out_channels}, at::kByte);
+  } catch (const c10::Error&) {
+    throw DataError(ref.string() + ": " + std::to_string(n) + " images of " + size_text(first) +
+                    " (width x height) do not fit in memory (" +
+                    gib_text(static_cast<double>(n) * static_cast<double>(image_bytes)) + ")");
+  }
+  uint8_t* base = images.data_ptr<uint8_t>();
 
   // Images after a failure are skipped, those before it are all tried: the error
   // reported is that of the first bad file, whatever the scheduling.

@@ -45,6 +45,10 @@ std::ifstream open_text(const fs::path& file) {
 
 std::string at_line(const fs::path& file, int line) { return file.string() + ":" + std::to_string(line) + ": "; }
 
+// wnids and image names become path components under the root; a '/', '.' or
+// '..' would make the reader look outside the dataset's folders.
+bool plain_name(const std::string& name) { return name.find('/') == std::string::npos && name != "." && name != ".."; }
+
 // Class index = line order (the order of the official file, not sorted).
 std::vector<std::string> read_wnids(const fs::path& file) {
   std::ifstream in = open_text(file);
@@ -57,6 +61,7 @@ std::vector<std::string> read_wnids(const fs::path& file) {
     if (wnid.empty()) continue;
     if (wnid.find_first_of(" \t") != std::string::npos)
       throw DataError(at_line(file, number) + "expected one wnid, got '" + wnid + "'");
+    if (!plain_name(wnid)) throw DataError(at_line(file, number) + "wnid '" + wnid + "' is not a plain name");
     if (!seen.insert(wnid).second) throw DataError(at_line(file, number) + "wnid '" + wnid + "' listed twice");
     wnids.push_back(wnid);
   }
@@ -123,6 +128,9 @@ DatasetSplits load_tiny_imagenet(const std::string& root_name) {
     const std::string wnid = fields.size() >= 2 ? trimmed(fields[1]) : "";
     if (image.empty() || wnid.empty())
       throw DataError(at_line(annotations, number) + "expected 'image<TAB>wnid<TAB>x0<TAB>y0<TAB>x1<TAB>y1'");
+    if (!plain_name(image))
+      throw DataError(at_line(annotations, number) + "image '" + image + "' is not a file name in " +
+                      (root / "val" / "images").string());
     auto it = label_of.find(wnid);
     if (it == label_of.end())
       throw DataError(at_line(annotations, number) + "wnid '" + wnid + "' is not in " + wnids_file.string());

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Shared set-up of tools/train and tools/test: installs the Debian packages that
-# are missing (quiet when all are present), then configures and builds if the
-# build is missing or stale. Sourced, not run: it defines sscl_setup.
+# Shared set-up of tools/train, tools/test, tools/sanitize and tools/fuzz:
+# installs the Debian packages that are missing (quiet when all are present), then
+# configures and builds if the build is missing or stale. Sourced, not run: it
+# defines sscl_setup.
 set -euo pipefail
 
 SSCL_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -16,6 +17,14 @@ SSCL_PACKAGES=(
   libgtest-dev libgmock-dev jq
   dataset-fashion-mnist
 )
+
+# Only tools/sanitize and tools/fuzz add these (to SSCL_PACKAGES): clang with
+# its sanitizer and libFuzzer runtimes (libclang-rt-14-dev is only a recommendation
+# of clang-14), lld, and llvm-symbolizer (in llvm-14) for the reports' stacks.
+SSCL_SANITIZER_PACKAGES=(clang-14 libclang-rt-14-dev lld-14 llvm-14)
+
+# Extra `cmake -S -B` arguments of a fresh configure (the sanitized build's).
+SSCL_CONFIGURE_ARGS=()
 
 sscl_install_packages() {
   local missing=()
@@ -40,7 +49,7 @@ sscl_setup() {
   sscl_install_packages
   if [ ! -f "$build_dir/build.ninja" ]; then
     echo "[setup] configuring $build_dir ($build_type)" >&2
-    cmake -S "$SSCL_ROOT" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE="$build_type" >&2
+    cmake -S "$SSCL_ROOT" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE="$build_type" "${SSCL_CONFIGURE_ARGS[@]}" >&2
   fi
   # Ninja rebuilds only what changed; it is quiet when the build is up to date.
   local jobs

@@ -559,5 +559,44 @@ TEST(Config, ToTomlRoundTripsValuesAndFingerprint) {
   EXPECT_EQ(reloaded.get<double>("lr"), 0.1);  // the copy is independent
 }
 
+// Regression (fuzz_config): an integer beyond 2^53 read as a float dereferenced the
+// empty optional that TOML++ gives for it (undefined behaviour); it is now the nearest float.
+TEST(Config, HugeIntegersReadAsTheNearestFloat) {
+  Config config = Config::from_string(
+      "big = 9007199254740993\nmost = -9223372036854775808\nlist = [1, 9007199254740993]\n", "big.toml");
+  EXPECT_EQ(config.get<double>("big"), 9007199254740992.0);
+  EXPECT_EQ(config.get<double>("most"), -9223372036854775808.0);
+  EXPECT_THAT(config.get<std::vector<double>>("list"), ElementsAre(1.0, 9007199254740992.0));
+  EXPECT_EQ(config.get<std::int64_t>("big"), 9007199254740993);
+}
+
+// Regression (fuzz_config): a bare word that is not UTF-8 was kept as a string that
+// to_toml() then wrote into a file that does not load.
+TEST(Config, OverrideValuesMustBeUtf8) {
+  Config config = Config::from_string("name = \"x\"\n", "a.toml");
+  const std::string before = config.to_toml();
+  for (const std::string bad : {"\xbf#comment", "caf\xc3", "\xc0\xafx", "\xed\xa0\x80", "\xf4\x90\x80\x80"})
+    EXPECT_THAT(error_of([&] { config.apply_override("name=" + bad); }),
+                HasSubstr("--cfg-options name=" + bad + ": the value is not valid UTF-8"));
+  EXPECT_EQ(config.to_toml(), before);
+  config.apply_override("name=caf\xc3\xa9");  // é
+  EXPECT_EQ(config.get<std::string>("name"), "caf\xc3\xa9");
+  EXPECT_EQ(Config::from_string(config.to_toml(), "saved").to_toml(), config.to_toml());
+}
+
+// Regression (fuzz_config): `_base_=...` on the command line was stored as a plain
+// key, which to_toml() wrote where a reload reads it as a base list.
+TEST(Config, OverridesCannotSetReservedNames) {
+  Config config = Config::from_string("[model]\nname = \"x\"\n", "a.toml");
+  const std::string before = config.to_toml();
+  for (const std::string key : {"_base_", "_base_.x", "model._base_"})
+    EXPECT_THAT(error_of([&] { config.apply_override(key + "=\"other.toml\""); }),
+                HasSubstr("--cfg-options " + key + "=\"other.toml\": _base_ can only be set in a config file"));
+  for (const std::string assignment : {"model._delete_=1", "_delete_.x=true"})
+    EXPECT_THAT(error_of([&] { config.apply_override(assignment); }),
+                HasSubstr("--cfg-options " + assignment + ": _delete_ must be a boolean flag of a table"));
+  EXPECT_EQ(config.to_toml(), before);
+}
+
 }  // namespace
 }  // namespace sscl

@@ -58,5 +58,21 @@ TEST(FashionMnist, LabelOutOfRangeIsRejected) {
   }
 }
 
+// Regression (fuzz_fashion_mnist): 3x2 test images beside 2x2 training images
+// were accepted, and only the first evaluation failed, inside LibTorch.
+TEST(FashionMnist, TestImagesOfAnotherSizeAreRejected) {
+  testing::TempDir dir;
+  testing::write_tiny_fashion_mnist(dir.path(), 1, 1);
+  testing::write_idx(dir / "t10k-images-idx3-ubyte", {10, 28, 27}, std::vector<uint8_t>(10 * 28 * 27, 7));
+  try {
+    DatasetRegistry::get().at("fashion_mnist")(dir.path().string());
+    FAIL();
+  } catch (const DataError& e) {
+    EXPECT_EQ(std::string(e.what()), (dir / "t10k-images-idx3-ubyte").string() +
+                                         ": images are 28x27 (rows x columns), but the training images are 28x28 "
+                                         "(rows x columns)");
+  }
+}
+
 }  // namespace
 }  // namespace sscl

@@ -79,5 +79,27 @@ TEST(IdxReader, TrailingBytes) {
   EXPECT_NE(error_of(dir / "x", 1).find("trailing bytes"), std::string::npos);
 }
 
+// Regression: a 20-byte file whose header declares 16 x 65536 x 65536 images made
+// the reader allocate 64 GiB before reading; LibTorch's allocation error (c10::Error)
+// escaped instead of a DataError.
+TEST(IdxReader, SizesBeyondThePlainFileAreRejectedBeforeAllocating) {
+  TempDir dir;
+  write_idx(dir / "x", {16, 65536, 65536}, {1, 2, 3, 4});
+  EXPECT_EQ(error_of(dir / "x", 3), (dir / "x").string() + ": truncated: expected 68719476736 bytes of data, got 4");
+}
+
+TEST(IdxReader, SizesBeyondWhatTheGzipFileCanHoldAreRejectedBeforeAllocating) {
+  TempDir dir;
+  write_idx(dir / "plain", {1024, 1024, 1024}, {1, 2, 3});
+  std::ifstream in(dir / "plain", std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), {});
+  gzFile gz = gzopen((dir / "x.gz").c_str(), "wb");
+  gzwrite(gz, bytes.data(), static_cast<unsigned>(bytes.size()));
+  gzclose(gz);
+  const std::string error = error_of(dir / "x.gz", 3);
+  EXPECT_NE(error.find("truncated: expected 1073741824 bytes of data, more than a "), std::string::npos) << error;
+  EXPECT_NE(error.find("-byte gzip file can hold"), std::string::npos) << error;
+}
+
 }  // namespace
 }  // namespace sscl

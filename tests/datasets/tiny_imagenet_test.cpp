@@ -116,6 +116,23 @@ TEST(TinyImageNet, AnnotationErrorsNameFileAndLine) {
   EXPECT_EQ(error_of(dir), (dir / "val/images/val_77.JPEG").string() + ": file not found");
 }
 
+// Names from the text files become paths: none may lead outside the dataset's folders.
+TEST(TinyImageNet, WnidsAndImageNamesMustBePlainNames) {
+  TempDir dir;
+  const auto written = testing::write_tiny_imagenet(dir.path(), small_spec());
+  testing::write_text(dir / "wnids.txt", written.class_dirs[0] + "\n../" + written.class_dirs[1] + "\n");
+  EXPECT_EQ(error_of(dir), (dir / "wnids.txt").string() + ":2: wnid '../" + written.class_dirs[1] +
+                               "' is not a plain name");
+  testing::write_text(dir / "wnids.txt", written.class_dirs[0] + "\n..\n");
+  EXPECT_EQ(error_of(dir), (dir / "wnids.txt").string() + ":2: wnid '..' is not a plain name");
+
+  testing::write_lines(dir / "wnids.txt", written.class_dirs);
+  const fs::path annotations = dir / "val/val_annotations.txt";
+  testing::write_text(annotations, "../../wnids.txt\t" + written.class_dirs[0] + "\t0\t0\t15\t15\n");
+  EXPECT_EQ(error_of(dir), annotations.string() + ":1: image '../../wnids.txt' is not a file name in " +
+                               (dir / "val/images").string());
+}
+
 TEST(TinyImageNet, UndecodableImageIsNamed) {
   TempDir dir;
   const auto written = testing::write_tiny_imagenet(dir.path(), small_spec());
