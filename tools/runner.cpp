@@ -246,7 +246,7 @@ TrainOutcome run_training(const TrainArgs& args) {
   const auto blas = loaded_blas_libraries();
   RunSummary summary{name, method_label, data_options.dataset, backbone_name, to_string(scenario), device.str(),
                      config.fingerprint(), blas.empty() ? "no BLAS library mapped" : join(blas, ", "), blas_threads,
-                     threads, seed, 0.0, {}};
+                     threads, seed, 0.0, {}, {}, {}};
   log->info("run directory {}", run_dir.string());
   log->info("sscl {} ({}), LibTorch {}, device {}, {} torch thread(s), {} loader worker(s), BLAS {} ({})",
             sscl_version(), git_commit(), libtorch_version(), summary.device, threads, data_options.workers,

@@ -25,7 +25,6 @@ void Er::offer(const TrainBatch& batch, Rng& rng, const at::Tensor& logits) {
 
 LossTerms Er::step(const TrainBatch& batch, const RunState& state) {
   namespace F = torch::nn::functional;
-  const auto& lab = batch.labeled;
   Rng rng = iteration_rng(kErStream, batch.task, state.iter);
   const auto replay = draw_replay_batch(buffer_, minibatch_size(), data(), View::kWeak, rng, context().device);
   // One forward over current and replayed images, as mammoth's ER (BatchNorm
