@@ -61,13 +61,13 @@ TEST(ShippedConfigsList, FindsTheConfigs) { EXPECT_GE(shipped_configs().size(), 
 TEST_P(ShippedConfigs, TrainsTwoShortTasksOnTinyDataOfItsFormat) {
   const fs::path& config = GetParam();
   TempDir dir;
-  const std::string dataset = Config::load(config).get<std::string>("data.dataset");
-  std::string extra = write_tiny(dataset, dir / "data");
+  const Config loaded = Config::load(config);
+  std::string extra = write_tiny(loaded.get<std::string>("data.dataset"), dir / "data");
   // Queries must fall inside the 2-iteration tasks.
-  if (Config::load(config).has("active.strategy")) extra += " active.warmup_iters=1 active.budget_per_class=1";
+  if (loaded.has("active.strategy")) extra += " active.warmup_iters=1 active.budget_per_class=1";
   // oEWC's Fisher takes a backward pass per image: 250 of them made the CIFAR-100
   // run take over a minute. A few still exercise the whole path.
-  if (Config::load(config).has("method.fisher_samples")) extra += " method.fisher_samples=8";
+  if (loaded.has("method.fisher_samples")) extra += " method.fisher_samples=8";
   // A ResNet-18 checkpoint is ~100 MB and ~0.8 s to write, twice per run, 61 runs:
   // checkpoints of every method are tested in tests/methods/resume_test and those
   // of the small-CNN configs here.
