@@ -4,14 +4,13 @@
 #include <torch/cuda.h>
 #include <torch/serialize/archive.h>
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
-#include <cstdlib>
 #include <cmath>
+#include <cstdlib>
 #include <iomanip>
 #include <limits>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "core/atomic_file.h"
@@ -74,8 +73,8 @@ AccuracyMatrix matrix_from(const json& rows) {
 }
 
 json timing_json(const IterationTiming& t) {
-  return {{"data_ms", t.data_ms}, {"forward_ms", t.forward_ms}, {"backward_ms", t.backward_ms},
-          {"other_ms", t.other_ms}};
+  return {
+      {"data_ms", t.data_ms}, {"forward_ms", t.forward_ms}, {"backward_ms", t.backward_ms}, {"other_ms", t.other_ms}};
 }
 
 IterationTiming timing_from(const json& j) {
@@ -121,8 +120,8 @@ std::string run_state_to_json(const RunState& s) {
   for (const auto& [name, value] : s.losses) losses.push_back({name, value});
   json timings = json::array();
   for (const auto& t : s.task_timings)
-    timings.push_back({{"iteration_ms", t.iteration_ms}, {"sum", timing_json(t.sum)}, {"train_s", t.train_s},
-                       {"eval_s", t.eval_s}});
+    timings.push_back(
+        {{"iteration_ms", t.iteration_ms}, {"sum", timing_json(t.sum)}, {"train_s", t.train_s}, {"eval_s", t.eval_s}});
   const json j{{"num_tasks", s.num_tasks},
                {"iters_per_task", s.iters_per_task},
                {"iters_per_virtual_epoch", s.iters_per_virtual_epoch},
@@ -151,7 +150,8 @@ RunState run_state_from_json(const std::string& text) {
   s.epoch = j.at("epoch");
   s.global_iter = j.at("global_iter");
   s.lr = j.at("lr");
-  for (const auto& term : j.at("losses")) s.losses.emplace_back(term.at(0).get<std::string>(), term.at(1).get<double>());
+  for (const auto& term : j.at("losses"))
+    s.losses.emplace_back(term.at(0).get<std::string>(), term.at(1).get<double>());
   s.loss = j.at("loss").is_null() ? std::numeric_limits<double>::quiet_NaN() : j.at("loss").get<double>();
   s.last_timing = timing_from(j.at("last_timing"));
   for (const auto& t : j.at("task_timings")) {

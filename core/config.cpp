@@ -58,8 +58,7 @@ std::vector<std::string_view> split_key(std::string_view key) {
 bool valid_segment(std::string_view segment) {
   if (segment.empty()) return false;
   return std::all_of(segment.begin(), segment.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-           c == '-';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
   });
 }
 
@@ -101,17 +100,14 @@ void record_origins(const toml::table& table, const std::string& prefix,
     std::string key = join_key(prefix, name);
     if (name == kDelete) {
       if (!node.is_boolean())
-        throw ConfigError(where(node) + ": '" + key + "' must be a boolean, got " +
-                          a_type(node.type()));
+        throw ConfigError(where(node) + ": '" + key + "' must be a boolean, got " + a_type(node.type()));
       continue;
     }
     if (name == kBase) {
-      throw ConfigError(where(node) + ": '" + key +
-                        "': _base_ is only allowed at the top level of a file");
+      throw ConfigError(where(node) + ": '" + key + "': _base_ is only allowed at the top level of a file");
     }
     if (!valid_segment(name))
-      throw ConfigError(where(node) + ": invalid key '" + key +
-                        "' (key names use letters, digits, '_' and '-')");
+      throw ConfigError(where(node) + ": invalid key '" + key + "' (key names use letters, digits, '_' and '-')");
     out[key] = where(node);
     if (const toml::table* sub = node.as_table()) record_origins(*sub, key, where, out);
   }
@@ -165,15 +161,13 @@ void erase_subtree(Origins& origins, const std::string& key) {
   origins.erase(key);
   std::string prefix = key + ".";
   auto it = origins.lower_bound(prefix);
-  while (it != origins.end() && it->first.compare(0, prefix.size(), prefix) == 0)
-    it = origins.erase(it);
+  while (it != origins.end() && it->first.compare(0, prefix.size(), prefix) == 0) it = origins.erase(it);
 }
 
 void copy_subtree(Origins& dst, const Origins& src, const std::string& key) {
   if (auto it = src.find(key); it != src.end()) dst[key] = it->second;
   std::string prefix = key + ".";
-  for (auto it = src.lower_bound(prefix);
-       it != src.end() && it->first.compare(0, prefix.size(), prefix) == 0; ++it)
+  for (auto it = src.lower_bound(prefix); it != src.end() && it->first.compare(0, prefix.size(), prefix) == 0; ++it)
     dst[it->first] = it->second;
 }
 
@@ -185,8 +179,8 @@ std::string lookup(const Origins& origins, const std::string& key) {
 // Merges `src` over `dst`: tables deep-merge, everything else replaces, a table
 // with `_delete_ = true` replaces wholesale. A value may not change type, except
 // that integers and floats mix (the result is a float if either is).
-void merge_into(toml::table& dst, Origins& dst_origins, const toml::table& src,
-                const Origins& src_origins, const std::string& prefix) {
+void merge_into(toml::table& dst, Origins& dst_origins, const toml::table& src, const Origins& src_origins,
+                const std::string& prefix) {
   for (auto&& [name_key, node] : src) {
     std::string_view name = name_key.str();
     if (name == kDelete) continue;
@@ -200,22 +194,18 @@ void merge_into(toml::table& dst, Origins& dst_origins, const toml::table& src,
     }
     if (!replace && old->is_floating_point() && node.is_integer()) {
       dst.insert_or_assign(name, static_cast<double>(*node.value<std::int64_t>()));
-    } else if (replace || old->type() == node.type() ||
-               (old->is_integer() && node.is_floating_point())) {
+    } else if (replace || old->type() == node.type() || (old->is_integer() && node.is_floating_point())) {
       put(dst, name, node);
     } else {
-      throw ConfigError(lookup(src_origins, key) + ": type change for '" + key + "' from " +
-                        type_word(old->type()) + " to " + type_word(node.type()) + " (defined at " +
-                        lookup(dst_origins, key) + ")");
+      throw ConfigError(lookup(src_origins, key) + ": type change for '" + key + "' from " + type_word(old->type()) +
+                        " to " + type_word(node.type()) + " (defined at " + lookup(dst_origins, key) + ")");
     }
     erase_subtree(dst_origins, key);
     copy_subtree(dst_origins, src_origins, key);
   }
 }
 
-void merge_layer(Layer& dst, const Layer& src) {
-  merge_into(dst.table, dst.origins, src.table, src.origins, "");
-}
+void merge_layer(Layer& dst, const Layer& src) { merge_into(dst.table, dst.origins, src.table, src.origins, ""); }
 
 toml::table parse_toml(std::string_view text, const std::string& name) {
   try {
@@ -279,13 +269,11 @@ class Loader {
 
     Layer own;
     record_origins(
-        table, "", [&](const toml::node& node) { return file_origin(name, node.source()); },
-        own.origins);
+        table, "", [&](const toml::node& node) { return file_origin(name, node.source()); }, own.origins);
     own.table = std::move(table);
 
     Layer merged;
-    for (const std::string& base : bases)
-      merge_layer(merged, load_file((dir / base).lexically_normal(), base_origin));
+    for (const std::string& base : bases) merge_layer(merged, load_file((dir / base).lexically_normal(), base_origin));
     if (deletes_base(own.table)) merged = Layer();
     merge_layer(merged, own);
     return merged;
@@ -296,8 +284,7 @@ class Loader {
 };
 
 size_t code_points(std::string_view text) {
-  return static_cast<size_t>(
-      std::count_if(text.begin(), text.end(), [](char c) { return (c & 0xC0) != 0x80; }));
+  return static_cast<size_t>(std::count_if(text.begin(), text.end(), [](char c) { return (c & 0xC0) != 0x80; }));
 }
 
 // Bytes of the UTF-8 sequence that `lead` starts; 0 for a byte that cannot start one.
@@ -323,8 +310,7 @@ bool valid_utf8(std::string_view text) {
       if ((next & 0xC0) != 0x80) return false;
       code = (code << 6) | (next & 0x3F);
     }
-    if (code < kSmallest[length] || code > 0x10FFFF || (code >= 0xD800 && code <= 0xDFFF))
-      return false;
+    if (code < kSmallest[length] || code > 0x10FFFF || (code >= 0xD800 && code <= 0xDFFF)) return false;
     i += length;
   }
   return true;
@@ -333,10 +319,8 @@ bool valid_utf8(std::string_view text) {
 // Parses an override value as TOML, falling back to a string for a bare word.
 // Returns a table whose only entry `v` is the value.
 toml::table parse_override_value(const std::string& value, const std::string& where) {
-  if (value.empty())
-    throw ConfigError(where + ": empty value (write KEY='\"\"' for an empty string)");
-  if (value.find_first_of("\r\n") != std::string::npos)
-    throw ConfigError(where + ": the value must be on one line");
+  if (value.empty()) throw ConfigError(where + ": empty value (write KEY='\"\"' for an empty string)");
+  if (value.find_first_of("\r\n") != std::string::npos) throw ConfigError(where + ": the value must be on one line");
   // A bare word is kept as a string, which to_toml() must be able to write.
   if (!valid_utf8(value)) throw ConfigError(where + ": the value is not valid UTF-8");
   bool bare_word = value.find_first_of("\"'[]{} \t\f\v") == std::string::npos;
@@ -349,8 +333,7 @@ toml::table parse_override_value(const std::string& value, const std::string& wh
     // A value that stops early was cut by a comment (`1#x`): not what was meant.
     std::string_view trimmed(value);
     trimmed = trimmed.substr(0, trimmed.find_last_not_of(" \t") + 1);
-    bool whole =
-        parsed.size() == 1 && node && node->source().end.column == 5 + code_points(trimmed);
+    bool whole = parsed.size() == 1 && node && node->source().end.column == 5 + code_points(trimmed);
     // We have no use for dates; `2024-01-01` on the command line is a name.
     bool date_like = node && (node->is_date() || node->is_time() || node->is_date_time());
     if (whole && !(bare_word && date_like)) return parsed;
@@ -416,9 +399,7 @@ std::string quote(std::string_view text) {
   return out + "\"";
 }
 
-std::string key_text(std::string_view name) {
-  return valid_segment(name) ? std::string(name) : quote(name);
-}
+std::string key_text(std::string_view name) { return valid_segment(name) ? std::string(name) : quote(name); }
 
 // Our own writer rather than toml::toml_formatter, which prints 0.1 as
 // 0.10000000000000001 (17 digits); this one writes the shortest exact float.
@@ -457,8 +438,7 @@ std::string inline_value(const toml::node& node) {
 }
 
 void write_table(std::string& out, const toml::table& table, const std::string& path) {
-  bool has_values = std::any_of(table.begin(), table.end(),
-                                [](const auto& entry) { return !entry.second.is_table(); });
+  bool has_values = std::any_of(table.begin(), table.end(), [](const auto& entry) { return !entry.second.is_table(); });
   // Parents of sub-tables are implied; an empty table needs its header to exist.
   if (!path.empty() && (has_values || table.empty())) {
     if (!out.empty()) out += "\n";
@@ -468,8 +448,7 @@ void write_table(std::string& out, const toml::table& table, const std::string& 
     if (!node.is_table()) out += key_text(name.str()) + " = " + inline_value(node) + "\n";
   for (auto&& [name, node] : table) {
     if (const toml::table* sub = node.as_table())
-      write_table(out, *sub,
-                  path.empty() ? key_text(name.str()) : path + "." + key_text(name.str()));
+      write_table(out, *sub, path.empty() ? key_text(name.str()) : path + "." + key_text(name.str()));
   }
 }
 
@@ -540,8 +519,7 @@ struct Config::State {
     return *node;
   }
 
-  [[noreturn]] void wrong_type(std::string_view key, const char* expected,
-                               const toml::node& node) const {
+  [[noreturn]] void wrong_type(std::string_view key, const char* expected, const toml::node& node) const {
     throw ConfigError(describe(key) + " must be " + expected + ", got " + a_type(node.type()));
   }
 
@@ -556,8 +534,8 @@ struct Config::State {
       const toml::node& element = (*array)[i];
       bool ok = element.is<T>() || (ints_as_floats && element.is_integer());
       if (!ok)
-        throw ConfigError(describe(key) + " must be " + expected + ", but element [" +
-                          std::to_string(i) + "] is " + a_type(element.type()));
+        throw ConfigError(describe(key) + " must be " + expected + ", but element [" + std::to_string(i) + "] is " +
+                          a_type(element.type()));
       out.push_back(element_value<T>(element));
     }
     return out;
@@ -599,8 +577,7 @@ void Config::apply_override(const std::string& assignment) {
   if (eq == std::string::npos) throw ConfigError(where + ": expected KEY=VALUE");
   std::string key = assignment.substr(0, eq);
   if (key.empty() || !valid_key(key))
-    throw ConfigError(where + ": invalid key '" + key +
-                      "' (a dotted path of letters, digits, '_' and '-')");
+    throw ConfigError(where + ": invalid key '" + key + "' (a dotted path of letters, digits, '_' and '-')");
   toml::table parsed = parse_override_value(assignment.substr(eq + 1), where);
   auto parts = split_key(key);
   check_reserved_names(parts, *parsed.get("v"), where);
@@ -612,8 +589,8 @@ void Config::apply_override(const std::string& assignment) {
     const toml::node* node = state_->find(path);
     if (!node) break;
     if (!node->is_table())
-      throw ConfigError(where + ": cannot set '" + key + "': '" + path + "' is " +
-                        a_type(node->type()) + " (defined at " + origin(path) + "), not a table");
+      throw ConfigError(where + ": cannot set '" + key + "': '" + path + "' is " + a_type(node->type()) +
+                        " (defined at " + origin(path) + "), not a table");
   }
 
   Layer layer;
@@ -660,8 +637,7 @@ int Config::read(std::string_view key, int*) const {
   if (value < std::numeric_limits<int>::min() || value > std::numeric_limits<int>::max())
     throw ConfigError(state_->describe(key) + " must be an integer between " +
                       std::to_string(std::numeric_limits<int>::min()) + " and " +
-                      std::to_string(std::numeric_limits<int>::max()) + ", got " +
-                      std::to_string(value));
+                      std::to_string(std::numeric_limits<int>::max()) + ", got " + std::to_string(value));
   return static_cast<int>(value);
 }
 
@@ -699,8 +675,7 @@ std::string Config::get_choice(std::string_view key, std::string fallback,
   if (std::find(allowed.begin(), allowed.end(), value) != allowed.end()) return value;
   std::string choices;
   for (const std::string& choice : allowed) choices += (choices.empty() ? "" : ", ") + choice;
-  throw ConfigError(state_->describe(key) + " must be one of: " + choices + "; got '" + value +
-                    "'");
+  throw ConfigError(state_->describe(key) + " must be one of: " + choices + "; got '" + value + "'");
 }
 
 bool Config::has(std::string_view key) const { return state_->find(key) != nullptr; }
@@ -723,24 +698,22 @@ std::vector<std::string> Config::child_keys(std::string_view table_key) const {
   return keys;
 }
 
-ConfigSection Config::section(std::string_view prefix) const {
-  return ConfigSection(*this, std::string(prefix));
-}
+ConfigSection Config::section(std::string_view prefix) const { return ConfigSection(*this, std::string(prefix)); }
 
 void Config::ensure_all_used() const {
   std::string unknown;
-  std::function<void(const toml::table&, const std::string&)> visit =
-      [&](const toml::table& table, const std::string& prefix) {
-        for (auto&& [name, node] : table) {
-          std::string key = join_key(prefix, name.str());
-          if (const toml::table* sub = node.as_table()) {
-            visit(*sub, key);
-          } else if (!state_->used.count(key)) {
-            if (!unknown.empty()) unknown += "; ";
-            unknown += "unknown config key '" + key + "' (from " + origin(key) + ")";
-          }
-        }
-      };
+  std::function<void(const toml::table&, const std::string&)> visit = [&](const toml::table& table,
+                                                                          const std::string& prefix) {
+    for (auto&& [name, node] : table) {
+      std::string key = join_key(prefix, name.str());
+      if (const toml::table* sub = node.as_table()) {
+        visit(*sub, key);
+      } else if (!state_->used.count(key)) {
+        if (!unknown.empty()) unknown += "; ";
+        unknown += "unknown config key '" + key + "' (from " + origin(key) + ")";
+      }
+    }
+  };
   visit(state_->root, "");
   if (!unknown.empty()) throw ConfigError(unknown);
 }
@@ -764,8 +737,7 @@ std::string Config::fingerprint() const {
 
 const fs::path& Config::source() const { return state_->source; }
 
-ConfigSection::ConfigSection(const Config& config, std::string prefix)
-    : config_(&config), prefix_(std::move(prefix)) {}
+ConfigSection::ConfigSection(const Config& config, std::string prefix) : config_(&config), prefix_(std::move(prefix)) {}
 
 std::string ConfigSection::full_key(std::string_view key) const { return join_key(prefix_, key); }
 
@@ -780,9 +752,7 @@ std::string ConfigSection::get_choice(std::string_view key, std::string fallback
 
 bool ConfigSection::has(std::string_view key) const { return config_->has(full_key(key)); }
 
-std::string ConfigSection::origin(std::string_view key) const {
-  return config_->origin(full_key(key));
-}
+std::string ConfigSection::origin(std::string_view key) const { return config_->origin(full_key(key)); }
 
 void ConfigSection::fail(std::string_view key, const std::string& message) const {
   config_->fail(full_key(key), message);
@@ -792,8 +762,6 @@ std::vector<std::string> ConfigSection::child_keys(std::string_view key) const {
   return config_->child_keys(full_key(key));
 }
 
-ConfigSection ConfigSection::section(std::string_view key) const {
-  return ConfigSection(*config_, full_key(key));
-}
+ConfigSection ConfigSection::section(std::string_view key) const { return ConfigSection(*config_, full_key(key)); }
 
 }  // namespace sscl

@@ -26,10 +26,9 @@ class ConfigSection;
 namespace detail {
 template <typename T>
 inline constexpr bool is_config_type_v =
-    std::is_same_v<T, bool> || std::is_same_v<T, std::int64_t> || std::is_same_v<T, int> ||
-    std::is_same_v<T, double> || std::is_same_v<T, std::string> ||
-    std::is_same_v<T, std::vector<std::int64_t>> || std::is_same_v<T, std::vector<double>> ||
-    std::is_same_v<T, std::vector<std::string>>;
+    std::is_same_v<T, bool> || std::is_same_v<T, std::int64_t> || std::is_same_v<T, int> || std::is_same_v<T, double> ||
+    std::is_same_v<T, std::string> || std::is_same_v<T, std::vector<std::int64_t>> ||
+    std::is_same_v<T, std::vector<double>> || std::is_same_v<T, std::vector<std::string>>;
 }  // namespace detail
 
 class Config {
@@ -68,8 +67,7 @@ class Config {
   // So that get_or("name", "x") is a std::string rather than a const char*.
   std::string get_or(std::string_view key, const char* fallback) const;
   // A string that must be one of `allowed`.
-  std::string get_choice(std::string_view key, std::string fallback,
-                         const std::vector<std::string>& allowed) const;
+  std::string get_choice(std::string_view key, std::string fallback, const std::vector<std::string>& allowed) const;
 
   // Whether the key exists (a table or a value); does not mark it used.
   bool has(std::string_view key) const;
@@ -122,8 +120,7 @@ class ConfigSection {
     return config_->get_or<T>(full_key(key), std::move(fallback));
   }
   std::string get_or(std::string_view key, const char* fallback) const;
-  std::string get_choice(std::string_view key, std::string fallback,
-                         const std::vector<std::string>& allowed) const;
+  std::string get_choice(std::string_view key, std::string fallback, const std::vector<std::string>& allowed) const;
   bool has(std::string_view key) const;
   std::string origin(std::string_view key) const;
   [[noreturn]] void fail(std::string_view key, const std::string& message) const;

@@ -1,9 +1,8 @@
 #include "core/device.h"
 
 #include <ATen/Parallel.h>
-#include <torch/cuda.h>
-
 #include <dlfcn.h>
+#include <torch/cuda.h>
 
 #include <regex>
 #include <thread>
@@ -35,8 +34,8 @@ int set_torch_threads(int threads) {
 }
 
 std::string set_blas_threads(int threads) {
-  if (threads < 0) throw ConfigError("train.blas_threads must be >= 0 (0 = leave the BLAS default), got " +
-                                     std::to_string(threads));
+  if (threads < 0)
+    throw ConfigError("train.blas_threads must be >= 0 (0 = leave the BLAS default), got " + std::to_string(threads));
   using SetThreads = void (*)(int);
   using GetThreads = int (*)();
   auto set = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));

@@ -3,11 +3,11 @@
 #include <sys/resource.h>
 #include <torch/version.h>
 
-#include "git_commit.h"  // generated at build time
-
 #include <filesystem>
 #include <fstream>
 #include <set>
+
+#include "git_commit.h"  // generated at build time
 
 namespace sscl {
 

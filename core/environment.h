@@ -7,7 +7,7 @@
 namespace sscl {
 
 std::string sscl_version();
-std::string git_commit();      // of the source tree at configure time
+std::string git_commit();  // of the source tree at configure time
 std::string libtorch_version();
 // The BLAS libraries mapped into this process (resolved paths), e.g.
 // /usr/lib/x86_64-linux-gnu/openblas-pthread/libblas.so.3. Empty if none found.

@@ -13,11 +13,10 @@ struct StageInfo {
   const char* name;
 };
 constexpr StageInfo kStages[] = {
-    {&Hook::before_run, "before_run"},     {&Hook::after_run, "after_run"},
-    {&Hook::before_task, "before_task"},   {&Hook::after_task, "after_task"},
-    {&Hook::before_epoch, "before_epoch"}, {&Hook::after_epoch, "after_epoch"},
-    {&Hook::before_iter, "before_iter"},   {&Hook::after_iter, "after_iter"},
-    {&Hook::before_val, "before_val"},     {&Hook::after_val, "after_val"},
+    {&Hook::before_run, "before_run"},   {&Hook::after_run, "after_run"},       {&Hook::before_task, "before_task"},
+    {&Hook::after_task, "after_task"},   {&Hook::before_epoch, "before_epoch"}, {&Hook::after_epoch, "after_epoch"},
+    {&Hook::before_iter, "before_iter"}, {&Hook::after_iter, "after_iter"},     {&Hook::before_val, "before_val"},
+    {&Hook::after_val, "after_val"},
 };
 }  // namespace
 
@@ -55,8 +54,7 @@ void HookDispatcher::call_one(Hook& hook, HookStage stage, const RunState& state
     throw;  // already carries its context
   } catch (const std::exception& e) {
     throw TrainingError("hook '" + hook.hook_name() + "' " + stage_name(stage) + " (task " +
-                        std::to_string(state.task) + ", iteration " + std::to_string(state.iter) +
-                        "): " + e.what());
+                        std::to_string(state.task) + ", iteration " + std::to_string(state.iter) + "): " + e.what());
   }
 }
 

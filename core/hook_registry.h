@@ -16,7 +16,6 @@ struct HookContext {
 
 // Factory: the `log` config section and the run's context. The runner adds
 // "logger" and "metrics_jsonl" to every run; `log.hooks` names extra ones.
-SSCL_DECLARE_REGISTRY(HookRegistry,
-                      std::function<std::shared_ptr<Hook>(const ConfigSection&, const HookContext&)>);
+SSCL_DECLARE_REGISTRY(HookRegistry, std::function<std::shared_ptr<Hook>(const ConfigSection&, const HookContext&)>);
 
 }  // namespace sscl

@@ -43,11 +43,11 @@ class LoggerHook : public Hook {
     ++window_;
     if ((s.iter + 1) % interval_ != 0 && !s.is_last_iter_of_task()) return;
     std::string terms;
-    for (const auto& [name, value] : s.losses) terms += fmt::format("{}{} {:.4f}", terms.empty() ? "" : ", ", name, value);
+    for (const auto& [name, value] : s.losses)
+      terms += fmt::format("{}{} {:.4f}", terms.empty() ? "" : ", ", name, value);
     const double ms = window_ms_ / window_;
     const int64_t done = s.global_iter + 1, total = int64_t{s.num_tasks} * s.iters_per_task;
-    const double elapsed =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
     log_->info("task {}/{} iter {}/{} | lr {:.5f} | loss {:.4f} ({}) | {:.1f} ms/iter (data {:.1f}) | eta {}",
                s.task + 1, s.num_tasks, s.iter + 1, s.iters_per_task, s.lr, s.loss, terms, ms,
                window_data_ms_ / window_, format_duration(elapsed / done * (total - done)));

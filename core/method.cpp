@@ -36,8 +36,9 @@ void Method::set_semi(std::unique_ptr<SemiLoss> semi) {
   check<ConfigError>(composes_with_semi(), "method '" + name() +
                                                "' does not compose with a semi-supervised loss (method.semi); "
                                                "it has no current-batch term to give one");
-  check<ConfigError>(!semi_, "method '" + display_name() + "' already has a semi-supervised loss; set method.semi "
-                                                           "only with a continual method such as \"der\"");
+  check<ConfigError>(!semi_, "method '" + display_name() +
+                                 "' already has a semi-supervised loss; set method.semi "
+                                 "only with a continual method such as \"der\"");
   check<ConfigError>(semi->keeps_supervised_loss() || !needs_plain_labeled_pass(),
                      "method.semi = '" + semi->name() + "' trains on mixed labeled images, and method '" + name() +
                          "' needs the labeled images' own logits");

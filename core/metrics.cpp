@@ -12,8 +12,7 @@ namespace {
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 }
 
-AccuracyMatrix::AccuracyMatrix(int num_tasks)
-    : values_(num_tasks, std::vector<double>(num_tasks, kNaN)) {}
+AccuracyMatrix::AccuracyMatrix(int num_tasks) : values_(num_tasks, std::vector<double>(num_tasks, kNaN)) {}
 
 void AccuracyMatrix::set(int after_task, int on_task, double accuracy) {
   values_.at(after_task).at(on_task) = accuracy;

@@ -4,10 +4,9 @@
 #include <torch/serialize/archive.h>
 #include <torch/types.h>
 
-#include <nlohmann/json.hpp>
-
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "core/error.h"
 #include "core/hook_registry.h"
@@ -39,8 +38,8 @@ class MetricsJsonlHook : public Hook {
     window_data_ms_ += s.last_timing.data_ms;
     ++window_;
     if ((s.iter + 1) % interval_ != 0 && !s.is_last_iter_of_task()) return;
-    nlohmann::json j{{"type", "train"}, {"task", s.task},   {"iter", s.iter + 1},
-                     {"global_iter", s.global_iter + 1}, {"lr", s.lr}, {"loss", s.loss}};
+    nlohmann::json j{{"type", "train"}, {"task", s.task}, {"iter", s.iter + 1}, {"global_iter", s.global_iter + 1},
+                     {"lr", s.lr},      {"loss", s.loss}};
     for (const auto& [name, value] : s.losses) j["losses"][name] = value;
     j["ms_per_iter"] = window_ms_ / window_;
     j["data_ms_per_iter"] = window_data_ms_ / window_;
@@ -70,8 +69,9 @@ class MetricsJsonlHook : public Hook {
     std::error_code ec;
     const auto keep = static_cast<std::uintmax_t>(bytes.item<int64_t>());
     if (std::filesystem::file_size(path_, ec) > keep && !ec) std::filesystem::resize_file(path_, keep, ec);
-    if (ec) throw IoError(path_.string() + ": cannot cut back to the checkpoint's " + std::to_string(keep) +
-                          " bytes: " + ec.message());
+    if (ec)
+      throw IoError(path_.string() + ": cannot cut back to the checkpoint's " + std::to_string(keep) +
+                    " bytes: " + ec.message());
     out_.open(path_, std::ios::app);
     if (!out_) throw IoError(path_.string() + ": cannot open for writing");
   }

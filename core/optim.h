@@ -37,8 +37,8 @@ struct LrScheduleOptions {
   std::string policy = "constant";  // constant | step | cosine
   std::vector<int64_t> milestones;  // step: iterations (inside a task) where lr *= gamma
   double gamma = 0.1;
-  double min_lr = 0.0;          // cosine: the floor reached at the task's last iteration
-  int64_t warmup_iters = 0;     // linear warm-up from warmup_ratio * lr to lr
+  double min_lr = 0.0;       // cosine: the floor reached at the task's last iteration
+  int64_t warmup_iters = 0;  // linear warm-up from warmup_ratio * lr to lr
   double warmup_ratio = 0.1;
 
   static LrScheduleOptions from_config(const ConfigSection& section);

@@ -33,8 +33,7 @@ class Registry {
 
   const Factory& at(const std::string& name) const {
     auto it = entries_.find(name);
-    if (it == entries_.end())
-      throw RegistryError("unknown " + kind_ + " '" + name + "'; known: " + joined_names());
+    if (it == entries_.end()) throw RegistryError("unknown " + kind_ + " '" + name + "'; known: " + joined_names());
     return it->second;
   }
 
@@ -67,20 +66,20 @@ struct Registrar {
 #define SSCL_REGISTRY_CONCAT(a, b) SSCL_REGISTRY_CONCAT_INNER(a, b)
 // `registry` is a type with a static get() returning the Registry (see the
 // accessors declared next to each interface, e.g. MethodRegistry).
-#define SSCL_REGISTER(registry, name, factory)                                        \
-  static const ::sscl::Registrar<registry, registry::Factory> SSCL_REGISTRY_CONCAT( \
-      sscl_registrar_, __COUNTER__)(name, factory)
+#define SSCL_REGISTER(registry, name, factory)                                                                    \
+  static const ::sscl::Registrar<registry, registry::Factory> SSCL_REGISTRY_CONCAT(sscl_registrar_, __COUNTER__)( \
+      name, factory)
 
 // Declares a registry accessor type: struct NAME { using Factory = ...; get(); }.
-#define SSCL_DECLARE_REGISTRY(accessor, factory_type)            \
-  struct accessor {                                             \
-    using Factory = factory_type;                               \
-    static ::sscl::Registry<Factory>& get();                    \
+#define SSCL_DECLARE_REGISTRY(accessor, factory_type) \
+  struct accessor {                                   \
+    using Factory = factory_type;                     \
+    static ::sscl::Registry<Factory>& get();          \
   }
-#define SSCL_DEFINE_REGISTRY(accessor, kind_name)                               \
-  ::sscl::Registry<accessor::Factory>& accessor::get() {                        \
-    static ::sscl::Registry<accessor::Factory> registry(kind_name);             \
-    return registry;                                                            \
+#define SSCL_DEFINE_REGISTRY(accessor, kind_name)                   \
+  ::sscl::Registry<accessor::Factory>& accessor::get() {            \
+    static ::sscl::Registry<accessor::Factory> registry(kind_name); \
+    return registry;                                                \
   }
 
 }  // namespace sscl

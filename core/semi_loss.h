@@ -53,8 +53,8 @@ class SemiLoss : public Hook {
 
   // The current batch's forward passes and losses. `extra` (undefined or [E, ...])
   // are images of the method that share the labeled forward pass.
-  virtual CurrentBatchOutput forward(const TrainBatch& batch, const at::Tensor& extra,
-                                     const SupervisedLoss& supervised, const RunState& state) = 0;
+  virtual CurrentBatchOutput forward(const TrainBatch& batch, const at::Tensor& extra, const SupervisedLoss& supervised,
+                                     const RunState& state) = 0;
 
   // False for losses that replace the supervised term (MixMatch trains on mixed
   // targets); a method with its own supervised loss cannot take those.

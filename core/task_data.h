@@ -3,10 +3,10 @@
 // so that a run can be reproduced and resumed, whatever the loader's threading.
 #pragma once
 
+#include <ATen/core/Tensor.h>
+
 #include <cstdint>
 #include <vector>
-
-#include <ATen/core/Tensor.h>
 
 #include "core/batch.h"
 #include "core/nn/backbone.h"

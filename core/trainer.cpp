@@ -143,9 +143,10 @@ void Trainer::train_task(int task, int64_t first_iter, bool resumed) {
     if (const int signal = stop_requested()) {
       update_train_s();
       const std::string where = write_checkpoint({task, iter, false, state_.global_iter});
-      throw Interrupted(signal, "stopped by " + signal_name(signal) + " before iteration " + std::to_string(iter) +
-                                    " of task " + std::to_string(task) +
-                                    (where.empty() ? "; checkpoints are off, nothing was saved" : "; checkpoint " + where));
+      throw Interrupted(
+          signal, "stopped by " + signal_name(signal) + " before iteration " + std::to_string(iter) + " of task " +
+                      std::to_string(task) +
+                      (where.empty() ? "; checkpoints are off, nothing was saved" : "; checkpoint " + where));
     }
     train_iteration(task, iter);
     if (checkpoint_interval_ > 0 && state_.global_iter % checkpoint_interval_ == 0 &&
@@ -196,8 +197,9 @@ std::string Trainer::write_checkpoint(const CheckpointPosition& position) {
   const auto start = Clock::now();
   const std::string bytes = checkpoint_bytes(position);
   const std::string where = checkpoint_writer_(bytes, position);
-  get_logger("checkpoint")->info("task {} iteration {}{}: {} ({:.1f} MB, {:.0f} ms)", position.task, position.next_iter,
-                                 position.evaluated ? " (task end)" : "", where, bytes.size() / 1e6, ms_since(start));
+  get_logger("checkpoint")
+      ->info("task {} iteration {}{}: {} ({:.1f} MB, {:.0f} ms)", position.task, position.next_iter,
+             position.evaluated ? " (task end)" : "", where, bytes.size() / 1e6, ms_since(start));
   return where;
 }
 

@@ -1,11 +1,10 @@
 #include "datasets/augment_ops.h"
 
-#include <opencv2/imgproc.hpp>
-
 #include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstdint>
+#include <opencv2/imgproc.hpp>
 #include <string>
 #include <vector>
 

@@ -1,7 +1,6 @@
 #include "datasets/image_dataset.h"
 
 #include <ATen/ATen.h>
-
 #include <oneapi/tbb/parallel_for.h>
 
 #include "core/error.h"

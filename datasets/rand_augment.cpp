@@ -10,8 +10,22 @@
 namespace sscl {
 
 enum class AugmentKind : int {
-  AutoContrast, Equalize, Invert, Identity, Rotate, Posterize, Solarize, SolarizeAdd,
-  Color, Contrast, Brightness, Sharpness, ShearX, ShearY, TranslateX, TranslateY,
+  AutoContrast,
+  Equalize,
+  Invert,
+  Identity,
+  Rotate,
+  Posterize,
+  Solarize,
+  SolarizeAdd,
+  Color,
+  Contrast,
+  Brightness,
+  Sharpness,
+  ShearX,
+  ShearY,
+  TranslateX,
+  TranslateY,
 };
 
 namespace {
@@ -19,18 +33,35 @@ namespace {
 using K = AugmentKind;
 
 const std::vector<std::pair<std::string, K>>& pool(bool fixmatch) {
-  static const std::vector<std::pair<std::string, K>> reference = {
-      {"AutoContrast", K::AutoContrast}, {"Equalize", K::Equalize},     {"Invert", K::Invert},
-      {"Rotate", K::Rotate},             {"Posterize", K::Posterize},   {"Solarize", K::Solarize},
-      {"SolarizeAdd", K::SolarizeAdd},   {"Color", K::Color},           {"Contrast", K::Contrast},
-      {"Brightness", K::Brightness},     {"Sharpness", K::Sharpness},   {"ShearX", K::ShearX},
-      {"ShearY", K::ShearY},             {"TranslateX", K::TranslateX}, {"TranslateY", K::TranslateY}};
-  static const std::vector<std::pair<std::string, K>> fixmatch_pool = {
-      {"AutoContrast", K::AutoContrast}, {"Brightness", K::Brightness}, {"Color", K::Color},
-      {"Contrast", K::Contrast},         {"Equalize", K::Equalize},     {"Identity", K::Identity},
-      {"Posterize", K::Posterize},       {"Rotate", K::Rotate},         {"Sharpness", K::Sharpness},
-      {"ShearX", K::ShearX},             {"ShearY", K::ShearY},         {"Solarize", K::Solarize},
-      {"TranslateX", K::TranslateX},     {"TranslateY", K::TranslateY}};
+  static const std::vector<std::pair<std::string, K>> reference = {{"AutoContrast", K::AutoContrast},
+                                                                   {"Equalize", K::Equalize},
+                                                                   {"Invert", K::Invert},
+                                                                   {"Rotate", K::Rotate},
+                                                                   {"Posterize", K::Posterize},
+                                                                   {"Solarize", K::Solarize},
+                                                                   {"SolarizeAdd", K::SolarizeAdd},
+                                                                   {"Color", K::Color},
+                                                                   {"Contrast", K::Contrast},
+                                                                   {"Brightness", K::Brightness},
+                                                                   {"Sharpness", K::Sharpness},
+                                                                   {"ShearX", K::ShearX},
+                                                                   {"ShearY", K::ShearY},
+                                                                   {"TranslateX", K::TranslateX},
+                                                                   {"TranslateY", K::TranslateY}};
+  static const std::vector<std::pair<std::string, K>> fixmatch_pool = {{"AutoContrast", K::AutoContrast},
+                                                                       {"Brightness", K::Brightness},
+                                                                       {"Color", K::Color},
+                                                                       {"Contrast", K::Contrast},
+                                                                       {"Equalize", K::Equalize},
+                                                                       {"Identity", K::Identity},
+                                                                       {"Posterize", K::Posterize},
+                                                                       {"Rotate", K::Rotate},
+                                                                       {"Sharpness", K::Sharpness},
+                                                                       {"ShearX", K::ShearX},
+                                                                       {"ShearY", K::ShearY},
+                                                                       {"Solarize", K::Solarize},
+                                                                       {"TranslateX", K::TranslateX},
+                                                                       {"TranslateY", K::TranslateY}};
   return fixmatch ? fixmatch_pool : reference;
 }
 
@@ -97,12 +128,17 @@ double RandAugment::argument(int op, double level, bool negated) const {
     // kekmodel: _float_parameter = v * max_v / 10, _int_parameter = int(v * max_v / 10).
     auto scaled = [&](double range) { return level * range / options_.max_level; };
     switch (k) {
-      case K::Color: case K::Contrast: case K::Brightness: case K::Sharpness: return scaled(0.9) + 0.05;
+      case K::Color:
+      case K::Contrast:
+      case K::Brightness:
+      case K::Sharpness: return scaled(0.9) + 0.05;
       case K::Posterize: return std::trunc(scaled(4)) + 4;
       case K::Rotate: return sign * std::trunc(scaled(30));
       case K::Solarize: return 256 - std::trunc(scaled(256));
-      case K::ShearX: case K::ShearY: return sign * scaled(0.3);
-      case K::TranslateX: case K::TranslateY: return sign * scaled(0.3);
+      case K::ShearX:
+      case K::ShearY: return sign * scaled(0.3);
+      case K::TranslateX:
+      case K::TranslateY: return sign * scaled(0.3);
       default: return 0;
     }
   }
@@ -112,9 +148,14 @@ double RandAugment::argument(int op, double level, bool negated) const {
     case K::Posterize: return 4 - std::trunc(t * 4);
     case K::Solarize: return 256 - std::trunc(t * 256);
     case K::SolarizeAdd: return std::trunc(t * 110);
-    case K::Color: case K::Contrast: case K::Brightness: case K::Sharpness: return 1 + sign * (t * 0.9);
-    case K::ShearX: case K::ShearY: return sign * (t * 0.3);
-    case K::TranslateX: case K::TranslateY: return sign * (t * 0.45);
+    case K::Color:
+    case K::Contrast:
+    case K::Brightness:
+    case K::Sharpness: return 1 + sign * (t * 0.9);
+    case K::ShearX:
+    case K::ShearY: return sign * (t * 0.3);
+    case K::TranslateX:
+    case K::TranslateY: return sign * (t * 0.45);
     default: return 0;
   }
 }

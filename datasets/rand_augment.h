@@ -37,7 +37,6 @@
 #pragma once
 
 #include <opencv2/core.hpp>
-
 #include <string>
 #include <vector>
 
@@ -50,9 +49,9 @@ struct RandAugmentOptions {
   std::string variant = "reference";  // "reference" | "fixmatch"
   int num_ops = 3;                    // ops per image (fixmatch variant default 2)
   double magnitude = 7;               // level, of max_level ("reference" only)
-  double magnitude_std = 0.5;         // gaussian noise on the level per op, clipped to [0, max_level] ("reference" only)
-  double max_level = 10;              // "fixmatch": an integer >= 2, levels are 1..max_level-1
-  double prob = 0.5;                  // each chosen op applied with this probability
+  double magnitude_std = 0.5;  // gaussian noise on the level per op, clipped to [0, max_level] ("reference" only)
+  double max_level = 10;       // "fixmatch": an integer >= 2, levels are 1..max_level-1
+  double prob = 0.5;           // each chosen op applied with this probability
 
   // data.augment.randaugment.*; "fixmatch" makes num_ops default to 2 and
   // rejects magnitude / magnitude_std. Throws ConfigError naming the key.

@@ -1,9 +1,8 @@
 #include "datasets/transforms.h"
 
+#include <algorithm>
 #include <opencv2/core.hpp>
 #include <opencv2/imgproc.hpp>
-
-#include <algorithm>
 
 namespace sscl {
 

@@ -3,11 +3,10 @@
 #include <ATen/ATen.h>
 #include <oneapi/tbb/parallel_for.h>
 
-#include <opencv2/core.hpp>
-
 #include <algorithm>
 #include <iterator>
 #include <numeric>
+#include <opencv2/core.hpp>
 
 #include "core/error.h"
 #include "core/random.h"
@@ -36,9 +35,7 @@ cv::Mat image_view(const ImageDataset& d, int64_t id) {
                  CV_8UC(static_cast<int>(shape.channels)), base + id * shape.channels * shape.height * shape.width);
 }
 
-at::Tensor ids_tensor(const std::vector<int64_t>& ids) {
-  return at::tensor(at::ArrayRef<int64_t>(ids), at::kLong);
-}
+at::Tensor ids_tensor(const std::vector<int64_t>& ids) { return at::tensor(at::ArrayRef<int64_t>(ids), at::kLong); }
 
 }  // namespace
 
@@ -118,8 +115,8 @@ TrainBatch SplitSemiTasks::build_batch(int task, int64_t iter) const {
     labeled.push_back(indices.labeled[p]);
     labels.push_back(indices.labels[p]);
   }
-  const auto unlabeled = load_unlabeled_ ? draw(indices.unlabeled, options_.batch_size * options_.uratio, rng)
-                                         : std::vector<int64_t>{};
+  const auto unlabeled =
+      load_unlabeled_ ? draw(indices.unlabeled, options_.batch_size * options_.uratio, rng) : std::vector<int64_t>{};
   const auto shape = data_.train->shape();
   const int64_t n_lab = static_cast<int64_t>(labeled.size()), n_unl = static_cast<int64_t>(unlabeled.size());
   const int64_t image_floats = shape.channels * shape.height * shape.width;
@@ -205,9 +202,9 @@ void SplitSemiTasks::add_labels(int task, const at::Tensor& ids, const at::Tenso
   std::sort(sorted.begin(), sorted.end());
   check<Error>(std::adjacent_find(sorted.begin(), sorted.end()) == sorted.end(), "add_labels: an id appears twice");
   for (int64_t i = 0; i < n; ++i) {
-    check<Error>(std::binary_search(indices.unlabeled.begin(), indices.unlabeled.end(), id[i]),
-                 "add_labels: image " + std::to_string(id[i]) + " is not in task " + std::to_string(task) +
-                     "'s unlabeled pool");
+    check<Error>(
+        std::binary_search(indices.unlabeled.begin(), indices.unlabeled.end(), id[i]),
+        "add_labels: image " + std::to_string(id[i]) + " is not in task " + std::to_string(task) + "'s unlabeled pool");
     check<Error>(std::find(indices.classes.begin(), indices.classes.end(), label[i]) != indices.classes.end(),
                  "add_labels: label " + std::to_string(label[i]) + " is not a class of task " + std::to_string(task));
   }

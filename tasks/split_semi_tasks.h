@@ -19,19 +19,18 @@
 
 #include "core/config.h"
 #include "core/task_data.h"
-#include "datasets/image_dataset.h"
 #include "datasets/augment_pipeline.h"
+#include "datasets/image_dataset.h"
 #include "tasks/task_split.h"
 
 namespace sscl {
-
 
 struct SplitSemiOptions {
   std::string dataset = "fashion_mnist";
   std::string root = "/usr/share/datasets/fashion-mnist";
   TaskSplitOptions split;
-  int64_t batch_size = 8;  // labeled images per iteration
-  int64_t uratio = 7;      // unlabeled images per labeled image
+  int64_t batch_size = 8;         // labeled images per iteration
+  int64_t uratio = 7;             // unlabeled images per labeled image
   std::vector<double> mean, std;  // empty: the dataset's own
   std::vector<int64_t> resize;    // [rows, cols]: resize every image once at load; empty: native size
   int workers = 1;                // loader threads (TBB)

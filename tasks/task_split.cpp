@@ -25,8 +25,7 @@ std::vector<std::vector<int64_t>> ids_by_class(const ImageDataset& dataset) {
 
 }  // namespace
 
-std::vector<TaskIndices> build_task_split(const DatasetSplits& data, const TaskSplitOptions& options,
-                                          uint64_t seed) {
+std::vector<TaskIndices> build_task_split(const DatasetSplits& data, const TaskSplitOptions& options, uint64_t seed) {
   const int64_t num_classes = data.train->num_classes;
   if (options.num_tasks <= 0 || num_classes % options.num_tasks != 0)
     throw ConfigError("data.num_tasks = " + std::to_string(options.num_tasks) + " does not divide the " +

@@ -13,7 +13,7 @@ namespace sscl {
 
 struct TaskSplitOptions {
   int num_tasks = 5;
-  int64_t labels_per_class = 5;          // -1: every training image is labeled
+  int64_t labels_per_class = 5;           // -1: every training image is labeled
   std::string class_order = "ascending";  // ascending | random (seeded permutation)
 };
 
@@ -27,7 +27,6 @@ struct TaskIndices {
 
 // Throws ConfigError when the classes do not divide into the tasks or a class has
 // fewer than labels_per_class images.
-std::vector<TaskIndices> build_task_split(const DatasetSplits& data, const TaskSplitOptions& options,
-                                          uint64_t seed);
+std::vector<TaskIndices> build_task_split(const DatasetSplits& data, const TaskSplitOptions& options, uint64_t seed);
 
 }  // namespace sscl

@@ -17,11 +17,11 @@ std::string describe(const ActiveLearner& active) {
   const ActiveOptions& o = active.options();
   std::string iters;
   for (int r = 0; r < o.rounds; ++r) iters += (r ? ", " : "") + std::to_string(o.round_iter(r));
-  return fmt::format("active learning: {} queries {} in {} round(s) at iteration(s) {} of each task, from {}; "
-                     "labels by {}",
-                     to_string(o.strategy), budget_text(o), o.rounds, iters,
-                     o.pool_size > 0 ? fmt::format("{} random candidates", o.pool_size) : "the whole pool",
-                     active.oracle().name());
+  return fmt::format(
+      "active learning: {} queries {} in {} round(s) at iteration(s) {} of each task, from {}; "
+      "labels by {}",
+      to_string(o.strategy), budget_text(o), o.rounds, iters,
+      o.pool_size > 0 ? fmt::format("{} random candidates", o.pool_size) : "the whole pool", active.oracle().name());
 }
 
 nlohmann::json active_learning_json(const ActiveLearner& active, const SplitSemiTasks& tasks) {
@@ -43,9 +43,10 @@ nlohmann::json active_learning_json(const ActiveLearner& active, const SplitSemi
   nlohmann::json queries = nlohmann::json::array();
   std::vector<int64_t> queried(static_cast<size_t>(tasks.num_tasks()), 0);
   for (const QueryRecord& q : active.records()) {
-    nlohmann::json entry{{"task", q.task},         {"round", q.round},   {"iter", q.iter},
-                         {"candidates", q.candidates}, {"ids", q.ids},  {"labels", q.labels},
-                         {"oracle", q.oracle},     {"model_given", q.model_given}, {"seconds", q.seconds}};
+    nlohmann::json entry{
+        {"task", q.task},      {"round", q.round},   {"iter", q.iter},     {"candidates", q.candidates},
+        {"ids", q.ids},        {"labels", q.labels}, {"oracle", q.oracle}, {"model_given", q.model_given},
+        {"seconds", q.seconds}};
     if (q.model_given) {
       int64_t wrong = 0;
       for (size_t i = 0; i < q.ids.size(); ++i) wrong += truth[q.ids[i]] != q.labels[i];

@@ -6,9 +6,9 @@
 // cannot take the shape is reported in its row.
 //
 //   tools/models [--input 3x32x32] [--classes 10] [--backbone NAME]
-#include <CLI/CLI.hpp>
 #include <c10/util/Exception.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cstdio>
 #include <exception>
@@ -79,12 +79,14 @@ int main(int argc, char** argv) {
       sscl::BackboneRegistry::get().at(only);  // an unknown name lists the known ones
       names = {only};
     }
-    std::printf("Backbones with default options ([model] empty) and a %lld-class linear head, input %s "
-                "(channels x height x width), one image.\n",
-                static_cast<long long>(classes), input.c_str());
-    std::printf("MACs: multiply-accumulates of convolutions and linear layers (BN, activations, pooling and "
-                "additions not counted). float32: 4 bytes per parameter + buffers; int8: 1 byte per parameter "
-                "+ buffers (no scales, no BN folding).\n\n");
+    std::printf(
+        "Backbones with default options ([model] empty) and a %lld-class linear head, input %s "
+        "(channels x height x width), one image.\n",
+        static_cast<long long>(classes), input.c_str());
+    std::printf(
+        "MACs: multiply-accumulates of convolutions and linear layers (BN, activations, pooling and "
+        "additions not counted). float32: 4 bytes per parameter + buffers; int8: 1 byte per parameter "
+        "+ buffers (no scales, no BN folding).\n\n");
     std::printf("| backbone | parameters | MACs | GMACs | float32 MiB | int8 MiB |\n|---|---:|---:|---:|---:|---:|\n");
     const auto config = sscl::Config::from_string("[model]\n", "model.toml");
     for (const auto& name : names) {

@@ -4,7 +4,6 @@
 // OUT/report.{md,csv,tex}, the plots (OUT/plots/*.png and *.svg) and OUT/report.html
 // (everything in one file; default OUT: work_dirs/report), and prints the Markdown.
 #include <CLI/CLI.hpp>
-
 #include <cstdio>
 #include <filesystem>
 #include <string>

@@ -53,7 +53,8 @@ std::string matrix_table(const AccuracyMatrix& m, const std::string& title) {
   out += fmt::format("{:>8}\n", "avg");
   for (int i = 0; i < m.num_tasks(); ++i) {
     out += fmt::format("{:<14}", fmt::format("after T{}", i + 1));
-    for (int j = 0; j < m.num_tasks(); ++j) out += m.has(i, j) ? fmt::format("{:>8.2f}", m.at(i, j)) : fmt::format("{:>8}", "-");
+    for (int j = 0; j < m.num_tasks(); ++j)
+      out += m.has(i, j) ? fmt::format("{:>8.2f}", m.at(i, j)) : fmt::format("{:>8}", "-");
     out += fmt::format("{:>8.2f}\n", m.average_accuracy(i));
   }
   return out;
@@ -108,11 +109,15 @@ nlohmann::json results_json(const RunState& s, const RunSummary& r) {
   for (const auto& [key, value] : r.method_stats) j["method_stats"][key] = json_number(value);
   if (!r.active_learning.is_null()) j["active_learning"] = r.active_learning;
   if (!r.resumes.is_null()) j["resumes"] = r.resumes;
-  j["environment"] = {{"sscl_version", sscl_version()}, {"git_commit", git_commit()},
-                      {"libtorch_version", libtorch_version()}, {"device", r.device},
-                      {"threads", r.threads},         {"blas", r.blas},
+  j["environment"] = {{"sscl_version", sscl_version()},
+                      {"git_commit", git_commit()},
+                      {"libtorch_version", libtorch_version()},
+                      {"device", r.device},
+                      {"threads", r.threads},
+                      {"blas", r.blas},
                       {"blas_threads", r.blas_threads},
-                      {"cpu", cpu_model()},           {"config_hash", r.config_hash}};
+                      {"cpu", cpu_model()},
+                      {"config_hash", r.config_hash}};
   return j;
 }
 
@@ -132,8 +137,9 @@ std::string results_table(const RunState& s, const RunSummary& r) {
   out += fmt::format("{:<26}{:>10}{:>10}\n", "backward transfer", metric(s.task_il.backward_transfer()),
                      metric(s.class_il.backward_transfer()));
   const auto all = all_iterations(s);
-  out += fmt::format("ms/iter: median {:.2f}, mean {:.2f} | wall {:.1f} s | peak RSS {:.0f} MiB | {} thread(s), {} ({})\n",
-                     median(all), mean(all), r.wall_s, peak_rss_mib(), r.threads, r.blas, r.blas_threads);
+  out +=
+      fmt::format("ms/iter: median {:.2f}, mean {:.2f} | wall {:.1f} s | peak RSS {:.0f} MiB | {} thread(s), {} ({})\n",
+                  median(all), mean(all), r.wall_s, peak_rss_mib(), r.threads, r.blas, r.blas_threads);
   return out;
 }
 

@@ -2,7 +2,6 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
-
 #include <string>
 #include <utility>
 #include <vector>
@@ -17,8 +16,8 @@ struct RunSummary {
   uint64_t seed = 0;
   double wall_s = 0;
   std::vector<std::pair<std::string, double>> method_stats;  // Method::stats()
-  nlohmann::json active_learning;  // the queries and who labeled what; null without [active]
-  nlohmann::json resumes;          // one entry per resume (checkpoint, position, overrides); null when none
+  nlohmann::json active_learning;                            // the queries and who labeled what; null without [active]
+  nlohmann::json resumes;  // one entry per resume (checkpoint, position, overrides); null when none
 };
 
 // Everything the issue asks of results.json: both accuracy matrices and their

@@ -19,8 +19,8 @@
 #include "core/logging.h"
 #include "core/method.h"
 #include "core/trainer.h"
-#include "tools/active_summary.h"
 #include "tasks/split_semi_tasks.h"
+#include "tools/active_summary.h"
 #include "tools/results.h"
 
 namespace sscl {
@@ -79,8 +79,7 @@ void create_run_dir(const fs::path& dir) {
 }
 
 bool is_unfinished_with_checkpoint(const fs::path& dir) {
-  return fs::exists(dir / "config.toml") && !fs::exists(dir / "results.json") &&
-         !CheckpointDir(dir, 1).list().empty();
+  return fs::exists(dir / "config.toml") && !fs::exists(dir / "results.json") && !CheckpointDir(dir, 1).list().empty();
 }
 
 // The run directory --resume names: the directory itself, or for "auto" the
@@ -94,8 +93,7 @@ std::optional<fs::path> resume_dir(const TrainArgs& args) {
                         (dir / "config.toml").string() + ") is used");
     if (args.work_dir)
       throw ConfigError("--resume " + dir.string() + ": give no --work-dir, the run goes on in its own directory");
-    if (!fs::exists(dir / "config.toml"))
-      throw IoError(dir.string() + ": not a run directory (no config.toml)");
+    if (!fs::exists(dir / "config.toml")) throw IoError(dir.string() + ": not a run directory (no config.toml)");
     if (fs::exists(dir / "results.json"))
       throw IoError(dir.string() + ": the run is finished (results.json); nothing to resume");
     if (CheckpointDir(dir, 1).list().empty())
@@ -103,7 +101,8 @@ std::optional<fs::path> resume_dir(const TrainArgs& args) {
                     " (checkpoint.enabled = false, or killed before its first checkpoint)");
     return dir;
   }
-  if (args.work_dir) return is_unfinished_with_checkpoint(*args.work_dir) ? std::optional(*args.work_dir) : std::nullopt;
+  if (args.work_dir)
+    return is_unfinished_with_checkpoint(*args.work_dir) ? std::optional(*args.work_dir) : std::nullopt;
   if (args.config.empty()) throw ConfigError("--resume auto needs the config file (or --work-dir) of the run");
   // work_dirs/<name>/<timestamp>: the name is the config's `name` or its file stem.
   Config config = Config::load(args.config);
@@ -192,7 +191,8 @@ TrainOutcome run_training(const TrainArgs& args) {
   HookDispatcher hooks;
   std::vector<std::string> all_hooks{"logger", "metrics_jsonl"};
   all_hooks.insert(all_hooks.end(), hook_names.begin(), hook_names.end());
-  for (const auto& hook : all_hooks) hooks.add(HookRegistry::get().at(hook)(config.section("log"), HookContext{run_dir}));
+  for (const auto& hook : all_hooks)
+    hooks.add(HookRegistry::get().at(hook)(config.section("log"), HookContext{run_dir}));
 
   log->info("loading {} from {}", data_options.dataset, data_options.root);
   SplitSemiTasks tasks(data_options, load_dataset(data_options.root), seed);
@@ -204,12 +204,12 @@ TrainOutcome run_training(const TrainArgs& args) {
     // Epochs over each task's labeled images, as the supervised benchmarks count them.
     for (int t = 0; t < tasks.num_tasks(); ++t) {
       const auto labeled = static_cast<double>(tasks.indices(t).labeled.size());
-      trainer_options.task_iters.push_back(std::max<int64_t>(
-          1, static_cast<int64_t>(std::ceil(epochs_per_task * labeled / data_options.batch_size))));
+      trainer_options.task_iters.push_back(
+          std::max<int64_t>(1, static_cast<int64_t>(std::ceil(epochs_per_task * labeled / data_options.batch_size))));
     }
   }
-  Classifier model = multi_head ? Classifier(backbone, tasks.num_classes(), task_classes)
-                                : Classifier(backbone, tasks.num_classes());
+  Classifier model =
+      multi_head ? Classifier(backbone, tasks.num_classes(), task_classes) : Classifier(backbone, tasks.num_classes());
   model->to(device);
   const bool save_model = train.get_or<bool>("save_model", true);
   // Active learning ([active]): its oracle is the only holder of the hidden labels.
@@ -244,27 +244,39 @@ TrainOutcome run_training(const TrainArgs& args) {
   } log_file_guard;
 
   const auto blas = loaded_blas_libraries();
-  RunSummary summary{name, method_label, data_options.dataset, backbone_name, to_string(scenario), device.str(),
-                     config.fingerprint(), blas.empty() ? "no BLAS library mapped" : join(blas, ", "), blas_threads,
-                     threads, seed, 0.0, {}, {}, {}};
+  RunSummary summary{name,
+                     method_label,
+                     data_options.dataset,
+                     backbone_name,
+                     to_string(scenario),
+                     device.str(),
+                     config.fingerprint(),
+                     blas.empty() ? "no BLAS library mapped" : join(blas, ", "),
+                     blas_threads,
+                     threads,
+                     seed,
+                     0.0,
+                     {},
+                     {},
+                     {}};
   log->info("run directory {}", run_dir.string());
   log->info("sscl {} ({}), LibTorch {}, device {}, {} torch thread(s), {} loader worker(s), BLAS {} ({})",
             sscl_version(), git_commit(), libtorch_version(), summary.device, threads, data_options.workers,
             summary.blas, blas_threads);
   log->info("classifier: {} ({} parameters)", multi_head ? "one head per task" : "one head over all classes",
             count_parameters(*model));
-  log->info("training logits: {}", mask_train_logits ? "masked to the current task's classes"
-                                                       : "all classes (no task mask)");
+  log->info("training logits: {}",
+            mask_train_logits ? "masked to the current task's classes" : "all classes (no task mask)");
   if (by_epochs)
-    log->info("iterations per task: {} epoch(s) over the labeled images at batch {} = {} (train.iters_per_task not used)",
-              epochs_per_task, data_options.batch_size, join_numbers(trainer_options.task_iters));
+    log->info(
+        "iterations per task: {} epoch(s) over the labeled images at batch {} = {} (train.iters_per_task not used)",
+        epochs_per_task, data_options.batch_size, join_numbers(trainer_options.task_iters));
   const auto labeled = data_options.split.labels_per_class < 0
                            ? std::string("every image")
                            : std::to_string(data_options.split.labels_per_class) + " per class";
   log->info("{}: {} tasks of {} classes, {} labeled, uratio {}, batch {}", data_options.dataset, tasks.num_tasks(),
             tasks.classes(0).size(), labeled, data_options.uratio, data_options.batch_size);
-  if (method->uses_unlabeled())
-    log->info("strong view: {}", data_options.augment.describe_strong());
+  if (method->uses_unlabeled()) log->info("strong view: {}", data_options.augment.describe_strong());
   if (active) log->info("{}", describe(*active));
 
   MethodContext context;

@@ -5,17 +5,16 @@
 #pragma once
 
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace sscl {
 
 struct TrainArgs {
   std::filesystem::path config;
-  std::vector<std::string> overrides;         // key=value
+  std::vector<std::string> overrides;  // key=value
   std::optional<std::filesystem::path> work_dir;
   std::filesystem::path work_dirs_root = "work_dirs";
   // A run directory to go on with (its config.toml and newest readable

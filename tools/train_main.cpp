@@ -1,13 +1,12 @@
 // sscl_train: the binary behind tools/train. The only catch site: any error
 // becomes one line on stderr and a non-zero exit.
 #include <CLI/CLI.hpp>
-
 #include <iostream>
 
 #include "core/error.h"
 #include "core/hook_registry.h"
-#include "core/stop_request.h"
 #include "core/method.h"
+#include "core/stop_request.h"
 #include "datasets/image_dataset.h"
 #include "tools/runner.h"
 
@@ -34,8 +33,7 @@ int main(int argc, char** argv) {
   std::string work_dir;
   bool list = false;
   app.add_option("config", args.config, "config file (TOML), e.g. configs/fixmatch/fixmatch_small_cnn_fmnist5.toml");
-  app.add_option("--cfg-options", args.overrides, "overrides as key=value (dotted keys, TOML values)")
-      ->expected(1, -1);
+  app.add_option("--cfg-options", args.overrides, "overrides as key=value (dotted keys, TOML values)")->expected(1, -1);
   app.add_option("--work-dir", work_dir, "run directory (default work_dirs/<name>/<timestamp>)");
   std::string resume;
   app.add_option("--resume", resume,

@@ -36,8 +36,8 @@ class ClassifierImpl : public torch::nn::Module {
 
  private:
   std::shared_ptr<Backbone> backbone_;
-  torch::nn::Linear head_{nullptr};        // single head
-  torch::nn::ModuleList heads_{nullptr};   // multi-head
+  torch::nn::Linear head_{nullptr};          // single head
+  torch::nn::ModuleList heads_{nullptr};     // multi-head
   std::vector<torch::Tensor> head_classes_;  // class ids of each head (int64)
   int64_t num_classes_;
 };

@@ -125,8 +125,7 @@ int64_t node_macs(const torch::jit::Node* node) {
   }
   if (kind == OpKind::kConvolutionGeneric) {
     const auto transposed = torch::jit::toIValue(node->input(6));
-    kind = (transposed && transposed->isBool() && transposed->toBool()) ? OpKind::kConvTranspose
-                                                                        : OpKind::kConvolution;
+    kind = (transposed && transposed->isBool() && transposed->toBool()) ? OpKind::kConvTranspose : OpKind::kConvolution;
   }
   // Weight [out, in/groups, k...] for a convolution, [in, out/groups, k...] transposed.
   const auto weight = known_sizes(node, node->input(1));
@@ -163,8 +162,9 @@ int64_t traced_macs(torch::nn::Module& model, const InputShape& shape, const For
       torch::Tensor out = forward(inputs.at(0).toTensor());
       return {out};
     };
-    state = torch::jit::tracer::trace({input}, traced, [](const torch::autograd::Variable&) { return std::string(); })
-                .first;
+    state = torch::jit::tracer::trace({input}, traced, [](const torch::autograd::Variable&) {
+              return std::string();
+            }).first;
   } catch (const Error& e) {
     throw Error("model_stats: the forward pass of a " + shape_text(shape) + " input failed: " + one_line(e.what()));
   } catch (const c10::Error& e) {

@@ -2,12 +2,11 @@
 
 #include <torch/torch.h>
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <functional>
+#include <nlohmann/json.hpp>
 
 #include "core/error.h"
 #include "core/logging.h"
@@ -88,7 +87,10 @@ int64_t ActiveOptions::budget(int64_t task_classes) const {
 
 ActiveLearner::ActiveLearner(ActiveOptions options, Method& method, TaskData& data, std::unique_ptr<Oracle> oracle,
                              const std::vector<int64_t>& iters_of_task)
-    : options_(std::move(options)), method_(method), data_(data), oracle_(std::move(oracle)),
+    : options_(std::move(options)),
+      method_(method),
+      data_(data),
+      oracle_(std::move(oracle)),
       iters_of_task_(iters_of_task) {
   check<Error>(oracle_ != nullptr, "active learning needs an oracle");
   if (!method_.accepts_labels_mid_task())
@@ -99,7 +101,8 @@ ActiveLearner::ActiveLearner(ActiveOptions options, Method& method, TaskData& da
   if ((s == QueryStrategy::kQbc || s == QueryStrategy::kCoreSet || s == QueryStrategy::kBadge) &&
       !method_.single_network())
     throw ConfigError("active.strategy = \"" + to_string(s) + "\" copies the model or reads its features, but '" +
-                      method_.name() + "' predicts with more than the model (use random, least_confidence, margin "
+                      method_.name() +
+                      "' predicts with more than the model (use random, least_confidence, margin "
                       "or entropy)");
   const int64_t last = options_.round_iter(options_.rounds - 1);
   for (size_t t = 0; t < iters_of_task_.size(); ++t)
@@ -116,17 +119,23 @@ void ActiveLearner::before_iter(const RunState& state) {
     const int64_t budget = options_.budget(static_cast<int64_t>(data_.classes(state.task).size()));
     const int64_t share = budget / options_.rounds + (r < budget % options_.rounds ? 1 : 0);
     const auto& record = query(state.task, r, share, state.iter);
-    get_logger("active")->info("task {} round {} (iteration {}): {} chose {} of {} candidates, labeled by {} in {:.2f} s",
-                               state.task, r, state.iter, to_string(options_.strategy), record.ids.size(),
-                               record.candidates, record.oracle, record.seconds);
+    get_logger("active")->info(
+        "task {} round {} (iteration {}): {} chose {} of {} candidates, labeled by {} in {:.2f} s", state.task, r,
+        state.iter, to_string(options_.strategy), record.ids.size(), record.candidates, record.oracle, record.seconds);
   }
 }
 
 void ActiveLearner::save_state(torch::serialize::OutputArchive& archive) const {
   auto records = nlohmann::json::array();
   for (const auto& r : records_)
-    records.push_back({{"task", r.task}, {"round", r.round}, {"iter", r.iter}, {"candidates", r.candidates},
-                       {"ids", r.ids}, {"labels", r.labels}, {"oracle", r.oracle}, {"model_given", r.model_given},
+    records.push_back({{"task", r.task},
+                       {"round", r.round},
+                       {"iter", r.iter},
+                       {"candidates", r.candidates},
+                       {"ids", r.ids},
+                       {"labels", r.labels},
+                       {"oracle", r.oracle},
+                       {"model_given", r.model_given},
                        {"seconds", r.seconds}});
   archive.write("records", c10::IValue(records.dump()));
 }
@@ -196,7 +205,7 @@ std::vector<int64_t> ActiveLearner::choose(int task, int round, int64_t count) {
       // Vote entropy takes few values, so its ties are broken by the average KL.
       const auto kl = average_kl_scores(committee);
       rows = options_.qbc_measure == QbcMeasure::kAverageKl ? select_top_k(kl, k)
-                                                             : select_top_k(vote_entropy_scores(committee), k, kl);
+                                                            : select_top_k(vote_entropy_scores(committee), k, kl);
       break;
     }
     case QueryStrategy::kCoreSet:
@@ -258,9 +267,9 @@ at::Tensor ActiveLearner::committee_probabilities(const std::vector<int64_t>& id
   std::vector<at::Tensor> members;
   const int64_t n = labeled.ids.numel();
   for (int m = 0; m < options_.committee_size; ++m) {
-    const auto member_seed = derive_seed(context.seed, {kActiveStream, static_cast<uint64_t>(task),
-                                                        static_cast<uint64_t>(round), kCommittee,
-                                                        static_cast<uint64_t>(m)});
+    const auto member_seed =
+        derive_seed(context.seed, {kActiveStream, static_cast<uint64_t>(task), static_cast<uint64_t>(round), kCommittee,
+                                   static_cast<uint64_t>(m)});
     // Bagging: each member trains on its own bootstrap resample of the labeled set.
     Rng bag_rng(member_seed);
     std::vector<int64_t> bag(static_cast<size_t>(n));
@@ -277,8 +286,8 @@ at::Tensor ActiveLearner::committee_probabilities(const std::vector<int64_t>& id
       std::vector<int64_t> rows(static_cast<size_t>(batch));
       for (auto& row : rows) row = bag[rng.below(bag.size())];
       const auto picked = ids_tensor(rows);
-      const auto x = data_.views(data_.raw_images(labeled.ids.index_select(0, picked)), View::kWeak, step_seed)
-                         .to(context.device);
+      const auto x =
+          data_.views(data_.raw_images(labeled.ids.index_select(0, picked)), View::kWeak, step_seed).to(context.device);
       const auto y = position.index_select(0, labeled.labels.index_select(0, picked).cpu()).to(context.device);
       const auto loss = torch::nn::functional::cross_entropy(member->forward(x).index_select(1, columns), y);
       sgd.zero_grad();

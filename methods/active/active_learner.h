@@ -107,8 +107,7 @@ class ActiveLearner : public Hook {
   std::vector<int64_t> query_classes(int task) const;
   at::Tensor images(const std::vector<int64_t>& ids) const;  // plain views, on the device
   // fn (without gradient) over the plain images of `ids` in chunks, concatenated on the CPU.
-  at::Tensor over_chunks(const std::vector<int64_t>& ids,
-                         const std::function<at::Tensor(const at::Tensor&)>& fn) const;
+  at::Tensor over_chunks(const std::vector<int64_t>& ids, const std::function<at::Tensor(const at::Tensor&)>& fn) const;
   at::Tensor probabilities(const std::vector<int64_t>& ids, int task);
   at::Tensor features(const std::vector<int64_t>& ids);
   at::Tensor committee_probabilities(const std::vector<int64_t>& ids, int task, int round);

@@ -43,12 +43,14 @@ std::unique_ptr<TeacherOracle> TeacherOracle::load(const std::filesystem::path& 
   if (!std::filesystem::exists(config_file))
     throw IoError(config_file.string() + ": no such file (active.teacher must be a finished run directory of sscl)");
   if (!std::filesystem::exists(weights_file))
-    throw IoError(weights_file.string() + ": no such file (active.teacher must be a run that finished and saved "
-                                          "its model)");
+    throw IoError(weights_file.string() +
+                  ": no such file (active.teacher must be a run that finished and saved "
+                  "its model)");
   const Config config = Config::load(config_file);
   if (config.get_or<bool>("model.multi_head", false))
-    throw ConfigError(config_file.string() + ": model.multi_head teachers are not supported (one head is needed "
-                                             "to label any task)");
+    throw ConfigError(config_file.string() +
+                      ": model.multi_head teachers are not supported (one head is needed "
+                      "to label any task)");
   const auto backbone_name = config.get<std::string>("model.backbone");
   // Built under its own seed (its weights are then loaded): the run's generator is not touched.
   ScopedTorchSeed seeded(0);

@@ -14,9 +14,9 @@ namespace {
 
 const std::vector<std::pair<QueryStrategy, std::string>>& strategy_names() {
   static const std::vector<std::pair<QueryStrategy, std::string>> names{
-      {QueryStrategy::kRandom, "random"},   {QueryStrategy::kLeastConfidence, "least_confidence"},
-      {QueryStrategy::kMargin, "margin"},   {QueryStrategy::kEntropy, "entropy"},
-      {QueryStrategy::kQbc, "qbc"},         {QueryStrategy::kCoreSet, "coreset"},
+      {QueryStrategy::kRandom, "random"}, {QueryStrategy::kLeastConfidence, "least_confidence"},
+      {QueryStrategy::kMargin, "margin"}, {QueryStrategy::kEntropy, "entropy"},
+      {QueryStrategy::kQbc, "qbc"},       {QueryStrategy::kCoreSet, "coreset"},
       {QueryStrategy::kBadge, "badge"}};
   return names;
 }

@@ -41,8 +41,7 @@ struct ReplayBatch {
 
 // The labeled batch as an offer: raw images by id, labels, the task id of every
 // row, and `logits` (detached) when given.
-ReplaySamples labeled_offer(const LabeledBatch& batch, int task, const TaskData& data,
-                            const at::Tensor& logits = {});
+ReplaySamples labeled_offer(const LabeledBatch& batch, int task, const TaskData& data, const at::Tensor& logits = {});
 
 // Entries as images through `view`, on `device`; the augmentation is seeded by `seed`.
 ReplayBatch to_replay_batch(const ReplaySamples& samples, const TaskData& data, View view, uint64_t seed,

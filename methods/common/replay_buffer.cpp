@@ -166,8 +166,8 @@ void ReplayBuffer::remove_slots(std::vector<int64_t> slots) {
     check<Error>(slot >= 0 && slot < size_, "replay buffer: slot " + std::to_string(slot) + " out of range");
     const int64_t last = size_ - 1;
     if (slot != last) {
-      for (auto* t : {&store_.images, &store_.labels, &store_.tasks, &store_.ids, &store_.logits,
-                      &store_.pseudo_labels})
+      for (auto* t :
+           {&store_.images, &store_.labels, &store_.tasks, &store_.ids, &store_.logits, &store_.pseudo_labels})
         if (t->defined()) (*t)[slot].copy_((*t)[last]);
       labels_[static_cast<size_t>(slot)] = labels_[static_cast<size_t>(last)];
       ids_[static_cast<size_t>(slot)] = ids_[static_cast<size_t>(last)];
@@ -192,8 +192,8 @@ std::vector<int64_t> ReplayBuffer::class_counts() const {
 
 int64_t ReplayBuffer::bytes() const {
   int64_t total = 0;
-  for (const auto* t : {&store_.images, &store_.labels, &store_.tasks, &store_.ids, &store_.logits,
-                        &store_.pseudo_labels})
+  for (const auto* t :
+       {&store_.images, &store_.labels, &store_.tasks, &store_.ids, &store_.logits, &store_.pseudo_labels})
     if (t->defined()) total += static_cast<int64_t>(t->nbytes());
   return total;
 }

@@ -106,9 +106,9 @@ class ReplayBuffer {
   void index_slot(int64_t slot, int64_t id);
   void rebuild_index();
 
-  ReplaySamples store_;  // [capacity, ...] once allocated
-  std::vector<int64_t> labels_;  // host copy of store_.labels for the class-balanced policy
-  std::vector<int64_t> ids_;     // host copy of store_.ids
+  ReplaySamples store_;                              // [capacity, ...] once allocated
+  std::vector<int64_t> labels_;                      // host copy of store_.labels for the class-balanced policy
+  std::vector<int64_t> ids_;                         // host copy of store_.ids
   std::unordered_map<int64_t, int64_t> slot_of_id_;  // with unique_ids
 };
 

@@ -6,9 +6,9 @@
 #include <numeric>
 
 #include "core/error.h"
-#include "methods/common/scoped_torch_seed.h"
 #include "core/random.h"
 #include "methods/common/replay.h"
+#include "methods/common/scoped_torch_seed.h"
 
 namespace sscl {
 
@@ -84,9 +84,7 @@ LossTerms Gdumb::step(const TrainBatch& batch, const RunState& state) {
   return {{"sup", torch::nn::functional::cross_entropy(logits, memory.labels)}};
 }
 
-std::vector<std::pair<std::string, double>> Gdumb::stats() const {
-  return replay_stats(memory_);
-}
+std::vector<std::pair<std::string, double>> Gdumb::stats() const { return replay_stats(memory_); }
 
 void Gdumb::save_state(torch::serialize::OutputArchive& archive) const { memory_.save(archive, "gdumb.memory."); }
 

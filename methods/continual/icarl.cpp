@@ -210,7 +210,7 @@ std::vector<std::pair<std::string, double>> Icarl::stats() const {
   }
   auto stats = replay_stats(memory_);
   stats.insert(stats.end(), {{"class_means_bytes", means_.defined() ? static_cast<double>(means_.nbytes()) : 0.0},
-                                 {"teacher_bytes", teacher_bytes}});
+                             {"teacher_bytes", teacher_bytes}});
   return stats;
 }
 

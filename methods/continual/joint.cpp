@@ -65,8 +65,8 @@ LossTerms Joint::step(const TrainBatch& batch, const RunState& state) {
   check<Error>(context().batch_size > 0, "joint: the context's batch_size must be > 0");
   const auto samples = draw(batch.task, state.iter);
   // The augmentation seed: a second stream position, so it differs from the draw's.
-  const uint64_t view_seed = derive_seed(context().seed, {kJointStream, static_cast<uint64_t>(batch.task),
-                                                          static_cast<uint64_t>(state.iter), 1});
+  const uint64_t view_seed = derive_seed(
+      context().seed, {kJointStream, static_cast<uint64_t>(batch.task), static_cast<uint64_t>(state.iter), 1});
   const auto images = to_replay_batch(samples, data(), View::kWeak, view_seed, context().device);
   // Each image trains its own task's classes when the task mask is on.
   const auto logits = train_logits(model()->forward(images.images), images.tasks);

@@ -7,9 +7,9 @@
 #include <string>
 
 #include "core/error.h"
-#include "methods/common/scoped_torch_seed.h"
 #include "core/method.h"
 #include "core/random.h"
+#include "methods/common/scoped_torch_seed.h"
 
 namespace sscl {
 
@@ -17,8 +17,7 @@ ProgressiveNet::ProgressiveNet(Classifier model, std::vector<std::vector<int64_t
                                double alpha_init)
     : model_(std::move(model)), task_classes_(std::move(task_classes)), device_(device), alpha_init_(alpha_init) {
   check<Error>(!task_classes_.empty(), "pnn needs the classes of every task (one head per task)");
-  for (const auto& classes : task_classes_)
-    class_ids_.push_back(torch::tensor(classes, torch::kLong).to(device_));
+  for (const auto& classes : task_classes_) class_ids_.push_back(torch::tensor(classes, torch::kLong).to(device_));
   // Column 0 shares the model's backbone; its head is the model's (head_logits).
   auto backbone = std::dynamic_pointer_cast<Backbone>(model_->backbone().shared_from_this());
   columns_.push_back(PnnColumn(backbone, 0, 0, alpha_init_));
@@ -26,9 +25,8 @@ ProgressiveNet::ProgressiveNet(Classifier model, std::vector<std::vector<int64_t
 
 void ProgressiveNet::add_column(std::shared_ptr<Backbone> backbone) {
   const int c = num_columns();
-  check<Error>(c < static_cast<int>(task_classes_.size()),
-               "pnn: no task for a column " + std::to_string(c) + " (" + std::to_string(task_classes_.size()) +
-                   " tasks)");
+  check<Error>(c < static_cast<int>(task_classes_.size()), "pnn: no task for a column " + std::to_string(c) + " (" +
+                                                               std::to_string(task_classes_.size()) + " tasks)");
   for (int j = 0; j < c; ++j)
     for (auto& p : column_parameters(j)) {
       p.requires_grad_(false);

@@ -64,7 +64,8 @@ PnnColumnImpl::PnnColumnImpl(std::shared_ptr<Backbone> backbone, int64_t earlier
   if (head_classes > 0) head_ = register_module("head", torch::nn::Linear(backbone_->feature_dim(), head_classes));
 }
 
-PnnColumnImpl::Output PnnColumnImpl::forward(const torch::Tensor& images, const std::vector<ColumnActivations>& earlier) {
+PnnColumnImpl::Output PnnColumnImpl::forward(const torch::Tensor& images,
+                                             const std::vector<ColumnActivations>& earlier) {
   check<Error>(static_cast<int64_t>(earlier.size()) == earlier_columns_,
                "pnn column: expected the activations of " + std::to_string(earlier_columns_) +
                    " earlier columns, given " + std::to_string(earlier.size()));

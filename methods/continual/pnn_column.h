@@ -56,8 +56,7 @@ class PnnColumnImpl : public torch::nn::Module {
   // otherwise). `earlier_columns` = k: the columns before this one, each with the
   // same architecture. `head_classes` > 0 gives the column a Linear head over that
   // many classes; 0 leaves the head to the caller (column 0 uses the model's).
-  PnnColumnImpl(std::shared_ptr<Backbone> backbone, int64_t earlier_columns, int64_t head_classes,
-                double alpha_init);
+  PnnColumnImpl(std::shared_ptr<Backbone> backbone, int64_t earlier_columns, int64_t head_classes, double alpha_init);
 
   struct Output {
     ColumnActivations stages;  // h_0..h_{S-1} of this column

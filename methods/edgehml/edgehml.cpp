@@ -2,11 +2,11 @@
 
 #include <torch/nn/functional/loss.h>
 #include <torch/torch.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <map>
-#include <unistd.h>
 
 #include "core/error.h"
 #include "core/logging.h"
@@ -47,8 +47,8 @@ void EdgeHml::attach(MethodContext ctx) {
   std::filesystem::path dir = context().run_dir;
   if (dir.empty() && edge_options_.offline_storage == OfflineStorage::kDisk) {
     // Tests attach without a run directory: a private folder, removed with the method.
-    temp_dir_ = std::filesystem::temp_directory_path() /
-                ("sscl_edgehml_" + std::to_string(::getpid()) + "_" + std::to_string(reinterpret_cast<uintptr_t>(this)));
+    temp_dir_ = std::filesystem::temp_directory_path() / ("sscl_edgehml_" + std::to_string(::getpid()) + "_" +
+                                                          std::to_string(reinterpret_cast<uintptr_t>(this)));
     dir = temp_dir_;
   }
   offline_ = std::make_unique<OfflineTier>(edge_options_.offline_pool_size, edge_options_.offline_storage,
@@ -185,10 +185,11 @@ void EdgeHml::refill_online_tier(int task) {
   for (size_t c = 0; c < class_weights.size(); ++c)
     weights_text += (c ? ", " : "") + std::to_string(classes[c]) + ": " + std::to_string(counts[c]) + " @ " +
                     std::to_string(class_weights[c]);
-  log->info("task {} end: offline tier {} of {} offered ({} B on disk, {} B in RAM); drew {} into the online tier "
-            "(budget {}, now {} entries over {} task(s)); class: count @ weight [{}]; {:.1f} ms",
-            task + 1, offline_->size(), offline_->seen(), offline_->bytes_on_disk(), offline_->bytes_in_ram(), drawn,
-            budget, online_.size(), task_ids.size(), weights_text, seconds * 1e3);
+  log->info(
+      "task {} end: offline tier {} of {} offered ({} B on disk, {} B in RAM); drew {} into the online tier "
+      "(budget {}, now {} entries over {} task(s)); class: count @ weight [{}]; {:.1f} ms",
+      task + 1, offline_->size(), offline_->seen(), offline_->bytes_on_disk(), offline_->bytes_in_ram(), drawn, budget,
+      online_.size(), task_ids.size(), weights_text, seconds * 1e3);
   offline_->clear();
 }
 
@@ -245,11 +246,11 @@ LossTerms EdgeHml::step(const TrainBatch& batch, const RunState& state) {
   const auto zero = zero_like_scalar(logits[0]);
   LossTerms terms;
   terms.emplace_back("sup", o.lambda_sup * F::cross_entropy(train_logits(logits[0], task), lab.labels));
-  terms.emplace_back("sup_replay", sup_replay_at < 0 ? zero
-                                                     : o.lambda_sup_replay *
-                                                           F::cross_entropy(train_logits(logits[sup_replay_at],
-                                                                                         sup_replay.tasks),
-                                                                            sup_replay.labels));
+  terms.emplace_back("sup_replay",
+                     sup_replay_at < 0
+                         ? zero
+                         : o.lambda_sup_replay * F::cross_entropy(train_logits(logits[sup_replay_at], sup_replay.tasks),
+                                                                  sup_replay.labels));
   if (unsup) {
     const auto fm = fixmatch_loss(train_logits(weak_logits, task), train_logits(strong_logits, task), o.threshold);
     terms.emplace_back("unsup", w * fm.loss);
@@ -261,17 +262,17 @@ LossTerms EdgeHml::step(const TrainBatch& batch, const RunState& state) {
     const auto rows = ((fm.mask > 0) & in_task).nonzero().squeeze(1).cpu();  // one sync
     if (rows.size(0) > 0) {
       const auto ids = unl.indices.cpu().index_select(0, rows);
-      offline_stored_ += offline_->add(ids, data().raw_images(ids), fm.pseudo_label.cpu().index_select(0, rows), task,
-                                       rng);
+      offline_stored_ +=
+          offline_->add(ids, data().raw_images(ids), fm.pseudo_label.cpu().index_select(0, rows), task, rng);
     }
   } else {
     terms.emplace_back("unsup", zero);
   }
-  terms.emplace_back("unsup_replay", unsup_replay_at < 0
-                                         ? zero
-                                         : o.lambda_ur * F::cross_entropy(train_logits(logits[unsup_replay_at],
-                                                                                       unsup_replay.tasks),
-                                                                          unsup_replay.labels));
+  terms.emplace_back("unsup_replay",
+                     unsup_replay_at < 0
+                         ? zero
+                         : o.lambda_ur * F::cross_entropy(train_logits(logits[unsup_replay_at], unsup_replay.tasks),
+                                                          unsup_replay.labels));
   offer(batch, rng);  // into the labeled tier, after its draw
   return terms;
 }
@@ -293,9 +294,8 @@ void EdgeHml::save_state(torch::serialize::OutputArchive& archive) const {
   buffer_.save(archive, "edgehml.labeled.");
   online_.save(archive, "edgehml.online.");
   offline_->save(archive, "edgehml.offline.");  // its entries and their images, wherever the tier keeps them
-  archive.write("edgehml.counters",
-                torch::tensor({int64_t{pending_refill_task_}, peak_disk_bytes_, peak_offline_ram_bytes_, offline_stored_,
-                               online_drawn_}));
+  archive.write("edgehml.counters", torch::tensor({int64_t{pending_refill_task_}, peak_disk_bytes_,
+                                                   peak_offline_ram_bytes_, offline_stored_, online_drawn_}));
   archive.write("edgehml.read_seconds", torch::tensor(read_seconds_, torch::kDouble));
   mask_rate_.save(archive, "edgehml.mask_rate");
 }

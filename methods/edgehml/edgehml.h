@@ -22,28 +22,28 @@
 #include <utility>
 #include <vector>
 
-#include "methods/continual/er.h"
 #include "methods/common/running_mean.h"
+#include "methods/continual/er.h"
 #include "methods/edgehml/memory_tiers.h"
 
 namespace sscl {
 
 struct EdgeHmlOptions {
-  int64_t labeled_pool_size = 200;    // S_sup (pool_sizes[0])
-  int64_t offline_pool_size = 2000;   // S_off (pool_sizes[1])
-  int64_t online_pool_size = 0;       // 0: S_sup - labeled entries at each task end
-  int64_t minibatch_size = 0;         // each replay draw; 0: data.batch_size
+  int64_t labeled_pool_size = 200;   // S_sup (pool_sizes[0])
+  int64_t offline_pool_size = 2000;  // S_off (pool_sizes[1])
+  int64_t online_pool_size = 0;      // 0: S_sup - labeled entries at each task end
+  int64_t minibatch_size = 0;        // each replay draw; 0: data.batch_size
   double lambda_sup = 1.0;
   double lambda_sup_replay = 1.0;
-  double lambda_u = 1.0;              // reference: lambda_unsup
-  double lambda_ur = 0.1;             // reference: lambda_unsup_replay
+  double lambda_u = 1.0;   // reference: lambda_unsup
+  double lambda_ur = 0.1;  // reference: lambda_unsup_replay
   bool need_sup_replay = true;
   bool need_unsup_replay = true;
-  int64_t unsup_warmup_iters = 200;   // reference: unsup_iter_threshold
-  int64_t unsup_ramp_iters = 0;       // reference: threshold_length
+  int64_t unsup_warmup_iters = 200;      // reference: unsup_iter_threshold
+  int64_t unsup_ramp_iters = 0;          // reference: threshold_length
   int64_t sup_replay_start_iter = -1;    // reference: sup_iter_threshold
   int64_t unsup_replay_start_iter = -1;  // reference: unsup_replay_iter_threshold
-  double threshold = 0.95;            // FixMatch's and the offline tier's confidence
+  double threshold = 0.95;               // FixMatch's and the offline tier's confidence
   OfflineStorage offline_storage = OfflineStorage::kDisk;
   bool concat_forward = true;
   // Refill the online tier inside the first timed iteration of the next task

@@ -24,7 +24,8 @@ std::vector<double> edgehml_class_weights(const std::vector<int64_t>& offline_co
   const double loss_sum = std::accumulate(class_losses.begin(), class_losses.end(), 0.0);
   std::vector<double> weights(offline_counts.size());
   for (size_t c = 0; c < weights.size(); ++c) {
-    const double rarity = static_cast<double>(offline_size) / static_cast<double>(std::max<int64_t>(offline_counts[c], 1));
+    const double rarity =
+        static_cast<double>(offline_size) / static_cast<double>(std::max<int64_t>(offline_counts[c], 1));
     weights[c] = loss_sum > 0 ? rarity * class_losses[c] / loss_sum : rarity;
   }
   return weights;
@@ -68,8 +69,8 @@ OfflineTier::OfflineTier(int64_t capacity, OfflineStorage storage, const std::fi
     : index_(capacity, ReplayPolicy::kReservoir, ReplayFields{0, false, true}),
       store_(std::make_unique<OfflineStore>(storage, file)) {}
 
-int64_t OfflineTier::add(const at::Tensor& ids, const at::Tensor& raw_images, const at::Tensor& pseudo_labels,
-                         int task, Rng& rng) {
+int64_t OfflineTier::add(const at::Tensor& ids, const at::Tensor& raw_images, const at::Tensor& pseudo_labels, int task,
+                         Rng& rng) {
   const int64_t n = ids.size(0);
   if (n == 0) return 0;
   const auto host_ids = ids.to(torch::kCPU, torch::kLong).contiguous();

@@ -52,8 +52,7 @@ class OfflineTier {
   // Offers confident images of `task`: ids [N], raw images uint8 [N, H, W, C],
   // pseudo-labels [N] (CPU). Reservoir over ids; an evicted id leaves the store's
   // index too. Returns how many were stored.
-  int64_t add(const at::Tensor& ids, const at::Tensor& raw_images, const at::Tensor& pseudo_labels, int task,
-              Rng& rng);
+  int64_t add(const at::Tensor& ids, const at::Tensor& raw_images, const at::Tensor& pseudo_labels, int task, Rng& rng);
   // Every entry's index fields (labels = the pseudo-labels), images not read.
   ReplaySamples entries() const { return index_.all(); }
   // The index fields of the given slots (positions in entries()).

@@ -15,7 +15,7 @@
 namespace sscl {
 namespace {
 
-constexpr uint32_t kMagic = 0x524F5353u;  // the bytes 'S' 'S' 'O' 'R' read as a little-endian u32
+constexpr uint32_t kMagic = 0x524F5353u;         // the bytes 'S' 'S' 'O' 'R' read as a little-endian u32
 constexpr int64_t kHeaderBytes = 4 + 8 + 4 + 4;  // magic | id | payload bytes | crc32
 
 // Explicit little-endian coding, so the file means the same on any host.

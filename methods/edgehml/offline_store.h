@@ -53,9 +53,9 @@ class OfflineStore {
   // Forgets everything and truncates the file.
   void clear();
 
-  size_t size() const;              // ids indexed
-  int64_t bytes_on_disk() const;    // current file size (0 in RAM mode)
-  int64_t bytes_in_ram() const;     // index + queued payloads (+ payloads in RAM mode)
+  size_t size() const;                                      // ids indexed
+  int64_t bytes_on_disk() const;                            // current file size (0 in RAM mode)
+  int64_t bytes_in_ram() const;                             // index + queued payloads (+ payloads in RAM mode)
   int64_t records_recovered() const { return recovered_; }  // complete records found at open
   int64_t bytes_truncated() const { return truncated_; }    // tail dropped at open
   OfflineStorage storage() const { return storage_; }

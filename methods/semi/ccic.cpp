@@ -51,8 +51,7 @@ at::Tensor batch_hard_triplet_loss(const at::Tensor& labels, const at::Tensor& f
   return (positives - negatives + margin).clamp_min(0).masked_select(kept).mean();
 }
 
-at::Tensor negative_only_triplet_loss(const at::Tensor& labels, const at::Tensor& features, int64_t k,
-                                      double margin) {
+at::Tensor negative_only_triplet_loss(const at::Tensor& labels, const at::Tensor& features, int64_t k, double margin) {
   const int64_t kk = std::min<int64_t>(k, labels.size(0));
   if (kk <= 0) return features.sum() * 0;
   const auto negatives = hardest_negatives(labels, features, kk).first;
@@ -85,12 +84,10 @@ at::Tensor knn_scores(const at::Tensor& query_features, const at::Tensor& memory
   const auto q = F::normalize(query_features, unit), m = F::normalize(memory_features, unit);
   const int64_t n = q.size(0), rows = m.size(0);
   // |q|^2 + |m|^2 - 2 q.m: a [N, M] matrix without an [N, M, D] intermediate.
-  const auto distances =
-      (q.pow(2).sum(1, true) + m.pow(2).sum(1).unsqueeze(0) - 2 * q.matmul(m.t())).clamp_min(0);
+  const auto distances = (q.pow(2).sum(1, true) + m.pow(2).sum(1).unsqueeze(0) - 2 * q.matmul(m.t())).clamp_min(0);
   const int64_t kk = std::min<int64_t>(k, rows);
   const auto nearest = std::get<1>(distances.topk(kk, 1, /*largest=*/false));
-  const auto votes =
-      torch::one_hot(memory_labels.index_select(0, nearest.flatten()).view({n, kk}), num_classes).sum(1);
+  const auto votes = torch::one_hot(memory_labels.index_select(0, nearest.flatten()).view({n, kk}), num_classes).sum(1);
   // Nearest distance per class: memory rows sorted by label, one min per label run.
   const auto order = std::get<1>(memory_labels.sort());
   const auto sorted_labels = memory_labels.index_select(0, order).to(torch::kCPU).contiguous();
@@ -107,11 +104,11 @@ at::Tensor knn_scores(const at::Tensor& query_features, const at::Tensor& memory
 
 namespace {
 
-constexpr uint64_t kReplayStream = 500;  // the buffer draw and the reservoir offer
-constexpr uint64_t kViewStream = 501;    // the extra weak views of the unlabeled images
-constexpr uint64_t kMixStream = 502;     // the interpolation-consistency mixup
-constexpr uint64_t kAnchorStream = 503;  // the triplet anchors' mixup
-constexpr uint64_t kPastStream = 504;    // the past-task draw of the memory contrast
+constexpr uint64_t kReplayStream = 500;    // the buffer draw and the reservoir offer
+constexpr uint64_t kViewStream = 501;      // the extra weak views of the unlabeled images
+constexpr uint64_t kMixStream = 502;       // the interpolation-consistency mixup
+constexpr uint64_t kAnchorStream = 503;    // the triplet anchors' mixup
+constexpr uint64_t kPastStream = 504;      // the past-task draw of the memory contrast
 constexpr double kAnchorMixupAlpha = 1.0;  // the reference mixes the anchors with Beta(1, 1)
 constexpr int64_t kFeatureChunk = 256;     // buffer images per forward when building the k-NN memory
 
@@ -218,8 +215,7 @@ ReplayBatch Ccic::draw_past(int64_t n, int task, Rng& rng) const {
   order = rng.sample(order, order.size());  // a uniform permutation of the candidate slots
   // The first n slots of it that still hold an earlier task: a uniform draw among them.
   std::vector<int64_t> chosen;
-  for (size_t pos = 0; pos < order.size() && static_cast<int64_t>(chosen.size()) < n;
-       pos += static_cast<size_t>(n)) {
+  for (size_t pos = 0; pos < order.size() && static_cast<int64_t>(chosen.size()) < n; pos += static_cast<size_t>(n)) {
     const size_t end = std::min(order.size(), pos + static_cast<size_t>(n));
     const std::vector<int64_t> chunk(order.begin() + static_cast<std::ptrdiff_t>(pos),
                                      order.begin() + static_cast<std::ptrdiff_t>(end));
@@ -307,20 +303,20 @@ LossTerms Ccic::step(const TrainBatch& batch, const RunState& state) {
 
   LossTerms terms;
   terms.emplace_back("sup", F::cross_entropy(train_logits(logits.narrow(0, 0, b), task), lab.labels));
-  terms.emplace_back("replay", r > 0 ? options_.memory_penalty *
-                                           F::cross_entropy(train_logits(logits.narrow(0, b, r), replay.tasks),
-                                                            replay.labels)
-                                     : zero);
-  terms.emplace_back("unsup", ku > 0 ? options_.lambda_u *
-                                           consistency_loss(logits.narrow(0, s, ku), unl_targets,
-                                                            consistency_columns(task).to(logits.device()))
-                                     : zero);
-  terms.emplace_back("triplet", batch_hard_triplet_loss(sup_labels, features.narrow(0, p, s), triplet_k(),
-                                                        options_.triplet_margin));
+  terms.emplace_back("replay",
+                     r > 0 ? options_.memory_penalty *
+                                 F::cross_entropy(train_logits(logits.narrow(0, b, r), replay.tasks), replay.labels)
+                           : zero);
+  terms.emplace_back("unsup", ku > 0
+                                  ? options_.lambda_u * consistency_loss(logits.narrow(0, s, ku), unl_targets,
+                                                                         consistency_columns(task).to(logits.device()))
+                                  : zero);
+  terms.emplace_back(
+      "triplet", batch_hard_triplet_loss(sup_labels, features.narrow(0, p, s), triplet_k(), options_.triplet_margin));
   if (contrast_labels.defined()) {
     const auto contrast_features = features.narrow(0, p + s, contrast_labels.size(0));
-    const auto contrast = negative_only_triplet_loss(contrast_labels, contrast_features, triplet_k(),
-                                                     options_.triplet_margin);
+    const auto contrast =
+        negative_only_triplet_loss(contrast_labels, contrast_features, triplet_k(), options_.triplet_margin);
     terms.emplace_back("memory_contrast", options_.alpha * contrast);
   } else {
     terms.emplace_back("memory_contrast", zero);

@@ -28,18 +28,18 @@
 namespace sscl {
 
 struct CcicOptions {
-  ReplayOptions replay;          // buffer_size, minibatch_size (0: data.batch_size)
-  double lambda_u = 0.5;         // interpolation-consistency weight (reference: lamda / mixmatch_alpha)
-  double alpha = 0.5;            // memory-contrast weight
-  double memory_penalty = 1.0;   // weight of the buffer draw's cross-entropy
-  int64_t k_aug = 3;             // weak views per unlabeled image for label guessing
-  double sharp_temp = 0.5;       // sharpening temperature
-  double mixup_alpha = 0.75;     // Beta(a, a) of the interpolation-consistency mixup
-  int64_t knn_k = 3;             // neighbours of the evaluation k-NN
-  int64_t triplet_k = 0;         // hardest pairs per anchor; 0: max(1, data.batch_size / 10) as the reference
-  double triplet_margin = 1.0;   // on squared feature distances
+  ReplayOptions replay;            // buffer_size, minibatch_size (0: data.batch_size)
+  double lambda_u = 0.5;           // interpolation-consistency weight (reference: lamda / mixmatch_alpha)
+  double alpha = 0.5;              // memory-contrast weight
+  double memory_penalty = 1.0;     // weight of the buffer draw's cross-entropy
+  int64_t k_aug = 3;               // weak views per unlabeled image for label guessing
+  double sharp_temp = 0.5;         // sharpening temperature
+  double mixup_alpha = 0.75;       // Beta(a, a) of the interpolation-consistency mixup
+  int64_t knn_k = 3;               // neighbours of the evaluation k-NN
+  int64_t triplet_k = 0;           // hardest pairs per anchor; 0: max(1, data.batch_size / 10) as the reference
+  double triplet_margin = 1.0;     // on squared feature distances
   double contrast_fraction = 0.9;  // share of each task with mixed anchors and the memory contrast
-  bool knn_eval = true;          // false: evaluate by the linear head's argmax instead
+  bool knn_eval = true;            // false: evaluate by the linear head's argmax instead
 };
 
 // Squared Euclidean distances between the rows of `features` [N, D] -> [N, N].
@@ -56,8 +56,7 @@ at::Tensor batch_hard_triplet_loss(const at::Tensor& labels, const at::Tensor& f
 // The memory contrast: only the k nearest negatives of every anchor, pushed beyond
 // the margin: mean(max(0, margin - d_neg)) over the kept pairs; zero when the
 // batch holds a single label.
-at::Tensor negative_only_triplet_loss(const at::Tensor& labels, const at::Tensor& features, int64_t k,
-                                      double margin);
+at::Tensor negative_only_triplet_loss(const at::Tensor& labels, const at::Tensor& features, int64_t k, double margin);
 
 // Label guessing: `view_logits` [K, U, C] (already task-masked where asked) ->
 // sharpen(mean_k softmax(view_logits[k]), temperature), [U, C].

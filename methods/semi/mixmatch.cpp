@@ -172,9 +172,7 @@ class MixMatchLoss : public SemiLoss {
 
  private:
   // Mean of the sharpened guesses' top probability, kept on the device.
-  void record_confidence(const at::Tensor& guess) {
-    guess_confidence_.add(std::get<0>(guess.max(1)));
-  }
+  void record_confidence(const at::Tensor& guess) { guess_confidence_.add(std::get<0>(guess.max(1))); }
 
   MixMatchOptions options_;
   RunningMean guess_confidence_;

@@ -67,8 +67,7 @@ class UdaSemiLoss : public WeakStrongLoss {
 
   std::vector<std::pair<std::string, double>> stats() const override {
     auto out = WeakStrongLoss::stats();
-    if (options_.tsa != TsaSchedule::kNone)
-      out.emplace_back("tsa_keep_rate", tsa_keep_rate_.mean());
+    if (options_.tsa != TsaSchedule::kNone) out.emplace_back("tsa_keep_rate", tsa_keep_rate_.mean());
     return out;
   }
 

@@ -39,8 +39,8 @@ CurrentBatchOutput WeakStrongLoss::forward(const TrainBatch& batch, const at::Te
 
   CurrentBatchOutput out;
   head.split(head_logits, out);
-  out.terms = {{"sup", supervised_term(m.train_logits(out.labeled_logits, batch.task), batch.labeled.labels,
-                                       supervised, state)}};
+  out.terms = {{"sup", supervised_term(m.train_logits(out.labeled_logits, batch.task), batch.labeled.labels, supervised,
+                                       state)}};
   if (!unlabeled) {
     for (const auto& name : term_names()) out.terms.emplace_back(name, torch::zeros({}, head_logits.options()));
     return out;

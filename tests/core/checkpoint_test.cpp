@@ -1,5 +1,7 @@
 // The checkpoint folder (names, order, keeping the last K), the plain state's
 // round trip and atomic writes that fail without touching the file they replace.
+#include "core/checkpoint.h"
+
 #include <gtest/gtest.h>
 #include <sys/resource.h>
 #include <torch/torch.h>
@@ -9,7 +11,6 @@
 #include <fstream>
 
 #include "core/atomic_file.h"
-#include "core/checkpoint.h"
 #include "core/error.h"
 #include "tests/test_util.h"
 

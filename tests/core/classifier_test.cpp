@@ -1,8 +1,9 @@
+#include "core/nn/classifier.h"
+
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include "core/error.h"
-#include "core/nn/classifier.h"
 
 namespace sscl {
 namespace {

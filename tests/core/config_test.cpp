@@ -28,9 +28,8 @@ class TempDir {
     static std::atomic<int> counter{0};
     std::random_device random;
     const auto* test = ::testing::UnitTest::GetInstance()->current_test_info();
-    path_ = fs::temp_directory_path() /
-            ("sscl_config_test_" + std::string(test ? test->name() : "x") + "_" +
-             std::to_string(random()) + "_" + std::to_string(counter++));
+    path_ = fs::temp_directory_path() / ("sscl_config_test_" + std::string(test ? test->name() : "x") + "_" +
+                                         std::to_string(random()) + "_" + std::to_string(counter++));
     fs::create_directories(path_);
   }
   ~TempDir() {
@@ -65,9 +64,7 @@ std::string error_of(F action) {
   return "";
 }
 
-std::string at(const fs::path& file, int line) {
-  return file.string() + ":" + std::to_string(line);
-}
+std::string at(const fs::path& file, int line) { return file.string() + ":" + std::to_string(line); }
 
 TEST(Config, NestedBasesWithRelativePathsMergeInListedOrder) {
   TempDir dir;
@@ -246,9 +243,8 @@ TEST(Config, IntegerPromotesToFloatInFilesAndOverrides) {
   EXPECT_DOUBLE_EQ(config.get<double>("steps"), 2.5);
   EXPECT_EQ(config.origin("steps"), "--cfg-options steps=2.5");
   // Reading it as an integer now fails, naming the override.
-  EXPECT_THAT(
-      error_of([&] { config.get<int>("steps"); }),
-      HasSubstr("config key 'steps' (--cfg-options steps=2.5) must be an integer, got a float"));
+  EXPECT_THAT(error_of([&] { config.get<int>("steps"); }),
+              HasSubstr("config key 'steps' (--cfg-options steps=2.5) must be an integer, got a float"));
 }
 
 TEST(Config, SyntaxErrorNamesFileLineAndColumn) {
@@ -263,16 +259,14 @@ TEST(Config, SyntaxErrorNamesFileLineAndColumn) {
 TEST(Config, MissingFile) {
   TempDir dir;
   fs::path file = dir.path() / "nope.toml";
-  EXPECT_THAT(error_of([&] { Config::load(file); }),
-              HasSubstr("config file not found: " + file.string()));
+  EXPECT_THAT(error_of([&] { Config::load(file); }), HasSubstr("config file not found: " + file.string()));
 }
 
 TEST(Config, MissingBaseNamesTheLineThatNamesIt) {
   TempDir dir;
   fs::path file = dir.write("sub/a.toml", "x = 1\n_base_ = [\"../gone.toml\"]\n");
-  EXPECT_THAT(
-      error_of([&] { Config::load(file); }),
-      HasSubstr(at(file, 2) + ": base config not found: " + (dir.path() / "gone.toml").string()));
+  EXPECT_THAT(error_of([&] { Config::load(file); }),
+              HasSubstr(at(file, 2) + ": base config not found: " + (dir.path() / "gone.toml").string()));
 }
 
 TEST(Config, BaseCycleNamesTheChain) {
@@ -290,9 +284,8 @@ TEST(Config, BaseCycleNamesTheChain) {
 TEST(Config, BaseOfWrongType) {
   TempDir dir;
   fs::path file = dir.write("a.toml", "\n_base_ = 3\n");
-  EXPECT_THAT(
-      error_of([&] { Config::load(file); }),
-      HasSubstr(at(file, 2) + ": _base_ must be a string or an array of strings, got an integer"));
+  EXPECT_THAT(error_of([&] { Config::load(file); }),
+              HasSubstr(at(file, 2) + ": _base_ must be a string or an array of strings, got an integer"));
   fs::path mixed = dir.write("b.toml", "_base_ = [\"a.toml\", 1]\n");
   EXPECT_THAT(error_of([&] { Config::load(mixed); }), HasSubstr("_base_ must be a string"));
 }
@@ -300,28 +293,23 @@ TEST(Config, BaseOfWrongType) {
 TEST(Config, KeysMustBeDottedPathSegments) {
   TempDir dir;
   fs::path file = dir.write("a.toml", "[model]\nok = 1\n\"a.b\" = 2\n");
-  EXPECT_THAT(error_of([&] { Config::load(file); }),
-              HasSubstr(at(file, 3) + ": invalid key 'model.a.b'"));
+  EXPECT_THAT(error_of([&] { Config::load(file); }), HasSubstr(at(file, 3) + ": invalid key 'model.a.b'"));
   fs::path nested = dir.write("b.toml", "[model]\n_base_ = \"a.toml\"\n");
   EXPECT_THAT(error_of([&] { Config::load(nested); }), HasSubstr("only allowed at the top level"));
   fs::path flag = dir.write("c.toml", "[model]\n_delete_ = 1\n");
-  EXPECT_THAT(error_of([&] { Config::load(flag); }),
-              HasSubstr("'model._delete_' must be a boolean"));
+  EXPECT_THAT(error_of([&] { Config::load(flag); }), HasSubstr("'model._delete_' must be a boolean"));
 }
 
 TEST(Config, TypeChangeInDerivedFileNamesKeyAndBothLocations) {
   TempDir dir;
   fs::path base = dir.write("base.toml", "[optimizer]\nname = \"sgd\"\nlr = 0.1\n");
-  fs::path derived =
-      dir.write("derived.toml", "_base_ = \"base.toml\"\n[optimizer]\nlr = \"fast\"\n");
+  fs::path derived = dir.write("derived.toml", "_base_ = \"base.toml\"\n[optimizer]\nlr = \"fast\"\n");
   std::string message = error_of([&] { Config::load(derived); });
-  EXPECT_THAT(message,
-              HasSubstr(at(derived, 3) + ": type change for 'optimizer.lr' from float to string"));
+  EXPECT_THAT(message, HasSubstr(at(derived, 3) + ": type change for 'optimizer.lr' from float to string"));
   EXPECT_THAT(message, HasSubstr("(defined at " + at(base, 3) + ")"));
 
   fs::path scalar = dir.write("scalar.toml", "_base_ = \"base.toml\"\noptimizer = 1\n");
-  EXPECT_THAT(error_of([&] { Config::load(scalar); }),
-              HasSubstr("type change for 'optimizer' from table to integer"));
+  EXPECT_THAT(error_of([&] { Config::load(scalar); }), HasSubstr("type change for 'optimizer' from table to integer"));
 }
 
 TEST(Config, OverrideTypeChangeNamesTheOrigin) {
@@ -334,13 +322,11 @@ TEST(Config, OverrideTypeChangeNamesTheOrigin) {
                         at(file, 2) + ")"));
   EXPECT_THAT(error_of([&] { config.apply_override("train=[1]"); }),
               HasSubstr("type change for 'train' from table to array"));
-  EXPECT_THAT(
-      error_of([&] { config.apply_override("train.epochs.x=1"); }),
-      HasSubstr("'train.epochs' is an integer (defined at " + at(file, 2) + "), not a table"));
+  EXPECT_THAT(error_of([&] { config.apply_override("train.epochs.x=1"); }),
+              HasSubstr("'train.epochs' is an integer (defined at " + at(file, 2) + "), not a table"));
   // A failed override changes nothing.
-  EXPECT_THAT(
-      error_of([&] { config.apply_override("train={epochs = 1, batch = \"x\", epochs2 = [}"); }),
-      HasSubstr("cannot parse"));
+  EXPECT_THAT(error_of([&] { config.apply_override("train={epochs = 1, batch = \"x\", epochs2 = [}"); }),
+              HasSubstr("cannot parse"));
   EXPECT_THAT(error_of([&] { config.apply_override("train={batch = 3, epochs = \"x\"}"); }),
               HasSubstr("type change for 'train.epochs'"));
   EXPECT_FALSE(config.has("train.batch"));
@@ -349,13 +335,11 @@ TEST(Config, OverrideTypeChangeNamesTheOrigin) {
 
 TEST(Config, MalformedOverrides) {
   Config config = Config::from_string("a = 1\n", "a.toml");
-  EXPECT_THAT(error_of([&] { config.apply_override("a"); }),
-              HasSubstr("--cfg-options a: expected KEY=VALUE"));
+  EXPECT_THAT(error_of([&] { config.apply_override("a"); }), HasSubstr("--cfg-options a: expected KEY=VALUE"));
   EXPECT_THAT(error_of([&] { config.apply_override("=1"); }), HasSubstr("invalid key ''"));
   EXPECT_THAT(error_of([&] { config.apply_override("a..b=1"); }), HasSubstr("invalid key 'a..b'"));
   EXPECT_THAT(error_of([&] { config.apply_override("a b=1"); }), HasSubstr("invalid key 'a b'"));
-  EXPECT_THAT(error_of([&] { config.apply_override("a="); }),
-              HasSubstr("--cfg-options a=: empty value"));
+  EXPECT_THAT(error_of([&] { config.apply_override("a="); }), HasSubstr("--cfg-options a=: empty value"));
   EXPECT_THAT(error_of([&] { config.apply_override("a=[1, 2"); }),
               HasSubstr("--cfg-options a=[1, 2: cannot parse the value as TOML"));
   EXPECT_THAT(error_of([&] { config.apply_override("a=two words"); }), HasSubstr("cannot parse"));
@@ -375,9 +359,8 @@ TEST(Config, GetWithWrongTypeNamesKeyAndOrigin) {
                             "big = 5000000000\n"
                             "flag = 1\n");
   Config config = Config::load(file);
-  EXPECT_THAT(
-      error_of([&] { config.get<double>("optimizer.lr"); }),
-      HasSubstr("config key 'optimizer.lr' (" + at(file, 2) + ") must be a float, got a string"));
+  EXPECT_THAT(error_of([&] { config.get<double>("optimizer.lr"); }),
+              HasSubstr("config key 'optimizer.lr' (" + at(file, 2) + ") must be a float, got a string"));
   EXPECT_THAT(error_of([&] { config.get<std::vector<double>>("optimizer.betas"); }),
               HasSubstr("config key 'optimizer.betas' (" + at(file, 3) +
                         ") must be an array of floats, but element [1] is a string"));
@@ -385,24 +368,19 @@ TEST(Config, GetWithWrongTypeNamesKeyAndOrigin) {
               HasSubstr("an array of integers, but element [1] is a float"));
   EXPECT_THAT(error_of([&] { config.get<std::vector<std::string>>("optimizer.lr"); }),
               HasSubstr("must be an array of strings, got a string"));
-  EXPECT_THAT(
-      error_of([&] { config.get<int>("optimizer.big"); }),
-      HasSubstr("config key 'optimizer.big' (" + at(file, 5) + ") must be an integer between"));
+  EXPECT_THAT(error_of([&] { config.get<int>("optimizer.big"); }),
+              HasSubstr("config key 'optimizer.big' (" + at(file, 5) + ") must be an integer between"));
   EXPECT_EQ(config.get<std::int64_t>("optimizer.big"), 5000000000);
-  EXPECT_THAT(error_of([&] { config.get<bool>("optimizer.flag"); }),
-              HasSubstr("must be a boolean, got an integer"));
-  EXPECT_THAT(error_of([&] { config.get<std::string>("optimizer"); }),
-              HasSubstr("must be a string, got a table"));
+  EXPECT_THAT(error_of([&] { config.get<bool>("optimizer.flag"); }), HasSubstr("must be a boolean, got an integer"));
+  EXPECT_THAT(error_of([&] { config.get<std::string>("optimizer"); }), HasSubstr("must be a string, got a table"));
   // Integers are accepted where floats are expected.
   EXPECT_THAT(config.get<std::vector<double>>("optimizer.steps"), ElementsAre(1.0, 2.5));
 }
 
 TEST(Config, MissingRequiredKeyAndDefaults) {
   Config config = Config::from_string("[a]\nb = 2\n", "a.toml");
-  EXPECT_THAT(error_of([&] { config.get<int>("a.c"); }),
-              HasSubstr("missing required config key 'a.c'"));
-  EXPECT_THAT(error_of([&] { config.get<int>("a.b.c"); }),
-              HasSubstr("missing required config key 'a.b.c'"));
+  EXPECT_THAT(error_of([&] { config.get<int>("a.c"); }), HasSubstr("missing required config key 'a.c'"));
+  EXPECT_THAT(error_of([&] { config.get<int>("a.b.c"); }), HasSubstr("missing required config key 'a.b.c'"));
   EXPECT_EQ(config.get_or<int>("a.c", 5), 5);
   EXPECT_EQ(config.get_or<int>("a.b", 5), 2);
   EXPECT_EQ(config.get_or("a.name", "fallback"), "fallback");
@@ -413,13 +391,8 @@ TEST(Config, MissingRequiredKeyAndDefaults) {
 
 TEST(Config, GetChoiceListsTheChoices) {
   Config config = Config::from_string("method = \"fixmatc\"\n", "m.toml");
-  std::string message = error_of([&] {
-    config.get_choice("method", "sft", {"sft", "ewc", "fixmatch"});
-  });
-  EXPECT_THAT(
-      message,
-      HasSubstr(
-          "config key 'method' (m.toml:1) must be one of: sft, ewc, fixmatch; got 'fixmatc'"));
+  std::string message = error_of([&] { config.get_choice("method", "sft", {"sft", "ewc", "fixmatch"}); });
+  EXPECT_THAT(message, HasSubstr("config key 'method' (m.toml:1) must be one of: sft, ewc, fixmatch; got 'fixmatc'"));
   EXPECT_EQ(config.get_choice("other", "ewc", {"sft", "ewc"}), "ewc");
   config.apply_override("method=fixmatch");
   EXPECT_EQ(config.get_choice("method", "sft", {"sft", "ewc", "fixmatch"}), "fixmatch");
@@ -446,11 +419,8 @@ TEST(Config, EnsureAllUsedNamesUnknownKeysWithOrigins) {
   EXPECT_DOUBLE_EQ(config.get<double>("optimizer.lr"), 0.1);
   EXPECT_TRUE(config.has("optimizer.momentum"));  // has() does not count as a read
   std::string message = error_of([&] { config.ensure_all_used(); });
-  EXPECT_THAT(
-      message,
-      HasSubstr("unknown config key 'optimizer.lrr' (from --cfg-options optimizer.lrr=0.1)"));
-  EXPECT_THAT(message,
-              HasSubstr("unknown config key 'optimizer.momentum' (from " + at(file, 3) + ")"));
+  EXPECT_THAT(message, HasSubstr("unknown config key 'optimizer.lrr' (from --cfg-options optimizer.lrr=0.1)"));
+  EXPECT_THAT(message, HasSubstr("unknown config key 'optimizer.momentum' (from " + at(file, 3) + ")"));
   EXPECT_THAT(message, HasSubstr("unknown config key 'unused.list' (from " + at(file, 5) + ")"));
   EXPECT_THAT(message, HasSubstr("; "));
   EXPECT_THAT(message, Not(HasSubstr("'optimizer.lr' ")));
@@ -548,8 +518,7 @@ TEST(Config, ToTomlRoundTripsValuesAndFingerprint) {
   EXPECT_EQ(reloaded.origin("lr"), saved.string() + ":" + std::to_string([&] {
                                      // The line of `lr` in the saved text.
                                      int line = 1;
-                                     for (size_t i = 0; i < text.find("lr = "); ++i)
-                                       line += text[i] == '\n';
+                                     for (size_t i = 0; i < text.find("lr = "); ++i) line += text[i] == '\n';
                                      return line;
                                    }()));
 

@@ -13,11 +13,20 @@ using Log = std::vector<std::string>;
 
 #define SSCL_RECORD_STAGE(stage) \
   void stage(const RunState&) override { log_->push_back(name_ + ":" #stage); }
-#define SSCL_RECORD_ALL_STAGES                                                                          \
-  SSCL_RECORD_STAGE(before_run) SSCL_RECORD_STAGE(after_run) SSCL_RECORD_STAGE(before_task)            \
-  SSCL_RECORD_STAGE(after_task) SSCL_RECORD_STAGE(before_epoch) SSCL_RECORD_STAGE(after_epoch)         \
-  SSCL_RECORD_STAGE(before_iter) SSCL_RECORD_STAGE(after_iter) SSCL_RECORD_STAGE(before_val)           \
+// clang-format 14 does not settle on one layout for this list.
+// clang-format off
+#define SSCL_RECORD_ALL_STAGES   \
+  SSCL_RECORD_STAGE(before_run)  \
+  SSCL_RECORD_STAGE(after_run)   \
+  SSCL_RECORD_STAGE(before_task) \
+  SSCL_RECORD_STAGE(after_task)  \
+  SSCL_RECORD_STAGE(before_epoch)\
+  SSCL_RECORD_STAGE(after_epoch) \
+  SSCL_RECORD_STAGE(before_iter) \
+  SSCL_RECORD_STAGE(after_iter)  \
+  SSCL_RECORD_STAGE(before_val)  \
   SSCL_RECORD_STAGE(after_val)
+// clang-format on
 
 class RecordingHook : public Hook {
  public:

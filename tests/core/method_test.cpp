@@ -1,9 +1,10 @@
+#include "core/method.h"
+
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include <limits>
 
-#include "core/method.h"
 #include "tests/core/fake_run.h"
 
 namespace sscl {

@@ -1,9 +1,9 @@
+#include "core/metrics.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <stdexcept>
-
-#include "core/metrics.h"
 
 namespace sscl {
 namespace {

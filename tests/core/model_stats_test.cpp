@@ -85,8 +85,8 @@ class MatrixNet : public Backbone {
   }
   torch::Tensor forward(const torch::Tensor& images) override {
     auto x = torch::addmm(b1, images.flatten(1), w1);  // [1, 16] x [16, 6]
-    x = torch::mm(x, w2);                               // [1, 6] x [6, 3]
-    x = torch::matmul(x, w3);                           // [1, 3] x [3, 2]
+    x = torch::mm(x, w2);                              // [1, 6] x [6, 3]
+    x = torch::matmul(x, w3);                          // [1, 3] x [3, 2]
     return torch::bmm(x.unsqueeze(0), w4).squeeze(0);  // [1, 1, 2] x [1, 2, 5]
   }
   int64_t feature_dim() const override { return 5; }

@@ -1,8 +1,9 @@
+#include "core/optim.h"
+
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include "core/error.h"
-#include "core/optim.h"
 
 namespace sscl {
 namespace {

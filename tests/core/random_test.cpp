@@ -1,8 +1,8 @@
+#include "core/random.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
-
-#include "core/random.h"
 
 namespace sscl {
 namespace {

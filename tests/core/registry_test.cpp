@@ -12,10 +12,15 @@ namespace {
 using Names = std::vector<std::string>;
 
 TEST(Registry, EveryBuiltInNameIsRegistered) {
-  EXPECT_EQ(MethodRegistry::get().names(), (Names{"agem", "ccic", "der", "derpp", "edgehml", "er", "er_ace", "fixmatch", "flexmatch", "freematch", "gdumb", "icarl", "joint", "lwf", "mean_teacher", "mixmatch", "oewc", "pnn", "pseudo_label", "sft", "si", "softmatch", "uda"}));
+  EXPECT_EQ(
+      MethodRegistry::get().names(),
+      (Names{"agem",      "ccic",      "der",          "derpp", "edgehml", "er",        "er_ace",       "fixmatch",
+             "flexmatch", "freematch", "gdumb",        "icarl", "joint",   "lwf",       "mean_teacher", "mixmatch",
+             "oewc",      "pnn",       "pseudo_label", "sft",   "si",      "softmatch", "uda"}));
   EXPECT_EQ(BackboneRegistry::get().names(), (Names{"mlp", "mobilenet_v2", "reduced_resnet18", "resnet18", "resnet34",
                                                     "resnet50", "small_cnn", "wrn28_2"}));
-  EXPECT_EQ(DatasetRegistry::get().names(), (Names{"cifar10", "cifar100", "fashion_mnist", "image_folder", "tiny_imagenet"}));
+  EXPECT_EQ(DatasetRegistry::get().names(),
+            (Names{"cifar10", "cifar100", "fashion_mnist", "image_folder", "tiny_imagenet"}));
   EXPECT_EQ(HookRegistry::get().names(), (Names{"logger", "metrics_jsonl"}));
   EXPECT_EQ(SemiLossRegistry::get().names(), (Names{"fixmatch", "flexmatch", "freematch", "mean_teacher", "mixmatch",
                                                     "pseudo_label", "softmatch", "uda"}));
@@ -26,7 +31,10 @@ TEST(Registry, UnknownNameListsTheKnownOnes) {
     MethodRegistry::get().at("fixmach");
     FAIL();
   } catch (const RegistryError& e) {
-    EXPECT_STREQ(e.what(), "unknown method 'fixmach'; known: agem, ccic, der, derpp, edgehml, er, er_ace, fixmatch, flexmatch, freematch, gdumb, icarl, joint, lwf, mean_teacher, mixmatch, oewc, pnn, pseudo_label, sft, si, softmatch, uda");
+    EXPECT_STREQ(
+        e.what(),
+        "unknown method 'fixmach'; known: agem, ccic, der, derpp, edgehml, er, er_ace, fixmatch, flexmatch, freematch, "
+        "gdumb, icarl, joint, lwf, mean_teacher, mixmatch, oewc, pnn, pseudo_label, sft, si, softmatch, uda");
   }
 }
 

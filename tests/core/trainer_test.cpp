@@ -1,9 +1,10 @@
+#include "core/trainer.h"
+
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include <cmath>
 
-#include "core/trainer.h"
 #include "tests/core/fake_run.h"
 
 namespace sscl {
@@ -103,7 +104,6 @@ TEST(Trainer, ScheduleRestartsEveryTask) {
   const std::vector<double> expected{0.5, 0.5, 0.05, 0.5, 0.5, 0.05};
   for (size_t i = 0; i < 6; ++i) EXPECT_NEAR(f.method.lrs[i], expected[i], 1e-12) << i;
 }
-
 
 TEST(Trainer, TaskItersGiveEachTaskItsOwnIterationCount) {
   Fixture f;

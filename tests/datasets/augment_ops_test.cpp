@@ -1,15 +1,15 @@
 // Every expected pixel below is worked out by hand from Pillow's definitions
 // (see datasets/augment_ops.h), not produced by the code under test.
-#include <gtest/gtest.h>
+#include "datasets/augment_ops.h"
 
-#include <opencv2/core.hpp>
+#include <gtest/gtest.h>
 
 #include <array>
 #include <initializer_list>
+#include <opencv2/core.hpp>
 #include <vector>
 
 #include "core/error.h"
-#include "datasets/augment_ops.h"
 
 namespace sscl {
 namespace {
@@ -122,8 +122,8 @@ TEST(AugmentOps, BrightnessBlendsWithBlackAndTruncates) {
   const cv::Mat image = gray(1, 4, {101, 200, 0, 255});
   EXPECT_TRUE(same(brightness(image, 0.0), gray(1, 4, {0, 0, 0, 0})));
   EXPECT_TRUE(same(brightness(image, 1.0), image));
-  EXPECT_TRUE(same(brightness(image, 0.5), gray(1, 4, {50, 100, 0, 127})));    // 50.5 -> 50
-  EXPECT_TRUE(same(brightness(image, 1.5), gray(1, 4, {151, 255, 0, 255})));   // 151.5 -> 151, 300 -> 255
+  EXPECT_TRUE(same(brightness(image, 0.5), gray(1, 4, {50, 100, 0, 127})));   // 50.5 -> 50
+  EXPECT_TRUE(same(brightness(image, 1.5), gray(1, 4, {151, 255, 0, 255})));  // 151.5 -> 151, 300 -> 255
   EXPECT_TRUE(same(brightness(rgb(1, 1, {{101, 200, 3}}), 0.5), rgb(1, 1, {{50, 100, 1}})));
 }
 
@@ -170,7 +170,8 @@ TEST(AugmentOps, SharpnessBlendsWithPillowsSmoothFilter) {
     for (int x = 0; x < 4; ++x) {
       const bool inner = y >= 1 && y <= 2 && x >= 1 && x <= 2;
       colour.at<cv::Vec3b>(y, x) = cv::Vec3b(image.at<uint8_t>(y, x), 200, y == 2 && x == 2 ? 13 : 0);
-      expected.at<cv::Vec3b>(y, x) = cv::Vec3b(smooth_red.at<uint8_t>(y, x), 200, inner ? (y == 2 && x == 2 ? 5 : 1) : 0);
+      expected.at<cv::Vec3b>(y, x) =
+          cv::Vec3b(smooth_red.at<uint8_t>(y, x), 200, inner ? (y == 2 && x == 2 ? 5 : 1) : 0);
     }
   EXPECT_TRUE(same(sharpness(colour, 0.0), expected));
   const cv::Mat thin = ramp(2, 5);
@@ -192,8 +193,8 @@ TEST(AugmentOps, RotateIsCounterClockwiseAboutTheCentre) {
 TEST(AugmentOps, RotateFillsWhatComesFromOutside) {
   // 2 rows x 4 columns by 90 degrees: output (x, y) reads input column 2 - y,
   // row x - 1; columns 0 and 3 read rows -1 and 2, outside, hence the fill.
-  const cv::Mat image = rgb(2, 4, {{1, 1, 1}, {2, 2, 2}, {3, 3, 3}, {4, 4, 4},
-                                   {5, 5, 5}, {6, 6, 6}, {7, 7, 7}, {8, 8, 8}});
+  const cv::Mat image =
+      rgb(2, 4, {{1, 1, 1}, {2, 2, 2}, {3, 3, 3}, {4, 4, 4}, {5, 5, 5}, {6, 6, 6}, {7, 7, 7}, {8, 8, 8}});
   const std::array<int, 3> f{7, 8, 9};
   EXPECT_TRUE(same(rotate(image, 90, cv::Scalar(7, 8, 9)),
                    rgb(2, 4, {f, {3, 3, 3}, {7, 7, 7}, f, f, {2, 2, 2}, {6, 6, 6}, f})));
@@ -202,8 +203,7 @@ TEST(AugmentOps, RotateFillsWhatComesFromOutside) {
 TEST(AugmentOps, TranslateMovesWholePixelsAndFills) {
   const cv::Mat image = ramp(3, 4);
   EXPECT_TRUE(same(translate_x(image, 1, cv::Scalar(0)), gray(3, 4, {2, 3, 4, 0, 6, 7, 8, 0, 10, 11, 12, 0})));
-  EXPECT_TRUE(same(translate_x(image, -2, cv::Scalar(99)),
-                   gray(3, 4, {99, 99, 1, 2, 99, 99, 5, 6, 99, 99, 9, 10})));
+  EXPECT_TRUE(same(translate_x(image, -2, cv::Scalar(99)), gray(3, 4, {99, 99, 1, 2, 99, 99, 5, 6, 99, 99, 9, 10})));
   EXPECT_TRUE(same(translate_y(image, 1, cv::Scalar(0)), gray(3, 4, {5, 6, 7, 8, 9, 10, 11, 12, 0, 0, 0, 0})));
   EXPECT_TRUE(same(translate_x(image, 0, cv::Scalar(0)), image));
   const cv::Mat colour = rgb(2, 1, {{1, 2, 3}, {4, 5, 6}});

@@ -1,9 +1,10 @@
+#include "datasets/augment_pipeline.h"
+
 #include <gtest/gtest.h>
 
 #include <opencv2/core.hpp>
 
 #include "core/error.h"
-#include "datasets/augment_pipeline.h"
 
 namespace sscl {
 namespace {
@@ -12,7 +13,8 @@ cv::Mat gradient(int rows, int cols, int channels) {
   cv::Mat m(rows, cols, CV_8UC(channels));
   for (int y = 0; y < rows; ++y)
     for (int x = 0; x < cols; ++x)
-      for (int c = 0; c < channels; ++c) m.ptr<uint8_t>(y)[x * channels + c] = static_cast<uint8_t>(7 * x + 5 * y + 40 * c);
+      for (int c = 0; c < channels; ++c)
+        m.ptr<uint8_t>(y)[x * channels + c] = static_cast<uint8_t>(7 * x + 5 * y + 40 * c);
   return m;
 }
 

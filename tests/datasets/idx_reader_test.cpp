@@ -1,9 +1,10 @@
+#include "datasets/idx_reader.h"
+
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 #include <zlib.h>
 
 #include "core/error.h"
-#include "datasets/idx_reader.h"
 #include "tests/test_util.h"
 
 namespace sscl {

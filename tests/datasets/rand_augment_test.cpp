@@ -1,8 +1,9 @@
+#include "datasets/rand_augment.h"
+
 #include <gtest/gtest.h>
 
-#include <opencv2/core.hpp>
-
 #include <cmath>
+#include <opencv2/core.hpp>
 #include <set>
 #include <string>
 #include <vector>
@@ -10,7 +11,6 @@
 #include "core/config.h"
 #include "core/error.h"
 #include "datasets/augment_ops.h"
-#include "datasets/rand_augment.h"
 
 namespace sscl {
 namespace {
@@ -41,13 +41,13 @@ TEST(RandAugment, PoolsAreTimmsIncreasingTransformsAndFixMatchs) {
   const RandAugment reference(options("reference"), cv::Scalar(0));
   EXPECT_EQ(reference.op_names(),
             (std::vector<std::string>{"AutoContrast", "Equalize", "Invert", "Rotate", "Posterize", "Solarize",
-                                      "SolarizeAdd", "Color", "Contrast", "Brightness", "Sharpness", "ShearX",
-                                      "ShearY", "TranslateX", "TranslateY"}));
-  const RandAugment fixmatch(options("fixmatch"), cv::Scalar(0));
-  EXPECT_EQ(fixmatch.op_names(),
-            (std::vector<std::string>{"AutoContrast", "Brightness", "Color", "Contrast", "Equalize", "Identity",
-                                      "Posterize", "Rotate", "Sharpness", "ShearX", "ShearY", "Solarize",
+                                      "SolarizeAdd", "Color", "Contrast", "Brightness", "Sharpness", "ShearX", "ShearY",
                                       "TranslateX", "TranslateY"}));
+  const RandAugment fixmatch(options("fixmatch"), cv::Scalar(0));
+  EXPECT_EQ(
+      fixmatch.op_names(),
+      (std::vector<std::string>{"AutoContrast", "Brightness", "Color", "Contrast", "Equalize", "Identity", "Posterize",
+                                "Rotate", "Sharpness", "ShearX", "ShearY", "Solarize", "TranslateX", "TranslateY"}));
   EXPECT_EQ(reference.op_index("Identity"), -1);
   EXPECT_EQ(fixmatch.op_index("Invert"), -1);
 }
@@ -60,9 +60,9 @@ TEST(RandAugment, ReferenceLevelToArgument) {
   // Level 7 of 10.
   EXPECT_DOUBLE_EQ(arg("Rotate", 7), 21.0);
   EXPECT_DOUBLE_EQ(arg("Rotate", 7, true), -21.0);
-  EXPECT_EQ(arg("Posterize", 7), 2);      // 4 - int(2.8)
-  EXPECT_EQ(arg("Solarize", 7), 77);      // 256 - int(179.2)
-  EXPECT_EQ(arg("SolarizeAdd", 7), 77);   // int(77.0)
+  EXPECT_EQ(arg("Posterize", 7), 2);     // 4 - int(2.8)
+  EXPECT_EQ(arg("Solarize", 7), 77);     // 256 - int(179.2)
+  EXPECT_EQ(arg("SolarizeAdd", 7), 77);  // int(77.0)
   EXPECT_NEAR(arg("Color", 7), 1.63, 1e-12);
   EXPECT_NEAR(arg("Sharpness", 7, true), 0.37, 1e-12);
   EXPECT_NEAR(arg("ShearY", 7, true), -0.21, 1e-12);
@@ -82,9 +82,9 @@ TEST(RandAugment, ReferenceLevelToArgument) {
   EXPECT_NEAR(arg("ShearX", 10), 0.3, 1e-12);
   EXPECT_NEAR(arg("TranslateY", 10, true), -0.45, 1e-12);
   // int() truncates between the steps.
-  EXPECT_EQ(arg("Posterize", 7.5), 1);    // 4 - int(3.0)
-  EXPECT_EQ(arg("Posterize", 2.4), 4);    // 4 - int(0.96)
-  EXPECT_EQ(arg("Solarize", 2.4), 195);   // 256 - int(61.44)
+  EXPECT_EQ(arg("Posterize", 7.5), 1);   // 4 - int(3.0)
+  EXPECT_EQ(arg("Posterize", 2.4), 4);   // 4 - int(0.96)
+  EXPECT_EQ(arg("Solarize", 2.4), 195);  // 256 - int(61.44)
   // Only geometric and enhance arguments take a sign.
   EXPECT_TRUE(ra.is_signed(ra.op_index("Color")));
   EXPECT_FALSE(ra.is_signed(ra.op_index("Solarize")));
@@ -98,7 +98,7 @@ TEST(RandAugment, FixMatchLevelToArgument) {
   };
   EXPECT_NEAR(arg("Brightness", 5), 0.5, 1e-12);
   EXPECT_NEAR(arg("Color", 5, true), 0.5, 1e-12) << "enhance factors take no sign";
-  EXPECT_EQ(arg("Posterize", 5), 6);      // int(2.0) + 4
+  EXPECT_EQ(arg("Posterize", 5), 6);  // int(2.0) + 4
   EXPECT_EQ(arg("Rotate", 5, true), -15);
   EXPECT_EQ(arg("Solarize", 5), 128);
   EXPECT_NEAR(arg("ShearX", 5), 0.15, 1e-12);
@@ -106,11 +106,11 @@ TEST(RandAugment, FixMatchLevelToArgument) {
   EXPECT_NEAR(arg("Sharpness", 1), 0.14, 1e-12);
   EXPECT_EQ(arg("Posterize", 1), 4);
   EXPECT_EQ(arg("Rotate", 1), 3);
-  EXPECT_EQ(arg("Solarize", 1), 231);     // 256 - int(25.6)
+  EXPECT_EQ(arg("Solarize", 1), 231);  // 256 - int(25.6)
   EXPECT_NEAR(arg("Contrast", 9), 0.86, 1e-12);
-  EXPECT_EQ(arg("Posterize", 9), 7);      // int(3.6) + 4
+  EXPECT_EQ(arg("Posterize", 9), 7);  // int(3.6) + 4
   EXPECT_EQ(arg("Rotate", 9), 27);
-  EXPECT_EQ(arg("Solarize", 9), 26);      // 256 - int(230.4)
+  EXPECT_EQ(arg("Solarize", 9), 26);  // 256 - int(230.4)
   EXPECT_FALSE(ra.is_signed(ra.op_index("Brightness")));
 }
 
@@ -129,7 +129,7 @@ TEST(RandAugment, ApplyOpHandsTheMappedArgumentToTheOp) {
   EXPECT_TRUE(same(run(reference, "Brightness", 10, true), brightness(image, 1 - 0.9)));
   EXPECT_TRUE(same(run(reference, "Rotate", 5, true), rotate(image, -15, fill)));
   EXPECT_TRUE(same(run(reference, "TranslateX", 10, false), translate_x(image, 4.5, fill)));  // 0.45 * 10 columns
-  EXPECT_TRUE(same(run(reference, "TranslateY", 10, true), translate_y(image, -2.7, fill)));   // 0.45 * 6 rows
+  EXPECT_TRUE(same(run(reference, "TranslateY", 10, true), translate_y(image, -2.7, fill)));  // 0.45 * 6 rows
   EXPECT_TRUE(same(run(reference, "Invert", 3, false), invert(image)));
   const RandAugment fixmatch(options("fixmatch"), fill);
   EXPECT_TRUE(same(run(fixmatch, "TranslateX", 5, false), translate_x(image, 1, fill)));  // int(0.15 * 10)
@@ -255,8 +255,10 @@ TEST(RandAugment, OpsAreDrawnUniformlyWithReplacementAndSignsAreRandom) {
     for (const RandAugmentStep& s : steps) {
       ++counts[s.op];
       ops.insert(s.op);
-      if (!ra.is_signed(s.op)) EXPECT_FALSE(s.negated);
-      else (s.negated ? negated : positive)++;
+      if (!ra.is_signed(s.op))
+        EXPECT_FALSE(s.negated);
+      else
+        (s.negated ? negated : positive)++;
     }
     repeats += ops.size() < steps.size();
   }
@@ -354,8 +356,9 @@ TEST(RandAugment, ConfigDefaultsDependOnTheVariant) {
   EXPECT_EQ(reference.prob, 0.5);
   EXPECT_EQ(from_toml("[data.augment.randaugment]\nvariant = \"fixmatch\"\n").num_ops, 2);
   EXPECT_EQ(from_toml("[data.augment.randaugment]\nvariant = \"fixmatch\"\nnum_ops = 4\n").num_ops, 4);
-  const RandAugmentOptions set = from_toml("[data.augment.randaugment]\nnum_ops = 1\nmagnitude = 9\n"
-                                           "magnitude_std = 0\nmax_level = 30\nprob = 1\n");
+  const RandAugmentOptions set = from_toml(
+      "[data.augment.randaugment]\nnum_ops = 1\nmagnitude = 9\n"
+      "magnitude_std = 0\nmax_level = 30\nprob = 1\n");
   EXPECT_EQ(set.num_ops, 1);
   EXPECT_EQ(set.magnitude, 9);
   EXPECT_EQ(set.magnitude_std, 0);

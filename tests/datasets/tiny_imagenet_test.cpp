@@ -121,8 +121,8 @@ TEST(TinyImageNet, WnidsAndImageNamesMustBePlainNames) {
   TempDir dir;
   const auto written = testing::write_tiny_imagenet(dir.path(), small_spec());
   testing::write_text(dir / "wnids.txt", written.class_dirs[0] + "\n../" + written.class_dirs[1] + "\n");
-  EXPECT_EQ(error_of(dir), (dir / "wnids.txt").string() + ":2: wnid '../" + written.class_dirs[1] +
-                               "' is not a plain name");
+  EXPECT_EQ(error_of(dir),
+            (dir / "wnids.txt").string() + ":2: wnid '../" + written.class_dirs[1] + "' is not a plain name");
   testing::write_text(dir / "wnids.txt", written.class_dirs[0] + "\n..\n");
   EXPECT_EQ(error_of(dir), (dir / "wnids.txt").string() + ":2: wnid '..' is not a plain name");
 

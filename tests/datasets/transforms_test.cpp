@@ -1,11 +1,10 @@
+#include "datasets/transforms.h"
+
 #include <gtest/gtest.h>
 
 #include <opencv2/core.hpp>
 #include <opencv2/imgproc.hpp>
-
 #include <set>
-
-#include "datasets/transforms.h"
 
 namespace sscl {
 namespace {
@@ -88,7 +87,8 @@ TEST(Transforms, RandomSizeCutoutSidesSpanOneToHalfTheImage) {
 TEST(Transforms, ResizeAveragesWhenShrinkingAndKeepsFlatImagesFlat) {
   cv::Mat image(4, 4, CV_8UC1);
   for (int y = 0; y < 4; ++y)
-    for (int x = 0; x < 4; ++x) image.at<uint8_t>(y, x) = static_cast<uint8_t>(10 * (2 * (y / 2) + x / 2) + (x + y) % 2 * 4);
+    for (int x = 0; x < 4; ++x)
+      image.at<uint8_t>(y, x) = static_cast<uint8_t>(10 * (2 * (y / 2) + x / 2) + (x + y) % 2 * 4);
   const cv::Mat small = resize(image, 2, 2);  // each 2x2 block: v, v+4, v+4, v -> v+2
   ASSERT_EQ(small.size(), cv::Size(2, 2));
   EXPECT_EQ(small.at<uint8_t>(0, 0), 2);

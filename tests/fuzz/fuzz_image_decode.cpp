@@ -17,8 +17,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (int channels : {0, 1, 3}) {
     try {
       const at::Tensor images = sscl::decode_images({file, file}, channels);
-      const bool right_channels = channels == 0 ? images.size(3) == 1 || images.size(3) == 3
-                                                : images.size(3) == channels;
+      const bool right_channels =
+          channels == 0 ? images.size(3) == 1 || images.size(3) == 3 : images.size(3) == channels;
       if (images.dim() != 4 || images.size(0) != 2 || !right_channels || !images[0].equal(images[1])) {
         std::fprintf(stderr, "image decode fuzz: a file decoded twice gave a wrong or different tensor\n");
         std::abort();

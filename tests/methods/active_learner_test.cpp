@@ -2,6 +2,8 @@
 // (its choice does not change when every hidden label does), queried images move
 // to the labeled set with the oracle's labels, rounds run at their iterations, the
 // teacher oracle labels with its own predictions, and bad set-ups are refused.
+#include "methods/active/active_learner.h"
+
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -11,7 +13,6 @@
 
 #include "core/atomic_file.h"
 #include "core/error.h"
-#include "methods/active/active_learner.h"
 #include "tests/methods/method_run_fixture.h"
 #include "tests/test_util.h"
 
@@ -92,8 +93,10 @@ TEST_F(ActiveLearnerTest, EntropyPicksTheHighestEntropyCandidatesOfThePool) {
   const auto pool = tasks_.unlabeled_ids(0);
   const auto ids = torch::tensor(pool, torch::kLong);
   const auto classes = torch::tensor(tasks_.classes(0), torch::kLong);
-  const auto probs =
-      method->model()->forward(tasks_.views(tasks_.raw_images(ids), View::kPlain, 0)).index_select(1, classes).softmax(1);
+  const auto probs = method->model()
+                         ->forward(tasks_.views(tasks_.raw_images(ids), View::kPlain, 0))
+                         .index_select(1, classes)
+                         .softmax(1);
   std::vector<int64_t> expected;
   for (int64_t row : select_top_k(entropy_scores(probs), 4)) expected.push_back(pool[row]);
   EXPECT_EQ(picks, expected);
@@ -162,8 +165,7 @@ TEST_F(ActiveLearnerTest, AddLabelsChecksEverythingBeforeMovingAnything) {
   };
   EXPECT_THROW(tasks_.add_labels(0, torch::tensor({pool[0], int64_t{100000}}), torch::tensor({c[0], c[0]})), Error);
   expect_unchanged();
-  EXPECT_THROW(tasks_.add_labels(0, torch::tensor({pool[0], pool[1]}), torch::tensor({c[0], other_task_class})),
-               Error);
+  EXPECT_THROW(tasks_.add_labels(0, torch::tensor({pool[0], pool[1]}), torch::tensor({c[0], other_task_class})), Error);
   expect_unchanged();
   EXPECT_THROW(tasks_.add_labels(0, torch::tensor({pool[0], pool[0]}), torch::tensor({c[0], c[0]})), Error);
   expect_unchanged();

@@ -2,6 +2,8 @@
 // triplets, label guessing, the consistency term, row-wise mixup, the evaluation
 // k-NN) and its behaviour on the synthetic two-task run (buffer, terms, the
 // contrast phase, k-NN evaluation, checkpoints, option checks).
+#include "methods/semi/ccic.h"
+
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -11,7 +13,6 @@
 #include <string>
 
 #include "core/error.h"
-#include "methods/semi/ccic.h"
 #include "tests/methods/method_run_fixture.h"
 
 namespace sscl {

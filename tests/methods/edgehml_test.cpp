@@ -1,18 +1,18 @@
 // EdgeHML: the memory pool's invariants under long random offer sequences, the
 // progressive schedule, the task-end class weights and draw on hand-made numbers
 // and pools, and a short end-to-end run through the trainer.
+#include "methods/edgehml/edgehml.h"
+
 #include <gtest/gtest.h>
 #include <torch/torch.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <filesystem>
 #include <map>
 #include <set>
 
-#include <unistd.h>
-
 #include "core/trainer.h"
-#include "methods/edgehml/edgehml.h"
 #include "methods/edgehml/memory_tiers.h"
 #include "tests/methods/method_run_fixture.h"
 
@@ -46,7 +46,8 @@ TEST(EdgeHmlPool, UniqueIdReservoirKeepsItsInvariantsOverLongRandomOffers) {
   bool came_back = false;
   for (int step = 0; step < 3000; ++step) {
     std::vector<int64_t> ids;
-    for (int i = 0; i < 5; ++i) ids.push_back(static_cast<int64_t>(ids_rng.below(60)));  // repeats within and across offers
+    for (int i = 0; i < 5; ++i)
+      ids.push_back(static_cast<int64_t>(ids_rng.below(60)));  // repeats within and across offers
     std::vector<int64_t> evicted;
     buffer.add(offer_of(ids), rng, &evicted);
     ASSERT_LE(buffer.size(), kCapacity);
@@ -289,8 +290,10 @@ TEST_F(EdgeHmlRun, TrainsEndToEndWithWarmUpOfflineTierOnDiskAndUnlabeledReplay) 
   for (int task = 0; task < 2; ++task)
     for (int i = 0; i < 6; ++i) {
       const double v = unsup->values[static_cast<size_t>(task * 6 + i)];
-      if (i < 3) EXPECT_EQ(v, 0.0) << "warm-up";
-      else EXPECT_GT(v, 0.0) << "task " << task << " iter " << i;
+      if (i < 3)
+        EXPECT_EQ(v, 0.0) << "warm-up";
+      else
+        EXPECT_GT(v, 0.0) << "task " << task << " iter " << i;
       EXPECT_TRUE(std::isfinite(v));
     }
   EXPECT_TRUE(state.task_il.has(1, 0));

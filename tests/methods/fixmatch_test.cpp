@@ -1,9 +1,9 @@
+#include "methods/semi/fixmatch.h"
+
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include <cmath>
-
-#include "methods/semi/fixmatch.h"
 
 namespace sscl {
 namespace {

@@ -118,7 +118,6 @@ class IcarlRun : public testing::MethodRunFixture {
     s.task = task;
     return s;
   }
-
 };
 
 TEST_F(IcarlRun, TaskEndsHerdNewClassesAndKeepTheHerdingPrefixOfOldOnes) {

@@ -55,7 +55,9 @@ std::shared_ptr<FiniteLossHook> smoke_train(Method& method) {
   context.task_classes = {tasks.classes(0), tasks.classes(1)};
   context.data = &tasks;
   context.batch_size = data_options.batch_size;
-  context.make_backbone = [&] { return BackboneRegistry::get().at("small_cnn")(config.section("model"), tasks.input_shape()); };
+  context.make_backbone = [&] {
+    return BackboneRegistry::get().at("small_cnn")(config.section("model"), tasks.input_shape());
+  };
   method.attach(context);
   HookDispatcher hooks;
   auto finite = std::make_shared<FiniteLossHook>();
@@ -124,8 +126,7 @@ TEST(Composition, MethodsWithoutACurrentBatchTermRefuseASemiLoss) {
   }
   // A loss alone (SFT + the loss) takes no second one.
   auto alone = make_method("fixmatch");
-  EXPECT_THROW(alone->set_semi(SemiLossRegistry::get().at("fixmatch")(empty_config().section("method"))),
-               ConfigError);
+  EXPECT_THROW(alone->set_semi(SemiLossRegistry::get().at("fixmatch")(empty_config().section("method"))), ConfigError);
 }
 
 }  // namespace

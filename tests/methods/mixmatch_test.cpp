@@ -1,3 +1,5 @@
+#include "methods/semi/mixmatch.h"
+
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -6,7 +8,6 @@
 
 #include "core/method.h"
 #include "core/random.h"
-#include "methods/semi/mixmatch.h"
 #include "methods/semi/semi_math.h"
 #include "tests/methods/semi_loss_fixture.h"
 

@@ -1,6 +1,8 @@
 // The offline tier's record store: byte-exact round trips on disk and in RAM,
 // supersession and erasure, recovery of a file whose tail was cut or corrupted,
 // clear(), gets racing the background writer, and errors that name the file.
+#include "methods/edgehml/offline_store.h"
+
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -11,7 +13,6 @@
 #include <vector>
 
 #include "core/error.h"
-#include "methods/edgehml/offline_store.h"
 #include "tests/test_util.h"
 
 namespace sscl {

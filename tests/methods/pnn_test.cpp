@@ -1,5 +1,7 @@
 // PNN: backbones' stages, the lateral adapter's maths, the wiring of columns,
 // frozen old columns, parameter counts, checkpoints and the scenario restriction.
+#include "methods/continual/pnn.h"
+
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -12,7 +14,6 @@
 #include "core/error.h"
 #include "core/method.h"
 #include "core/nn/staged_backbone.h"
-#include "methods/continual/pnn.h"
 
 namespace sscl {
 namespace {

@@ -1,10 +1,11 @@
+#include "methods/semi/pseudo_label.h"
+
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include <cmath>
 
 #include "core/method.h"
-#include "methods/semi/pseudo_label.h"
 #include "methods/semi/semi_math.h"
 #include "tests/methods/semi_loss_fixture.h"
 

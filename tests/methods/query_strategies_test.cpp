@@ -1,5 +1,7 @@
 // Active-learning query strategies on hand-made probability and feature matrices:
 // each picks the indices worked out by hand.
+#include "methods/active/query_strategies.h"
+
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -7,7 +9,6 @@
 #include <set>
 
 #include "core/error.h"
-#include "methods/active/query_strategies.h"
 
 namespace sscl {
 namespace {
@@ -42,8 +43,7 @@ TEST(QueryStrategies, EachUncertaintyMeasurePicksItsExpectedRows) {
   EXPECT_EQ(select_top_k(torch::tensor({1.0, 3.0, 3.0, 0.0}), 9), (Rows{1, 2, 0, 3}));
   EXPECT_TRUE(select_top_k(torch::tensor({1.0}), 0).empty());
   // A tie-break orders equal scores (QBC's vote entropy by average KL).
-  EXPECT_EQ(select_top_k(torch::tensor({1.0, 1.0, 0.0, 1.0}), 3, torch::tensor({0.0, 5.0, 9.0, 0.0})),
-            (Rows{1, 0, 3}));
+  EXPECT_EQ(select_top_k(torch::tensor({1.0, 1.0, 0.0, 1.0}), 3, torch::tensor({0.0, 5.0, 9.0, 0.0})), (Rows{1, 0, 3}));
 }
 
 TEST(QueryStrategies, QbcVoteEntropyAndAverageKl) {

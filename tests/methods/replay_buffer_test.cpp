@@ -1,6 +1,8 @@
 // The replay buffer's policies: reservoir sampling is uniform over everything
 // offered (a chi-square test with a fixed seed), the class-balanced policy evens
 // classes out as GDumb's greedy sampler does, and bytes are what is allocated.
+#include "methods/common/replay_buffer.h"
+
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -8,7 +10,6 @@
 #include <sstream>
 
 #include "methods/common/replay.h"
-#include "methods/common/replay_buffer.h"
 #include "tests/core/fake_run.h"
 
 namespace sscl {

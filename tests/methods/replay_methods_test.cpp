@@ -104,14 +104,14 @@ LossTerms der_second_step(bool plus_plus) {
 TEST(ReplayMethods, DerMatchesTheStoredLogitsWeightedByAlpha) {
   const auto terms = der_second_step(false);
   EXPECT_EQ(names(terms), (std::vector<std::string>{"sup", "der_mse"}));
-  EXPECT_NEAR(term(terms, "sup"), std::log(4.0), 1e-5);    // uniform over 4 classes
+  EXPECT_NEAR(term(terms, "sup"), std::log(4.0), 1e-5);  // uniform over 4 classes
   EXPECT_NEAR(term(terms, "der_mse"), 0.3 * 7.5, 1e-5);  // alpha 0.3
 }
 
 TEST(ReplayMethods, DerPlusPlusAddsBetaTimesTheCrossEntropyOnReplayedLabels) {
   const auto terms = der_second_step(true);
   EXPECT_EQ(names(terms), (std::vector<std::string>{"sup", "der_mse", "der_ce"}));
-  EXPECT_NEAR(term(terms, "der_mse"), 0.1 * 7.5, 1e-5);          // alpha 0.1
+  EXPECT_NEAR(term(terms, "der_mse"), 0.1 * 7.5, 1e-5);           // alpha 0.1
   EXPECT_NEAR(term(terms, "der_ce"), 0.5 * std::log(4.0), 1e-5);  // beta 0.5, uniform logits
 }
 

@@ -26,8 +26,9 @@ constexpr int64_t kInterval = 5;
 // Options that make each method's state non-trivial within 12 iterations.
 std::string method_toml(const std::string& name) {
   static const std::map<std::string, std::string> extra{
-      {"edgehml", "unsup_warmup_iters = 0\nunsup_ramp_iters = 0\nthreshold = 0.0\nsup_replay_start_iter = 0\n"
-                  "unsup_replay_start_iter = 0\n"},
+      {"edgehml",
+       "unsup_warmup_iters = 0\nunsup_ramp_iters = 0\nthreshold = 0.0\nsup_replay_start_iter = 0\n"
+       "unsup_replay_start_iter = 0\n"},
       {"flexmatch", "threshold = 0.3\n"},
   };
   const auto it = extra.find(name);
@@ -39,8 +40,8 @@ struct Outcome {
   std::vector<std::pair<std::string, double>> stats;
   std::vector<torch::Tensor> parameters;
   std::vector<std::pair<CheckpointPosition, std::string>> checkpoints;
-  std::vector<LabeledSet> labeled;    // of each task at the end
-  std::vector<QueryRecord> queries;   // with an active learner
+  std::vector<LabeledSet> labeled;   // of each task at the end
+  std::vector<QueryRecord> queries;  // with an active learner
 };
 
 // One run in fresh objects: trained from scratch (optionally taking checkpoints,
@@ -60,9 +61,8 @@ class StopAt : public Hook {
 // `active`: an [active] section (random queries at iteration 2 of each task).
 Outcome train(const std::string& method_name, const std::string& semi, bool checkpoints, const std::string* resume,
               int64_t stop_at = -1, const std::string& active = "") {
-  const Config config = Config::from_string(method_toml(method_name) + (semi.empty() ? "" : "[method." + semi + "]\n") +
-                                                active,
-                                            "resume_test.toml");
+  const Config config = Config::from_string(
+      method_toml(method_name) + (semi.empty() ? "" : "[method." + semi + "]\n") + active, "resume_test.toml");
   SplitSemiOptions data_options;
   data_options.split.num_tasks = 2;
   data_options.split.labels_per_class = 3;
@@ -114,7 +114,8 @@ Outcome train(const std::string& method_name, const std::string& semi, bool chec
     return out;
   }
   for (const auto& [key, value] : method->all_stats())
-    if (key.size() < 2 || key.compare(key.size() - 2, 2, "_s") != 0) out.stats.emplace_back(key, value);  // not wall times
+    if (key.size() < 2 || key.compare(key.size() - 2, 2, "_s") != 0)
+      out.stats.emplace_back(key, value);  // not wall times
   for (const auto& p : method->trainable_parameters()) out.parameters.push_back(p.detach().clone());
   for (const auto& b : method->model()->buffers()) out.parameters.push_back(b.detach().clone());
   for (int t = 0; t < tasks.num_tasks(); ++t) out.labeled.push_back(tasks.labeled_set(t));
@@ -163,8 +164,8 @@ void check_resumes(const std::string& method, const std::string& semi = "") {
     const auto& [position, bytes] = with.checkpoints[i];
     const Outcome resumed = train(method, semi, false, &bytes);
     expect_same(plain, resumed,
-                "resumed at task " + std::to_string(position.task) + " iteration " + std::to_string(position.next_iter) +
-                    (position.evaluated ? " (task end)" : ""));
+                "resumed at task " + std::to_string(position.task) + " iteration " +
+                    std::to_string(position.next_iter) + (position.evaluated ? " (task end)" : ""));
   }
   // A stop request: the checkpoint it writes resumes to the same end.
   const Outcome stopped = train(method, semi, true, nullptr, 17);

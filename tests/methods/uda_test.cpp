@@ -1,3 +1,5 @@
+#include "methods/semi/uda.h"
+
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -5,7 +7,6 @@
 #include <limits>
 
 #include "core/method.h"
-#include "methods/semi/uda.h"
 #include "tests/methods/semi_loss_fixture.h"
 
 namespace sscl {

@@ -1,9 +1,10 @@
+#include "tasks/split_semi_tasks.h"
+
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include <set>
 
-#include "tasks/split_semi_tasks.h"
 #include "tests/tasks/synthetic_data.h"
 
 namespace sscl {

@@ -1,9 +1,10 @@
+#include "tasks/task_split.h"
+
 #include <gtest/gtest.h>
 
 #include <set>
 
 #include "core/error.h"
-#include "tasks/task_split.h"
 #include "tests/tasks/synthetic_data.h"
 
 namespace sscl {

@@ -4,10 +4,9 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
-
-#include "tests/tools/run_binary.h"
 #include <opencv2/imgcodecs.hpp>
 
+#include "tests/tools/run_binary.h"
 #include "tools/reporting/page.h"
 #include "tools/reporting/tables.h"
 
@@ -18,8 +17,8 @@ using sscl::testing::TempDir;
 using sscl::testing::write_text;
 namespace fs = std::filesystem;
 
-void write_run(const fs::path& dir, const std::string& name, int64_t seed, double lr, double til, double cil,
-               double ms, bool finished = true) {
+void write_run(const fs::path& dir, const std::string& name, int64_t seed, double lr, double til, double cil, double ms,
+               bool finished = true) {
   fs::create_directories(dir);
   write_text(dir / "config.toml", "name = \"" + name + "\"\n[train]\nseed = " + std::to_string(seed) +
                                       "\n[optimizer]\nlr = " + std::to_string(lr) +
@@ -29,8 +28,8 @@ void write_run(const fs::path& dir, const std::string& name, int64_t seed, doubl
   nlohmann::json r;
   r["num_tasks"] = 5;
   r["accuracy"]["task_il"] = {{"final_average", til}, {"mean_average", til + 1}, {"forgetting", 2.0}, {"bwt", -2.0}};
-  r["accuracy"]["class_il"] = {{"final_average", cil}, {"mean_average", cil + 1}, {"forgetting", nullptr},
-                               {"bwt", -30.0}};
+  r["accuracy"]["class_il"] = {
+      {"final_average", cil}, {"mean_average", cil + 1}, {"forgetting", nullptr}, {"bwt", -30.0}};
   r["timing"] = {{"ms_per_iter_median", ms}, {"train_s", 50.0}};
   r["memory"] = {{"peak_rss_mib", 400.0}};
   r["method_stats"] = {{"buffer_bytes", 1000.0}, {"offline_tier_peak_disk_bytes", 5e6}, {"mask_rate", 0.9}};
@@ -113,9 +112,8 @@ TEST_F(ReportTest, LatexIsBooktabsWithEscapedNames) {
 TEST_F(ReportTest, AConfigThatDoesNotLoadIsAFailedRunNamingTheFile) {
   write_text(dir_ / "a" / "seed0" / "config.toml", "name = [unclosed\n");
   const auto runs = collect_runs({dir_.path()});
-  const auto bad = std::find_if(runs.begin(), runs.end(), [](const RunRecord& r) {
-    return r.dir.filename() == "seed0";
-  });
+  const auto bad =
+      std::find_if(runs.begin(), runs.end(), [](const RunRecord& r) { return r.dir.filename() == "seed0"; });
   ASSERT_NE(bad, runs.end());
   EXPECT_EQ(bad->status, RunStatus::kFailed);
   EXPECT_NE(bad->reason.find("config.toml"), std::string::npos) << bad->reason;
@@ -142,7 +140,8 @@ TEST_F(ReportTest, PlotsAndThePageAreWrittenWithRealContent) {
   const auto files = write_figures_and_page(rows, runs, out);
   // Per dataset 2 scatters + 1 timing chart; per row 2 scenarios x (curves + matrix): 3 + 2 x 4 = 11, each PNG + SVG.
   EXPECT_EQ(files.size(), 22u);
-  const auto heat = cv::imread((out / "plots" / "fashion_mnist_00_der_fixmatch_der+fixmatch_small_cnn_task-il_task-il_matrix.png").string());
+  const auto heat = cv::imread(
+      (out / "plots" / "fashion_mnist_00_der_fixmatch_der+fixmatch_small_cnn_task-il_task-il_matrix.png").string());
   ASSERT_FALSE(heat.empty());
   EXPECT_GE(heat.cols, 320);
   // Non-trivial: the cells are coloured (not white, not grey).

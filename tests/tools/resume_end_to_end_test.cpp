@@ -11,9 +11,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <nlohmann/json.hpp>
-
 #include <chrono>
+#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "core/checkpoint.h"
@@ -28,10 +27,20 @@ namespace fs = std::filesystem;
 using testing::TempDir;
 
 std::vector<std::string> tiny_args(const TempDir& dir, const std::string& config, const fs::path& run_dir) {
-  return {testing::config_path(config), "--work-dir", run_dir.string(), "--cfg-options",
-          "data.root='" + (dir / "data").string() + "'", "train.iters_per_task=40", "train.iters_per_virtual_epoch=5",
-          "train.threads=1", "log.interval=10", "data.labels_per_class=3", "model.width=8", "model.hidden=16",
-          "lr_schedule.milestones=[30,35]", "checkpoint.interval=25"};
+  return {testing::config_path(config),
+          "--work-dir",
+          run_dir.string(),
+          "--cfg-options",
+          "data.root='" + (dir / "data").string() + "'",
+          "train.iters_per_task=40",
+          "train.iters_per_virtual_epoch=5",
+          "train.threads=1",
+          "log.interval=10",
+          "data.labels_per_class=3",
+          "model.width=8",
+          "model.hidden=16",
+          "lr_schedule.milestones=[30,35]",
+          "checkpoint.interval=25"};
 }
 
 // sscl_train started in the background (no shell: the pid is the binary's).
@@ -195,7 +204,8 @@ TEST(Resume, AutoStartsARunThenGoesOnWithIt) {
   fs::create_directories(unfinished.parent_path());
   fs::rename(run_dir, unfinished);
   args.erase(args.begin() + 3, args.begin() + 5);  // --work-dir RUN
-  const auto second = testing::run_shell("cd '" + dir.path().string() + "' && " + SSCL_TRAIN_BINARY + quoted(args), dir);
+  const auto second =
+      testing::run_shell("cd '" + dir.path().string() + "' && " + SSCL_TRAIN_BINARY + quoted(args), dir);
   ASSERT_EQ(second.exit_code, 0) << second.err;
   EXPECT_NE(second.out.find("resuming from work_dirs/sft_small_cnn_fmnist5/20990101_000000/checkpoints/"),
             std::string::npos)
@@ -253,8 +263,7 @@ TEST(Resume, ARunDirectoryThatCannotTakeCheckpointsFailsBeforeTraining) {
   testing::write_text(run_dir / "checkpoints", "a file where the folder should be");
   const auto p = testing::run_train(quoted(tiny_args(dir, "configs/sft/sft_small_cnn_fmnist5.toml", run_dir)), dir);
   EXPECT_EQ(p.exit_code, 1);
-  EXPECT_NE(p.err.find((run_dir / "checkpoints").string() + ": cannot create the checkpoint folder"),
-            std::string::npos)
+  EXPECT_NE(p.err.find((run_dir / "checkpoints").string() + ": cannot create the checkpoint folder"), std::string::npos)
       << p.err;
   EXPECT_FALSE(fs::exists(run_dir / "train.log")) << "nothing trained";
 }

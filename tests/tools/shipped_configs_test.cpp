@@ -71,13 +71,12 @@ TEST_P(ShippedConfigs, TrainsTwoShortTasksOnTinyDataOfItsFormat) {
   // A ResNet-18 checkpoint is ~100 MB and ~0.8 s to write, twice per run, 61 runs:
   // checkpoints of every method are tested in tests/methods/resume_test and those
   // of the small-CNN configs here.
-  if (config.string().find("resnet") != std::string::npos)
-    extra += " checkpoint.enabled=false train.save_model=false";
-  const auto p = testing::run_train(
-      "'" + config.string() + "' --work-dir '" + (dir / "run").string() + "' --cfg-options data.root='" +
-          (dir / "data").string() + "' data.num_tasks=2 data.uratio=1 train.iters_per_task=2 train.threads=1" +
-          " lr_schedule.milestones=[1]" + extra,
-      dir);
+  if (config.string().find("resnet") != std::string::npos) extra += " checkpoint.enabled=false train.save_model=false";
+  const auto p = testing::run_train("'" + config.string() + "' --work-dir '" + (dir / "run").string() +
+                                        "' --cfg-options data.root='" + (dir / "data").string() +
+                                        "' data.num_tasks=2 data.uratio=1 train.iters_per_task=2 train.threads=1" +
+                                        " lr_schedule.milestones=[1]" + extra,
+                                    dir);
   ASSERT_EQ(p.exit_code, 0) << p.err << p.out;
   EXPECT_TRUE(fs::exists(dir / "run" / "results.json"));
   if (config.string().find("fixmatch") != std::string::npos)

@@ -22,9 +22,8 @@ TEST(TrainEndToEnd, FixMatchRunWritesAFinishedRunDirectory) {
   TempDir dir;
   testing::write_tiny_fashion_mnist(dir / "data", 12, 4);
   const auto run_dir = dir / "run";
-  const auto p = testing::run_train(testing::config_path(kConfig) + " " + tiny_overrides(dir) + " --work-dir '" +
-                                        run_dir.string() + "'",
-                                    dir);
+  const auto p = testing::run_train(
+      testing::config_path(kConfig) + " " + tiny_overrides(dir) + " --work-dir '" + run_dir.string() + "'", dir);
   ASSERT_EQ(p.exit_code, 0) << p.err << p.out;
   for (const char* file : {"config.toml", "train.log", "metrics.jsonl", "results.json"})
     EXPECT_TRUE(std::filesystem::exists(run_dir / file)) << file;
@@ -131,11 +130,18 @@ TEST(TrainEndToEnd, ListShowsEveryRegistry) {
   TempDir dir;
   const auto p = testing::run_train("--list", dir);
   EXPECT_EQ(p.exit_code, 0);
-  EXPECT_NE(p.out.find("methods: agem ccic der derpp edgehml er er_ace fixmatch flexmatch freematch gdumb icarl joint lwf mean_teacher mixmatch oewc pnn pseudo_label sft si softmatch uda"), std::string::npos) << p.out;
-  EXPECT_NE(p.out.find("semi-supervised losses (method.semi): fixmatch flexmatch freematch mean_teacher mixmatch pseudo_label softmatch uda"), std::string::npos) << p.out;
-  EXPECT_NE(p.out.find("backbones: mlp mobilenet_v2 reduced_resnet18 resnet18 resnet34 resnet50 small_cnn wrn28_2"), std::string::npos) << p.out;
+  EXPECT_NE(p.out.find("methods: agem ccic der derpp edgehml er er_ace fixmatch flexmatch freematch gdumb icarl joint "
+                       "lwf mean_teacher mixmatch oewc pnn pseudo_label sft si softmatch uda"),
+            std::string::npos)
+      << p.out;
+  EXPECT_NE(p.out.find("semi-supervised losses (method.semi): fixmatch flexmatch freematch mean_teacher mixmatch "
+                       "pseudo_label softmatch uda"),
+            std::string::npos)
+      << p.out;
+  EXPECT_NE(p.out.find("backbones: mlp mobilenet_v2 reduced_resnet18 resnet18 resnet34 resnet50 small_cnn wrn28_2"),
+            std::string::npos)
+      << p.out;
 }
-
 
 TEST(TrainEndToEnd, EpochsPerTaskConvertToIterationsOverTheLabeledImages) {
   TempDir dir;
@@ -156,9 +162,8 @@ TEST(TrainEndToEnd, EpochsPerTaskConvertToIterationsOverTheLabeledImages) {
   for (const auto& task : results["timing"]["tasks"]) EXPECT_EQ(task["iters"], 10);
   EXPECT_TRUE(results["method_stats"].is_object());
 
-  const auto bad = testing::run_train(testing::config_path("configs/sft/sft_small_cnn_fmnist5.toml") +
-                                          " --cfg-options train.epochs_per_task=0",
-                                      dir);
+  const auto bad = testing::run_train(
+      testing::config_path("configs/sft/sft_small_cnn_fmnist5.toml") + " --cfg-options train.epochs_per_task=0", dir);
   EXPECT_NE(bad.exit_code, 0);
   EXPECT_NE(bad.err.find("train.epochs_per_task"), std::string::npos) << bad.err;
 }
@@ -202,8 +207,10 @@ TEST(TrainEndToEnd, ActiveLearningRecordsItsQueriesAndATeacherRunCanLabelForAnot
   }
 
   p = testing::run_train(testing::config_path("configs/active/sft_entropy_small_cnn_fmnist5.toml") + " " +
-                             tiny_overrides(dir) + active + "data.labels_per_class=1 active.oracle='teacher' "
-                             "active.teacher='" + first.string() + "' --work-dir '" + second.string() + "'",
+                             tiny_overrides(dir) + active +
+                             "data.labels_per_class=1 active.oracle='teacher' "
+                             "active.teacher='" +
+                             first.string() + "' --work-dir '" + second.string() + "'",
                          dir);
   ASSERT_EQ(p.exit_code, 0) << p.err << p.out;
   results = nlohmann::json::parse(testing::read_file(second / "results.json"));

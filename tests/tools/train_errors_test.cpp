@@ -19,8 +19,8 @@ struct Failure {
 
 Failure run_failing(const std::string& args, const TempDir& dir) {
   const auto run_dir = dir / "run";
-  Failure f{testing::run_train(args + " --work-dir '" + run_dir.string() + "'", dir),
-            std::filesystem::exists(run_dir), std::filesystem::exists(run_dir / "results.json")};
+  Failure f{testing::run_train(args + " --work-dir '" + run_dir.string() + "'", dir), std::filesystem::exists(run_dir),
+            std::filesystem::exists(run_dir / "results.json")};
   return f;
 }
 
@@ -34,8 +34,8 @@ void expect_one_line_error(const Failure& f, const std::string& needle) {
 
 TEST(TrainErrors, MultiHeadOutsideTaskIlIsRejected) {
   TempDir dir;
-  const auto f = run_failing(
-      testing::config_path(kConfig) + " --cfg-options model.multi_head=true data.scenario=class-il", dir);
+  const auto f =
+      run_failing(testing::config_path(kConfig) + " --cfg-options model.multi_head=true data.scenario=class-il", dir);
   expect_one_line_error(f, "model.multi_head");
   EXPECT_FALSE(f.run_dir_exists);
 }
@@ -64,8 +64,8 @@ TEST(TrainErrors, UnknownKeyNamesItsOrigin) {
 
 TEST(TrainErrors, UnknownKeyInAFileNamesFileAndLine) {
   TempDir dir;
-  testing::write_text(dir / "typo.toml", "_base_ = \"" + testing::config_path(kConfig) +
-                                             "\"\n[optimizer]\nmomentun = 0.8\n");
+  testing::write_text(dir / "typo.toml",
+                      "_base_ = \"" + testing::config_path(kConfig) + "\"\n[optimizer]\nmomentun = 0.8\n");
   const auto f = run_failing("'" + (dir / "typo.toml").string() + "'", dir);
   expect_one_line_error(f, "unknown config key 'optimizer.momentun' (from " + (dir / "typo.toml").string() + ":3)");
 }
@@ -79,7 +79,10 @@ TEST(TrainErrors, TypeChangeInAnOverride) {
 TEST(TrainErrors, UnknownMethodListsKnownOnes) {
   TempDir dir;
   const auto f = run_failing(testing::config_path(kConfig) + " --cfg-options method.name=fixmach", dir);
-  expect_one_line_error(f, "unknown method 'fixmach'; known: agem, ccic, der, derpp, edgehml, er, er_ace, fixmatch, flexmatch, freematch, gdumb, icarl, joint, lwf, mean_teacher, mixmatch, oewc, pnn, pseudo_label, sft, si, softmatch, uda");
+  expect_one_line_error(
+      f,
+      "unknown method 'fixmach'; known: agem, ccic, der, derpp, edgehml, er, er_ace, fixmatch, flexmatch, freematch, "
+      "gdumb, icarl, joint, lwf, mean_teacher, mixmatch, oewc, pnn, pseudo_label, sft, si, softmatch, uda");
   EXPECT_FALSE(f.run_dir_exists);
 }
 
@@ -93,7 +96,8 @@ TEST(TrainErrors, SemiLossOnAMethodThatCannotComposeIsRejectedBeforeTraining) {
 
 TEST(TrainErrors, MixMatchWithAMethodThatNeedsThePlainLabeledPassIsRejected) {
   TempDir dir;
-  const auto f = run_failing(testing::config_path(kConfig) + " --cfg-options method.name=lwf method.semi=mixmatch", dir);
+  const auto f =
+      run_failing(testing::config_path(kConfig) + " --cfg-options method.name=lwf method.semi=mixmatch", dir);
   expect_one_line_error(f, "method.semi = 'mixmatch' trains on mixed labeled images, and method 'lwf' needs");
   EXPECT_FALSE(f.run_dir_exists);
 }
@@ -112,9 +116,10 @@ TEST(TrainErrors, SemiLossOptionsAreReadFromTheirOwnSection) {
                                dir);
   expect_one_line_error(bad, "config key 'method.fixmatch.threshold'");
   expect_one_line_error(bad, "must be in [0, 1]");
-  const auto misspelt = run_failing(
-      testing::config_path(kConfig) + " --cfg-options method.name=der method.semi=fixmatch method.fixmatch.treshold=0.9",
-      dir);
+  const auto misspelt =
+      run_failing(testing::config_path(kConfig) +
+                      " --cfg-options method.name=der method.semi=fixmatch method.fixmatch.treshold=0.9",
+                  dir);
   expect_one_line_error(misspelt, "method.fixmatch.treshold");
   EXPECT_FALSE(misspelt.run_dir_exists);
 }
@@ -142,8 +147,8 @@ TEST(TrainErrors, TruncatedIdxFile) {
   TempDir dir;
   testing::write_tiny_fashion_mnist(dir / "data", 4, 2);
   std::filesystem::resize_file(dir / "data" / "train-images-idx3-ubyte", 1000);
-  const auto f = run_failing(
-      testing::config_path(kConfig) + " --cfg-options data.root='" + (dir / "data").string() + "'", dir);
+  const auto f =
+      run_failing(testing::config_path(kConfig) + " --cfg-options data.root='" + (dir / "data").string() + "'", dir);
   expect_one_line_error(f, "train-images-idx3-ubyte: truncated: expected 31360 bytes of data, got 984");
 }
 
@@ -151,8 +156,8 @@ TEST(TrainErrors, WrongMagicIdxFile) {
   TempDir dir;
   testing::write_tiny_fashion_mnist(dir / "data", 4, 2);
   testing::write_text(dir / "data" / "t10k-labels-idx1-ubyte", std::string("PK\x03\x04garbage", 11));
-  const auto f = run_failing(
-      testing::config_path(kConfig) + " --cfg-options data.root='" + (dir / "data").string() + "'", dir);
+  const auto f =
+      run_failing(testing::config_path(kConfig) + " --cfg-options data.root='" + (dir / "data").string() + "'", dir);
   expect_one_line_error(f, "t10k-labels-idx1-ubyte: not an IDX file");
 }
 
@@ -179,9 +184,10 @@ TEST(TrainErrors, FinishedRunDirectoryIsNotOverwritten) {
   TempDir dir;
   std::filesystem::create_directories(dir / "run");
   testing::write_text(dir / "run" / "results.json", "{\"keep\": true}\n");
-  const auto p = testing::run_train(testing::config_path(kConfig) + " --cfg-options train.iters_per_task=1 --work-dir '" +
-                                        (dir / "run").string() + "'",
-                                    dir);
+  const auto p =
+      testing::run_train(testing::config_path(kConfig) + " --cfg-options train.iters_per_task=1 --work-dir '" +
+                             (dir / "run").string() + "'",
+                         dir);
   EXPECT_NE(p.exit_code, 0);
   EXPECT_NE(p.err.find("already holds a finished run"), std::string::npos) << p.err;
   EXPECT_EQ(testing::read_file(dir / "run" / "results.json"), "{\"keep\": true}\n");

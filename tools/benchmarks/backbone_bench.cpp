@@ -6,11 +6,11 @@
 // in the same run. Prints numbers; asserts nothing.
 //
 //   tools/bench backbones [--backbone NAME] [--batch 120] [--warmup 1] [--iters 5] [--max-seconds 30]
-#include <CLI/CLI.hpp>
 #include <c10/util/Exception.h>
 #include <torch/nn/functional/loss.h>
 #include <torch/optim/sgd.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -97,9 +97,10 @@ void table(const std::string& title, const InputShape& shape, const std::vector<
               static_cast<long long>(options.batch), static_cast<long long>(shape.height),
               static_cast<long long>(shape.width), static_cast<long long>(shape.channels),
               static_cast<long long>(kClasses));
-  std::printf("| backbone | MMACs/image | ms/step (median) | ms/step (mean) | timed steps | images/s | "
-              "time vs %s |\n|---|---:|---:|---:|---:|---:|---:|\n",
-              kBaseline);
+  std::printf(
+      "| backbone | MMACs/image | ms/step (median) | ms/step (mean) | timed steps | images/s | "
+      "time vs %s |\n|---|---:|---:|---:|---:|---:|---:|\n",
+      kBaseline);
   std::optional<double> baseline;
   for (const auto& name : names) {
     const Row row = measure(name, shape, options);
@@ -112,8 +113,8 @@ void table(const std::string& title, const InputShape& shape, const std::vector<
     if (name == kBaseline) baseline = median;
     char ratio[32] = "n/a";
     if (baseline) std::snprintf(ratio, sizeof ratio, "%.2fx", median / *baseline);
-    std::printf("| %s | %.1f | %.1f | %.1f | %zu | %.0f | %s |\n", name.c_str(), row.macs / 1e6, median,
-                row.mean(), row.ms.size(), 1000.0 * static_cast<double>(options.batch) / median, ratio);
+    std::printf("| %s | %.1f | %.1f | %.1f | %zu | %.0f | %s |\n", name.c_str(), row.macs / 1e6, median, row.mean(),
+                row.ms.size(), 1000.0 * static_cast<double>(options.batch) / median, ratio);
     std::fflush(stdout);
   }
 }
@@ -127,7 +128,9 @@ int main(int argc, char** argv) {
   std::string only;
   app.add_option("--backbone", only, "only this backbone (small_cnn, the baseline, is measured too)");
   app.add_option("--batch", options.batch, "images per step")->capture_default_str()->check(CLI::PositiveNumber);
-  app.add_option("--warmup", options.warmup, "untimed steps first")->capture_default_str()->check(CLI::NonNegativeNumber);
+  app.add_option("--warmup", options.warmup, "untimed steps first")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--iters", options.iters, "timed steps")->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--max-seconds", options.max_seconds, "stop timing a row after this many seconds (>= 1 step)")
       ->capture_default_str()
@@ -147,11 +150,12 @@ int main(int argc, char** argv) {
     }
     sscl::set_torch_threads(0);
     sscl::bench::print_environment(sscl::set_blas_threads(1));
-    std::printf("\nOne step = zero_grad + forward + cross-entropy + backward + SGD (momentum 0.9), train mode, "
-                "default backbone options. %d warm-up step(s), then %d timed step(s), a row stops timing after "
-                "%.0f s (at least one step): small defaults so that the whole run takes a few minutes on 2 cores; "
-                "raise --iters for steadier figures. MMACs: forward, one image (core/nn/model_stats.h).\n",
-                options.warmup, options.iters, options.max_seconds);
+    std::printf(
+        "\nOne step = zero_grad + forward + cross-entropy + backward + SGD (momentum 0.9), train mode, "
+        "default backbone options. %d warm-up step(s), then %d timed step(s), a row stops timing after "
+        "%.0f s (at least one step): small defaults so that the whole run takes a few minutes on 2 cores; "
+        "raise --iters for steadier figures. MMACs: forward, one image (core/nn/model_stats.h).\n",
+        options.warmup, options.iters, options.max_seconds);
     const auto start = std::chrono::steady_clock::now();
     sscl::table("The reference's batch (CIFAR-sized)", {3, 32, 32}, names, options);
     sscl::table("Fashion-MNIST-sized", {1, 28, 28}, names, options);

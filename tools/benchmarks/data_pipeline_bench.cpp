@@ -5,15 +5,14 @@
 //
 //   tools/bench data [--images N] [--iters N] [--skip-training]
 #include <ATen/ATen.h>
-#include <CLI/CLI.hpp>
 #include <oneapi/tbb/parallel_for.h>
 #include <oneapi/tbb/task_arena.h>
+#include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <filesystem>
 #include <thread>
-
-#include <unistd.h>
 
 #include "core/device.h"
 #include "core/logging.h"
@@ -64,8 +63,8 @@ std::vector<cv::Mat> gray_images(int n, std::string& source) {
 
 // Images per second of one view over `images`, in an arena of `threads` threads;
 // repeats passes until at least `min_seconds` have gone by.
-double images_per_second(const std::vector<cv::Mat>& images, const AugmentPipeline& pipeline, bool strong,
-                         int threads, double min_seconds = 1.0) {
+double images_per_second(const std::vector<cv::Mat>& images, const AugmentPipeline& pipeline, bool strong, int threads,
+                         double min_seconds = 1.0) {
   const int floats = images[0].rows * images[0].cols * images[0].channels();
   std::vector<float> out(images.size() * static_cast<size_t>(floats));
   tbb::task_arena arena(threads);
@@ -126,8 +125,9 @@ struct LoaderSetting {
 
 void training_table(int iters, int all_threads) {
   std::printf("\n## Waiting for data in the default run (%s, %d iterations per task)\n\n", kMainConfig, iters);
-  std::printf("| setting | data wait (ms/iter) | ms/iter (median) | ms/iter (mean) | share waiting |\n"
-              "|---|---:|---:|---:|---:|\n");
+  std::printf(
+      "| setting | data wait (ms/iter) | ms/iter (median) | ms/iter (mean) | share waiting |\n"
+      "|---|---:|---:|---:|---:|\n");
   const std::string t = std::to_string(all_threads);
   const std::vector<LoaderSetting> settings = {
       {"no prefetch, 1 worker (baseline)", {"data.prefetch=false", "data.workers=1"}},

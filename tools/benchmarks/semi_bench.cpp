@@ -10,16 +10,15 @@
 // nothing.
 //
 //   tools/bench semi [--iters 30] [--repeats 1] [--config FILE ...] [--cfg-options key=value ...]
-#include <CLI/CLI.hpp>
+#include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <unistd.h>
 
 #include "core/config.h"
 #include "core/device.h"
@@ -33,15 +32,22 @@ namespace fs = std::filesystem;
 namespace sscl {
 namespace {
 
-const std::vector<std::string> kDefaultConfigs = {
-    "sft/sft_small_cnn_fmnist5",           "der/der_small_cnn_fmnist5",
-    "fixmatch/fixmatch_small_cnn_fmnist5", "flexmatch/flexmatch_small_cnn_fmnist5",
-    "uda/uda_small_cnn_fmnist5",           "mixmatch/mixmatch_small_cnn_fmnist5",
-    "freematch/freematch_small_cnn_fmnist5", "softmatch/softmatch_small_cnn_fmnist5",
-    "pseudo_label/pseudo_label_small_cnn_fmnist5", "mean_teacher/mean_teacher_small_cnn_fmnist5",
-    "der_fixmatch/der_fixmatch_small_cnn_fmnist5", "der_flexmatch/der_flexmatch_small_cnn_fmnist5",
-    "der_uda/der_uda_small_cnn_fmnist5",   "der_mixmatch/der_mixmatch_small_cnn_fmnist5",
-    "er_fixmatch/er_fixmatch_small_cnn_fmnist5", "ccic/ccic_small_cnn_fmnist5"};
+const std::vector<std::string> kDefaultConfigs = {"sft/sft_small_cnn_fmnist5",
+                                                  "der/der_small_cnn_fmnist5",
+                                                  "fixmatch/fixmatch_small_cnn_fmnist5",
+                                                  "flexmatch/flexmatch_small_cnn_fmnist5",
+                                                  "uda/uda_small_cnn_fmnist5",
+                                                  "mixmatch/mixmatch_small_cnn_fmnist5",
+                                                  "freematch/freematch_small_cnn_fmnist5",
+                                                  "softmatch/softmatch_small_cnn_fmnist5",
+                                                  "pseudo_label/pseudo_label_small_cnn_fmnist5",
+                                                  "mean_teacher/mean_teacher_small_cnn_fmnist5",
+                                                  "der_fixmatch/der_fixmatch_small_cnn_fmnist5",
+                                                  "der_flexmatch/der_flexmatch_small_cnn_fmnist5",
+                                                  "der_uda/der_uda_small_cnn_fmnist5",
+                                                  "der_mixmatch/der_mixmatch_small_cnn_fmnist5",
+                                                  "er_fixmatch/er_fixmatch_small_cnn_fmnist5",
+                                                  "ccic/ccic_small_cnn_fmnist5"};
 
 // The key that switches a config's semi-supervised loss between one pass and
 // separate passes; empty when the config has none.
@@ -110,10 +116,11 @@ int main(int argc, char** argv) {
     sscl::set_console_logging(false);  // the runs' logs would interleave with the table
     // The bench prints the environment of the first run's settings (train.threads 0 = all cores).
     sscl::bench::print_environment(sscl::set_blas_threads(1) + ", before each run's own setting");
-    std::printf("\n%d iterations per task x 5 tasks per run, %d repeat(s) interleaved; median ms/iter of each run "
-                "(results.json timing.ms_per_iter_median: data wait + forward + backward + step), the mean in "
-                "brackets; each the median over the repeats.\n\n",
-                iters, repeats);
+    std::printf(
+        "\n%d iterations per task x 5 tasks per run, %d repeat(s) interleaved; median ms/iter of each run "
+        "(results.json timing.ms_per_iter_median: data wait + forward + backward + step), the mean in "
+        "brackets; each the median over the repeats.\n\n",
+        iters, repeats);
     std::vector<std::string> keys;
     for (const auto& file : configs) {
       auto config = sscl::Config::load(file);
@@ -131,9 +138,10 @@ int main(int argc, char** argv) {
         with.back() = keys[i] + "=false";
         separate[i].add(sscl::time_run(configs[i], with, scratch / std::to_string(run++)));
       }
-    std::printf("| config | ms/iter (one pass) | ms/iter (separate passes) | separate / one pass | vs %s |\n"
-                "|---|---:|---:|---:|---:|\n",
-                fs::path(configs.front()).stem().c_str());
+    std::printf(
+        "| config | ms/iter (one pass) | ms/iter (separate passes) | separate / one pass | vs %s |\n"
+        "|---|---:|---:|---:|---:|\n",
+        fs::path(configs.front()).stem().c_str());
     const double baseline = sscl::median_of(one.front().medians);
     for (size_t i = 0; i < configs.size(); ++i) {
       const double median = sscl::median_of(one[i].medians);

@@ -17,8 +17,10 @@ std::string slug(const std::string& text) {
   std::string out;
   for (char ch : text) {
     const bool keep = std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '+';
-    if (keep) out += static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-    else if (!out.empty() && out.back() != '_') out += '_';
+    if (keep)
+      out += static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    else if (!out.empty() && out.back() != '_')
+      out += '_';
   }
   while (!out.empty() && out.back() == '_') out.pop_back();
   return out;
@@ -27,10 +29,14 @@ std::string slug(const std::string& text) {
 std::string html_escape(const std::string& s) {
   std::string out;
   for (char ch : s) {
-    if (ch == '<') out += "&lt;";
-    else if (ch == '>') out += "&gt;";
-    else if (ch == '&') out += "&amp;";
-    else out += ch;
+    if (ch == '<')
+      out += "&lt;";
+    else if (ch == '>')
+      out += "&gt;";
+    else if (ch == '&')
+      out += "&amp;";
+    else
+      out += ch;
   }
   return out;
 }
@@ -154,8 +160,8 @@ std::vector<fs::path> write_figures_and_page(const std::vector<Row>& rows, const
   std::string left_out;
   for (const auto& r : runs)
     if (r.status != RunStatus::kFinished)
-      left_out += "<li>" + html_escape(r.dir.string()) + " (" + to_string(r.status) + "): " + html_escape(r.reason) +
-                  "</li>\n";
+      left_out +=
+          "<li>" + html_escape(r.dir.string()) + " (" + to_string(r.status) + "): " + html_escape(r.reason) + "</li>\n";
   if (!left_out.empty()) body += "<h2>Not averaged in (failed or incomplete)</h2>\n<ul>\n" + left_out + "</ul>\n";
 
   const std::string page =

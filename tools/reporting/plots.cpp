@@ -2,12 +2,11 @@
 
 #include <fmt/format.h>
 
-#include <opencv2/imgcodecs.hpp>
-#include <opencv2/imgproc.hpp>
-
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
 #include <stdexcept>
 
 namespace sscl::report {
@@ -20,7 +19,7 @@ const Rgb kBlack{0, 0, 0}, kGrey{200, 200, 200};
 
 // 20 distinguishable colours (Tableau 20), cycled.
 Rgb palette(size_t i) {
-  static const Rgb colors[] = {{31, 119, 180},  {255, 127, 14}, {44, 160, 44},   {214, 39, 40},   {148, 103, 189},
+  static const Rgb colors[] = {{31, 119, 180},  {255, 127, 14},  {44, 160, 44},   {214, 39, 40},   {148, 103, 189},
                                {140, 86, 75},   {227, 119, 194}, {127, 127, 127}, {188, 189, 34},  {23, 190, 207},
                                {174, 199, 232}, {255, 187, 120}, {152, 223, 138}, {255, 152, 150}, {197, 176, 213},
                                {196, 156, 148}, {247, 182, 210}, {199, 199, 199}, {219, 219, 141}, {158, 218, 229}};
@@ -71,7 +70,8 @@ Frame frame(Canvas& c, const std::string& title, const std::string& x_label, con
     text(c, 8, f.py(v) + 4, fmt::format("{:.4g}", v), 11);
   }
   if (!x_labels.empty()) {
-    for (size_t i = 0; i < x_labels.size(); ++i) text(c, f.px(static_cast<double>(i)) - 4, f.h - kBottom + 16, x_labels[i], 11);
+    for (size_t i = 0; i < x_labels.size(); ++i)
+      text(c, f.px(static_cast<double>(i)) - 4, f.h - kBottom + 16, x_labels[i], 11);
   } else {
     for (int i = 0; i <= 4; ++i) {
       const double v = xr.lo + (xr.hi - xr.lo) * i / 4;
@@ -130,7 +130,8 @@ Canvas line_chart(const std::string& title, const std::string& x_label, const st
     const auto& pts = series[i].points;
     for (size_t k = 0; k + 1 < pts.size(); ++k)
       line(c, f.px(pts[k].first), f.py(pts[k].second), f.px(pts[k + 1].first), f.py(pts[k + 1].second), palette(i), 2);
-    for (const auto& [x, y] : pts) c.shapes.push_back({Shape::kCircle, f.px(x), f.py(y), 3, 0, palette(i), true, 1, ""});
+    for (const auto& [x, y] : pts)
+      c.shapes.push_back({Shape::kCircle, f.px(x), f.py(y), 3, 0, palette(i), true, 1, ""});
   }
   legend(c, series);
   return c;
@@ -157,8 +158,8 @@ Canvas heatmap(const std::string& title, const std::vector<std::vector<std::opti
   for (const auto& row : matrix) m = std::max(m, row.size());
   c.width = std::max(320, static_cast<int>(kLeft + 20 + 56 * m));
   c.height = static_cast<int>(kTop + kBottom + 36 * n);
-  c.shapes.push_back({Shape::kRect, 0, 0, static_cast<double>(c.width), static_cast<double>(c.height),
-                      {255, 255, 255}, true, 1, ""});
+  c.shapes.push_back(
+      {Shape::kRect, 0, 0, static_cast<double>(c.width), static_cast<double>(c.height), {255, 255, 255}, true, 1, ""});
   text(c, 8, 22, title, 14);
   for (size_t i = 0; i < n; ++i) {
     text(c, 8, kTop + 36 * i + 22, fmt::format("after {}", i), 11);
@@ -185,9 +186,10 @@ std::string to_svg(const Canvas& canvas) {
   for (const auto& s : canvas.shapes) {
     switch (s.kind) {
       case Shape::kLine:
-        out += fmt::format("<line x1=\"{:.1f}\" y1=\"{:.1f}\" x2=\"{:.1f}\" y2=\"{:.1f}\" stroke=\"{}\" "
-                           "stroke-width=\"{}\"/>\n",
-                           s.x0, s.y0, s.x1, s.y1, hex(s.color), s.width);
+        out += fmt::format(
+            "<line x1=\"{:.1f}\" y1=\"{:.1f}\" x2=\"{:.1f}\" y2=\"{:.1f}\" stroke=\"{}\" "
+            "stroke-width=\"{}\"/>\n",
+            s.x0, s.y0, s.x1, s.y1, hex(s.color), s.width);
         break;
       case Shape::kRect:
         out += fmt::format("<rect x=\"{:.1f}\" y=\"{:.1f}\" width=\"{:.1f}\" height=\"{:.1f}\" {}=\"{}\"{}/>\n", s.x0,
@@ -199,8 +201,8 @@ std::string to_svg(const Canvas& canvas) {
                            hex(s.color));
         break;
       case Shape::kText:
-        out += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" font-size=\"{}\" fill=\"{}\">{}</text>\n", s.x0, s.y0,
-                           s.x1, hex(s.color), escape_xml(s.text));
+        out += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" font-size=\"{}\" fill=\"{}\">{}</text>\n", s.x0, s.y0, s.x1,
+                           hex(s.color), escape_xml(s.text));
         break;
     }
   }
@@ -210,7 +212,9 @@ std::string to_svg(const Canvas& canvas) {
 void write_png(const Canvas& canvas, const std::filesystem::path& file) {
   cv::Mat image(canvas.height, canvas.width, CV_8UC3, cv::Scalar(255, 255, 255));
   auto bgr = [](Rgb c) { return cv::Scalar(c[2], c[1], c[0]); };
-  auto pt = [](double x, double y) { return cv::Point(static_cast<int>(std::lround(x)), static_cast<int>(std::lround(y))); };
+  auto pt = [](double x, double y) {
+    return cv::Point(static_cast<int>(std::lround(x)), static_cast<int>(std::lround(y)));
+  };
   for (const auto& s : canvas.shapes) {
     switch (s.kind) {
       case Shape::kLine:

@@ -41,8 +41,8 @@ Canvas line_chart(const std::string& title, const std::string& x_label, const st
 Canvas scatter_chart(const std::string& title, const std::string& x_label, const std::string& y_label,
                      const std::vector<Series>& series);
 // matrix[i][j] (missing: blank) as coloured cells with their values; rows "after task i", columns "task j".
-Canvas heatmap(const std::string& title, const std::vector<std::vector<std::optional<double>>>& matrix,
-               double lo = 0, double hi = 100);
+Canvas heatmap(const std::string& title, const std::vector<std::vector<std::optional<double>>>& matrix, double lo = 0,
+               double hi = 100);
 
 std::string to_svg(const Canvas& canvas);
 // Throws std::runtime_error naming the file when it cannot be written.

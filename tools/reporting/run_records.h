@@ -4,9 +4,8 @@
 // train.seed share a group, and a report averages a group's finished runs.
 #pragma once
 
-#include <nlohmann/json.hpp>
-
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
