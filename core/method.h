@@ -24,6 +24,7 @@
 #include "core/device.h"
 #include "core/hook.h"
 #include "core/nn/classifier.h"
+#include "core/random.h"
 #include "core/registry.h"
 #include "core/scenario.h"
 #include "core/semi_loss.h"
@@ -134,6 +135,12 @@ class Method : public Hook {
   const std::vector<int64_t>& task_classes(int task) const { return context_.task_classes.at(task); }
   // The task data; throws naming the method when the context has none.
   const TaskData& data() const;
+  // A generator of the named stream at a position, from the run's seed:
+  // rng("der.replay", task, iter).
+  template <typename... Position>
+  Rng rng(std::string_view stream_name, Position... position) const {
+    return Rng(stream_seed(context_.seed, stream_name, position...));
+  }
 
   // The training logits of images of `task`: masked to -inf outside the task's
   // classes when the context asks for it (for cross-entropy-type losses; do not

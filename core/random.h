@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <initializer_list>
 #include <random>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -25,6 +26,25 @@ inline uint64_t derive_seed(uint64_t seed, std::initializer_list<uint64_t> path)
   uint64_t h = mix64(seed);
   for (uint64_t p : path) h = mix64(h ^ mix64(p + 0x632be59bd9b4e019ULL));
   return h;
+}
+
+// A named random stream: the FNV-1a 64 hash of its name, so that every use of
+// the seed ("der.replay", "split.class_order") draws its own numbers without a
+// hand-kept numbering. Name a stream "<component>.<purpose>".
+constexpr uint64_t stream(std::string_view name) {
+  uint64_t hash = 14695981039346656037ULL;
+  for (char c : name) {
+    hash ^= static_cast<unsigned char>(c);
+    hash *= 1099511628211ULL;
+  }
+  return hash;
+}
+
+// derive_seed(seed, {stream(name), position...}): the seed of one draw of a
+// named stream at a position (task, iteration, slot, ...).
+template <typename... Position>
+uint64_t stream_seed(uint64_t seed, std::string_view name, Position... position) {
+  return derive_seed(seed, {stream(name), static_cast<uint64_t>(position)...});
 }
 
 class Rng {

@@ -15,10 +15,6 @@ namespace sscl {
 
 namespace {
 
-constexpr uint64_t kBatchStream = 3;
-constexpr uint64_t kAugmentStream = 4;
-constexpr uint64_t kReplayViewStream = 5;
-
 // k ids from `pool`: distinct when the pool is large enough, else with replacement.
 std::vector<int64_t> draw(const std::vector<int64_t>& pool, int64_t k, Rng& rng) {
   if (pool.empty() || k == 0) return {};
@@ -107,7 +103,7 @@ TrainBatch SplitSemiTasks::train_batch(int task, int64_t iter) {
 
 TrainBatch SplitSemiTasks::build_batch(int task, int64_t iter) const {
   const TaskIndices& indices = tasks_.at(task);
-  Rng rng(derive_seed(seed_, {kBatchStream, static_cast<uint64_t>(task), static_cast<uint64_t>(iter)}));
+  Rng rng(stream_seed(seed_, "split_semi.batch", task, iter));
   std::vector<int64_t> positions(indices.labeled.size());
   std::iota(positions.begin(), positions.end(), 0);
   std::vector<int64_t> labeled, labels;
@@ -137,8 +133,7 @@ TrainBatch SplitSemiTasks::build_batch(int task, int64_t iter) const {
   const AugmentPipeline& augment = *augment_;
   arena_.execute([&] {
     tbb::parallel_for(int64_t{0}, n_lab + n_unl, [&](int64_t slot) {
-      Rng r(derive_seed(seed_, {kAugmentStream, static_cast<uint64_t>(task), static_cast<uint64_t>(iter),
-                                static_cast<uint64_t>(slot)}));
+      Rng r(stream_seed(seed_, "split_semi.augment", task, iter, slot));
       if (slot < n_lab) {
         augment.normalize(augment.weak(image_view(*data_.train, labeled[slot]), r), lab_out + slot * image_floats);
         return;
@@ -242,7 +237,7 @@ at::Tensor SplitSemiTasks::views(const at::Tensor& raw, View view, uint64_t seed
     tbb::parallel_for(int64_t{0}, n, [&](int64_t i) {
       const cv::Mat image(static_cast<int>(shape.height), static_cast<int>(shape.width),
                           CV_8UC(static_cast<int>(shape.channels)), src + i * image_floats);
-      Rng r(derive_seed(seed, {kReplayViewStream, static_cast<uint64_t>(i)}));
+      Rng r(stream_seed(seed, "split_semi.replay_view", i));
       switch (view) {
         case View::kPlain: augment.normalize(image, dst + i * image_floats); break;
         case View::kWeak: augment.normalize(augment.weak(image, r), dst + i * image_floats); break;

@@ -12,10 +12,6 @@ namespace sscl {
 
 namespace {
 
-// Stream tags so that each use of the seed draws independent numbers.
-constexpr uint64_t kClassOrderStream = 1;
-constexpr uint64_t kLabeledStream = 2;
-
 std::vector<std::vector<int64_t>> ids_by_class(const ImageDataset& dataset) {
   std::vector<std::vector<int64_t>> by_class(dataset.num_classes);
   const auto labels = dataset.labels.accessor<int64_t, 1>();
@@ -37,7 +33,7 @@ std::vector<TaskIndices> build_task_split(const DatasetSplits& data, const TaskS
   std::vector<int64_t> order(num_classes);
   std::iota(order.begin(), order.end(), 0);
   if (options.class_order == "random") {
-    Rng rng(derive_seed(seed, {kClassOrderStream}));
+    Rng rng(stream_seed(seed, "split.class_order"));
     rng.shuffle(order);
   } else if (options.class_order != "ascending") {
     throw ConfigError("data.class_order = '" + options.class_order + "': expected ascending or random");
@@ -59,7 +55,7 @@ std::vector<TaskIndices> build_task_split(const DatasetSplits& data, const TaskS
           throw ConfigError("data.labels_per_class = " + std::to_string(options.labels_per_class) + " but class " +
                             std::to_string(c) + " of " + data.name + " has " + std::to_string(ids.size()) +
                             " training images");
-        Rng rng(derive_seed(seed, {kLabeledStream, static_cast<uint64_t>(c)}));
+        Rng rng(stream_seed(seed, "split.labeled", c));
         auto shuffled = ids;
         rng.shuffle(shuffled);
         task.labeled.insert(task.labeled.end(), shuffled.begin(), shuffled.begin() + options.labels_per_class);

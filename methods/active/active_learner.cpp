@@ -18,8 +18,6 @@ namespace sscl {
 
 namespace {
 
-constexpr uint64_t kActiveStream = 700;  // (task, round, purpose, ...)
-constexpr uint64_t kCandidates = 0, kChoice = 1, kCommittee = 2;
 constexpr int64_t kChunk = 256;
 
 at::Tensor ids_tensor(const std::vector<int64_t>& ids) { return at::tensor(at::ArrayRef<int64_t>(ids), at::kLong); }
@@ -184,14 +182,14 @@ std::vector<int64_t> ActiveLearner::choose(int task, int round, int64_t count) {
   const auto t = static_cast<uint64_t>(task), r = static_cast<uint64_t>(round);
   std::vector<int64_t> candidates = data_.unlabeled_ids(task);
   if (options_.pool_size > 0 && options_.pool_size < static_cast<int64_t>(candidates.size())) {
-    Rng rng(derive_seed(seed, {kActiveStream, t, r, kCandidates}));
+    Rng rng(stream_seed(seed, "active.candidates", t, r));
     candidates = rng.sample(candidates, static_cast<size_t>(options_.pool_size));
     std::sort(candidates.begin(), candidates.end());
   }
   const auto n = static_cast<int64_t>(candidates.size());
   const int64_t k = std::clamp<int64_t>(count, 0, n);
   if (k == 0) return {};
-  Rng rng(derive_seed(seed, {kActiveStream, t, r, kChoice}));
+  Rng rng(stream_seed(seed, "active.choice", t, r));
   std::vector<int64_t> rows;
   switch (options_.strategy) {
     case QueryStrategy::kRandom: rows = select_random(n, k, rng); break;
@@ -267,9 +265,7 @@ at::Tensor ActiveLearner::committee_probabilities(const std::vector<int64_t>& id
   std::vector<at::Tensor> members;
   const int64_t n = labeled.ids.numel();
   for (int m = 0; m < options_.committee_size; ++m) {
-    const auto member_seed =
-        derive_seed(context.seed, {kActiveStream, static_cast<uint64_t>(task), static_cast<uint64_t>(round), kCommittee,
-                                   static_cast<uint64_t>(m)});
+    const auto member_seed = stream_seed(context.seed, "active.committee", task, round, m);
     // Bagging: each member trains on its own bootstrap resample of the labeled set.
     Rng bag_rng(member_seed);
     std::vector<int64_t> bag(static_cast<size_t>(n));

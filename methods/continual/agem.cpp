@@ -9,11 +9,6 @@
 
 namespace sscl {
 
-namespace {
-constexpr uint64_t kMemoryDrawStream = 410;  // the memory batch of the reference gradient
-constexpr uint64_t kOfferStream = 411;       // reservoir decisions when offering a batch
-}  // namespace
-
 at::Tensor agem_project(const at::Tensor& g, const at::Tensor& g_ref) {
   const auto dot = torch::dot(g, g_ref);
   if (dot.item<double>() >= 0) return g;
@@ -58,8 +53,7 @@ void Agem::after_backward(const RunState& state) {
   if (params.empty()) return;
 
   const int64_t n = options_.minibatch_size > 0 ? options_.minibatch_size : context().batch_size;
-  Rng rng(derive_seed(context().seed,
-                      {kMemoryDrawStream, static_cast<uint64_t>(state.task), static_cast<uint64_t>(state.iter)}));
+  Rng rng = this->rng("agem.reference_draw", state.task, state.iter);
   const auto memory = draw_replay_batch(memory_, n, data(), View::kWeak, rng, context().device);
   const auto logits = train_logits(model()->forward(memory.images), memory.tasks);
   const auto loss = torch::nn::functional::cross_entropy(logits, memory.labels);
@@ -82,8 +76,7 @@ void Agem::after_backward(const RunState& state) {
 void Agem::after_iter(const RunState& state) {
   // Offered after the optimizer step, so a batch never serves as its own reference.
   if (!pending_.labels.defined()) return;
-  Rng rng(derive_seed(context().seed,
-                      {kOfferStream, static_cast<uint64_t>(pending_task_), static_cast<uint64_t>(state.iter)}));
+  Rng rng = this->rng("agem.offer", pending_task_, state.iter);
   memory_.add(labeled_offer(pending_, pending_task_, data()), rng);
   pending_ = LabeledBatch{};
 }

@@ -5,10 +5,6 @@
 
 namespace sscl {
 
-namespace {
-constexpr uint64_t kDerStream = 110;  // both replay draws and the reservoir offer
-}  // namespace
-
 at::Tensor der_logit_loss(const at::Tensor& replay_logits, const at::Tensor& stored_logits) {
   return torch::mse_loss(replay_logits, stored_logits.to(replay_logits.dtype()));
 }
@@ -22,7 +18,7 @@ void Der::attach(MethodContext ctx) {
 
 LossTerms Der::step(const TrainBatch& batch, const RunState& state) {
   namespace F = torch::nn::functional;
-  Rng rng = iteration_rng(kDerStream, batch.task, state.iter);
+  Rng rng = this->rng("der.replay", batch.task, state.iter);  // both draws and the offer
   // Separate forward passes for the current batch and each draw, as mammoth's DER.
   auto current = forward_current(batch, state);
   const auto logits = current.labeled_logits;

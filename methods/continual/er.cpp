@@ -5,18 +5,10 @@
 
 namespace sscl {
 
-namespace {
-constexpr uint64_t kErStream = 100;  // the replay draw and the reservoir offer
-}  // namespace
-
 Er::Er(ReplayOptions options) : options_(options), buffer_(options.buffer_size, ReplayPolicy::kReservoir) {}
 
 int64_t Er::minibatch_size() const {
   return options_.minibatch_size > 0 ? options_.minibatch_size : context().batch_size;
-}
-
-Rng Er::iteration_rng(uint64_t stream, int task, int64_t iter) const {
-  return Rng(derive_seed(context().seed, {stream, static_cast<uint64_t>(task), static_cast<uint64_t>(iter)}));
 }
 
 void Er::offer(const TrainBatch& batch, Rng& rng, const at::Tensor& logits) {
@@ -25,7 +17,7 @@ void Er::offer(const TrainBatch& batch, Rng& rng, const at::Tensor& logits) {
 
 LossTerms Er::step(const TrainBatch& batch, const RunState& state) {
   namespace F = torch::nn::functional;
-  Rng rng = iteration_rng(kErStream, batch.task, state.iter);
+  Rng rng = this->rng("er.replay", batch.task, state.iter);  // the draw and the offer
   const auto replay = draw_replay_batch(buffer_, minibatch_size(), data(), View::kWeak, rng, context().device);
   // One forward over current and replayed images, as mammoth's ER (BatchNorm
   // normalises them together); the two cross-entropies stay separate terms.

@@ -36,8 +36,6 @@ class Er : public Method {
  protected:
   // The replay batch size: minibatch_size, or the labeled batch size when 0.
   int64_t minibatch_size() const;
-  // This iteration's generator: derive_seed(seed, {stream, task, iter}).
-  Rng iteration_rng(uint64_t stream, int task, int64_t iter) const;
   // Offers the labeled batch to the reservoir. Called at the end of step(), after
   // the replay draw: a sample never replays in the iteration it arrives (mammoth
   // adds it after the optimizer step; the stored fields do not depend on the

@@ -7,10 +7,6 @@
 
 namespace sscl {
 
-namespace {
-constexpr uint64_t kErAceStream = 120;  // the replay draw and the reservoir offer
-}  // namespace
-
 at::Tensor ace_keep_mask(const at::Tensor& labels, const at::Tensor& seen) {
   auto present = torch::zeros_like(seen).index_fill_(0, labels.to(seen.device()), true);
   return present | ~seen;
@@ -42,7 +38,7 @@ LossTerms ErAce::step(const TrainBatch& batch, const RunState& state) {
   auto current = forward_current(batch, state, {}, incoming);
   const auto logits = current.labeled_logits;
   LossTerms terms = std::move(current.terms);
-  Rng rng = iteration_rng(kErAceStream, batch.task, state.iter);
+  Rng rng = this->rng("er_ace.replay", batch.task, state.iter);  // the draw and the offer
   ReplayBatch replay;
   if (after_first_task)
     replay = draw_replay_batch(buffer_, minibatch_size(), data(), View::kWeak, rng, context().device);

@@ -13,9 +13,7 @@
 namespace sscl {
 
 namespace {
-constexpr uint64_t kFisherSubsetStream = 200;  // which labeled images enter a task's Fisher
-constexpr uint64_t kFisherLabelStream = 201;   // the sampled estimator's y ~ p(y|x)
-constexpr int64_t kFisherChunk = 256;          // images decoded at a time
+constexpr int64_t kFisherChunk = 256;  // images decoded at a time
 }  // namespace
 
 FisherEstimator parse_fisher_estimator(const std::string& name) {
@@ -119,7 +117,7 @@ std::pair<std::vector<torch::Tensor>, int64_t> OnlineEwc::task_fisher(int task) 
   auto labels = set.labels.to(torch::kCPU, torch::kLong);
   const int64_t available = ids.numel();
   if (options_.fisher_samples > 0 && available > options_.fisher_samples) {
-    Rng rng(derive_seed(context().seed, {kFisherSubsetStream, static_cast<uint64_t>(task)}));
+    Rng rng = this->rng("oewc.fisher_subset", task);  // which labeled images enter the Fisher
     std::vector<int64_t> rows(static_cast<size_t>(available));
     std::iota(rows.begin(), rows.end(), int64_t{0});
     rows = rng.sample(std::move(rows), static_cast<size_t>(options_.fisher_samples));
@@ -136,7 +134,7 @@ std::pair<std::vector<torch::Tensor>, int64_t> OnlineEwc::task_fisher(int task) 
 
   const bool was_training = model()->is_training();
   model()->eval();
-  Rng label_rng(derive_seed(context().seed, {kFisherLabelStream, static_cast<uint64_t>(task)}));
+  Rng label_rng = rng("oewc.fisher_label", task);  // the sampled estimator's y ~ p(y|x)
   const LogitsFn logits_of = [&](const at::Tensor& image) { return train_logits(model()->forward(image), task); };
   for (int64_t start = 0; start < n; start += kFisherChunk) {
     const int64_t len = std::min(kFisherChunk, n - start);

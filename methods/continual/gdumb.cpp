@@ -13,15 +13,10 @@
 namespace sscl {
 
 namespace {
-constexpr uint64_t kOfferStream = 420;  // the order in which a task's labeled images are offered
-constexpr uint64_t kInitStream = 421;   // the re-initialisation before each task
-constexpr uint64_t kDrawStream = 422;   // the memory batch of each iteration
-constexpr int64_t kOfferChunk = 1024;   // images fetched per offer
+constexpr int64_t kOfferChunk = 1024;  // images fetched per offer
 }  // namespace
 
-uint64_t gdumb_init_seed(uint64_t run_seed, int task) {
-  return derive_seed(run_seed, {kInitStream, static_cast<uint64_t>(task)});
-}
+uint64_t gdumb_init_seed(uint64_t run_seed, int task) { return stream_seed(run_seed, "gdumb.init", task); }
 
 Classifier seeded_fresh_classifier(const Classifier& like, const MethodContext& context, uint64_t seed) {
   check<Error>(static_cast<bool>(context.make_backbone), "gdumb: the method context has no backbone factory");
@@ -51,7 +46,7 @@ void Gdumb::before_task(const RunState& state) {
   // The greedy sampler sees every labeled image of the task once, in a seeded random order.
   const auto set = data().labeled_set(task);
   const int64_t n = set.ids.numel();
-  Rng rng(derive_seed(context().seed, {kOfferStream, static_cast<uint64_t>(task)}));
+  Rng rng = this->rng("gdumb.offer_order", task);
   std::vector<int64_t> order(static_cast<size_t>(n));
   std::iota(order.begin(), order.end(), 0);
   rng.shuffle(order);
@@ -75,8 +70,7 @@ void Gdumb::before_task(const RunState& state) {
 
 LossTerms Gdumb::step(const TrainBatch& batch, const RunState& state) {
   const int64_t n = options_.minibatch_size > 0 ? options_.minibatch_size : context().batch_size;
-  Rng rng(
-      derive_seed(context().seed, {kDrawStream, static_cast<uint64_t>(batch.task), static_cast<uint64_t>(state.iter)}));
+  Rng rng = this->rng("gdumb.draw", batch.task, state.iter);
   const auto memory = draw_replay_batch(memory_, n, data(), View::kWeak, rng, context().device);
   if (memory.size() == 0)  // a task without labeled images and nothing remembered
     return {{"sup", torch::zeros({}, torch::TensorOptions().device(context().device))}};

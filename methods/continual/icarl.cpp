@@ -17,9 +17,7 @@ namespace sscl {
 namespace F = torch::nn::functional;
 
 namespace {
-constexpr uint64_t kReplayStream = 400;  // exemplars replayed in step()
-constexpr uint64_t kMemoryStream = 401;  // rebuilding the memory at a task end
-constexpr int64_t kFeatureChunk = 256;   // images per forward pass when extracting features
+constexpr int64_t kFeatureChunk = 256;  // images per forward pass when extracting features
 
 torch::Tensor l2_normalise(const torch::Tensor& x) { return F::normalize(x, F::NormalizeFuncOptions().dim(1)); }
 }  // namespace
@@ -110,7 +108,7 @@ torch::Tensor Icarl::classes_up_to(int last) const {
 LossTerms Icarl::step(const TrainBatch& batch, const RunState& state) {
   const int task = batch.task;
   const int64_t n = options_.minibatch_size > 0 ? options_.minibatch_size : context().batch_size;
-  Rng rng(derive_seed(context().seed, {kReplayStream, static_cast<uint64_t>(task), static_cast<uint64_t>(state.iter)}));
+  Rng rng = this->rng("icarl.replay", task, state.iter);
   const auto replay = draw_replay_batch(memory_, n, data(), View::kWeak, rng, context().device);
 
   auto images = batch.labeled.images;
@@ -158,7 +156,7 @@ void Icarl::update_exemplars(int task) {
   int64_t seen = 0;
   for (int t = 0; t <= task; ++t) seen += static_cast<int64_t>(task_classes(t).size());
   const int64_t m = options_.buffer_size / seen;  // exemplars per class
-  Rng rng(derive_seed(context().seed, {kMemoryStream, static_cast<uint64_t>(task)}));
+  Rng rng = this->rng("icarl.memory", task);
 
   // ReduceExemplarSet (Alg. 5): every old class keeps the first m of its herding order.
   ReplaySamples kept = memory_.all();

@@ -11,10 +11,6 @@
 
 namespace sscl {
 
-namespace {
-constexpr uint64_t kJointStream = 130;  // the draw from the store and its augmentation
-}  // namespace
-
 std::vector<int64_t> distinct_uniform(int64_t n, int64_t k, Rng& rng) {
   k = std::min(k, n);
   std::vector<int64_t> out;
@@ -50,7 +46,7 @@ void Joint::before_task(const RunState& state) {
 
 ReplaySamples Joint::draw(int task, int64_t iter) const {
   check<TrainingError>(store_.size() > 0, "joint: no labeled images gathered before task " + std::to_string(task));
-  Rng rng(derive_seed(context().seed, {kJointStream, static_cast<uint64_t>(task), static_cast<uint64_t>(iter)}));
+  Rng rng = this->rng("joint.draw", task, iter);
   const auto rows = torch::tensor(distinct_uniform(store_.size(), context().batch_size, rng), torch::kLong);
   ReplaySamples out;
   out.images = store_.images.index_select(0, rows);
@@ -64,9 +60,7 @@ ReplaySamples Joint::draw(int task, int64_t iter) const {
 LossTerms Joint::step(const TrainBatch& batch, const RunState& state) {
   check<Error>(context().batch_size > 0, "joint: the context's batch_size must be > 0");
   const auto samples = draw(batch.task, state.iter);
-  // The augmentation seed: a second stream position, so it differs from the draw's.
-  const uint64_t view_seed = derive_seed(
-      context().seed, {kJointStream, static_cast<uint64_t>(batch.task), static_cast<uint64_t>(state.iter), 1});
+  const uint64_t view_seed = stream_seed(context().seed, "joint.view", batch.task, state.iter);
   const auto images = to_replay_batch(samples, data(), View::kWeak, view_seed, context().device);
   // Each image trains its own task's classes when the task mask is on.
   const auto logits = train_logits(model()->forward(images.images), images.tasks);

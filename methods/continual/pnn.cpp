@@ -132,8 +132,6 @@ void ProgressiveNet::load(torch::serialize::InputArchive& archive) {
 
 namespace {
 
-constexpr uint64_t kColumnStream = 300;  // initialisation of column t: derive_seed(seed, {300, t})
-
 class Pnn : public Method {
  public:
   explicit Pnn(PnnOptions options) : options_(options) {}
@@ -212,7 +210,7 @@ class Pnn : public Method {
     check<Error>(static_cast<bool>(context().make_backbone),
                  "method 'pnn' needs make_backbone in its context to build its columns");
     const int c = net().num_columns();
-    ScopedTorchSeed seed(derive_seed(context().seed, {kColumnStream, static_cast<uint64_t>(c)}));
+    ScopedTorchSeed seed(stream_seed(context().seed, "pnn.column_init", c));
     net().add_column(context().make_backbone());
   }
 

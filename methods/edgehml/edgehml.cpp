@@ -16,9 +16,7 @@
 namespace sscl {
 
 namespace {
-constexpr uint64_t kStepStream = 600;    // replay draws and tier offers of an iteration
-constexpr uint64_t kRefillStream = 601;  // the task-end draw
-constexpr int64_t kLossBatch = 256;      // rows per pass when measuring the labeled tier's losses
+constexpr int64_t kLossBatch = 256;  // rows per pass when measuring the labeled tier's losses
 
 // A zero loss term on the device of `like`.
 at::Tensor zero_like_scalar(const at::Tensor& like) { return torch::zeros({}, like.options()); }
@@ -116,7 +114,7 @@ void EdgeHml::refill_online_tier(int task) {
   offline_->store().flush();
   peak_disk_bytes_ = std::max(peak_disk_bytes_, offline_->bytes_on_disk());
   peak_offline_ram_bytes_ = std::max(peak_offline_ram_bytes_, offline_->bytes_in_ram());
-  Rng rng(derive_seed(context().seed, {kRefillStream, static_cast<uint64_t>(task)}));
+  Rng rng = this->rng("edgehml.refill", task);  // the task-end draw
 
   // The budget: the reference draws min(|offline|, S_sup - |labeled tier|) per
   // task and never evicts; here the online tier holds at most that many in all,
@@ -204,7 +202,7 @@ LossTerms EdgeHml::step(const TrainBatch& batch, const RunState& state) {
   const auto& unl = batch.unlabeled;
   const int task = batch.task;
   const auto device = context().device;
-  Rng rng = iteration_rng(kStepStream, task, state.iter);
+  Rng rng = this->rng("edgehml.step", task, state.iter);  // replay draws and tier offers
 
   ReplayBatch sup_replay, unsup_replay;
   if (o.need_sup_replay && o.lambda_sup_replay > 0 && state.iter >= o.sup_replay_start_iter)

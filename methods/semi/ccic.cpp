@@ -104,11 +104,6 @@ at::Tensor knn_scores(const at::Tensor& query_features, const at::Tensor& memory
 
 namespace {
 
-constexpr uint64_t kReplayStream = 500;    // the buffer draw and the reservoir offer
-constexpr uint64_t kViewStream = 501;      // the extra weak views of the unlabeled images
-constexpr uint64_t kMixStream = 502;       // the interpolation-consistency mixup
-constexpr uint64_t kAnchorStream = 503;    // the triplet anchors' mixup
-constexpr uint64_t kPastStream = 504;      // the past-task draw of the memory contrast
 constexpr double kAnchorMixupAlpha = 1.0;  // the reference mixes the anchors with Beta(1, 1)
 constexpr int64_t kFeatureChunk = 256;     // buffer images per forward when building the k-NN memory
 
@@ -151,9 +146,6 @@ class Ccic : public Method {
   }
 
  private:
-  Rng rng_for(uint64_t stream, int task, int64_t iter) const {
-    return Rng(derive_seed(context().seed, {stream, static_cast<uint64_t>(task), static_cast<uint64_t>(iter)}));
-  }
   int64_t minibatch_size() const {
     return options_.replay.minibatch_size > 0 ? options_.replay.minibatch_size : context().batch_size;
   }
@@ -192,8 +184,7 @@ std::pair<at::Tensor, at::Tensor> Ccic::guess(const TrainBatch& batch, int64_t i
   if (k > 1) {
     const auto raw = data().raw_images(unl.indices.cpu());
     for (int64_t v = 1; v < k; ++v) {
-      const uint64_t seed = derive_seed(context().seed, {kViewStream, static_cast<uint64_t>(batch.task),
-                                                         static_cast<uint64_t>(iter), static_cast<uint64_t>(v)});
+      const uint64_t seed = stream_seed(context().seed, "ccic.view", batch.task, iter, v);  // extra weak views
       views.push_back(data().views(raw, View::kWeak, seed).to(unl.weak.device()));
     }
   }
@@ -240,7 +231,7 @@ LossTerms Ccic::step(const TrainBatch& batch, const RunState& state) {
   }
 
   // Supervised images: the current labeled batch and a buffer draw.
-  Rng rng = rng_for(kReplayStream, task, state.iter);
+  Rng rng = this->rng("ccic.replay", task, state.iter);  // buffer draw and reservoir offer
   const auto replay = draw_replay_batch(buffer_, minibatch_size(), data(), View::kWeak, rng, context().device);
   const int64_t b = lab.images.size(0), r = replay.size(), s = b + r;
   const auto sup_images = r > 0 ? torch::cat({lab.images, replay.images}) : lab.images;
@@ -256,7 +247,7 @@ LossTerms Ccic::step(const TrainBatch& batch, const RunState& state) {
   // drawn (a permutation) from the pool of all of them.
   const auto pool = ku > 0 ? torch::cat({sup_images, unl_images}) : sup_images;
   const int64_t p = pool.size(0);
-  Rng mix_rng = rng_for(kMixStream, task, state.iter);
+  Rng mix_rng = this->rng("ccic.mix", task, state.iter);  // interpolation-consistency mixup
   std::vector<int64_t> partner(static_cast<size_t>(p));
   std::iota(partner.begin(), partner.end(), 0);
   mix_rng.shuffle(partner);
@@ -270,7 +261,7 @@ LossTerms Ccic::step(const TrainBatch& batch, const RunState& state) {
                                               options_.contrast_fraction * static_cast<double>(state.iters_per_task);
   at::Tensor anchors = sup_images;
   if (contrast_phase) {
-    Rng anchor_rng = rng_for(kAnchorStream, task, state.iter);
+    Rng anchor_rng = this->rng("ccic.anchor", task, state.iter);  // the triplet anchors' mixup
     std::vector<int64_t> order(static_cast<size_t>(s));
     std::iota(order.begin(), order.end(), 0);
     anchor_rng.shuffle(order);
@@ -284,7 +275,7 @@ LossTerms Ccic::step(const TrainBatch& batch, const RunState& state) {
   // buffer entries (label 1), as many of each as the reference's batches.
   at::Tensor contrast_images, contrast_labels;
   if (contrast_phase && u > 0) {
-    Rng past_rng = rng_for(kPastStream, task, state.iter);
+    Rng past_rng = this->rng("ccic.past", task, state.iter);  // past-task draw of the memory contrast
     const auto past = draw_past(minibatch_size(), task, past_rng);
     if (past.size() > 0) {
       const int64_t current = context().batch_size > 0 ? std::min(u, context().batch_size) : u;

@@ -43,10 +43,6 @@ MixMatchLosses mixmatch_losses(const at::Tensor& logits, const at::Tensor& targe
 
 namespace {
 
-// Stream constants of this file (the range 520-529 is this family's).
-constexpr uint64_t kMixStream = 520;   // mixing coefficient and permutation
-constexpr uint64_t kViewStream = 521;  // the extra weak views
-
 // Copies of the model's buffers (BN running statistics), put back after the
 // label-guessing pass so that only the training pass updates them (USB freezes
 // BN there too).
@@ -89,8 +85,7 @@ class MixMatchLoss : public SemiLoss {
       if (options_.k_aug > 1) {
         const auto raw = m.data().raw_images(unl.indices.cpu());
         for (int64_t k = 1; k < options_.k_aug; ++k) {
-          const uint64_t view_seed = derive_seed(seed, {kViewStream, static_cast<uint64_t>(task),
-                                                        static_cast<uint64_t>(state.iter), static_cast<uint64_t>(k)});
+          const uint64_t view_seed = stream_seed(seed, "mixmatch.view", task, state.iter, k);
           views.push_back(m.data().views(raw, View::kWeak, view_seed).to(unl.weak.device()));
         }
       }
@@ -131,7 +126,7 @@ class MixMatchLoss : public SemiLoss {
     const auto all_inputs = torch::cat(inputs);
     const auto all_targets = torch::cat(targets).to(all_inputs.scalar_type());
     const int64_t n = all_inputs.size(0);
-    Rng rng(derive_seed(seed, {kMixStream, static_cast<uint64_t>(task), static_cast<uint64_t>(state.iter)}));
+    Rng rng(stream_seed(seed, "mixmatch.mix", task, state.iter));  // coefficient and permutation
     const double lambda = mixmatch_lambda(options_.mixup_alpha, rng);
     std::vector<int64_t> order(static_cast<size_t>(n));
     std::iota(order.begin(), order.end(), int64_t{0});

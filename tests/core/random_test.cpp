@@ -48,5 +48,14 @@ TEST(Random, NormalHasUnitVariance) {
   EXPECT_NEAR(sq / n, 1.0, 0.02);
 }
 
+TEST(Random, NamedStreamsAreTheFnv1aHashOfTheirName) {
+  // FNV-1a 64 of "" and "a" (the published test vectors).
+  static_assert(stream("") == 0xcbf29ce484222325ULL);
+  static_assert(stream("a") == 0xaf63dc4c8601ec8cULL);
+  EXPECT_NE(stream("der.replay"), stream("er.replay"));
+  EXPECT_EQ(stream_seed(7, "der.replay", 1, int64_t{5}), derive_seed(7, {stream("der.replay"), 1, 5}));
+  EXPECT_NE(stream_seed(7, "der.replay", 1, 5), stream_seed(7, "der.replay", 5, 1));
+}
+
 }  // namespace
 }  // namespace sscl
