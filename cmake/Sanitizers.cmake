@@ -15,6 +15,8 @@ if(SSCL_FUZZ)
                         "configure with -DCMAKE_CXX_COMPILER=clang++-14")
   endif()
   set(SSCL_SANITIZE ON CACHE BOOL "" FORCE)
+  # The coverage flags go on single files (tests/fuzz), which a unity batch would merge.
+  set(SSCL_UNITY_BUILD OFF CACHE BOOL "" FORCE)
   # What -fsanitize=fuzzer-no-link adds (edge counters, comparison tracing), for
   # tests/fuzz to put on the files the fuzzers exercise only: on every file it made
   # the build about a third slower.

@@ -21,14 +21,11 @@ namespace sscl {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-CheckpointOptions CheckpointOptions::from_config(const ConfigSection& section) {
-  CheckpointOptions o;
-  o.enabled = section.get_or("enabled", o.enabled);
-  o.interval = section.get_or("interval", o.interval);
-  o.keep_last = section.get_or("keep_last", o.keep_last);
-  if (o.interval < 0) section.fail("interval", "must be >= 0 (0: only at the end of every task)");
-  if (o.keep_last < 1) section.fail("keep_last", "must be >= 1");
-  return o;
+void CheckpointOptions::declare(OptionSpec<CheckpointOptions>& o) {
+  o.key("enabled", &CheckpointOptions::enabled, "write checkpoints (task ends, every interval, on SIGINT/SIGTERM)");
+  o.key("interval", &CheckpointOptions::interval, "also every N iterations (global count); 0: only at task ends")
+      .min(0);
+  o.key("keep_last", &CheckpointOptions::keep_last, "checkpoint files kept in RUN_DIR/checkpoints").min(1);
 }
 
 CheckpointDir::CheckpointDir(fs::path run_dir, int keep_last) : dir_(run_dir / "checkpoints"), keep_last_(keep_last) {}

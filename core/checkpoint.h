@@ -1,8 +1,9 @@
 // Checkpoints: where they go, when they are written and what of the run's plain
 // state they carry. The trainer assembles the archive (model, optimizer, method,
-// hooks, task data, RNG states, position); this file keeps the parts that are not
-// the trainer's business: the folder of numbered files written atomically with the
-// last K kept, RunState <-> JSON, and the global generators' states.
+// hooks, task data, RNG states, position; Trainer::checkpoint_bytes) and the
+// CheckpointHook (core/checkpoint_hook.h) decides when; this file keeps the
+// rest: the folder of numbered files written atomically with the last K kept,
+// RunState <-> JSON, and the global generators' states.
 //
 // Our own randomness (core/random.h) is a pure function of (seed, task, iteration,
 // ...), so it needs no state; torch's global generators (dropout, a fresh
@@ -15,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "core/config.h"
+#include "core/options.h"
 #include "core/run_state.h"
 
 namespace torch::serialize {
@@ -30,9 +31,12 @@ struct CheckpointOptions {
   int64_t interval = 200;  // also every `interval` iterations (global count); 0: task ends only
   int keep_last = 2;       // checkpoint files kept; older ones are deleted once a newer one is on disk
 
-  // Reads checkpoint.enabled, checkpoint.interval, checkpoint.keep_last.
-  static CheckpointOptions from_config(const ConfigSection& section);
+  static void declare(OptionSpec<CheckpointOptions>& o);
 };
+
+// The checkpoint format this build writes and reads (a checkpoint names it).
+// 2: state fields by name with a manifest (core/state.h).
+constexpr int64_t kCheckpointFormat = 2;
 
 // Where the trainer stands when a checkpoint is taken. `next_iter` is the first
 // iteration of `task` still to run; `evaluated` says the task is finished and

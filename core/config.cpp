@@ -15,6 +15,7 @@
 #include <utility>
 
 #include "core/error.h"
+#include "core/options.h"
 
 namespace sscl {
 namespace {
@@ -483,6 +484,30 @@ std::string element_word<std::string>() {
   return "strings";
 }
 
+template <typename T>
+void insert_value(toml::table& table, std::string_view name, const T& value) {
+  if constexpr (std::is_same_v<T, std::vector<std::int64_t>> || std::is_same_v<T, std::vector<double>> ||
+                std::is_same_v<T, std::vector<std::string>>) {
+    toml::array array;
+    for (const auto& v : value) array.push_back(v);
+    table.insert_or_assign(name, std::move(array));
+  } else {
+    table.insert_or_assign(name, value);
+  }
+}
+
+// `extra` merged under `base` where `base` has nothing: given keys win.
+void merge_absent(toml::table& base, const toml::table& extra) {
+  for (auto&& [name, node] : extra) {
+    toml::node* have = base.get(name.str());
+    if (!have) {
+      put(base, name.str(), node);
+    } else if (have->is_table() && node.is_table()) {
+      merge_absent(*have->as_table(), *node.as_table());
+    }
+  }
+}
+
 }  // namespace
 
 struct Config::State {
@@ -490,6 +515,9 @@ struct Config::State {
   Origins origins;
   // Keys read so far; getters are const but record reads, through the pointer.
   std::set<std::string, std::less<>> used;
+  // Defaults that components used for absent keys (record_default); written by
+  // to_toml() beside `root`, never read back by the getters.
+  toml::table defaults;
   fs::path source;
 
   const toml::node* find(std::string_view key) const {
@@ -503,6 +531,29 @@ struct Config::State {
       table = node->as_table();
     }
     return node;
+  }
+
+  template <typename T>
+  void record(std::string_view key, const T& value) {
+    const std::string described = "'" + std::string(key) + "'";
+    if (find(key)) return;  // given: the config's own value stands
+    auto parts = split_key(key);
+    toml::table* table = &defaults;
+    for (size_t i = 0; i + 1 < parts.size(); ++i) {
+      toml::node* node = table->get(parts[i]);
+      if (!node) node = &table->insert_or_assign(parts[i], toml::table{}).first->second;
+      table = node->as_table();
+      if (!table) return;  // a value where a table would go: nothing to record under it
+    }
+    if (const toml::node* old = table->get(parts.back())) {
+      toml::table probe;
+      insert_value(probe, "v", value);
+      if (inline_value(*old) != inline_value(*probe.get("v")))
+        throw Error("two declarations of " + described + " disagree on its default: " + inline_value(*old) + " and " +
+                    inline_value(*probe.get("v")));
+      return;
+    }
+    insert_value(*table, parts.back(), value);
   }
 
   std::string describe(std::string_view key) const {
@@ -718,11 +769,42 @@ void Config::ensure_all_used() const {
   if (!unknown.empty()) throw ConfigError(unknown);
 }
 
+void Config::record_default(std::string_view key, bool value) const { state_->record(key, value); }
+void Config::record_default(std::string_view key, std::int64_t value) const { state_->record(key, value); }
+void Config::record_default(std::string_view key, double value) const { state_->record(key, value); }
+void Config::record_default(std::string_view key, const std::string& value) const { state_->record(key, value); }
+void Config::record_default(std::string_view key, const std::vector<std::int64_t>& value) const {
+  state_->record(key, value);
+}
+void Config::record_default(std::string_view key, const std::vector<double>& value) const {
+  state_->record(key, value);
+}
+void Config::record_default(std::string_view key, const std::vector<std::string>& value) const {
+  state_->record(key, value);
+}
+
 std::string Config::to_toml() const {
+  toml::table resolved = state_->root;
+  merge_absent(resolved, state_->defaults);
   std::string out;
-  write_table(out, state_->root, "");
+  write_table(out, resolved, "");
   return out;
 }
+
+namespace options_detail {
+std::string format_double(double value) { return format_float(value); }
+std::string quote_string(const std::string& text) { return quote(text); }
+std::string format_number(double value) {
+  char buffer[64];
+  auto result = std::to_chars(buffer, buffer + sizeof buffer, value);
+  return std::string(buffer, result.ptr);
+}
+std::string rule_of(const std::string& message) {
+  const std::string word = "must be ";
+  const size_t at = message.find(word);
+  return at == std::string::npos ? message : message.substr(0, at) + message.substr(at + word.size());
+}
+}  // namespace options_detail
 
 std::string Config::fingerprint() const {
   std::uint64_t hash = 14695981039346656037ull;

@@ -80,10 +80,23 @@ class Config {
   // A view relative to `prefix`; this Config must outlive it.
   ConfigSection section(std::string_view prefix) const;
 
+  // Records the value a component used for an absent key (its declared default,
+  // core/options.h), so that to_toml() writes the resolved config: every key that
+  // took effect. Does not make has() true. Recording a different value for a key
+  // already recorded is a logic error (two declarations of one key disagree).
+  void record_default(std::string_view key, bool value) const;
+  void record_default(std::string_view key, std::int64_t value) const;
+  void record_default(std::string_view key, double value) const;
+  void record_default(std::string_view key, const std::string& value) const;
+  void record_default(std::string_view key, const std::vector<std::int64_t>& value) const;
+  void record_default(std::string_view key, const std::vector<double>& value) const;
+  void record_default(std::string_view key, const std::vector<std::string>& value) const;
+
   // Throws ConfigError naming every value that exists but was never read.
   void ensure_all_used() const;
 
-  // The resolved config as TOML; loading it again gives the same values.
+  // The resolved config as TOML: the given keys and the recorded defaults;
+  // loading it again gives the same values.
   std::string to_toml() const;
   // 16 hex digits: FNV-1a 64 of to_toml().
   std::string fingerprint() const;

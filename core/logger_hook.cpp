@@ -69,13 +69,10 @@ class LoggerHook : public Hook {
   int64_t window_ = 0;
 };
 
-std::shared_ptr<Hook> make_logger_hook(const ConfigSection& log, const HookContext&) {
-  const int64_t interval = log.get_or<int64_t>("interval", 50);
-  if (interval <= 0) log.fail("interval", "must be > 0");
-  return std::make_shared<LoggerHook>(interval);
-}
-
-SSCL_REGISTER(HookRegistry, "logger", make_logger_hook);
+SSCL_REGISTER_OPTIONS(HookRegistry, "logger", "progress lines every log.interval iterations and the accuracy rows",
+                      LogIntervalOptions{}, [](const LogIntervalOptions& o, const HookContext&) {
+                        return std::make_shared<LoggerHook>(o.interval);
+                      });
 
 }  // namespace
 }  // namespace sscl

@@ -9,7 +9,7 @@
 
 namespace sscl {
 
-SSCL_DEFINE_REGISTRY(MethodRegistry, "method")
+SSCL_DEFINE_REGISTRY(MethodRegistry, "method", "method")
 
 bool resolve_train_mask(const std::string& train_mask, Scenario scenario) {
   if (train_mask == "task") return true;
@@ -33,13 +33,13 @@ void Method::attach(MethodContext context) {
 }
 
 void Method::set_semi(std::unique_ptr<SemiLoss> semi) {
-  check<ConfigError>(composes_with_semi(), "method '" + name() +
-                                               "' does not compose with a semi-supervised loss (method.semi); "
-                                               "it has no current-batch term to give one");
+  check<ConfigError>(traits_.composes_with_semi, "method '" + name() +
+                                                     "' does not compose with a semi-supervised loss (method.semi); "
+                                                     "it has no current-batch term to give one");
   check<ConfigError>(!semi_, "method '" + display_name() +
                                  "' already has a semi-supervised loss; set method.semi "
                                  "only with a continual method such as \"der\"");
-  check<ConfigError>(semi->keeps_supervised_loss() || !needs_plain_labeled_pass(),
+  check<ConfigError>(semi->keeps_supervised_loss() || !traits_.needs_plain_labeled_pass,
                      "method.semi = '" + semi->name() + "' trains on mixed labeled images, and method '" + name() +
                          "' needs the labeled images' own logits");
   semi_ = std::move(semi);
@@ -58,14 +58,9 @@ std::vector<std::pair<std::string, double>> Method::all_stats() const {
   return out;
 }
 
-void Method::save_all(torch::serialize::OutputArchive& archive) const {
-  save_state(archive);
-  if (semi_) semi_->save_state(archive);
-}
-
-void Method::load_all(torch::serialize::InputArchive& archive) {
-  load_state(archive);
-  if (semi_) semi_->load_state(archive);
+void Method::visit_all_state(StateVisitor& visitor) {
+  visitor("method", static_cast<Stateful&>(*this));
+  if (semi_) visitor("semi", *semi_);
 }
 
 CurrentBatchOutput Method::forward_current(const TrainBatch& batch, const RunState& state, const at::Tensor& extra,
@@ -100,7 +95,7 @@ torch::Tensor Method::train_logits(const torch::Tensor& logits, const torch::Ten
 }
 
 void ensure_supported(const Method& method, Scenario scenario) {
-  const auto supported = method.supported_scenarios();
+  const auto& supported = method.traits().scenarios;
   if (std::find(supported.begin(), supported.end(), scenario) != supported.end()) return;
   std::string names;
   for (auto s : supported) names += (names.empty() ? "" : ", ") + to_string(s);

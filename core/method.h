@@ -1,16 +1,16 @@
 // The base of every learning method. A method owns the maths: it turns a batch
 // into named loss terms (step) and reacts to the lifecycle through the Hook
 // virtuals. The base does the bookkeeping: it holds the model and device, knows
-// the task sequence, declares the scenarios the method supports and which data it
-// uses, and saves/loads its state for checkpoints.
+// the task sequence, and keeps what the method declares once: its traits (the
+// scenarios it supports, the data it uses), its options (core/options.h) and its
+// state (core/state.h).
 //
-// A new method is a subclass with an options struct and one registration line:
+// A new method is a subclass with an options struct and one registration line
+// (docs/extending.md walks through one):
 //
 //   class MyMethod : public Method { ... LossTerms step(...) override; };
-//   SSCL_REGISTER(MethodRegistry, "my_method", make_my_method);
+//   SSCL_REGISTER_METHOD("my_method", MyMethod, MyOptions{}, "what it does, in one line");
 #pragma once
-
-#include <torch/serialize/archive.h>
 
 #include <filesystem>
 #include <functional>
@@ -60,37 +60,52 @@ struct MethodContext {
 // task's look-alike classes can end up inverted (see README, "Training logits").
 bool resolve_train_mask(const std::string& train_mask, Scenario scenario);
 
+// What a method can do and needs, declared once in its constructor
+// (Method(MethodTraits{...})) instead of one yes/no virtual each.
+struct MethodTraits {
+  // Scenarios the method supports; a config asking for another is rejected before
+  // training starts.
+  std::vector<Scenario> scenarios{Scenario::kTaskIL, Scenario::kClassIL};
+  // step() reads batch.unlabeled (always so with a semi-supervised loss composed);
+  // when false the loader skips those views.
+  bool uses_unlabeled = false;
+  // The method trains its current batch through forward_current(), so a
+  // semi-supervised loss (method.semi) can take that batch over.
+  bool composes_with_semi = false;
+  // The method needs the labeled images' own logits with gradient (its own
+  // SupervisedLoss, LwF's distillation): losses that train on mixed images
+  // instead (MixMatch) cannot compose with it.
+  bool needs_plain_labeled_pass = false;
+  // Active learning (methods/active) adds labels to the current task after a few
+  // iterations; false for methods that gather a task's labeled set once at its
+  // start (Joint, GDumb), and a run asking for queries with them is refused.
+  bool accepts_labels_mid_task = true;
+  // model() alone makes the method's predictions and features (false for PNN's
+  // columns): the query strategies that copy the model (QBC) or read its
+  // features (core-set, BADGE) need it.
+  bool single_network = true;
+  // The parameters change between tasks (PNN's new column) or training restarts
+  // (GDumb): the trainer builds a fresh optimizer (no momentum carried over) over
+  // trainable_parameters() after the method's before_task.
+  bool fresh_optimizer_each_task = false;
+};
+
 class Method : public Hook {
  public:
+  explicit Method(MethodTraits traits = {}) : traits_(std::move(traits)) {}
   ~Method() override = default;
 
   virtual std::string name() const = 0;
   std::string hook_name() const override { return "method:" + name(); }
 
-  // Scenarios the method supports; a config asking for another is rejected before
-  // training starts.
-  virtual std::vector<Scenario> supported_scenarios() const { return {Scenario::kTaskIL, Scenario::kClassIL}; }
-  // Whether step() reads batch.unlabeled. When false the loader skips those views.
-  virtual bool uses_unlabeled() const { return semi_ != nullptr; }
+  const MethodTraits& traits() const { return traits_; }
+  // traits().uses_unlabeled, or a semi-supervised loss is composed.
+  bool uses_unlabeled() const { return traits_.uses_unlabeled || semi_ != nullptr; }
 
   // method.semi: a semi-supervised loss for the current batch (see
   // core/semi_loss.h). Throws ConfigError when this method cannot take it.
   void set_semi(std::unique_ptr<SemiLoss> semi);
   const SemiLoss* semi() const { return semi_.get(); }
-  // Methods that train their current batch through forward_current() say so.
-  virtual bool composes_with_semi() const { return false; }
-  // True for methods that need the labeled images' own logits with gradient (their
-  // own SupervisedLoss, LwF's distillation): losses that train on mixed images
-  // instead (MixMatch) cannot compose with them.
-  virtual bool needs_plain_labeled_pass() const { return false; }
-  // Active learning (methods/active) adds labels to the current task after a few
-  // iterations. Methods that gather a task's labeled set once at its start (Joint,
-  // GDumb) say false, and a run asking for queries with them is refused.
-  virtual bool accepts_labels_mid_task() const { return true; }
-  // Whether model() alone makes the method's predictions and features (false for
-  // PNN's columns): the query strategies that copy the model (QBC) or read its
-  // features (core-set, BADGE) need it.
-  virtual bool single_network() const { return true; }
   // "der" or "der+fixmatch".
   std::string display_name() const { return semi_ ? name() + "+" + semi_->name() : name(); }
   // The hooks the trainer wraps around the user hooks: the method, then its loss.
@@ -112,23 +127,16 @@ class Method : public Hook {
 
   // Parameters the optimizer updates.
   virtual std::vector<torch::Tensor> trainable_parameters() { return model()->parameters(); }
-  // True for methods whose parameters change between tasks (PNN's new column) or
-  // that restart training (GDumb): the trainer then builds a fresh optimizer
-  // (no momentum carried over) over trainable_parameters() after the method's
-  // before_task.
-  virtual bool fresh_optimizer_each_task() const { return false; }
 
   // Figures for results.json ("method_stats"), e.g. the replay buffer's bytes.
   virtual std::vector<std::pair<std::string, double>> stats() const { return {}; }
   // stats() followed by the semi-supervised loss's, prefixed "semi.".
   std::vector<std::pair<std::string, double>> all_stats() const;
 
-  // Everything the method holds beyond the model (buffers, importances, ...).
-  void save_state(torch::serialize::OutputArchive&) const override {}
-  void load_state(torch::serialize::InputArchive&) override {}
-  // save_state/load_state and the semi-supervised loss's.
-  void save_all(torch::serialize::OutputArchive& archive) const;
-  void load_all(torch::serialize::InputArchive& archive);
+  // Everything the method holds beyond the model (buffers, importances, ...) it
+  // names in visit_state() (core/state.h); this visits it under "method." and the
+  // semi-supervised loss's under "semi.".
+  void visit_all_state(StateVisitor& visitor);
 
   Classifier& model() { return context_.model; }
   const MethodContext& context() const { return context_; }
@@ -157,6 +165,8 @@ class Method : public Hook {
   CurrentBatchOutput forward_current(const TrainBatch& batch, const RunState& state, const at::Tensor& extra = {},
                                      const SupervisedLoss& supervised = {});
 
+  MethodTraits traits_;
+
  private:
   MethodContext context_;
   std::unique_ptr<SemiLoss> semi_;
@@ -166,6 +176,23 @@ class Method : public Hook {
 
 // Factory: the `method` config section.
 SSCL_DECLARE_REGISTRY(MethodRegistry, std::function<std::unique_ptr<Method>(const ConfigSection&)>);
+
+// Registers `Class`, built from its options struct (the type of `defaults`, read
+// from [method]): SSCL_REGISTER_METHOD("der", Der, DerOptions{}, "DER: ...").
+// Methods come in groups (sscl_train --list; tools/compare compares the
+// continual ones): SSCL_REGISTER_METHOD is a continual method on the labeled
+// stream, SSCL_REGISTER_SSCL_METHOD one that learns from the unlabeled images
+// too (EdgeHML, CCIC), and a semi-supervised loss alone is registered by
+// SSCL_REGISTER_SEMI_LOSS (methods/continual/sft.h).
+inline const char* const kContinualMethods = "continual";
+inline const char* const kSemiSupervisedContinualMethods = "semi-supervised continual";
+inline const char* const kSemiSupervisedMethods = "semi-supervised";
+#define SSCL_REGISTER_METHOD(name, Class, defaults, summary)                                           \
+  SSCL_REGISTER_OPTIONS_IN(::sscl::MethodRegistry, ::sscl::kContinualMethods, name, summary, defaults, \
+                           [](const auto& options) { return std::make_unique<Class>(options); })
+#define SSCL_REGISTER_SSCL_METHOD(name, Class, defaults, summary)                                                    \
+  SSCL_REGISTER_OPTIONS_IN(::sscl::MethodRegistry, ::sscl::kSemiSupervisedContinualMethods, name, summary, defaults, \
+                           [](const auto& options) { return std::make_unique<Class>(options); })
 
 // Checks that the method supports `scenario`; throws ConfigError naming both.
 void ensure_supported(const Method& method, Scenario scenario);

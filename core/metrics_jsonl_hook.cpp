@@ -1,9 +1,6 @@
 // metrics.jsonl in the run directory: one JSON object per logging interval
 // ("type": "train") and per evaluation ("type": "eval"), flushed line by line so a
 // crashed run keeps everything up to its last line.
-#include <torch/serialize/archive.h>
-#include <torch/types.h>
-
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -59,15 +56,16 @@ class MetricsJsonlHook : public Hook {
 
   // A resumed run cuts the lines written after its checkpoint, so that every
   // iteration and evaluation appears once.
-  void save_state(torch::serialize::OutputArchive& archive) const override {
-    archive.write("bytes", torch::tensor({static_cast<int64_t>(written_bytes())}));
+  void visit_state(StateVisitor& s) override {
+    auto bytes = static_cast<int64_t>(written_bytes());
+    s("bytes", bytes);
+    if (s.loading()) cut_to(static_cast<std::uintmax_t>(bytes));
   }
-  void load_state(torch::serialize::InputArchive& archive) override {
-    at::Tensor bytes;
-    archive.read("bytes", bytes);
+
+ private:
+  void cut_to(std::uintmax_t keep) {
     out_.close();
     std::error_code ec;
-    const auto keep = static_cast<std::uintmax_t>(bytes.item<int64_t>());
     if (std::filesystem::file_size(path_, ec) > keep && !ec) std::filesystem::resize_file(path_, keep, ec);
     if (ec)
       throw IoError(path_.string() + ": cannot cut back to the checkpoint's " + std::to_string(keep) +
@@ -76,7 +74,6 @@ class MetricsJsonlHook : public Hook {
     if (!out_) throw IoError(path_.string() + ": cannot open for writing");
   }
 
- private:
   std::uintmax_t written_bytes() const {
     std::error_code ec;
     const auto size = std::filesystem::file_size(path_, ec);
@@ -96,13 +93,11 @@ class MetricsJsonlHook : public Hook {
   int64_t window_ = 0;
 };
 
-std::shared_ptr<Hook> make_metrics_jsonl_hook(const ConfigSection& log, const HookContext& context) {
-  const int64_t interval = log.get_or<int64_t>("interval", 50);
-  if (interval <= 0) log.fail("interval", "must be > 0");
-  return std::make_shared<MetricsJsonlHook>(context.run_dir / "metrics.jsonl", interval);
-}
-
-SSCL_REGISTER(HookRegistry, "metrics_jsonl", make_metrics_jsonl_hook);
+SSCL_REGISTER_OPTIONS(HookRegistry, "metrics_jsonl",
+                      "RUN_DIR/metrics.jsonl: a JSON line per log interval and per evaluation (every run has it)",
+                      LogIntervalOptions{}, [](const LogIntervalOptions& o, const HookContext& context) {
+                        return std::make_shared<MetricsJsonlHook>(context.run_dir / "metrics.jsonl", o.interval);
+                      });
 
 }  // namespace
 }  // namespace sscl

@@ -8,81 +8,152 @@
 
 namespace sscl {
 
-OptimizerOptions OptimizerOptions::from_config(const ConfigSection& s) {
-  OptimizerOptions o;
-  o.type = s.get_choice("type", o.type, {"sgd", "adam"});
-  o.lr = s.get_or("lr", o.lr);
-  o.weight_decay = s.get_or("weight_decay", o.weight_decay);
-  if (!(o.lr > 0)) s.fail("lr", "must be > 0");
-  if (o.weight_decay < 0) s.fail("weight_decay", "must be >= 0");
-  if (o.type == "sgd") {
-    o.momentum = s.get_or("momentum", o.momentum);
-    o.nesterov = s.get_or("nesterov", o.nesterov);
-    if (o.momentum < 0) s.fail("momentum", "must be >= 0");
-    if (o.nesterov && o.momentum <= 0) s.fail("nesterov", "needs momentum > 0");
-  } else {
-    o.betas = s.get_or("betas", o.betas);
-    o.eps = s.get_or("eps", o.eps);
-    if (o.betas.size() != 2 || o.betas[0] < 0 || o.betas[0] >= 1 || o.betas[1] < 0 || o.betas[1] >= 1)
-      s.fail("betas", "must be two numbers in [0, 1)");
-    if (!(o.eps > 0)) s.fail("eps", "must be > 0");
-  }
-  return o;
+SSCL_DEFINE_REGISTRY(OptimizerRegistry, "optimizer", "optimizer")
+SSCL_DEFINE_REGISTRY(LrScheduleRegistry, "learning-rate schedule", "lr_schedule")
+
+void OptimizerSelection::declare(OptionSpec<OptimizerSelection>& o) {
+  o.key("type", &OptimizerSelection::type, "the optimizer (an OptimizerRegistry entry)");
 }
 
-std::unique_ptr<torch::optim::Optimizer> make_optimizer(const OptimizerOptions& o,
-                                                        std::vector<torch::Tensor> parameters) {
-  if (o.type == "adam") {
-    return std::make_unique<torch::optim::Adam>(
-        std::move(parameters),
-        torch::optim::AdamOptions(o.lr).betas({o.betas[0], o.betas[1]}).eps(o.eps).weight_decay(o.weight_decay));
-  }
-  return std::make_unique<torch::optim::SGD>(
-      std::move(parameters),
-      torch::optim::SGDOptions(o.lr).momentum(o.momentum).nesterov(o.nesterov).weight_decay(o.weight_decay));
+Optimizer build_optimizer(const ConfigSection& section) {
+  const auto selection = read_options<OptimizerSelection>(section);
+  return OptimizerRegistry::get().at(selection.type)(section);
 }
 
 void set_learning_rate(torch::optim::Optimizer& optimizer, double lr) {
   for (auto& group : optimizer.param_groups()) group.options().set_lr(lr);
 }
 
-LrScheduleOptions LrScheduleOptions::from_config(const ConfigSection& s) {
-  LrScheduleOptions o;
-  o.policy = s.get_choice("policy", o.policy, {"constant", "step", "cosine"});
-  if (o.policy == "step") {
-    o.milestones = s.get<std::vector<int64_t>>("milestones");
-    o.gamma = s.get_or("gamma", o.gamma);
-    if (!std::is_sorted(o.milestones.begin(), o.milestones.end())) s.fail("milestones", "must be ascending");
-    if (!(o.gamma > 0)) s.fail("gamma", "must be > 0");
-  } else if (o.policy == "cosine") {
-    o.min_lr = s.get_or("min_lr", o.min_lr);
-    if (o.min_lr < 0) s.fail("min_lr", "must be >= 0");
-  }
-  o.warmup_iters = s.get_or("warmup_iters", o.warmup_iters);
-  if (o.warmup_iters < 0) s.fail("warmup_iters", "must be >= 0");
-  if (o.warmup_iters > 0) {
-    o.warmup_ratio = s.get_or("warmup_ratio", o.warmup_ratio);
-    if (!(o.warmup_ratio > 0 && o.warmup_ratio <= 1)) s.fail("warmup_ratio", "must be in (0, 1]");
-  }
-  return o;
+void LrWarmupOptions::declare(OptionSpec<LrWarmupOptions>& o) {
+  o.key("warmup_iters", &LrWarmupOptions::warmup_iters, "linear warm-up iterations at the start of every task").min(0);
+  o.key("warmup_ratio", &LrWarmupOptions::warmup_ratio, "the warm-up starts at warmup_ratio * lr")
+      .check([](double r) { return r > 0 && r <= 1; }, "must be in (0, 1]");
 }
 
-LrSchedule::LrSchedule(LrScheduleOptions options, double base_lr) : options_(std::move(options)), base_lr_(base_lr) {}
+void LrScheduleSelection::declare(OptionSpec<LrScheduleSelection>& o) {
+  o.key("policy", &LrScheduleSelection::policy, "the schedule (an LrScheduleRegistry entry)");
+  o.include(&LrScheduleSelection::warmup);
+}
+
+LrSchedule::LrSchedule(std::shared_ptr<const LrPolicy> policy, LrWarmupOptions warmup, double base_lr)
+    : policy_(std::move(policy)), warmup_(warmup), base_lr_(base_lr) {}
 
 double LrSchedule::lr_at(int64_t iter, int64_t iters_per_task) const {
-  double lr = base_lr_;
-  if (options_.policy == "step") {
-    for (int64_t m : options_.milestones)
-      if (iter >= m) lr *= options_.gamma;
-  } else if (options_.policy == "cosine") {
-    const double progress = iters_per_task > 1 ? static_cast<double>(iter) / (iters_per_task - 1) : 1.0;
-    lr = options_.min_lr + (base_lr_ - options_.min_lr) * 0.5 * (1.0 + std::cos(M_PI * progress));
-  }
-  if (iter < options_.warmup_iters) {
-    const double t = static_cast<double>(iter) / options_.warmup_iters;
-    lr *= options_.warmup_ratio + (1.0 - options_.warmup_ratio) * t;
+  double lr = policy_->lr_at(iter, iters_per_task, base_lr_);
+  if (iter < warmup_.warmup_iters) {
+    const double t = static_cast<double>(iter) / warmup_.warmup_iters;
+    lr *= warmup_.warmup_ratio + (1.0 - warmup_.warmup_ratio) * t;
   }
   return lr;
 }
 
+LrSchedule build_lr_schedule(const ConfigSection& section, double base_lr) {
+  const auto selection = read_options<LrScheduleSelection>(section);
+  return LrSchedule(LrScheduleRegistry::get().at(selection.policy)(section), selection.warmup, base_lr);
+}
+
+namespace {
+
+struct SgdOptions {
+  double lr = 0.03;
+  double weight_decay = 5e-4;
+  double momentum = 0.9;
+  bool nesterov = false;
+  static void declare(OptionSpec<SgdOptions>& o) {
+    o.key("lr", &SgdOptions::lr, "base learning rate").above(0);
+    o.key("weight_decay", &SgdOptions::weight_decay, "L2 penalty (torch's weight_decay)").min(0);
+    o.key("momentum", &SgdOptions::momentum, "heavy-ball momentum").min(0);
+    o.key("nesterov", &SgdOptions::nesterov, "Nesterov momentum (needs momentum > 0)");
+    o.rule([](const SgdOptions& v, const ConfigSection& s) {
+      if (v.nesterov && v.momentum <= 0) s.fail("nesterov", "needs momentum > 0");
+    });
+  }
+};
+
+struct AdamOptions {
+  double lr = 0.03;
+  double weight_decay = 5e-4;
+  std::vector<double> betas = {0.9, 0.999};
+  double eps = 1e-8;
+  static void declare(OptionSpec<AdamOptions>& o) {
+    o.key("lr", &AdamOptions::lr, "base learning rate").above(0);
+    o.key("weight_decay", &AdamOptions::weight_decay, "L2 penalty (torch's weight_decay)").min(0);
+    o.key("betas", &AdamOptions::betas, "running-average coefficients")
+        .check(
+            [](const std::vector<double>& b) {
+              return b.size() == 2 && b[0] >= 0 && b[0] < 1 && b[1] >= 0 && b[1] < 1;
+            },
+            "must be two numbers in [0, 1)");
+    o.key("eps", &AdamOptions::eps, "added to the denominator").above(0);
+  }
+};
+
+SSCL_REGISTER_OPTIONS(
+    OptimizerRegistry, "sgd", "SGD with momentum, Nesterov and weight decay (torch::optim::SGD)", SgdOptions{},
+    [](const SgdOptions& o) {
+      return Optimizer{
+          o.lr, [o](std::vector<torch::Tensor> parameters) {
+            return std::unique_ptr<torch::optim::Optimizer>(std::make_unique<torch::optim::SGD>(
+                std::move(parameters),
+                torch::optim::SGDOptions(o.lr).momentum(o.momentum).nesterov(o.nesterov).weight_decay(o.weight_decay)));
+          }};
+    });
+
+SSCL_REGISTER_OPTIONS(OptimizerRegistry, "adam", "Adam (torch::optim::Adam)", AdamOptions{}, [](const AdamOptions& o) {
+  return Optimizer{
+      o.lr, [o](std::vector<torch::Tensor> parameters) {
+        return std::unique_ptr<torch::optim::Optimizer>(std::make_unique<torch::optim::Adam>(
+            std::move(parameters),
+            torch::optim::AdamOptions(o.lr).betas({o.betas[0], o.betas[1]}).eps(o.eps).weight_decay(o.weight_decay)));
+      }};
+});
+
+struct ConstantLr : LrPolicy {
+  double lr_at(int64_t, int64_t, double base_lr) const override { return base_lr; }
+};
+
+struct StepLr : LrPolicy {
+  struct Options {
+    std::vector<int64_t> milestones;
+    double gamma = 0.1;
+    static void declare(OptionSpec<Options>& o) {
+      o.key("milestones", &Options::milestones, "iterations (inside a task) where lr *= gamma")
+          .required()
+          .check([](const std::vector<int64_t>& m) { return std::is_sorted(m.begin(), m.end()); }, "must be ascending");
+      o.key("gamma", &Options::gamma, "the factor at each milestone").above(0);
+    }
+  };
+  explicit StepLr(Options o) : options(std::move(o)) {}
+  double lr_at(int64_t iter, int64_t, double base_lr) const override {
+    double lr = base_lr;
+    for (int64_t m : options.milestones)
+      if (iter >= m) lr *= options.gamma;
+    return lr;
+  }
+  Options options;
+};
+
+struct CosineLr : LrPolicy {
+  struct Options {
+    double min_lr = 0.0;
+    static void declare(OptionSpec<Options>& o) {
+      o.key("min_lr", &Options::min_lr, "the floor reached at the task's last iteration").min(0);
+    }
+  };
+  explicit CosineLr(Options o) : options(o) {}
+  double lr_at(int64_t iter, int64_t iters_per_task, double base_lr) const override {
+    const double progress = iters_per_task > 1 ? static_cast<double>(iter) / (iters_per_task - 1) : 1.0;
+    return options.min_lr + (base_lr - options.min_lr) * 0.5 * (1.0 + std::cos(M_PI * progress));
+  }
+  Options options;
+};
+
+SSCL_REGISTER_OPTIONS(LrScheduleRegistry, "constant", "the base learning rate throughout", NoOptions{},
+                      [](const NoOptions&) { return std::make_shared<const ConstantLr>(); });
+SSCL_REGISTER_OPTIONS(LrScheduleRegistry, "step", "lr *= gamma at each milestone of every task", StepLr::Options{},
+                      [](const StepLr::Options& o) { return std::make_shared<const StepLr>(o); });
+SSCL_REGISTER_OPTIONS(LrScheduleRegistry, "cosine", "cosine from lr to min_lr over every task", CosineLr::Options{},
+                      [](const CosineLr::Options& o) { return std::make_shared<const CosineLr>(o); });
+
+}  // namespace
 }  // namespace sscl

@@ -1,57 +1,78 @@
-// Optimizers (SGD with momentum/nesterov/weight decay, Adam) and learning-rate
-// schedules (constant, step, cosine; optional linear warm-up). Schedules restart at
-// every task, as in the reference: `iter` is the iteration inside the task.
+// Optimizers and learning-rate schedules, each a registry entry with its own
+// options: optimizer.type names an OptimizerRegistry entry ("sgd", "adam") whose
+// keys sit beside it in [optimizer]; lr_schedule.policy names an
+// LrScheduleRegistry entry ("constant", "step", "cosine") whose keys sit in
+// [lr_schedule], with the linear warm-up every policy shares. Schedules restart
+// at every task, as in the reference: `iter` is the iteration inside the task.
 #pragma once
 
 #include <torch/optim/optimizer.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "core/config.h"
+#include "core/registry.h"
 
 namespace sscl {
 
-struct OptimizerOptions {
-  std::string type = "sgd";  // sgd | adam
-  double lr = 0.03;
-  double weight_decay = 5e-4;
-  // sgd
-  double momentum = 0.9;
-  bool nesterov = false;
-  // adam
-  std::vector<double> betas = {0.9, 0.999};
-  double eps = 1e-8;
+// An optimizer over parameters; the trainer builds one per run, and again each
+// task for methods that ask for it (MethodTraits::fresh_optimizer_each_task).
+using OptimizerMaker = std::function<std::unique_ptr<torch::optim::Optimizer>(std::vector<torch::Tensor>)>;
 
-  // Reads `optimizer.*`; keys of the other optimizer type are left unread, so a
-  // stray `optimizer.betas` with type = "sgd" is reported as unknown.
-  static OptimizerOptions from_config(const ConfigSection& section);
+struct Optimizer {
+  double lr = 0.0;  // the base learning rate the schedule starts from
+  OptimizerMaker make;
 };
 
-std::unique_ptr<torch::optim::Optimizer> make_optimizer(const OptimizerOptions& options,
-                                                        std::vector<torch::Tensor> parameters);
+// Factory: the [optimizer] section.
+SSCL_DECLARE_REGISTRY(OptimizerRegistry, std::function<Optimizer(const ConfigSection&)>);
+
+// optimizer.type, and the entry it names.
+struct OptimizerSelection {
+  std::string type = "sgd";
+  static void declare(OptionSpec<OptimizerSelection>& o);
+};
+Optimizer build_optimizer(const ConfigSection& section);
+
 void set_learning_rate(torch::optim::Optimizer& optimizer, double lr);
 
-struct LrScheduleOptions {
-  std::string policy = "constant";  // constant | step | cosine
-  std::vector<int64_t> milestones;  // step: iterations (inside a task) where lr *= gamma
-  double gamma = 0.1;
-  double min_lr = 0.0;       // cosine: the floor reached at the task's last iteration
-  int64_t warmup_iters = 0;  // linear warm-up from warmup_ratio * lr to lr
-  double warmup_ratio = 0.1;
-
-  static LrScheduleOptions from_config(const ConfigSection& section);
+// A policy: the learning rate at `iter` of a task of `iters_per_task`
+// iterations, before the warm-up.
+class LrPolicy {
+ public:
+  virtual ~LrPolicy() = default;
+  virtual double lr_at(int64_t iter, int64_t iters_per_task, double base_lr) const = 0;
 };
 
+// Factory: the [lr_schedule] section.
+SSCL_DECLARE_REGISTRY(LrScheduleRegistry, std::function<std::shared_ptr<const LrPolicy>(const ConfigSection&)>);
+
+struct LrWarmupOptions {
+  int64_t warmup_iters = 0;   // linear warm-up over the first iterations of every task
+  double warmup_ratio = 0.1;  // from warmup_ratio * lr to lr
+  static void declare(OptionSpec<LrWarmupOptions>& o);
+};
+
+// lr_schedule.policy, the entry it names and the warm-up: what the trainer asks.
 class LrSchedule {
  public:
-  LrSchedule(LrScheduleOptions options, double base_lr);
+  LrSchedule(std::shared_ptr<const LrPolicy> policy, LrWarmupOptions warmup, double base_lr);
   double lr_at(int64_t iter, int64_t iters_per_task) const;
 
  private:
-  LrScheduleOptions options_;
+  std::shared_ptr<const LrPolicy> policy_;
+  LrWarmupOptions warmup_;
   double base_lr_;
 };
+
+struct LrScheduleSelection {
+  std::string policy = "constant";
+  LrWarmupOptions warmup;
+  static void declare(OptionSpec<LrScheduleSelection>& o);
+};
+LrSchedule build_lr_schedule(const ConfigSection& section, double base_lr);
 
 }  // namespace sscl

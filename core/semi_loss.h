@@ -7,7 +7,6 @@
 #pragma once
 
 #include <ATen/core/Tensor.h>
-#include <torch/serialize/archive.h>
 
 #include <functional>
 #include <memory>
@@ -60,10 +59,9 @@ class SemiLoss : public Hook {
   // targets); a method with its own supervised loss cannot take those.
   virtual bool keeps_supervised_loss() const { return true; }
 
-  // Figures for results.json (prefixed "semi." there) and the state to checkpoint.
+  // Figures for results.json (prefixed "semi." there); the state to checkpoint
+  // is named in visit_state() (core/state.h), as for every hook.
   virtual std::vector<std::pair<std::string, double>> stats() const { return {}; }
-  void save_state(torch::serialize::OutputArchive&) const override {}
-  void load_state(torch::serialize::InputArchive&) override {}
 
  protected:
   Method& method() const;
@@ -75,9 +73,5 @@ class SemiLoss : public Hook {
 // Factory: the loss's options section ([method.<name>] when composed, [method]
 // itself for the loss alone, e.g. method.name = "fixmatch").
 SSCL_DECLARE_REGISTRY(SemiLossRegistry, std::function<std::unique_ptr<SemiLoss>(const ConfigSection&)>);
-
-// A MethodRegistry factory for a semi-supervised loss alone: SFT with `loss`
-// composed, its options read from the [method] section.
-std::function<std::unique_ptr<Method>(const ConfigSection&)> semi_alone(std::string loss);
 
 }  // namespace sscl

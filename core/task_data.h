@@ -31,6 +31,11 @@ class TaskData {
   virtual int64_t num_classes() const = 0;
   virtual InputShape input_shape() const = 0;
   virtual const std::vector<int64_t>& classes(int task) const = 0;
+  // Labeled images per training batch (the default replay batch of methods).
+  virtual int64_t batch_size() const = 0;
+  // Lines for the run's log: what the tasks hold, and with `unlabeled_views` how
+  // the unlabeled images are augmented.
+  virtual std::vector<std::string> describe(bool /*unlabeled_views*/) const { return {}; }
 
   // Whether train batches carry the unlabeled views (skipped for methods that
   // would ignore them: no decoding or augmentation is spent on them).
@@ -63,5 +68,18 @@ class TaskData {
   // augmentation of image i is seeded by (seed, i) alone.
   virtual at::Tensor views(const at::Tensor& raw, View view, uint64_t seed) const = 0;
 };
+
+// What a task sequence keeps from the learner: the label of every training image.
+// Only the ground-truth oracle of active learning (a simulated annotator) asks,
+// through a cast; methods see TaskData alone.
+class HiddenLabels {
+ public:
+  virtual ~HiddenLabels() = default;
+  virtual at::Tensor hidden_train_labels() const = 0;  // int64 [num_train_images]
+};
+
+// Factory: the [data] section and the run's seed. data.sequence names the entry.
+SSCL_DECLARE_REGISTRY(TaskSequenceRegistry,
+                      std::function<std::unique_ptr<TaskData>(const ConfigSection&, uint64_t seed)>);
 
 }  // namespace sscl

@@ -7,18 +7,20 @@
 
 namespace sscl {
 
-AugmentOptions AugmentOptions::from_config(const ConfigSection& a) {
-  AugmentOptions o;
-  o.crop_padding = a.get_or("crop_padding", o.crop_padding);
-  o.hflip = a.get_or("hflip", o.hflip);
-  o.strong = a.get_choice("strong", o.strong, {"randaugment", "none"});
-  o.randaugment = RandAugmentOptions::from_config(a.section("randaugment"));
-  o.strong_cutout = a.get_or("strong_cutout", o.strong_cutout);
-  o.strong_cutout_mode = a.get_choice("strong_cutout_mode", o.strong_cutout_mode, {"fixed", "random"});
-  if (o.crop_padding < 0) a.fail("crop_padding", "must be >= 0");
-  if (o.hflip < 0 || o.hflip > 1) a.fail("hflip", "must be a probability in [0, 1]");
-  if (o.strong_cutout < 0) a.fail("strong_cutout", "must be >= 0");
-  return o;
+void AugmentOptions::declare(OptionSpec<AugmentOptions>& o) {
+  using O = AugmentOptions;
+  o.key("crop_padding", &O::crop_padding, "random crop after zero padding by this many pixels (0: off)").min(0);
+  // NaN passes, as it did before the options were declared.
+  o.key("hflip", &O::hflip, "horizontal flip probability")
+      .check([](double p) { return !(p < 0 || p > 1); }, "must be a probability in [0, 1]");
+  o.key("strong", &O::strong, "strong view: crop, flip, RandAugment, Cutout; none drops RandAugment")
+      .one_of({"randaugment", "none"});
+  o.section("randaugment", &O::randaugment, "RandAugment of the strong view");
+  o.key("strong_cutout", &O::strong_cutout, "Cutout side of the strong view in pixels (fixed mode); 0: no Cutout")
+      .min(0);
+  o.key("strong_cutout_mode", &O::strong_cutout_mode,
+        "fixed (the reference) or random (FixMatch: side uniform up to half the image)")
+      .one_of({"fixed", "random"});
 }
 
 std::string AugmentOptions::describe_strong() const {
@@ -26,10 +28,10 @@ std::string AugmentOptions::describe_strong() const {
   text << "crop (padding " << crop_padding << "), flip (p " << hflip << ")";
   const RandAugmentOptions& ra = randaugment;
   if (strong == "randaugment" && ra.variant == "fixmatch")
-    text << ", RandAugment (fixmatch: " << ra.num_ops << " ops, random level, p " << ra.prob << ")";
+    text << ", RandAugment (fixmatch: " << ra.ops() << " ops, random level, p " << ra.prob << ")";
   else if (strong == "randaugment")
-    text << ", RandAugment (" << ra.variant << ": " << ra.num_ops << " ops, level " << ra.magnitude << " of "
-         << ra.max_level << " std " << ra.magnitude_std << ", p " << ra.prob << ")";
+    text << ", RandAugment (" << ra.variant << ": " << ra.ops() << " ops, level " << ra.level() << " of "
+         << ra.max_level << " std " << ra.level_std() << ", p " << ra.prob << ")";
   if (strong_cutout > 0 && strong_cutout_mode == "random") text << ", Cutout of random side up to half the image";
   if (strong_cutout > 0 && strong_cutout_mode == "fixed") text << ", Cutout " << strong_cutout << "x" << strong_cutout;
   return text.str();

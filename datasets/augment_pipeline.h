@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/config.h"
+#include "core/options.h"
 #include "core/random.h"
 #include "datasets/rand_augment.h"
 
@@ -24,8 +25,8 @@ struct AugmentOptions {
   int strong_cutout = 5;                     // side in pixels in "fixed" mode; 0: no Cutout in either mode
   std::string strong_cutout_mode = "fixed";  // "fixed" (reference) | "random" (FixMatch: side up to half the image)
 
-  static AugmentOptions from_config(const ConfigSection& section);  // data.augment
-  std::string describe_strong() const;                              // one line for the log
+  static void declare(OptionSpec<AugmentOptions>& o);  // data.augment
+  std::string describe_strong() const;                 // one line for the log
 };
 
 class AugmentPipeline {

@@ -15,10 +15,10 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr int64_t kSide = 32;
-constexpr int64_t kImageBytes = 3 * kSide * kSide;
+constexpr int64_t kCifarSide = 32;
+constexpr int64_t kCifarImageBytes = 3 * kCifarSide * kCifarSide;
 
-struct Format {
+struct CifarFormat {
   std::string name;
   // CIFAR-10: {10} (the label); CIFAR-100: {20, 100} (coarse, fine). The last is used.
   std::vector<int> label_ranges;
@@ -37,10 +37,10 @@ std::string record_error(const fs::path& file, int64_t record, const std::string
 
 // Reads every record of `files` into one buffer, checks the labels, and splits it
 // into labels and HWC images with a single permuting copy.
-std::shared_ptr<const ImageDataset> read_split(const fs::path& root, const std::vector<std::string>& files,
-                                               const Format& format) {
+std::shared_ptr<const ImageDataset> read_cifar_split(const fs::path& root, const std::vector<std::string>& files,
+                                                     const CifarFormat& format) {
   const int64_t label_bytes = static_cast<int64_t>(format.label_ranges.size());
-  const int64_t record = label_bytes + kImageBytes;
+  const int64_t record = label_bytes + kCifarImageBytes;
   std::vector<int64_t> counts;
   for (const auto& name : files) {
     const fs::path file = root / name;
@@ -74,8 +74,10 @@ std::shared_ptr<const ImageDataset> read_split(const fs::path& root, const std::
 
   auto dataset = std::make_shared<ImageDataset>();
   dataset->labels = raw.select(1, label_bytes - 1).to(at::kLong);
-  dataset->images =
-      raw.narrow(1, label_bytes, kImageBytes).view({total, 3, kSide, kSide}).permute({0, 2, 3, 1}).contiguous();
+  dataset->images = raw.narrow(1, label_bytes, kCifarImageBytes)
+                        .view({total, 3, kCifarSide, kCifarSide})
+                        .permute({0, 2, 3, 1})
+                        .contiguous();
   dataset->num_classes = format.label_ranges.back();
   validate(*dataset, (root / files.front()).string());
   return dataset;
@@ -95,12 +97,12 @@ std::vector<std::string> read_names(const fs::path& file, size_t expected) {
   return names;
 }
 
-DatasetSplits load(const std::string& root, const Format& format) {
+DatasetSplits load_cifar(const std::string& root, const CifarFormat& format) {
   if (!fs::is_directory(root)) throw DataError("data.root '" + root + "': directory not found");
   DatasetSplits splits;
   splits.name = format.name;
-  splits.train = read_split(root, format.train_files, format);
-  splits.test = read_split(root, {format.test_file}, format);
+  splits.train = read_cifar_split(root, format.train_files, format);
+  splits.test = read_cifar_split(root, {format.test_file}, format);
   const fs::path names_file = fs::path(root) / format.names_file;
   const size_t classes = static_cast<size_t>(format.label_ranges.back());
   splits.class_names = fs::exists(names_file) ? read_names(names_file, classes) : format.default_names;
@@ -110,7 +112,7 @@ DatasetSplits load(const std::string& root, const Format& format) {
 }
 
 DatasetSplits load_cifar10(const std::string& root) {
-  static const Format format{
+  static const CifarFormat format{
       "cifar10",
       {10},
       {"label"},
@@ -120,11 +122,11 @@ DatasetSplits load_cifar10(const std::string& root) {
       {"airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"},
       {125.307, 122.961, 113.8575},
       {51.5865, 50.847, 51.255}};
-  return load(root, format);
+  return load_cifar(root, format);
 }
 
 DatasetSplits load_cifar100(const std::string& root) {
-  static const Format format{
+  static const CifarFormat format{
       "cifar100",
       {20, 100},
       {"coarse label", "fine label"},
@@ -148,11 +150,13 @@ DatasetSplits load_cifar100(const std::string& root) {
        "woman",      "worm"},
       {129.304, 124.070, 112.434},
       {68.170, 65.392, 70.418}};
-  return load(root, format);
+  return load_cifar(root, format);
 }
 
-SSCL_REGISTER(DatasetRegistry, "cifar10", load_cifar10);
-SSCL_REGISTER(DatasetRegistry, "cifar100", load_cifar100);
+SSCL_REGISTER(DatasetRegistry, "cifar10", "CIFAR-10: 50000 + 10000 32x32 RGB images of 10 classes (the binary version)",
+              load_cifar10);
+SSCL_REGISTER(DatasetRegistry, "cifar100",
+              "CIFAR-100: 50000 + 10000 32x32 RGB images of 100 fine classes (the binary version)", load_cifar100);
 
 }  // namespace
 }  // namespace sscl

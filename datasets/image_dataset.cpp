@@ -8,7 +8,7 @@
 
 namespace sscl {
 
-SSCL_DEFINE_REGISTRY(DatasetRegistry, "dataset")
+SSCL_DEFINE_REGISTRY(DatasetRegistry, "dataset", "data")
 
 void validate(const ImageDataset& d, const std::string& source) {
   auto fail = [&](const std::string& what) { throw DataError(source + ": " + what); };

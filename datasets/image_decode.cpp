@@ -46,7 +46,9 @@ void convert_into(const cv::Mat& image, int channels, cv::Mat& target) {
     cv::cvtColor(image, target, cn == 4 ? cv::COLOR_BGRA2GRAY : cv::COLOR_BGR2GRAY);
 }
 
-std::string size_text(const cv::Mat& image) { return std::to_string(image.cols) + "x" + std::to_string(image.rows); }
+std::string image_size_text(const cv::Mat& image) {
+  return std::to_string(image.cols) + "x" + std::to_string(image.rows);
+}
 
 std::string gib_text(double bytes) {
   char text[32];
@@ -72,7 +74,7 @@ at::Tensor decode_images(const std::vector<fs::path>& files, int channels, const
   try {
     images = at::empty({n, rows, cols, out_channels}, at::kByte);
   } catch (const c10::Error&) {
-    throw DataError(ref.string() + ": " + std::to_string(n) + " images of " + size_text(first) +
+    throw DataError(ref.string() + ": " + std::to_string(n) + " images of " + image_size_text(first) +
                     " (width x height) do not fit in memory (" +
                     gib_text(static_cast<double>(n) * static_cast<double>(image_bytes)) + ")");
   }
@@ -90,8 +92,8 @@ at::Tensor decode_images(const std::vector<fs::path>& files, int channels, const
       try {
         const cv::Mat image = (i == 0 && reference.empty()) ? first : read(files[i]);
         if (image.rows != rows || image.cols != cols)
-          throw DataError(files[i].string() + ": image is " + size_text(image) + " (width x height), expected " +
-                          size_text(first) + " like " + ref.string());
+          throw DataError(files[i].string() + ": image is " + image_size_text(image) + " (width x height), expected " +
+                          image_size_text(first) + " like " + ref.string());
         if (image.channels() != 1) all_gray.store(false, std::memory_order_relaxed);
         cv::Mat target(rows, cols, CV_8UC(out_channels), base + i * image_bytes);
         convert_into(image, out_channels, target);

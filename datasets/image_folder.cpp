@@ -16,7 +16,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-const std::vector<std::string> kExtensions = {".png", ".jpg", ".jpeg", ".bmp"};
+const std::vector<std::string> kFolderExtensions = {".png", ".jpg", ".jpeg", ".bmp"};
 
 // Sorted names of the subdirectories of `dir`, hidden ones (.ipynb_checkpoints, ...) skipped.
 std::vector<std::string> subdirectories(const fs::path& dir) {
@@ -37,14 +37,14 @@ struct FileList {
   std::vector<int64_t> labels;
 
   void add(const fs::path& dir, int64_t label) {
-    const auto found = list_images(dir, kExtensions);
+    const auto found = list_images(dir, kFolderExtensions);
     files.insert(files.end(), found.begin(), found.end());
     labels.insert(labels.end(), found.size(), label);
   }
 };
 
-std::shared_ptr<const ImageDataset> make_dataset(at::Tensor images, const FileList& list, int64_t classes,
-                                                 const fs::path& source) {
+std::shared_ptr<const ImageDataset> folder_dataset(at::Tensor images, const FileList& list, int64_t classes,
+                                                   const fs::path& source) {
   auto dataset = std::make_shared<ImageDataset>();
   dataset->images = std::move(images);
   dataset->labels = at::tensor(at::ArrayRef<int64_t>(list.labels), at::kLong);
@@ -109,14 +109,16 @@ DatasetSplits load_image_folder(const std::string& root_name) {
 
   DatasetSplits splits;
   splits.name = "image_folder";
-  splits.train = make_dataset(train_images, train, num_classes, train_dir);
-  splits.test = make_dataset(test_images, test, num_classes, test_dir);
+  splits.train = folder_dataset(train_images, train, num_classes, train_dir);
+  splits.test = folder_dataset(test_images, test, num_classes, test_dir);
   splits.class_names = classes;
   channel_statistics(train_images, splits.mean, splits.std);
   return splits;
 }
 
-SSCL_REGISTER(DatasetRegistry, "image_folder", load_image_folder);
+SSCL_REGISTER(DatasetRegistry, "image_folder",
+              "image folder in torchvision's ImageFolder layout: root/train/<class>/*, root/test/ (or val/) likewise",
+              load_image_folder);
 
 }  // namespace
 }  // namespace sscl

@@ -71,33 +71,46 @@ bool is_enhance(K k) { return k == K::Color || k == K::Contrast || k == K::Brigh
 std::pair<std::string, std::string> first_problem(const RandAugmentOptions& o) {
   const bool fixmatch = o.variant == "fixmatch";
   if (o.variant != "reference" && !fixmatch) return {"variant", "must be one of: reference, fixmatch"};
-  if (o.num_ops < 1) return {"num_ops", "must be >= 1"};
+  if (o.ops() < 1) return {"num_ops", "must be >= 1"};
   if (!(o.max_level > 0) || !std::isfinite(o.max_level)) return {"max_level", "must be > 0"};
   if (fixmatch && (o.max_level < 2 || o.max_level != std::floor(o.max_level)))
     return {"max_level", "must be an integer >= 2 with variant \"fixmatch\" (levels are 1 .. max_level - 1)"};
-  if (!fixmatch && !(o.magnitude >= 0 && o.magnitude <= o.max_level)) return {"magnitude", "must be in [0, max_level]"};
-  if (!(o.magnitude_std >= 0) || !std::isfinite(o.magnitude_std)) return {"magnitude_std", "must be >= 0"};
+  if (!fixmatch && !(o.level() >= 0 && o.level() <= o.max_level)) return {"magnitude", "must be in [0, max_level]"};
+  if (!(o.level_std() >= 0) || !std::isfinite(o.level_std())) return {"magnitude_std", "must be >= 0"};
   if (!(o.prob >= 0 && o.prob <= 1)) return {"prob", "must be a probability in [0, 1]"};
   return {"", ""};
 }
 
 }  // namespace
 
-RandAugmentOptions RandAugmentOptions::from_config(const ConfigSection& s) {
-  RandAugmentOptions o;
-  o.variant = s.get_choice("variant", o.variant, {"reference", "fixmatch"});
-  const bool fixmatch = o.variant == "fixmatch";
-  if (fixmatch)
-    for (const char* key : {"magnitude", "magnitude_std"})
-      if (s.has(key)) s.fail(key, "is not used by variant \"fixmatch\" (its levels are drawn uniformly); remove it");
-  o.num_ops = s.get_or("num_ops", fixmatch ? 2 : o.num_ops);
-  o.magnitude = s.get_or("magnitude", o.magnitude);
-  o.magnitude_std = s.get_or("magnitude_std", o.magnitude_std);
-  o.max_level = s.get_or("max_level", o.max_level);
-  o.prob = s.get_or("prob", o.prob);
-  const auto [key, message] = first_problem(o);
-  if (!key.empty()) s.fail(key, message);
-  return o;
+void RandAugmentOptions::declare(OptionSpec<RandAugmentOptions>& o) {
+  using O = RandAugmentOptions;
+  o.key("variant", &O::variant, "reference (timm's increasing ops, mmcls) or fixmatch (kekmodel's RandAugmentMC)")
+      .one_of({"reference", "fixmatch"});
+  o.key("num_ops", &O::num_ops, "ops per image (default 3; 2 with variant fixmatch)").min(1);
+  o.key("magnitude", &O::magnitude, "level of max_level (default 7; variant reference only)");
+  // magnitude and magnitude_std are checked by the rule, after the refusal of
+  // either with variant "fixmatch".
+  o.key("magnitude_std", &O::magnitude_std,
+        "gaussian noise on the level per op, clipped to [0, max_level] (default 0.5; variant reference only)");
+  o.key("max_level", &O::max_level, "the top level (fixmatch: an integer >= 2, levels 1 .. max_level - 1)")
+      .check([](double v) { return v > 0 && std::isfinite(v); }, "must be > 0");
+  o.key("prob", &O::prob, "each chosen op applied with this probability")
+      .check([](double p) { return p >= 0 && p <= 1; }, "must be a probability in [0, 1]");
+  o.rule([](const O& v, const ConfigSection& s) {
+    const bool fixmatch = v.variant == "fixmatch";
+    if (fixmatch)
+      for (const char* key : {"magnitude", "magnitude_std"})
+        if (s.has(key)) s.fail(key, "is not used by variant \"fixmatch\" (its levels are drawn uniformly); remove it");
+    const auto [key, message] = first_problem(v);
+    if (!key.empty()) s.fail(key, message);
+    // The variant's defaults are recorded for the resolved config (fixmatch has
+    // no magnitude: none is written, so that the file loads again).
+    if (!v.num_ops) s.config().record_default(s.full_key("num_ops"), static_cast<int64_t>(v.ops()));
+    if (fixmatch) return;
+    if (!v.magnitude) s.config().record_default(s.full_key("magnitude"), v.level());
+    if (!v.magnitude_std) s.config().record_default(s.full_key("magnitude_std"), v.level_std());
+  });
 }
 
 RandAugment::RandAugment(RandAugmentOptions options, cv::Scalar fill)
@@ -185,16 +198,17 @@ void RandAugment::apply_op(cv::Mat& image, int op, double level, bool negated) c
 }
 
 void RandAugment::apply(cv::Mat& image, Rng& rng, std::vector<RandAugmentStep>* steps) const {
-  for (int i = 0; i < options_.num_ops; ++i) {
+  const int num_ops = options_.ops();
+  for (int i = 0; i < num_ops; ++i) {
     RandAugmentStep step;
     step.op = static_cast<int>(rng.below(names_.size()));
     if (fixmatch_) step.level = 1.0 + static_cast<double>(rng.below(static_cast<uint64_t>(options_.max_level) - 1));
     step.applied = rng.bernoulli(options_.prob);
     if (step.applied) {
       if (!fixmatch_) {
-        step.level = options_.magnitude;
-        if (options_.magnitude_std > 0)
-          step.level = std::clamp(step.level + options_.magnitude_std * rng.normal(), 0.0, options_.max_level);
+        step.level = options_.level();
+        if (options_.level_std() > 0)
+          step.level = std::clamp(step.level + options_.level_std() * rng.normal(), 0.0, options_.max_level);
       }
       if (is_signed(step.op)) step.negated = rng.bernoulli(0.5);
       apply_op(image, step.op, step.level, step.negated);

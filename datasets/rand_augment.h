@@ -37,25 +37,35 @@
 #pragma once
 
 #include <opencv2/core.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "core/config.h"
+#include "core/options.h"
 #include "core/random.h"
 
 namespace sscl {
 
 struct RandAugmentOptions {
   std::string variant = "reference";  // "reference" | "fixmatch"
-  int num_ops = 3;                    // ops per image (fixmatch variant default 2)
-  double magnitude = 7;               // level, of max_level ("reference" only)
-  double magnitude_std = 0.5;  // gaussian noise on the level per op, clipped to [0, max_level] ("reference" only)
-  double max_level = 10;       // "fixmatch": an integer >= 2, levels are 1..max_level-1
-  double prob = 0.5;           // each chosen op applied with this probability
+  // Unset: the variant's default (ops(), level(), level_std()). Kept unset rather
+  // than filled in so that "fixmatch", which has no magnitude, never gets one.
+  std::optional<int> num_ops;           // ops per image: 3, or 2 with variant "fixmatch"
+  std::optional<double> magnitude;      // level, of max_level: 7 ("reference" only)
+  std::optional<double> magnitude_std;  // gaussian noise on the level per op, clipped to [0, max_level]: 0.5
+                                        // ("reference" only)
+  double max_level = 10;                // "fixmatch": an integer >= 2, levels are 1..max_level-1
+  double prob = 0.5;                    // each chosen op applied with this probability
 
-  // data.augment.randaugment.*; "fixmatch" makes num_ops default to 2 and
-  // rejects magnitude / magnitude_std. Throws ConfigError naming the key.
-  static RandAugmentOptions from_config(const ConfigSection& section);
+  // The values in effect: those set, else the variant's defaults.
+  int ops() const { return num_ops.value_or(variant == "fixmatch" ? 2 : 3); }
+  double level() const { return magnitude.value_or(7); }
+  double level_std() const { return magnitude_std.value_or(0.5); }
+
+  // data.augment.randaugment.*; "fixmatch" rejects magnitude / magnitude_std.
+  // Errors are ConfigErrors naming the key.
+  static void declare(OptionSpec<RandAugmentOptions>& o);
 };
 
 // One draw of apply(); level and negated are meaningful when applied (for

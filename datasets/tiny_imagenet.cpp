@@ -18,7 +18,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-const std::vector<std::string> kExtensions = {".jpeg", ".jpg", ".png"};
+const std::vector<std::string> kTinyImageNetExtensions = {".jpeg", ".jpg", ".png"};
 
 std::string trimmed(const std::string& s) {
   size_t begin = 0, end = s.size();
@@ -87,7 +87,8 @@ std::vector<std::string> read_class_names(const fs::path& file, const std::vecto
   return names;
 }
 
-std::shared_ptr<ImageDataset> make_dataset(at::Tensor images, const std::vector<int64_t>& labels, int64_t classes) {
+std::shared_ptr<ImageDataset> tiny_imagenet_dataset(at::Tensor images, const std::vector<int64_t>& labels,
+                                                    int64_t classes) {
   auto dataset = std::make_shared<ImageDataset>();
   dataset->images = std::move(images);
   dataset->labels = at::tensor(at::ArrayRef<int64_t>(labels), at::kLong);
@@ -106,7 +107,7 @@ DatasetSplits load_tiny_imagenet(const std::string& root_name) {
   std::vector<int64_t> train_labels;
   for (int64_t c = 0; c < classes; ++c) {
     const fs::path dir = root / "train" / wnids[c] / "images";
-    const auto files = list_images(dir, kExtensions);
+    const auto files = list_images(dir, kTinyImageNetExtensions);
     if (files.empty()) throw DataError(dir.string() + ": no images");
     train_files.insert(train_files.end(), files.begin(), files.end());
     train_labels.insert(train_labels.end(), files.size(), c);
@@ -146,8 +147,8 @@ DatasetSplits load_tiny_imagenet(const std::string& root_name) {
   const fs::path words = root / "words.txt";
   splits.class_names = fs::exists(words) ? read_class_names(words, wnids) : wnids;
   // One size for every image, train and test: that of the first training image.
-  auto train = make_dataset(decode_images(train_files, 3), train_labels, classes);
-  auto test = make_dataset(decode_images(test_files, 3, train_files.front()), test_labels, classes);
+  auto train = tiny_imagenet_dataset(decode_images(train_files, 3), train_labels, classes);
+  auto test = tiny_imagenet_dataset(decode_images(test_files, 3, train_files.front()), test_labels, classes);
   validate(*train, (root / "train").string());
   validate(*test, annotations.string());
   splits.train = std::move(train);
@@ -158,7 +159,9 @@ DatasetSplits load_tiny_imagenet(const std::string& root_name) {
   return splits;
 }
 
-SSCL_REGISTER(DatasetRegistry, "tiny_imagenet", load_tiny_imagenet);
+SSCL_REGISTER(DatasetRegistry, "tiny_imagenet",
+              "TinyImageNet-200: 500 training 64x64 JPEGs per class, the 50 labeled validation ones as the test split",
+              load_tiny_imagenet);
 
 }  // namespace
 }  // namespace sscl

@@ -9,6 +9,7 @@
 #include <opencv2/core.hpp>
 
 #include "core/error.h"
+#include "core/logging.h"
 #include "core/random.h"
 
 namespace sscl {
@@ -35,33 +36,21 @@ at::Tensor ids_tensor(const std::vector<int64_t>& ids) { return at::tensor(at::A
 
 }  // namespace
 
-SplitSemiOptions SplitSemiOptions::from_config(const Config& config) {
-  SplitSemiOptions o;
-  auto s = config.section("data");
-  o.dataset = s.get_or("dataset", o.dataset);
-  o.root = s.get_or("root", o.root);
-  o.split.num_tasks = s.get_or("num_tasks", o.split.num_tasks);
-  o.split.labels_per_class = s.get_or("labels_per_class", o.split.labels_per_class);
-  o.split.class_order = s.get_choice("class_order", o.split.class_order, {"ascending", "random"});
-  o.batch_size = s.get_or("batch_size", o.batch_size);
-  o.uratio = s.get_or("uratio", o.uratio);
-  o.mean = s.get_or("mean", o.mean);
-  o.std = s.get_or("std", o.std);
-  o.workers = s.get_or("workers", o.workers);
-  o.prefetch = s.get_or("prefetch", o.prefetch);
-  o.augment = AugmentOptions::from_config(s.section("augment"));
-  o.resize = s.get_or("resize", o.resize);
-  if (!o.resize.empty() && (o.resize.size() != 2 || o.resize[0] <= 0 || o.resize[1] <= 0))
-    s.fail("resize", "must be [] or [rows, cols] with both > 0");
-  if (o.split.num_tasks <= 0) s.fail("num_tasks", "must be > 0");
-  if (o.split.labels_per_class == 0 || o.split.labels_per_class < -1)
-    s.fail("labels_per_class", "must be -1 (every image labeled) or > 0");
-  if (o.batch_size <= 0) s.fail("batch_size", "must be > 0");
-  if (o.uratio < 0) s.fail("uratio", "must be >= 0");
-  if (o.workers <= 0) s.fail("workers", "must be > 0");
-  for (double v : o.std)
-    if (!(v > 0)) s.fail("std", "every entry must be > 0");
-  return o;
+void SplitSemiOptions::declare(OptionSpec<SplitSemiOptions>& o) {
+  using O = SplitSemiOptions;
+  o.key("dataset", &O::dataset, "the dataset (a DatasetRegistry entry)");
+  o.key("root", &O::root, "the dataset's directory");
+  o.include(&O::split);
+  o.key("batch_size", &O::batch_size, "labeled images per iteration").above(0);
+  o.key("uratio", &O::uratio, "unlabeled images per labeled image").min(0);
+  o.key("mean", &O::mean, "per-channel mean on the 0..255 scale; []: the dataset's");
+  o.key("std", &O::std, "per-channel std on the 0..255 scale; []: the dataset's").above(0);
+  o.key("workers", &O::workers, "loader threads (TBB)").above(0);
+  o.key("prefetch", &O::prefetch, "prepare the next batch in the background");
+  o.section("augment", &O::augment, "the views of the training images");
+  o.key("resize", &O::resize, "[rows, cols]: every image resized once at load; []: native size")
+      .check([](const std::vector<int64_t>& r) { return r.empty() || (r.size() == 2 && r[0] > 0 && r[1] > 0); },
+             "must be [] or [rows, cols] with both > 0");
 }
 
 SplitSemiTasks::SplitSemiTasks(SplitSemiOptions options, DatasetSplits data, uint64_t seed)
@@ -78,6 +67,19 @@ SplitSemiTasks::SplitSemiTasks(SplitSemiOptions options, DatasetSplits data, uin
   }
   augment_.emplace(options_.augment, options_.mean, options_.std);
   tasks_ = build_task_split(data_, options_.split, seed_);
+}
+
+std::vector<std::string> SplitSemiTasks::describe(bool unlabeled_views) const {
+  const auto labeled = options_.split.labels_per_class < 0
+                           ? std::string("every image")
+                           : std::to_string(options_.split.labels_per_class) + " per class";
+  std::vector<std::string> lines;
+  lines.push_back(options_.dataset + ": " + std::to_string(num_tasks()) + " tasks of " +
+                  std::to_string(classes(0).size()) + " classes, " + labeled + " labeled, uratio " +
+                  std::to_string(options_.uratio) + ", batch " + std::to_string(options_.batch_size) + ", " +
+                  std::to_string(options_.workers) + " loader worker(s)");
+  if (unlabeled_views) lines.push_back("strong view: " + options_.augment.describe_strong());
+  return lines;
 }
 
 SplitSemiTasks::~SplitSemiTasks() {
@@ -248,4 +250,20 @@ at::Tensor SplitSemiTasks::views(const at::Tensor& raw, View view, uint64_t seed
   return out;
 }
 
+namespace {
+
+// A named object rather than a temporary: GCC 12 warns (-Wmaybe-uninitialized,
+// falsely) about the strings of a SplitSemiOptions{} destroyed at static init.
+const SplitSemiOptions kSplitSemiDefaults;
+
+SSCL_REGISTER_OPTIONS(TaskSequenceRegistry, "split_semi",
+                      "Split-Semi: the dataset's classes split into tasks, a few labeled images per class and the "
+                      "rest unlabeled",
+                      kSplitSemiDefaults, [](const SplitSemiOptions& o, uint64_t seed) {
+                        const auto& load_dataset = DatasetRegistry::get().at(o.dataset);
+                        get_logger("sscl")->info("loading {} from {}", o.dataset, o.root);
+                        return std::make_unique<SplitSemiTasks>(o, load_dataset(o.root), seed);
+                      });
+
+}  // namespace
 }  // namespace sscl

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "core/config.h"
+#include "core/options.h"
 #include "core/task_data.h"
 #include "datasets/augment_pipeline.h"
 #include "datasets/image_dataset.h"
@@ -35,14 +36,17 @@ struct SplitSemiOptions {
   std::vector<int64_t> resize;    // [rows, cols]: resize every image once at load; empty: native size
   int workers = 1;                // loader threads (TBB)
   bool prefetch = true;
-  AugmentOptions augment;
+  AugmentOptions augment;  // data.augment.*
 
-  // Reads data.* (dataset, root, num_tasks, labels_per_class, class_order, uratio,
-  // batch_size, mean, std, resize, workers, prefetch, augment.*).
-  static SplitSemiOptions from_config(const Config& config);
+  // data.* (dataset, root, num_tasks, labels_per_class, class_order, batch_size,
+  // uratio, mean, std, workers, prefetch, augment.*, resize); data.sequence and
+  // data.scenario are the run builder's.
+  static void declare(OptionSpec<SplitSemiOptions>& o);
 };
 
-class SplitSemiTasks : public TaskData {
+// The task sequence "split_semi" (TaskSequenceRegistry). It keeps the label of
+// every training image (HiddenLabels) for the ground-truth oracle only.
+class SplitSemiTasks : public TaskData, public HiddenLabels {
  public:
   SplitSemiTasks(SplitSemiOptions options, DatasetSplits data, uint64_t seed);
   ~SplitSemiTasks() override;
@@ -51,6 +55,8 @@ class SplitSemiTasks : public TaskData {
   int64_t num_classes() const override { return data_.train->num_classes; }
   InputShape input_shape() const override { return data_.train->shape(); }
   const std::vector<int64_t>& classes(int task) const override { return tasks_.at(task).classes; }
+  int64_t batch_size() const override { return options_.batch_size; }
+  std::vector<std::string> describe(bool unlabeled_views) const override;
   void set_load_unlabeled(bool load) override { load_unlabeled_ = load; }
   TrainBatch train_batch(int task, int64_t iter) override;
   int64_t num_eval_batches(int task, int64_t batch_size) const override;
@@ -61,6 +67,7 @@ class SplitSemiTasks : public TaskData {
   LabeledSet labeled_set(int task) const override;
   at::Tensor raw_images(const at::Tensor& ids) const override;
   at::Tensor views(const at::Tensor& raw, View view, uint64_t seed) const override;
+  at::Tensor hidden_train_labels() const override { return data_.train->labels; }
 
   const TaskIndices& indices(int task) const { return tasks_.at(task); }
   const DatasetSplits& data() const { return data_; }

@@ -21,6 +21,15 @@ std::vector<std::vector<int64_t>> ids_by_class(const ImageDataset& dataset) {
 
 }  // namespace
 
+void TaskSplitOptions::declare(OptionSpec<TaskSplitOptions>& o) {
+  using O = TaskSplitOptions;
+  o.key("num_tasks", &O::num_tasks, "tasks, each an equal share of the classes").above(0);
+  o.key("labels_per_class", &O::labels_per_class, "labeled training images per class; -1: every image")
+      .check([](int64_t k) { return k == -1 || k > 0; }, "must be -1 (every image labeled) or > 0");
+  o.key("class_order", &O::class_order, "ascending, or random: a permutation drawn from the seed")
+      .one_of({"ascending", "random"});
+}
+
 std::vector<TaskIndices> build_task_split(const DatasetSplits& data, const TaskSplitOptions& options, uint64_t seed) {
   const int64_t num_classes = data.train->num_classes;
   if (options.num_tasks <= 0 || num_classes % options.num_tasks != 0)

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "core/options.h"
 #include "datasets/image_dataset.h"
 
 namespace sscl {
@@ -15,6 +16,8 @@ struct TaskSplitOptions {
   int num_tasks = 5;
   int64_t labels_per_class = 5;           // -1: every training image is labeled
   std::string class_order = "ascending";  // ascending | random (seeded permutation)
+  // data.num_tasks, data.labels_per_class, data.class_order.
+  static void declare(OptionSpec<TaskSplitOptions>& o);
 };
 
 struct TaskIndices {

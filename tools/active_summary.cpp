@@ -1,34 +1,12 @@
 #include "tools/active_summary.h"
 
-#include <fmt/format.h>
-
 namespace sscl {
 
-namespace {
-
-std::string budget_text(const ActiveOptions& o) {
-  return o.budget_per_task >= 0 ? fmt::format("{} label(s) per task", o.budget_per_task)
-                                : fmt::format("{} label(s) per class on average", o.budget_per_class);
-}
-
-}  // namespace
-
-std::string describe(const ActiveLearner& active) {
-  const ActiveOptions& o = active.options();
-  std::string iters;
-  for (int r = 0; r < o.rounds; ++r) iters += (r ? ", " : "") + std::to_string(o.round_iter(r));
-  return fmt::format(
-      "active learning: {} queries {} in {} round(s) at iteration(s) {} of each task, from {}; "
-      "labels by {}",
-      to_string(o.strategy), budget_text(o), o.rounds, iters,
-      o.pool_size > 0 ? fmt::format("{} random candidates", o.pool_size) : "the whole pool", active.oracle().name());
-}
-
-nlohmann::json active_learning_json(const ActiveLearner& active, const SplitSemiTasks& tasks) {
+nlohmann::json active_learning_json(const ActiveLearner& active, const TaskData& tasks) {
   const ActiveOptions& o = active.options();
   nlohmann::json j;
   j["strategy"] = to_string(o.strategy);
-  j["budget"] = budget_text(o);
+  j["budget"] = o.budget_text();
   j["rounds"] = o.rounds;
   j["warmup_iters"] = o.warmup_iters;
   j["iters_between_rounds"] = o.iters_between_rounds;
@@ -37,7 +15,9 @@ nlohmann::json active_learning_json(const ActiveLearner& active, const SplitSemi
   j["model_given"] = active.oracle().model_given();
   j["labels_revealed_by_oracle"] = active.oracle().revealed();
 
-  const auto truth = tasks.data().train->labels.accessor<int64_t, 1>();
+  // The dataset's labels, to count a model-given oracle's mistakes after the run.
+  const auto* hidden = dynamic_cast<const HiddenLabels*>(&tasks);
+  const at::Tensor truth_labels = hidden ? hidden->hidden_train_labels() : at::Tensor();
   double query_s = 0;
   int64_t wrong_total = 0;
   nlohmann::json queries = nlohmann::json::array();
@@ -47,7 +27,8 @@ nlohmann::json active_learning_json(const ActiveLearner& active, const SplitSemi
         {"task", q.task},      {"round", q.round},   {"iter", q.iter},     {"candidates", q.candidates},
         {"ids", q.ids},        {"labels", q.labels}, {"oracle", q.oracle}, {"model_given", q.model_given},
         {"seconds", q.seconds}};
-    if (q.model_given) {
+    if (q.model_given && truth_labels.defined()) {
+      const auto truth = truth_labels.accessor<int64_t, 1>();
       int64_t wrong = 0;
       for (size_t i = 0; i < q.ids.size(); ++i) wrong += truth[q.ids[i]] != q.labels[i];
       entry["wrong_labels"] = wrong;
@@ -63,7 +44,7 @@ nlohmann::json active_learning_json(const ActiveLearner& active, const SplitSemi
     per_task.push_back({{"task", t},
                         {"seed_labels", seed},
                         {"queried_labels", queried[static_cast<size_t>(t)]},
-                        {"labeled", static_cast<int64_t>(tasks.indices(t).labeled.size())}});
+                        {"labeled", tasks.labeled_set(t).ids.numel()}});
   }
   j["tasks"] = per_task;
   j["queries"] = queries;

@@ -1,8 +1,8 @@
-// sscl_models: the binary behind tools/models. Lists every registered backbone,
+// sscl_model_stats: the binary behind tools/models. Lists every registered backbone,
 // built with its default options (an empty [model] section) for the input shape,
 // with a linear head over --classes classes, as a Markdown table: parameters,
 // multiply-accumulates for one image and the model's size in float32 and int8
-// (see core/nn/model_stats.h for what is counted and assumed). A backbone that
+// (see models/model_stats.h for what is counted and assumed). A backbone that
 // cannot take the shape is reported in its row.
 //
 //   tools/models [--input 3x32x32] [--classes 10] [--backbone NAME]
@@ -18,7 +18,7 @@
 #include "core/config.h"
 #include "core/error.h"
 #include "core/nn/classifier.h"
-#include "core/nn/model_stats.h"
+#include "models/model_stats.h"
 
 namespace {
 

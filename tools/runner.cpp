@@ -12,14 +12,11 @@
 
 #include "core/atomic_file.h"
 #include "core/checkpoint.h"
-#include "core/device.h"
 #include "core/environment.h"
 #include "core/error.h"
-#include "core/hook_registry.h"
 #include "core/logging.h"
-#include "core/method.h"
-#include "core/trainer.h"
-#include "tasks/split_semi_tasks.h"
+#include "core/plugins.h"
+#include "core/run_builder.h"
 #include "tools/active_summary.h"
 #include "tools/results.h"
 
@@ -28,12 +25,6 @@ namespace sscl {
 namespace fs = std::filesystem;
 
 namespace {
-
-int64_t count_parameters(torch::nn::Module& module) {
-  int64_t n = 0;
-  for (const auto& p : module.parameters()) n += p.numel();
-  return n;
-}
 
 std::string timestamp() {
   const auto now = std::chrono::system_clock::now();
@@ -56,12 +47,6 @@ std::string read_text_or(const fs::path& file, const std::string& fallback) {
 std::string join(const std::vector<std::string>& parts, const std::string& sep) {
   std::string out;
   for (const auto& p : parts) out += (out.empty() ? "" : sep) + p;
-  return out;
-}
-
-std::string join_numbers(const std::vector<int64_t>& values) {
-  std::string out;
-  for (auto v : values) out += (out.empty() ? "" : ", ") + std::to_string(v);
   return out;
 }
 
@@ -147,86 +132,19 @@ TrainOutcome run_training(const TrainArgs& args) {
     log->info("--resume auto: no unfinished run with a checkpoint; starting a new one");
   Config config = Config::load(resuming ? *resuming / "config.toml" : args.config);
   config.apply_overrides(args.overrides);
+  // Plugins first: they register components the config may name.
+  for (const auto& plugin : load_plugins(plugin_paths(config, args.plugins)))
+    log->info("plugin {}: {} name(s) registered", plugin.path, plugin.registered.size());
 
   // The run's name (work_dirs/<name>/...) is kept in the saved config, so that
   // re-running a run directory's config.toml gives the same name and hash.
   if (!config.has("name")) config.apply_override("name=\"" + args.config.stem().string() + "\"");
-
-  // Everything is read and validated before anything is written.
   const std::string name = config.get<std::string>("name");
-  auto train = config.section("train");
-  const auto seed = static_cast<uint64_t>(train.get_or<int64_t>("seed", 0));
-  const auto device = resolve_device(train.get_or<std::string>("device", "auto"));
-  const int threads = set_torch_threads(train.get_or<int>("threads", 0));
-  const std::string blas_threads = set_blas_threads(train.get_or<int>("blas_threads", 1));
-  const Scenario scenario = parse_scenario(config.get_or<std::string>("data.scenario", "task-il"));
-  auto trainer_options = TrainerOptions::from_config(config);
-  const bool by_epochs = train.has("epochs_per_task");
-  const double epochs_per_task = by_epochs ? train.get<double>("epochs_per_task") : 0.0;
-  if (by_epochs && !(epochs_per_task > 0)) train.fail("epochs_per_task", "must be > 0");
-  const auto optimizer_options = OptimizerOptions::from_config(config.section("optimizer"));
-  const auto schedule_options = LrScheduleOptions::from_config(config.section("lr_schedule"));
-  const auto data_options = SplitSemiOptions::from_config(config);
-  const auto method_name = config.get<std::string>("method.name");
-  const bool mask_train_logits =
-      resolve_train_mask(config.get_choice("method.train_mask", "auto", {"auto", "task", "none"}), scenario);
-  const auto backbone_name = config.get<std::string>("model.backbone");
-  const bool multi_head = config.get_or<bool>("model.multi_head", false);
-  if (multi_head && scenario != Scenario::kTaskIL)
-    config.section("model").fail("multi_head", "needs data.scenario = \"task-il\" (a head is chosen by the task id)");
-  const auto hook_names = config.get_or<std::vector<std::string>>("log.hooks", {});
-  std::unique_ptr<Method> method = MethodRegistry::get().at(method_name)(config.section("method"));
-  std::string method_label = method_name;  // "der+fixmatch" when composed
-  if (config.has("method.semi")) {
-    // The loss's options sit next to its name: [method.<loss>].
-    const auto semi_name = config.get<std::string>("method.semi");
-    method->set_semi(SemiLossRegistry::get().at(semi_name)(config.section("method").section(semi_name)));
-    method_label += "+" + semi_name;
-  }
-  ensure_supported(*method, scenario);
-  const auto& make_backbone = BackboneRegistry::get().at(backbone_name);
-  const auto& load_dataset = DatasetRegistry::get().at(data_options.dataset);
-  const auto checkpoint_options = CheckpointOptions::from_config(config.section("checkpoint"));
   const fs::path run_dir = resuming ? *resuming : choose_run_dir(args, name);
-  HookDispatcher hooks;
-  std::vector<std::string> all_hooks{"logger", "metrics_jsonl"};
-  all_hooks.insert(all_hooks.end(), hook_names.begin(), hook_names.end());
-  for (const auto& hook : all_hooks)
-    hooks.add(HookRegistry::get().at(hook)(config.section("log"), HookContext{run_dir}));
 
-  log->info("loading {} from {}", data_options.dataset, data_options.root);
-  SplitSemiTasks tasks(data_options, load_dataset(data_options.root), seed);
-  torch::manual_seed(seed);
-  auto backbone = make_backbone(config.section("model"), tasks.input_shape());
-  std::vector<std::vector<int64_t>> task_classes;
-  for (int t = 0; t < tasks.num_tasks(); ++t) task_classes.push_back(tasks.classes(t));
-  if (by_epochs) {
-    // Epochs over each task's labeled images, as the supervised benchmarks count them.
-    for (int t = 0; t < tasks.num_tasks(); ++t) {
-      const auto labeled = static_cast<double>(tasks.indices(t).labeled.size());
-      trainer_options.task_iters.push_back(
-          std::max<int64_t>(1, static_cast<int64_t>(std::ceil(epochs_per_task * labeled / data_options.batch_size))));
-    }
-  }
-  Classifier model =
-      multi_head ? Classifier(backbone, tasks.num_classes(), task_classes) : Classifier(backbone, tasks.num_classes());
-  model->to(device);
-  const bool save_model = train.get_or<bool>("save_model", true);
-  // Active learning ([active]): its oracle is the only holder of the hidden labels.
-  std::shared_ptr<ActiveLearner> active;
-  if (!config.section("active").child_keys().empty()) {
-    const auto active_options = ActiveOptions::from_config(config.section("active"));
-    std::unique_ptr<Oracle> oracle;
-    if (active_options.oracle == "teacher")
-      oracle = TeacherOracle::load(active_options.teacher, tasks, device);
-    else
-      oracle = std::make_unique<GroundTruthOracle>(tasks.data().train->labels);
-    std::vector<int64_t> iters;
-    for (int t = 0; t < tasks.num_tasks(); ++t) iters.push_back(trainer_options.iters_of(t));
-    active = std::make_shared<ActiveLearner>(active_options, *method, tasks, std::move(oracle), iters);
-    hooks.add(active);
-  }
-  config.ensure_all_used();  // unknown keys are errors, before any file is written
+  // Everything is built and every key read before anything is written.
+  const std::unique_ptr<Run> built = RunBuilder(config, run_dir).finish();
+  Run& run = *built;
 
   // The checkpoint to go on from is read before anything is written.
   std::optional<std::pair<fs::path, std::string>> checkpoint;
@@ -234,8 +152,7 @@ TrainOutcome run_training(const TrainArgs& args) {
 
   create_run_dir(run_dir);
   // A run directory that cannot take checkpoints fails now, not after an hour.
-  const CheckpointDir checkpoints(run_dir, checkpoint_options.keep_last);
-  if (checkpoint_options.enabled) checkpoints.prepare();
+  if (run.checkpoints) CheckpointDir(run_dir, 1).prepare();
   // A resumed run keeps its config.toml unless overrides changed it.
   if (!resuming || !args.overrides.empty()) write_file_atomic(run_dir / "config.toml", config.to_toml());
   add_log_file(run_dir / "train.log");
@@ -243,66 +160,28 @@ TrainOutcome run_training(const TrainArgs& args) {
     ~LogFileGuard() { reset_log_files(); }
   } log_file_guard;
 
+  // The names results.json reports, from the resolved config (defaults included).
+  const Config resolved = Config::from_string(config.to_toml(), (run_dir / "config.toml").string());
   const auto blas = loaded_blas_libraries();
   RunSummary summary{name,
-                     method_label,
-                     data_options.dataset,
-                     backbone_name,
-                     to_string(scenario),
-                     device.str(),
+                     run.method_label,
+                     resolved.get_or<std::string>("data.dataset", "?"),
+                     resolved.get<std::string>("model.backbone"),
+                     to_string(run.scenario),
+                     run.device.str(),
                      config.fingerprint(),
                      blas.empty() ? "no BLAS library mapped" : join(blas, ", "),
-                     blas_threads,
-                     threads,
-                     seed,
+                     run.blas_threads,
+                     run.threads,
+                     static_cast<uint64_t>(run.train.seed),
                      0.0,
                      {},
                      {},
                      {}};
   log->info("run directory {}", run_dir.string());
-  log->info("sscl {} ({}), LibTorch {}, device {}, {} torch thread(s), {} loader worker(s), BLAS {} ({})",
-            sscl_version(), git_commit(), libtorch_version(), summary.device, threads, data_options.workers,
-            summary.blas, blas_threads);
-  log->info("classifier: {} ({} parameters)", multi_head ? "one head per task" : "one head over all classes",
-            count_parameters(*model));
-  log->info("training logits: {}",
-            mask_train_logits ? "masked to the current task's classes" : "all classes (no task mask)");
-  if (by_epochs)
-    log->info(
-        "iterations per task: {} epoch(s) over the labeled images at batch {} = {} (train.iters_per_task not used)",
-        epochs_per_task, data_options.batch_size, join_numbers(trainer_options.task_iters));
-  const auto labeled = data_options.split.labels_per_class < 0
-                           ? std::string("every image")
-                           : std::to_string(data_options.split.labels_per_class) + " per class";
-  log->info("{}: {} tasks of {} classes, {} labeled, uratio {}, batch {}", data_options.dataset, tasks.num_tasks(),
-            tasks.classes(0).size(), labeled, data_options.uratio, data_options.batch_size);
-  if (method->uses_unlabeled()) log->info("strong view: {}", data_options.augment.describe_strong());
-  if (active) log->info("{}", describe(*active));
+  for (const auto& line : describe_run(run)) log->info("{}", line);
 
-  MethodContext context;
-  context.model = model;
-  context.device = device;
-  context.scenario = scenario;
-  context.seed = seed;
-  context.mask_train_logits = mask_train_logits;
-  context.task_classes = task_classes;
-  context.data = &tasks;
-  context.batch_size = data_options.batch_size;
-  context.run_dir = run_dir;
-  context.make_backbone = [&make_backbone, &config, shape = tasks.input_shape(), device] {
-    auto fresh = make_backbone(config.section("model"), shape);
-    fresh->to(device);
-    return fresh;
-  };
-  method->attach(context);
-
-  Trainer trainer(trainer_options, *method, tasks, hooks, optimizer_options, schedule_options, device);
-  if (checkpoint_options.enabled)
-    trainer.set_checkpoint_writer(
-        [&checkpoints](const std::string& bytes, const CheckpointPosition& position) {
-          return checkpoints.write(bytes, position).string();
-        },
-        checkpoint_options.interval);
+  Trainer& trainer = *run.trainer;
   const std::string resume_hint = "tools/train --resume " + run_dir.string();
   // Earlier resumes of this run; a damaged file only loses that history.
   nlohmann::json resumes = nlohmann::json::parse(read_text_or(run_dir / "resumes.json", "null"), nullptr, false);
@@ -310,8 +189,9 @@ TrainOutcome run_training(const TrainArgs& args) {
   try {
     if (checkpoint) {
       log->info("resuming from {}", checkpoint->first.string());
+      const CheckpointPosition from = Trainer::position_of(checkpoint->second);
+      if (run.checkpoints) run.checkpoints->resumed_from(from);
       trainer.resume(checkpoint->second);
-      const auto& from = *trainer.resumed_from();
       if (resumes.is_null()) resumes = nlohmann::json::array();
       resumes.push_back({{"checkpoint", checkpoint->first.filename().string()},
                          {"task", from.task},
@@ -324,7 +204,11 @@ TrainOutcome run_training(const TrainArgs& args) {
       trainer.run();
     }
   } catch (const Interrupted& e) {
-    const std::string hint = std::string(e.what()) + "\nresume with: " + resume_hint;
+    const std::string saved = !run.checkpoints ? "; checkpoints are off, nothing was saved"
+                              : run.checkpoints->last_written().empty()
+                                  ? "; no checkpoint was written"
+                                  : "; checkpoint " + run.checkpoints->last_written();
+    const std::string hint = std::string(e.what()) + saved + "\nresume with: " + resume_hint;
     log->error("{}", hint);
     throw Interrupted(e.signal(), hint);
   } catch (const std::exception& e) {
@@ -338,12 +222,14 @@ TrainOutcome run_training(const TrainArgs& args) {
   const RunState& state = trainer.state();
   summary.resumes = resumes;
 
-  summary.method_stats = method->all_stats();
-  if (active) summary.active_learning = active_learning_json(*active, tasks);
-  if (save_model) {
+  summary.method_stats = run.method->all_stats();
+  for (const auto& hook : run.hooks.hooks())
+    if (const auto* active = dynamic_cast<const ActiveLearner*>(hook.get()))
+      summary.active_learning = active_learning_json(*active, *run.data);
+  if (run.train.save_model) {
     // The final weights, e.g. for active.oracle = "teacher" in another run.
     std::ostringstream weights;
-    torch::save(model, weights);
+    torch::save(run.model, weights);
     write_file_atomic(run_dir / "model.pt", weights.str());
   }
   summary.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();

@@ -1,7 +1,8 @@
-// Builds a run from a config and trains it: the only place that knows every
-// component. The run directory is created only after the whole config has been
-// read and validated, and results.json is written last, atomically: a directory
-// without results.json is not a finished run.
+// Trains a run from a config: loads its plugins, has the run builder
+// (core/run_builder.h) build every component, then owns the run directory. The
+// directory is created only after the whole config has been read and validated,
+// and results.json is written last, atomically: a directory without results.json
+// is not a finished run.
 #pragma once
 
 #include <filesystem>
@@ -21,6 +22,9 @@ struct TrainArgs {
   // checkpoint), or "auto": the newest unfinished run of `config` (or of
   // --work-dir) with a checkpoint, and a fresh run when there is none.
   std::optional<std::string> resume;
+  // Shared libraries to load before the config is read (--plugin), beside the
+  // config's `plugins`.
+  std::vector<std::filesystem::path> plugins;
 };
 
 struct TrainOutcome {

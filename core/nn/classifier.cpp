@@ -6,7 +6,7 @@
 
 namespace sscl {
 
-SSCL_DEFINE_REGISTRY(BackboneRegistry, "backbone")
+SSCL_DEFINE_REGISTRY(BackboneRegistry, "backbone", "model")
 
 ClassifierImpl::ClassifierImpl(std::shared_ptr<Backbone> backbone, int64_t num_classes)
     : backbone_(register_module("backbone", std::move(backbone))), num_classes_(num_classes) {

@@ -1,5 +1,6 @@
 #include "methods/active/active_learner.h"
 
+#include <fmt/format.h>
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -9,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/hook_registry.h"
 #include "core/logging.h"
 #include "core/random.h"
 #include "methods/common/model_copy.h"
@@ -18,20 +20,22 @@ namespace sscl {
 
 namespace {
 
-constexpr int64_t kChunk = 256;
+constexpr int64_t kActiveChunk = 256;
 
-at::Tensor ids_tensor(const std::vector<int64_t>& ids) { return at::tensor(at::ArrayRef<int64_t>(ids), at::kLong); }
+at::Tensor active_ids_tensor(const std::vector<int64_t>& ids) {
+  return at::tensor(at::ArrayRef<int64_t>(ids), at::kLong);
+}
 
-std::vector<int64_t> tensor_values(const at::Tensor& t) {
+std::vector<int64_t> active_tensor_values(const at::Tensor& t) {
   const auto c = t.to(at::kLong).cpu().contiguous();
   return {c.data_ptr<int64_t>(), c.data_ptr<int64_t>() + c.numel()};
 }
 
 // Eval mode for the scope, then the mode the model had.
-class EvalScope {
+class ActiveEvalScope {
  public:
-  explicit EvalScope(Classifier& model) : model_(model), was_training_(model->is_training()) { model_->eval(); }
-  ~EvalScope() { model_->train(was_training_); }
+  explicit ActiveEvalScope(Classifier& model) : model_(model), was_training_(model->is_training()) { model_->eval(); }
+  ~ActiveEvalScope() { model_->train(was_training_); }
 
  private:
   Classifier& model_;
@@ -40,47 +44,53 @@ class EvalScope {
 
 }  // namespace
 
-ActiveOptions ActiveOptions::from_config(const ConfigSection& s) {
-  ActiveOptions o;
-  const auto names = query_strategy_names();
-  if (!s.has("strategy")) {
-    std::string all;
-    for (const auto& n : names) all += (all.empty() ? "" : ", ") + n;
-    s.fail("strategy", "is required when [active] is given (one of " + all + ")");
-  }
-  o.strategy = parse_query_strategy(s.get_choice("strategy", "random", names));
-  const bool per_task = s.has("budget_per_task"), per_class = s.has("budget_per_class");
-  if (per_task == per_class) s.fail("budget_per_task", "give exactly one of budget_per_task and budget_per_class");
-  if (per_task) o.budget_per_task = s.get<int64_t>("budget_per_task");
-  if (per_class) o.budget_per_class = s.get<double>("budget_per_class");
-  if (per_task && o.budget_per_task < 0) s.fail("budget_per_task", "must be >= 0");
-  if (per_class && !(o.budget_per_class >= 0)) s.fail("budget_per_class", "must be >= 0");
-  o.rounds = s.get_or("rounds", o.rounds);
-  o.warmup_iters = s.get_or("warmup_iters", o.warmup_iters);
-  o.iters_between_rounds = s.get_or("iters_between_rounds", o.iters_between_rounds);
-  o.pool_size = s.get_or("pool_size", o.pool_size);
-  o.committee_size = s.get_or("committee_size", o.committee_size);
-  o.committee_iters = s.get_or("committee_iters", o.committee_iters);
-  o.committee_lr = s.get_or("committee_lr", o.committee_lr);
-  const auto measure = s.get_choice("qbc_measure", "vote_entropy", {"vote_entropy", "kl"});
-  o.qbc_measure = measure == "kl" ? QbcMeasure::kAverageKl : QbcMeasure::kVoteEntropy;
-  o.oracle = s.get_choice("oracle", o.oracle, {"ground_truth", "teacher"});
-  o.teacher = s.get_or("teacher", o.teacher);
-  if (o.rounds <= 0) s.fail("rounds", "must be > 0");
-  if (o.warmup_iters < 0) s.fail("warmup_iters", "must be >= 0");
-  if (o.iters_between_rounds <= 0 && o.rounds > 1) s.fail("iters_between_rounds", "must be > 0 with several rounds");
-  if (o.pool_size < 0) s.fail("pool_size", "must be >= 0 (0: the whole pool)");
-  if (o.committee_size < 2) s.fail("committee_size", "must be >= 2 (a committee of one cannot disagree)");
-  if (o.committee_iters < 0) s.fail("committee_iters", "must be >= 0");
-  if (!(o.committee_lr > 0)) s.fail("committee_lr", "must be > 0");
-  if (o.oracle == "teacher" && o.teacher.empty()) s.fail("teacher", "oracle = \"teacher\" needs a run directory");
-  if (o.oracle != "teacher" && !o.teacher.empty()) s.fail("teacher", "is only read with oracle = \"teacher\"");
-  return o;
+void ActiveOptions::declare(OptionSpec<ActiveOptions>& o) {
+  o.choice("strategy", &ActiveOptions::strategy, query_strategy_choices(),
+           "which images of the task's unlabeled pool get labels (required)");
+  o.key("budget_per_task", &ActiveOptions::budget_per_task, "labels queried per task (or budget_per_class)").min(0);
+  o.key("budget_per_class", &ActiveOptions::budget_per_class,
+        "labels queried per class of the task, rounded per task (or budget_per_task)")
+      .min(0);
+  o.key("rounds", &ActiveOptions::rounds, "query rounds per task, sharing its budget").above(0);
+  o.key("warmup_iters", &ActiveOptions::warmup_iters, "iterations on the seed set before round 0").min(0);
+  o.key("iters_between_rounds", &ActiveOptions::iters_between_rounds, "iterations from one round to the next");
+  o.key("pool_size", &ActiveOptions::pool_size, "candidates per round, a seeded random subset; 0: the whole pool")
+      .min(0);
+  o.key("committee_size", &ActiveOptions::committee_size, "qbc: members of the committee")
+      .check([](const int& n) { return n >= 2; }, "must be >= 2 (a committee of one cannot disagree)");
+  o.key("committee_iters", &ActiveOptions::committee_iters,
+        "qbc: SGD steps of each member on its bootstrap resample of the labeled images")
+      .min(0);
+  o.key("committee_lr", &ActiveOptions::committee_lr, "qbc: the members' learning rate").above(0);
+  o.choice("qbc_measure", &ActiveOptions::qbc_measure,
+           {{"vote_entropy", QbcMeasure::kVoteEntropy}, {"kl", QbcMeasure::kAverageKl}},
+           "qbc: the committee's disagreement, vote entropy (ties broken by the average KL) or the average KL");
+  o.key("oracle", &ActiveOptions::oracle,
+        "who labels the chosen images: the dataset's labels or a teacher model of a finished run")
+      .one_of({"ground_truth", "teacher"});
+  o.key("teacher", &ActiveOptions::teacher, "the finished run directory of the teacher (oracle = \"teacher\")");
+  o.rule([](const ActiveOptions& v, const ConfigSection& s) {
+    if (!s.has("strategy")) {
+      std::string all;
+      for (const auto& n : query_strategy_names()) all += (all.empty() ? "" : ", ") + n;
+      s.fail("strategy", "is required when [active] is given (one of " + all + ")");
+    }
+    if (v.budget_per_task.has_value() == v.budget_per_class.has_value())
+      s.fail("budget_per_task", "give exactly one of budget_per_task and budget_per_class");
+    if (v.iters_between_rounds <= 0 && v.rounds > 1) s.fail("iters_between_rounds", "must be > 0 with several rounds");
+    if (v.oracle == "teacher" && v.teacher.empty()) s.fail("teacher", "oracle = \"teacher\" needs a run directory");
+    if (v.oracle != "teacher" && !v.teacher.empty()) s.fail("teacher", "is only read with oracle = \"teacher\"");
+  });
 }
 
 int64_t ActiveOptions::budget(int64_t task_classes) const {
-  if (budget_per_task >= 0) return budget_per_task;
-  return static_cast<int64_t>(std::llround(budget_per_class * static_cast<double>(task_classes)));
+  if (budget_per_task) return *budget_per_task;
+  return static_cast<int64_t>(std::llround(budget_per_class.value_or(0.0) * static_cast<double>(task_classes)));
+}
+
+std::string ActiveOptions::budget_text() const {
+  return budget_per_task ? fmt::format("{} label(s) per task", *budget_per_task)
+                         : fmt::format("{} label(s) per class on average", budget_per_class.value_or(0.0));
 }
 
 ActiveLearner::ActiveLearner(ActiveOptions options, Method& method, TaskData& data, std::unique_ptr<Oracle> oracle,
@@ -91,13 +101,13 @@ ActiveLearner::ActiveLearner(ActiveOptions options, Method& method, TaskData& da
       oracle_(std::move(oracle)),
       iters_of_task_(iters_of_task) {
   check<Error>(oracle_ != nullptr, "active learning needs an oracle");
-  if (!method_.accepts_labels_mid_task())
+  if (!method_.traits().accepts_labels_mid_task)
     throw ConfigError("active.strategy: method '" + method_.name() +
                       "' gathers each task's labeled images at the task's start, so labels queried during the "
                       "task would never reach it");
   const auto s = options_.strategy;
   if ((s == QueryStrategy::kQbc || s == QueryStrategy::kCoreSet || s == QueryStrategy::kBadge) &&
-      !method_.single_network())
+      !method_.traits().single_network)
     throw ConfigError("active.strategy = \"" + to_string(s) + "\" copies the model or reads its features, but '" +
                       method_.name() +
                       "' predicts with more than the model (use random, least_confidence, margin "
@@ -109,6 +119,19 @@ ActiveLearner::ActiveLearner(ActiveOptions options, Method& method, TaskData& da
                         std::to_string(last) + " but task " + std::to_string(t) + " has " +
                         std::to_string(iters_of_task_[t]) + " iterations");
   for (int t = 0; t < data_.num_tasks(); ++t) seed_labels_.push_back(data_.labeled_set(t).ids.numel());
+}
+
+void ActiveLearner::before_run(const RunState&) { get_logger("active")->info("{}", describe()); }
+
+std::string ActiveLearner::describe() const {
+  const ActiveOptions& o = options_;
+  std::string iters;
+  for (int r = 0; r < o.rounds; ++r) iters += (r ? ", " : "") + std::to_string(o.round_iter(r));
+  return fmt::format(
+      "active learning: {} queries {} in {} round(s) at iteration(s) {} of each task, from {}; "
+      "labels by {}",
+      to_string(o.strategy), o.budget_text(), o.rounds, iters,
+      o.pool_size > 0 ? fmt::format("{} random candidates", o.pool_size) : "the whole pool", oracle_->name());
 }
 
 void ActiveLearner::before_iter(const RunState& state) {
@@ -123,26 +146,26 @@ void ActiveLearner::before_iter(const RunState& state) {
   }
 }
 
-void ActiveLearner::save_state(torch::serialize::OutputArchive& archive) const {
-  auto records = nlohmann::json::array();
-  for (const auto& r : records_)
-    records.push_back({{"task", r.task},
-                       {"round", r.round},
-                       {"iter", r.iter},
-                       {"candidates", r.candidates},
-                       {"ids", r.ids},
-                       {"labels", r.labels},
-                       {"oracle", r.oracle},
-                       {"model_given", r.model_given},
-                       {"seconds", r.seconds}});
-  archive.write("records", c10::IValue(records.dump()));
-}
-
-void ActiveLearner::load_state(torch::serialize::InputArchive& archive) {
-  c10::IValue text;
-  archive.read("records", text);
+void ActiveLearner::visit_state(StateVisitor& s) {
+  std::string text;  // the records as JSON
+  if (!s.loading()) {
+    auto records = nlohmann::json::array();
+    for (const auto& r : records_)
+      records.push_back({{"task", r.task},
+                         {"round", r.round},
+                         {"iter", r.iter},
+                         {"candidates", r.candidates},
+                         {"ids", r.ids},
+                         {"labels", r.labels},
+                         {"oracle", r.oracle},
+                         {"model_given", r.model_given},
+                         {"seconds", r.seconds}});
+    text = records.dump();
+  }
+  s("records", text);
+  if (!s.loading()) return;
   records_.clear();
-  for (const auto& j : nlohmann::json::parse(text.toStringRef())) {
+  for (const auto& j : nlohmann::json::parse(text)) {
     QueryRecord r;
     r.task = j.at("task");
     r.round = j.at("round");
@@ -166,10 +189,10 @@ QueryRecord ActiveLearner::query(int task, int round, int64_t count, int64_t ite
   record.ids = choose(task, round, count);
   const auto pool = static_cast<int64_t>(data_.unlabeled_ids(task).size());
   record.candidates = options_.pool_size > 0 ? std::min(options_.pool_size, pool) : pool;
-  const auto ids = ids_tensor(record.ids);
+  const auto ids = active_ids_tensor(record.ids);
   const auto labels = oracle_->annotate(ids, data_.classes(task));
   data_.add_labels(task, ids, labels);
-  record.labels = tensor_values(labels);
+  record.labels = active_tensor_values(labels);
   record.oracle = oracle_->name();
   record.model_given = oracle_->model_given();
   record.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -207,7 +230,8 @@ std::vector<int64_t> ActiveLearner::choose(int task, int round, int64_t count) {
       break;
     }
     case QueryStrategy::kCoreSet:
-      rows = select_k_center_greedy(features(candidates), features(tensor_values(data_.labeled_set(task).ids)), k);
+      rows =
+          select_k_center_greedy(features(candidates), features(active_tensor_values(data_.labeled_set(task).ids)), k);
       break;
     case QueryStrategy::kBadge:
       rows = select_kmeans_pp(badge_embeddings(probabilities(candidates, task), features(candidates)), k, rng);
@@ -226,35 +250,35 @@ std::vector<int64_t> ActiveLearner::query_classes(int task) const {
 }
 
 at::Tensor ActiveLearner::images(const std::vector<int64_t>& ids) const {
-  return data_.views(data_.raw_images(ids_tensor(ids)), View::kPlain, 0).to(method_.context().device);
+  return data_.views(data_.raw_images(active_ids_tensor(ids)), View::kPlain, 0).to(method_.context().device);
 }
 
 at::Tensor ActiveLearner::over_chunks(const std::vector<int64_t>& ids,
                                       const std::function<at::Tensor(const at::Tensor&)>& fn) const {
   torch::NoGradGuard no_grad;
   std::vector<at::Tensor> out;
-  for (size_t start = 0; start < ids.size(); start += kChunk) {
-    const std::vector<int64_t> chunk(ids.begin() + start, ids.begin() + std::min(ids.size(), start + kChunk));
+  for (size_t start = 0; start < ids.size(); start += kActiveChunk) {
+    const std::vector<int64_t> chunk(ids.begin() + start, ids.begin() + std::min(ids.size(), start + kActiveChunk));
     out.push_back(fn(images(chunk)).cpu());
   }
   return out.empty() ? at::Tensor() : at::cat(out);
 }
 
 at::Tensor ActiveLearner::probabilities(const std::vector<int64_t>& ids, int task) {
-  EvalScope eval(method_.model());
-  const auto columns = ids_tensor(query_classes(task)).to(method_.context().device);
+  ActiveEvalScope eval(method_.model());
+  const auto columns = active_ids_tensor(query_classes(task)).to(method_.context().device);
   return over_chunks(ids, [&](const at::Tensor& x) { return method_.predict(x).index_select(1, columns).softmax(1); });
 }
 
 at::Tensor ActiveLearner::features(const std::vector<int64_t>& ids) {
-  EvalScope eval(method_.model());
+  ActiveEvalScope eval(method_.model());
   return over_chunks(ids, [&](const at::Tensor& x) { return method_.model()->features(x).flatten(1); });
 }
 
 at::Tensor ActiveLearner::committee_probabilities(const std::vector<int64_t>& ids, int task, int round) {
   const MethodContext& context = method_.context();
   const auto classes = query_classes(task);
-  const auto columns = ids_tensor(classes).to(context.device);
+  const auto columns = active_ids_tensor(classes).to(context.device);
   // Position of each global class among the query classes, for the targets.
   auto position = at::full({data_.num_classes()}, -1, at::kLong);
   for (size_t i = 0; i < classes.size(); ++i) position[classes[i]] = static_cast<int64_t>(i);
@@ -281,7 +305,7 @@ at::Tensor ActiveLearner::committee_probabilities(const std::vector<int64_t>& id
       Rng rng(step_seed);
       std::vector<int64_t> rows(static_cast<size_t>(batch));
       for (auto& row : rows) row = bag[rng.below(bag.size())];
-      const auto picked = ids_tensor(rows);
+      const auto picked = active_ids_tensor(rows);
       const auto x =
           data_.views(data_.raw_images(labeled.ids.index_select(0, picked)), View::kWeak, step_seed).to(context.device);
       const auto y = position.index_select(0, labeled.labels.index_select(0, picked).cpu()).to(context.device);
@@ -297,4 +321,30 @@ at::Tensor ActiveLearner::committee_probabilities(const std::vector<int64_t>& id
   return at::stack(members);
 }
 
+namespace {
+
+// The "active" entry: the oracle (the ground truth, from the task data's hidden
+// labels, or a teacher run), then the learner, which refuses what cannot work.
+std::shared_ptr<Hook> make_active_learner(const ActiveOptions& o, const HookContext& context) {
+  check<Error>(context.method != nullptr && context.data != nullptr,
+               "active learning needs the run's method and task data");
+  std::unique_ptr<Oracle> oracle;
+  if (o.oracle == "teacher") {
+    oracle = TeacherOracle::load(o.teacher, *context.data, context.device);
+  } else {
+    const auto* hidden = dynamic_cast<const HiddenLabels*>(context.data);
+    if (hidden == nullptr)
+      throw ConfigError(
+          "active.oracle = \"ground_truth\": this task sequence keeps no labels of its unlabeled images for an "
+          "oracle to reveal; use oracle = \"teacher\"");
+    oracle = std::make_unique<GroundTruthOracle>(hidden->hidden_train_labels());
+  }
+  return std::make_shared<ActiveLearner>(o, *context.method, *context.data, std::move(oracle), context.task_iters);
+}
+
+SSCL_REGISTER_OPTIONS(SectionHookRegistry, "active",
+                      "Active learning: queries labels for chosen unlabeled images of each task, in rounds",
+                      ActiveOptions{}, make_active_learner);
+
+}  // namespace
 }  // namespace sscl

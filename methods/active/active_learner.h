@@ -12,6 +12,9 @@
 // The query runs inside the iteration at which it happens (before its batch is
 // drawn), so its time counts in that iteration's ms (the mean moves, the median
 // does not); its total is reported as query_s.
+//
+// A run has it when its config has an [active] table: the run builder builds the
+// SectionHookRegistry entry "active" from that table and the run's HookContext.
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -19,12 +22,13 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
-#include "core/config.h"
 #include "core/hook.h"
 #include "core/method.h"
+#include "core/options.h"
 #include "methods/active/oracle.h"
 #include "methods/active/query_strategies.h"
 
@@ -33,11 +37,11 @@ namespace sscl {
 enum class QbcMeasure { kVoteEntropy, kAverageKl };
 
 struct ActiveOptions {
-  QueryStrategy strategy = QueryStrategy::kRandom;
+  QueryStrategy strategy = QueryStrategy::kRandom;  // required in [active]
   // The labels queried per task: budget_per_task, or budget_per_class x the task's
   // classes (rounded to the nearest integer); exactly one is given.
-  int64_t budget_per_task = -1;
-  double budget_per_class = -1;
+  std::optional<int64_t> budget_per_task;
+  std::optional<double> budget_per_class;
   int rounds = 1;
   int64_t warmup_iters = 100;          // iterations on the seed set before round 0
   int64_t iters_between_rounds = 100;  // from one round to the next
@@ -52,11 +56,11 @@ struct ActiveOptions {
   std::string oracle = "ground_truth";  // ground_truth | teacher
   std::string teacher;                  // a finished run directory, for oracle = "teacher"
 
-  // Reads the `active` section: strategy, budget_per_task | budget_per_class,
-  // rounds, warmup_iters, iters_between_rounds, pool_size, committee_size,
-  // committee_iters, committee_lr, qbc_measure (vote_entropy | kl), oracle, teacher.
-  static ActiveOptions from_config(const ConfigSection& section);
+  // The keys of the [active] table.
+  static void declare(OptionSpec<ActiveOptions>& o);
   int64_t budget(int64_t task_classes) const;
+  // "4 label(s) per task" or "2.5 label(s) per class on average".
+  std::string budget_text() const;
   // Iteration of round r.
   int64_t round_iter(int round) const { return warmup_iters + round * iters_between_rounds; }
 };
@@ -84,10 +88,14 @@ class ActiveLearner : public Hook {
 
   std::string hook_name() const override { return "active_learning"; }
   int priority() const override { return kHighest; }
+  // Logs describe() (the run's log file is open by then).
+  void before_run(const RunState& state) override;
   void before_iter(const RunState& state) override;
   // The rounds' records (the labels themselves live in the task data).
-  void save_state(torch::serialize::OutputArchive& archive) const override;
-  void load_state(torch::serialize::InputArchive& archive) override;
+  void visit_state(StateVisitor& s) override;
+
+  // One line for the run's log: strategy, budget, rounds and their iterations, oracle.
+  std::string describe() const;
 
   // One round on `task`: chooses up to `count` images of its unlabeled pool, has
   // the oracle label them and adds them to the task's labeled set.

@@ -11,7 +11,7 @@ namespace sscl {
 
 namespace {
 
-at::Tensor class_tensor(const std::vector<int64_t>& classes) {
+at::Tensor oracle_class_tensor(const std::vector<int64_t>& classes) {
   return at::tensor(at::ArrayRef<int64_t>(classes), at::kLong);
 }
 
@@ -24,7 +24,7 @@ at::Tensor GroundTruthOracle::annotate(const at::Tensor& ids, const std::vector<
                  "ground_truth oracle: image id out of range");
   const auto out = labels_.index_select(0, rows);
   // The pool of a task holds only the task's images; anything else is a caller bug.
-  check<Error>(at::isin(out, class_tensor(classes)).all().item<bool>(),
+  check<Error>(at::isin(out, oracle_class_tensor(classes)).all().item<bool>(),
                "ground_truth oracle: an image asked for is not of the task's classes");
   revealed_ += rows.numel();
   return out;
@@ -69,7 +69,7 @@ std::unique_ptr<TeacherOracle> TeacherOracle::load(const std::filesystem::path& 
 at::Tensor TeacherOracle::annotate(const at::Tensor& ids, const std::vector<int64_t>& classes) {
   constexpr int64_t kBatch = 256;
   const auto rows = ids.to(at::kLong).cpu();
-  const auto allowed = class_tensor(classes).to(device_);
+  const auto allowed = oracle_class_tensor(classes).to(device_);
   std::vector<at::Tensor> out;
   torch::NoGradGuard no_grad;
   for (int64_t start = 0; start < rows.numel(); start += kBatch) {

@@ -27,10 +27,10 @@ void check_probs(const at::Tensor& probs, int64_t dims, const char* what) {
 }
 
 // -sum p log p over the last dimension, with 0 log 0 = 0.
-at::Tensor entropy_of(const at::Tensor& p) { return -(p * at::log(p.clamp_min(1e-12))).sum(-1); }
+at::Tensor strategy_entropy(const at::Tensor& p) { return -(p * at::log(p.clamp_min(1e-12))).sum(-1); }
 
 // Squared Euclidean distances [N, M] between the rows of a [N, D] and b [M, D].
-at::Tensor squared_distances(const at::Tensor& a, const at::Tensor& b) {
+at::Tensor strategy_squared_distances(const at::Tensor& a, const at::Tensor& b) {
   return (a.pow(2).sum(1, true) - 2 * a.matmul(b.t()) + b.pow(2).sum(1).unsqueeze(0)).clamp_min(0);
 }
 
@@ -56,6 +56,12 @@ std::vector<std::string> query_strategy_names() {
   return out;
 }
 
+std::vector<std::pair<std::string, QueryStrategy>> query_strategy_choices() {
+  std::vector<std::pair<std::string, QueryStrategy>> out;
+  for (const auto& [strategy, text] : strategy_names()) out.emplace_back(text, strategy);
+  return out;
+}
+
 std::vector<int64_t> select_random(int64_t n, int64_t k, Rng& rng) {
   std::vector<int64_t> rows(static_cast<size_t>(std::max<int64_t>(n, 0)));
   std::iota(rows.begin(), rows.end(), 0);
@@ -76,14 +82,14 @@ at::Tensor margin_scores(const at::Tensor& probs) {
 
 at::Tensor entropy_scores(const at::Tensor& probs) {
   check_probs(probs, 2, "entropy");
-  return entropy_of(probs);
+  return strategy_entropy(probs);
 }
 
 at::Tensor vote_entropy_scores(const at::Tensor& committee_probs) {
   check_probs(committee_probs, 3, "qbc vote entropy");
   const int64_t members = committee_probs.size(0), classes = committee_probs.size(2);
   const auto votes = at::one_hot(committee_probs.argmax(2), classes).to(at::kFloat).sum(0);  // [N, C]
-  return entropy_of(votes / static_cast<double>(members));
+  return strategy_entropy(votes / static_cast<double>(members));
 }
 
 at::Tensor average_kl_scores(const at::Tensor& committee_probs) {
@@ -123,14 +129,14 @@ std::vector<int64_t> select_k_center_greedy(const at::Tensor& candidate_features
   if (labeled_features.defined() && labeled_features.numel() > 0) {
     check<Error>(labeled_features.dim() == 2 && labeled_features.size(1) == x.size(1),
                  "coreset: labeled features must be [L, D] with the candidates' D");
-    min_dist = std::get<0>(squared_distances(x, labeled_features.to(at::kDouble).cpu()).min(1));
+    min_dist = std::get<0>(strategy_squared_distances(x, labeled_features.to(at::kDouble).cpu()).min(1));
   } else {
-    min_dist = squared_distances(x, x.mean(0, true)).squeeze(1);
+    min_dist = strategy_squared_distances(x, x.mean(0, true)).squeeze(1);
   }
   for (int64_t i = 0; i < take; ++i) {
     const int64_t pick = select_top_k(min_dist, 1).front();
     out.push_back(pick);
-    min_dist = at::minimum(min_dist, squared_distances(x, x.narrow(0, pick, 1)).squeeze(1));
+    min_dist = at::minimum(min_dist, strategy_squared_distances(x, x.narrow(0, pick, 1)).squeeze(1));
     min_dist[pick] = -1.0;  // never again, even when every distance is 0
   }
   return out;
@@ -159,7 +165,7 @@ std::vector<int64_t> select_kmeans_pp(const at::Tensor& embeddings, int64_t k, R
     out.push_back(pick);
     chosen[static_cast<size_t>(pick)] = true;
     if (static_cast<int64_t>(out.size()) == take) break;
-    const auto to_pick = squared_distances(x, x.narrow(0, pick, 1)).squeeze(1);
+    const auto to_pick = strategy_squared_distances(x, x.narrow(0, pick, 1)).squeeze(1);
     d2 = d2.defined() ? at::minimum(d2, to_pick) : to_pick;
     const auto w = d2.contiguous();
     const double* dist = w.data_ptr<double>();

@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/random.h"
@@ -23,6 +24,8 @@ enum class QueryStrategy { kRandom, kLeastConfidence, kMargin, kEntropy, kQbc, k
 QueryStrategy parse_query_strategy(const std::string& name);
 std::string to_string(QueryStrategy strategy);
 std::vector<std::string> query_strategy_names();
+// The names and their strategies, for an options choice (core/options.h).
+std::vector<std::pair<std::string, QueryStrategy>> query_strategy_choices();
 
 // k distinct rows of n, uniformly.
 std::vector<int64_t> select_random(int64_t n, int64_t k, Rng& rng);

@@ -4,13 +4,19 @@
 
 namespace sscl {
 
-ReplayOptions read_replay_options(const ConfigSection& s, int64_t min_buffer_size) {
-  ReplayOptions o;
-  o.buffer_size = s.get_or("buffer_size", o.buffer_size);
-  o.minibatch_size = s.get_or("minibatch_size", o.minibatch_size);
-  if (o.buffer_size < min_buffer_size) s.fail("buffer_size", "must be >= " + std::to_string(min_buffer_size));
-  if (o.minibatch_size < 0) s.fail("minibatch_size", "must be >= 0 (0: data.batch_size)");
-  return o;
+void ReplayOptions::declare(OptionSpec<ReplayOptions>& o) {
+  o.key("buffer_size", &ReplayOptions::buffer_size, "replay memory capacity (images)").min(0);
+  o.key("minibatch_size", &ReplayOptions::minibatch_size, "replay images per iteration; 0: data.batch_size").min(0);
+}
+
+void MemoryOptions::declare(OptionSpec<MemoryOptions>& o) {
+  o.key<int64_t>("buffer_size", &MemoryOptions::buffer_size, "memory capacity (images)").min(1);
+  o.key<int64_t>("minibatch_size", &MemoryOptions::minibatch_size, "memory images per iteration; 0: data.batch_size")
+      .min(0);
+}
+
+at::Tensor der_logit_loss(const at::Tensor& replay_logits, const at::Tensor& stored_logits) {
+  return torch::mse_loss(replay_logits, stored_logits.to(replay_logits.dtype()));
 }
 
 std::vector<std::pair<std::string, double>> replay_stats(const ReplayBuffer& buffer) {

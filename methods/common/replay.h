@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "core/batch.h"
-#include "core/config.h"
+#include "core/options.h"
 #include "core/task_data.h"
 #include "methods/common/replay_buffer.h"
 
@@ -23,9 +23,17 @@ namespace sscl {
 struct ReplayOptions {
   int64_t buffer_size = 200;
   int64_t minibatch_size = 0;  // replay images per iteration; 0: data.batch_size
+  static void declare(OptionSpec<ReplayOptions>& o);
 };
-// Reads method.buffer_size (>= min_buffer_size) and method.minibatch_size (>= 0).
-ReplayOptions read_replay_options(const ConfigSection& section, int64_t min_buffer_size = 0);
+// The same keys for the methods that train on their memory (A-GEM's reference
+// gradient, GDumb, iCaRL): buffer_size >= 1.
+struct MemoryOptions : ReplayOptions {
+  static void declare(OptionSpec<MemoryOptions>& o);
+};
+
+// DER's logit matching: the mean squared error between the logits of replayed
+// images and the stored ones (mammoth's F.mse_loss, no task mask).
+at::Tensor der_logit_loss(const at::Tensor& replay_logits, const at::Tensor& stored_logits);
 
 // The buffer's figures for results.json: bytes held, capacity and entries.
 std::vector<std::pair<std::string, double>> replay_stats(const ReplayBuffer& buffer);

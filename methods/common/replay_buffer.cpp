@@ -198,29 +198,21 @@ int64_t ReplayBuffer::bytes() const {
   return total;
 }
 
-void ReplayBuffer::save(torch::serialize::OutputArchive& archive, const std::string& prefix) const {
-  archive.write(prefix + "counters", torch::tensor({size_, seen_}, torch::kLong));
+void ReplayBuffer::visit_state(StateVisitor& s) {
+  s("size", size_);
+  s("seen", seen_);
+  s("images", store_.images);
+  s("labels", store_.labels);
+  s("tasks", store_.tasks);
+  s("ids", store_.ids);
+  s("logits", store_.logits);
+  s("pseudo_labels", store_.pseudo_labels);
+  if (!s.loading()) return;
+  // The host copies and the id index follow the stored fields.
+  labels_.clear();
+  ids_.clear();
+  slot_of_id_.clear();
   if (!store_.labels.defined()) return;
-  archive.write(prefix + "images", store_.images);
-  archive.write(prefix + "labels", store_.labels);
-  archive.write(prefix + "tasks", store_.tasks);
-  archive.write(prefix + "ids", store_.ids);
-  if (store_.logits.defined()) archive.write(prefix + "logits", store_.logits);
-  if (store_.pseudo_labels.defined()) archive.write(prefix + "pseudo_labels", store_.pseudo_labels);
-}
-
-void ReplayBuffer::load(torch::serialize::InputArchive& archive, const std::string& prefix) {
-  at::Tensor counters;
-  archive.read(prefix + "counters", counters);
-  size_ = counters[0].item<int64_t>();
-  seen_ = counters[1].item<int64_t>();
-  if (size_ == 0 && !store_.labels.defined()) return;
-  archive.read(prefix + "images", store_.images);
-  archive.read(prefix + "labels", store_.labels);
-  archive.read(prefix + "tasks", store_.tasks);
-  archive.read(prefix + "ids", store_.ids);
-  if (fields_.logits_dim > 0) archive.read(prefix + "logits", store_.logits);
-  if (fields_.pseudo_labels) archive.read(prefix + "pseudo_labels", store_.pseudo_labels);
   check<Error>(store_.labels.size(0) == capacity_, "replay buffer: checkpoint capacity differs from the config's");
   const auto labels = store_.labels.contiguous();
   labels_.assign(labels.data_ptr<int64_t>(), labels.data_ptr<int64_t>() + capacity_);

@@ -15,7 +15,6 @@
 #pragma once
 
 #include <ATen/core/Tensor.h>
-#include <torch/serialize/archive.h>
 
 #include <cstdint>
 #include <string>
@@ -23,6 +22,7 @@
 #include <vector>
 
 #include "core/random.h"
+#include "core/state.h"
 
 namespace sscl {
 
@@ -54,7 +54,7 @@ struct ReplaySamples {
   int64_t size() const { return labels.defined() ? labels.size(0) : 0; }
 };
 
-class ReplayBuffer {
+class ReplayBuffer : public Stateful {
  public:
   ReplayBuffer(int64_t capacity, ReplayPolicy policy, ReplayFields fields = {});
 
@@ -90,8 +90,8 @@ class ReplayBuffer {
   // first offer), i.e. the memory the buffer really takes.
   int64_t bytes() const;
 
-  void save(torch::serialize::OutputArchive& archive, const std::string& prefix) const;
-  void load(torch::serialize::InputArchive& archive, const std::string& prefix);
+  // The stored fields and counters (core/state.h).
+  void visit_state(StateVisitor& s) override;
 
  private:
   void allocate(const ReplaySamples& like);

@@ -1,6 +1,5 @@
 #include "methods/common/running_mean.h"
 
-#include <torch/serialize/archive.h>
 #include <torch/torch.h>
 
 namespace sscl {
@@ -13,18 +12,5 @@ void RunningMean::add(const at::Tensor& values) {
 }
 
 double RunningMean::mean() const { return count_ > 0 ? sum_.item<double>() / static_cast<double>(count_) : 0.0; }
-
-void RunningMean::save(torch::serialize::OutputArchive& archive, const std::string& key) const {
-  archive.write(key + ".sum", sum_.defined() ? sum_.cpu() : torch::zeros({}, torch::kDouble));
-  archive.write(key + ".count", torch::tensor(count_));
-}
-
-void RunningMean::load(torch::serialize::InputArchive& archive, const std::string& key, const c10::Device& device) {
-  at::Tensor sum, count;
-  archive.read(key + ".sum", sum);
-  archive.read(key + ".count", count);
-  count_ = count.item<int64_t>();
-  sum_ = count_ > 0 ? sum.to(device) : at::Tensor();
-}
 
 }  // namespace sscl

@@ -6,23 +6,21 @@
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
-#include <string>
 
-namespace torch::serialize {
-class OutputArchive;
-class InputArchive;
-}  // namespace torch::serialize
+#include "core/state.h"
 
 namespace sscl {
 
-class RunningMean {
+class RunningMean : public Stateful {
  public:
   // Adds every entry of `values`.
   void add(const at::Tensor& values);
   double mean() const;  // 0 before anything was added
 
-  void save(torch::serialize::OutputArchive& archive, const std::string& key) const;
-  void load(torch::serialize::InputArchive& archive, const std::string& key, const c10::Device& device);
+  void visit_state(StateVisitor& s) override {
+    s("sum", sum_, Place::kDevice);
+    s("count", count_);
+  }
 
  private:
   at::Tensor sum_;  // double scalar on the device of the values

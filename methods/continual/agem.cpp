@@ -1,13 +1,23 @@
 #include "methods/continual/agem.h"
 
-#include <torch/nn/functional/loss.h>
 #include <torch/torch.h>
 
 #include "core/error.h"
-#include "core/random.h"
-#include "methods/common/replay.h"
 
 namespace sscl {
+namespace {
+
+// `grads` (one per parameter, undefined for none) as one flat vector, zeros where undefined.
+at::Tensor agem_flatten(const std::vector<at::Tensor>& grads, const std::vector<at::Tensor>& params) {
+  std::vector<at::Tensor> parts;
+  parts.reserve(params.size());
+  for (size_t i = 0; i < params.size(); ++i)
+    parts.push_back(grads[i].defined() ? grads[i].reshape({-1})
+                                       : torch::zeros({params[i].numel()}, params[i].options()));
+  return torch::cat(parts);
+}
+
+}  // namespace
 
 at::Tensor agem_project(const at::Tensor& g, const at::Tensor& g_ref) {
   const auto dot = torch::dot(g, g_ref);
@@ -16,11 +26,9 @@ at::Tensor agem_project(const at::Tensor& g, const at::Tensor& g_ref) {
 }
 
 at::Tensor flat_gradient(const std::vector<at::Tensor>& params) {
-  std::vector<at::Tensor> parts;
-  parts.reserve(params.size());
-  for (const auto& p : params)
-    parts.push_back(p.grad().defined() ? p.grad().reshape({-1}) : torch::zeros({p.numel()}, p.options()));
-  return torch::cat(parts);
+  std::vector<at::Tensor> grads;
+  for (const auto& p : params) grads.push_back(p.grad());
+  return agem_flatten(grads, params);
 }
 
 void assign_flat_gradient(const std::vector<at::Tensor>& params, const at::Tensor& flat) {
@@ -37,36 +45,25 @@ void assign_flat_gradient(const std::vector<at::Tensor>& params, const at::Tenso
   check<Error>(offset == flat.numel(), "assign_flat_gradient: the flat gradient does not match the parameters");
 }
 
-Agem::Agem(AgemOptions options) : options_(options), memory_(options.buffer_size, ReplayPolicy::kReservoir) {}
-
 LossTerms Agem::step(const TrainBatch& batch, const RunState& state) {
-  pending_ = batch.labeled;
-  pending_task_ = batch.task;
+  pending_.task = batch.task;
+  pending_.labeled = batch.labeled;
   return forward_current(batch, state).terms;
 }
 
 void Agem::after_backward(const RunState& state) {
-  if (memory_.empty()) return;
+  if (buffer_.empty()) return;
   std::vector<at::Tensor> params;
   for (const auto& p : trainable_parameters())
     if (p.requires_grad()) params.push_back(p);
   if (params.empty()) return;
-
-  const int64_t n = options_.minibatch_size > 0 ? options_.minibatch_size : context().batch_size;
   Rng rng = this->rng("agem.reference_draw", state.task, state.iter);
-  const auto memory = draw_replay_batch(memory_, n, data(), View::kWeak, rng, context().device);
-  const auto logits = train_logits(model()->forward(memory.images), memory.tasks);
-  const auto loss = torch::nn::functional::cross_entropy(logits, memory.labels);
+  const auto loss = replay_cross_entropy(replay_draw(rng));
   // The reference gradient, without touching .grad (which holds g).
-  const auto grads = torch::autograd::grad({loss}, params, /*grad_outputs=*/{}, /*retain_graph=*/false,
-                                           /*create_graph=*/false, /*allow_unused=*/true);
-  std::vector<at::Tensor> ref_parts;
-  for (size_t i = 0; i < params.size(); ++i)
-    ref_parts.push_back(grads[i].defined() ? grads[i].reshape({-1})
-                                           : torch::zeros({params[i].numel()}, params[i].options()));
-  const auto g_ref = torch::cat(ref_parts);
+  const auto g_ref = agem_flatten(torch::autograd::grad({loss}, params, /*grad_outputs=*/{}, /*retain_graph=*/false,
+                                                        /*create_graph=*/false, /*allow_unused=*/true),
+                                  params);
   const auto g = flat_gradient(params);
-
   ++checks_;
   if (torch::dot(g, g_ref).item<double>() >= 0) return;
   ++projections_;
@@ -75,40 +72,26 @@ void Agem::after_backward(const RunState& state) {
 
 void Agem::after_iter(const RunState& state) {
   // Offered after the optimizer step, so a batch never serves as its own reference.
-  if (!pending_.labels.defined()) return;
-  Rng rng = this->rng("agem.offer", pending_task_, state.iter);
-  memory_.add(labeled_offer(pending_, pending_task_, data()), rng);
-  pending_ = LabeledBatch{};
+  if (!pending_.labeled.labels.defined()) return;
+  Rng rng = this->rng("agem.offer", pending_.task, state.iter);
+  offer(pending_, rng);
+  pending_ = TrainBatch{};
 }
 
 std::vector<std::pair<std::string, double>> Agem::stats() const {
-  auto stats = replay_stats(memory_);
-  stats.insert(stats.end(), {{"projection_rate", checks_ > 0 ? static_cast<double>(projections_) / checks_ : 0.0}});
+  auto stats = Er::stats();
+  stats.emplace_back("projection_rate", checks_ > 0 ? static_cast<double>(projections_) / checks_ : 0.0);
   return stats;
 }
 
-void Agem::save_state(torch::serialize::OutputArchive& archive) const {
-  memory_.save(archive, "agem.memory.");
-  archive.write("agem.counters", torch::tensor({checks_, projections_}, torch::kLong));
+void Agem::visit_state(StateVisitor& s) {
+  Er::visit_state(s);
+  s("checks", checks_);
+  s("projections", projections_);
+  if (s.loading()) pending_ = TrainBatch{};
 }
 
-void Agem::load_state(torch::serialize::InputArchive& archive) {
-  memory_.load(archive, "agem.memory.");
-  torch::Tensor counters;
-  archive.read("agem.counters", counters);
-  checks_ = counters[0].item<int64_t>();
-  projections_ = counters[1].item<int64_t>();
-  pending_ = LabeledBatch{};
-}
+SSCL_REGISTER_METHOD("agem", Agem, MemoryOptions{},
+                     "A-GEM: projects the gradient when it conflicts with a replay draw's reference gradient");
 
-namespace {
-
-std::unique_ptr<Method> make_agem(const ConfigSection& s) {
-  const AgemOptions o = read_replay_options(s, 1);
-  return std::make_unique<Agem>(o);
-}
-
-SSCL_REGISTER(MethodRegistry, "agem", make_agem);
-
-}  // namespace
 }  // namespace sscl

@@ -2,21 +2,21 @@
 // gives a reference gradient g_ref each iteration; when the current gradient g
 // would increase the memory's loss (g . g_ref < 0) it is projected onto the
 // half-space where it does not: g' = g - (g . g_ref / g_ref . g_ref) g_ref (Eq. 11).
+// The memory is ER's reservoir buffer (options: MemoryOptions, buffer_size >= 1);
+// a batch is offered to it after the optimizer step, so it never serves as its
+// own reference.
 #pragma once
 
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
+#include <string>
+#include <utility>
 #include <vector>
 
-#include "core/method.h"
-#include "methods/common/replay.h"
-#include "methods/common/replay_buffer.h"
+#include "methods/continual/er.h"
 
 namespace sscl {
-
-// buffer_size (> 0) and minibatch_size (0: the data batch size).
-using AgemOptions = ReplayOptions;
 
 // The A-GEM projection of the flat gradient `g` against the flat reference
 // gradient `g_ref` (same shape): g itself when g . g_ref >= 0.
@@ -27,27 +27,20 @@ at::Tensor flat_gradient(const std::vector<at::Tensor>& params);
 // Writes the flat vector `flat` back into the .grad of `params`.
 void assign_flat_gradient(const std::vector<at::Tensor>& params, const at::Tensor& flat);
 
-class Agem : public Method {
+class Agem : public Er {
  public:
-  explicit Agem(AgemOptions options);
+  explicit Agem(const ReplayOptions& options) : Er(options) {}
 
   std::string name() const override { return "agem"; }
-  bool composes_with_semi() const override { return true; }
   LossTerms step(const TrainBatch& batch, const RunState& state) override;
   void after_backward(const RunState& state) override;
   void after_iter(const RunState& state) override;
 
   std::vector<std::pair<std::string, double>> stats() const override;
-  void save_state(torch::serialize::OutputArchive& archive) const override;
-  void load_state(torch::serialize::InputArchive& archive) override;
-
-  const ReplayBuffer& memory() const { return memory_; }
+  void visit_state(StateVisitor& s) override;
 
  private:
-  AgemOptions options_;
-  ReplayBuffer memory_;
-  LabeledBatch pending_;  // the current labeled batch, offered to the memory after the step
-  int pending_task_ = 0;
+  TrainBatch pending_;       // the current labeled batch (and task), offered in after_iter
   int64_t checks_ = 0;       // iterations with a reference gradient
   int64_t projections_ = 0;  // of which the gradient was projected
 };

@@ -5,10 +5,27 @@
 
 namespace sscl {
 
-Er::Er(ReplayOptions options) : options_(options), buffer_(options.buffer_size, ReplayPolicy::kReservoir) {}
+Er::Er(ReplayOptions options, bool store_logits)
+    : options_(options), store_logits_(store_logits), buffer_(options.buffer_size, ReplayPolicy::kReservoir) {
+  traits_.composes_with_semi = true;
+}
+
+void Er::attach(MethodContext context) {
+  Method::attach(std::move(context));
+  if (store_logits_)
+    buffer_ = ReplayBuffer(options_.buffer_size, ReplayPolicy::kReservoir, ReplayFields{model()->num_classes()});
+}
 
 int64_t Er::minibatch_size() const {
   return options_.minibatch_size > 0 ? options_.minibatch_size : context().batch_size;
+}
+
+ReplayBatch Er::replay_draw(Rng& rng) const {
+  return draw_replay_batch(buffer_, minibatch_size(), data(), View::kWeak, rng, context().device);
+}
+
+at::Tensor Er::replay_cross_entropy(const ReplayBatch& draw) {
+  return torch::nn::functional::cross_entropy(train_logits(model()->forward(draw.images), draw.tasks), draw.labels);
 }
 
 void Er::offer(const TrainBatch& batch, Rng& rng, const at::Tensor& logits) {
@@ -18,7 +35,7 @@ void Er::offer(const TrainBatch& batch, Rng& rng, const at::Tensor& logits) {
 LossTerms Er::step(const TrainBatch& batch, const RunState& state) {
   namespace F = torch::nn::functional;
   Rng rng = this->rng("er.replay", batch.task, state.iter);  // the draw and the offer
-  const auto replay = draw_replay_batch(buffer_, minibatch_size(), data(), View::kWeak, rng, context().device);
+  const auto replay = replay_draw(rng);
   // One forward over current and replayed images, as mammoth's ER (BatchNorm
   // normalises them together); the two cross-entropies stay separate terms.
   auto current = forward_current(batch, state, replay.size() > 0 ? replay.images : at::Tensor());
@@ -33,13 +50,6 @@ LossTerms Er::step(const TrainBatch& batch, const RunState& state) {
   return terms;
 }
 
-void Er::save_state(torch::serialize::OutputArchive& archive) const { buffer_.save(archive, name() + ".buffer."); }
-
-void Er::load_state(torch::serialize::InputArchive& archive) { buffer_.load(archive, name() + ".buffer."); }
-
-namespace {
-SSCL_REGISTER(MethodRegistry, "er",
-              [](const ConfigSection& s) { return std::make_unique<Er>(read_replay_options(s)); });
-}  // namespace
+SSCL_REGISTER_METHOD("er", Er, ReplayOptions{}, "ER: a reservoir buffer of labeled images replayed beside every batch");
 
 }  // namespace sscl

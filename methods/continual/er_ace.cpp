@@ -18,12 +18,11 @@ at::Tensor ace_incoming_loss(const at::Tensor& logits, const at::Tensor& labels,
 }
 
 void ErAce::attach(MethodContext ctx) {
-  Method::attach(std::move(ctx));
+  Er::attach(std::move(ctx));
   seen_ = torch::zeros({model()->num_classes()}, torch::TensorOptions(torch::kBool).device(context().device));
 }
 
 LossTerms ErAce::step(const TrainBatch& batch, const RunState& state) {
-  namespace F = torch::nn::functional;
   const auto& lab = batch.labeled;
   const auto keep = ace_keep_mask(lab.labels, seen_);
   seen_.index_fill_(0, lab.labels.to(seen_.device()), true);
@@ -36,37 +35,16 @@ LossTerms ErAce::step(const TrainBatch& batch, const RunState& state) {
       return ace_incoming_loss(logits, labels, keep);
     };
   auto current = forward_current(batch, state, {}, incoming);
-  const auto logits = current.labeled_logits;
   LossTerms terms = std::move(current.terms);
   Rng rng = this->rng("er_ace.replay", batch.task, state.iter);  // the draw and the offer
-  ReplayBatch replay;
-  if (after_first_task)
-    replay = draw_replay_batch(buffer_, minibatch_size(), data(), View::kWeak, rng, context().device);
-  if (replay.size() > 0) {
-    const auto replay_logits = train_logits(model()->forward(replay.images), replay.tasks);
-    terms.emplace_back("replay", F::cross_entropy(replay_logits, replay.labels));
-  } else {
-    terms.emplace_back("replay", torch::zeros({}, logits.options()));
-  }
+  const auto replay = after_first_task ? replay_draw(rng) : ReplayBatch{};
+  terms.emplace_back(
+      "replay", replay.size() > 0 ? replay_cross_entropy(replay) : torch::zeros({}, current.labeled_logits.options()));
   offer(batch, rng);
   return terms;
 }
 
-void ErAce::save_state(torch::serialize::OutputArchive& archive) const {
-  Er::save_state(archive);
-  archive.write("er_ace.seen_classes", seen_.cpu());
-}
-
-void ErAce::load_state(torch::serialize::InputArchive& archive) {
-  Er::load_state(archive);
-  at::Tensor seen;
-  archive.read("er_ace.seen_classes", seen);
-  seen_ = seen.to(context().device);
-}
-
-namespace {
-SSCL_REGISTER(MethodRegistry, "er_ace",
-              [](const ConfigSection& s) { return std::make_unique<ErAce>(read_replay_options(s)); });
-}  // namespace
+SSCL_REGISTER_METHOD("er_ace", ErAce, ReplayOptions{},
+                     "ER-ACE: ER whose incoming cross-entropy leaves out seen classes absent from the batch");
 
 }  // namespace sscl

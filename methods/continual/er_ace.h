@@ -16,6 +16,8 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <string>
+
 #include "methods/continual/er.h"
 
 namespace sscl {
@@ -30,15 +32,17 @@ at::Tensor ace_incoming_loss(const at::Tensor& logits, const at::Tensor& labels,
 
 class ErAce : public Er {
  public:
-  using Er::Er;
+  explicit ErAce(const ReplayOptions& options) : Er(options) {
+    traits_.needs_plain_labeled_pass = true;  // its asymmetric loss
+  }
 
   std::string name() const override { return "er_ace"; }
-  bool needs_plain_labeled_pass() const override { return true; }  // its asymmetric loss
   void attach(MethodContext context) override;
   LossTerms step(const TrainBatch& batch, const RunState& state) override;
-
-  void save_state(torch::serialize::OutputArchive& archive) const override;
-  void load_state(torch::serialize::InputArchive& archive) override;
+  void visit_state(StateVisitor& s) override {
+    Er::visit_state(s);
+    s("seen_classes", seen_, Place::kDevice);
+  }
 
   // Bool [K]: the classes seen in the labeled stream so far.
   const at::Tensor& seen_classes() const { return seen_; }

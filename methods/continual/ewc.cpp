@@ -16,13 +16,6 @@ namespace {
 constexpr int64_t kFisherChunk = 256;  // images decoded at a time
 }  // namespace
 
-FisherEstimator parse_fisher_estimator(const std::string& name) {
-  if (name == "sampled") return FisherEstimator::kSampled;
-  if (name == "expected") return FisherEstimator::kExpected;
-  if (name == "empirical") return FisherEstimator::kEmpirical;
-  throw ConfigError("unknown Fisher estimator '" + name + "': expected sampled, expected or empirical");
-}
-
 std::vector<at::Tensor> fisher_sum(const LogitsFn& logits_of, const std::vector<at::Tensor>& params,
                                    const at::Tensor& images, const at::Tensor& labels, FisherEstimator estimator,
                                    Rng& rng) {
@@ -103,8 +96,6 @@ at::Tensor online_fisher_update(const at::Tensor& previous, const at::Tensor& ta
 
 std::vector<torch::Tensor> OnlineEwc::params() const { return context().model->parameters(); }
 
-std::vector<std::string> OnlineEwc::param_names() const { return context().model->named_parameters(true).keys(); }
-
 LossTerms OnlineEwc::step(const TrainBatch& batch, const RunState& state) {
   LossTerms terms = forward_current(batch, state).terms;
   terms.emplace_back("penalty", quadratic_penalty(params(), anchor_, fisher_, options_.lambda));
@@ -169,41 +160,7 @@ std::vector<std::pair<std::string, double>> OnlineEwc::stats() const {
           {"fisher_samples", static_cast<double>(last_fisher_images_)}};
 }
 
-void OnlineEwc::save_state(torch::serialize::OutputArchive& archive) const {
-  archive.write("oewc.flags", torch::tensor({fisher_.empty() ? int64_t{0} : int64_t{1}, last_fisher_images_}));
-  if (fisher_.empty()) return;
-  const auto names = param_names();
-  write_tensors(archive, "oewc.fisher.", names, fisher_);
-  write_tensors(archive, "oewc.anchor.", names, anchor_);
-}
+SSCL_REGISTER_METHOD("oewc", OnlineEwc, OnlineEwcOptions{},
+                     "Online EWC: a running diagonal Fisher penalises drift from the last task's parameters");
 
-void OnlineEwc::load_state(torch::serialize::InputArchive& archive) {
-  torch::Tensor flags;
-  archive.read("oewc.flags", flags);
-  last_fisher_images_ = flags[1].item<int64_t>();
-  fisher_.clear();
-  anchor_.clear();
-  if (flags[0].item<int64_t>() == 0) return;
-  const auto names = param_names();
-  fisher_ = read_tensors(archive, "oewc.fisher.", names, context().device);
-  anchor_ = read_tensors(archive, "oewc.anchor.", names, context().device);
-}
-
-namespace {
-
-std::unique_ptr<Method> make_oewc(const ConfigSection& s) {
-  OnlineEwcOptions o;
-  o.lambda = s.get_or("lambda", o.lambda);
-  o.gamma = s.get_or("gamma", o.gamma);
-  o.fisher_samples = s.get_or<int64_t>("fisher_samples", o.fisher_samples);
-  o.fisher = parse_fisher_estimator(s.get_choice("fisher", "sampled", {"sampled", "expected", "empirical"}));
-  if (!(o.lambda >= 0)) s.fail("lambda", "must be >= 0");
-  if (!(o.gamma >= 0 && o.gamma <= 1)) s.fail("gamma", "must be in [0, 1]");
-  if (o.fisher_samples < 0) s.fail("fisher_samples", "must be >= 0 (0 = every labeled image of the task)");
-  return std::make_unique<OnlineEwc>(o);
-}
-
-SSCL_REGISTER(MethodRegistry, "oewc", make_oewc);
-
-}  // namespace
 }  // namespace sscl

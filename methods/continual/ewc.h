@@ -40,18 +40,27 @@ namespace sscl {
 
 enum class FisherEstimator { kSampled, kExpected, kEmpirical };
 
-FisherEstimator parse_fisher_estimator(const std::string& name);  // sampled | expected | empirical
-
 struct OnlineEwcOptions {
-  double lambda = 10.0;  // penalty strength (the reference's e_lambda)
-  double gamma = 1.0;    // decay of the previous tasks' Fisher
-  // Images per task for the Fisher, drawn without replacement by a seeded Rng when
-  // the task has more labeled images; 0 = all. 1000 keeps a task end to ~1000
-  // single-image backward passes (seconds for the small CNN on a CPU) while the
-  // mean's relative noise is ~1/sqrt(1000) ~ 3%; the semi-supervised settings (5-25
-  // labels per class) stay far below it and use every labeled image.
+  double lambda = 10.0;
+  double gamma = 1.0;
+  // 1000 keeps a task end to ~1000 single-image backward passes (seconds for the
+  // small CNN on a CPU) while the mean's relative noise is ~1/sqrt(1000) ~ 3%; the
+  // semi-supervised settings (5-25 labels per class) stay far below it and use
+  // every labeled image.
   int64_t fisher_samples = 1000;
   FisherEstimator fisher = FisherEstimator::kSampled;
+  static void declare(OptionSpec<OnlineEwcOptions>& o) {
+    o.key("lambda", &OnlineEwcOptions::lambda, "penalty strength (the reference's e_lambda)").min(0);
+    o.key("gamma", &OnlineEwcOptions::gamma, "decay of the previous tasks' Fisher").between(0, 1);
+    o.key("fisher_samples", &OnlineEwcOptions::fisher_samples,
+          "labeled images per task for the Fisher (a seeded subset when more); 0: all")
+        .min(0);
+    o.choice("fisher", &OnlineEwcOptions::fisher,
+             {{"sampled", FisherEstimator::kSampled},
+              {"expected", FisherEstimator::kExpected},
+              {"empirical", FisherEstimator::kEmpirical}},
+             "which y the Fisher's gradients take: y ~ p(y|x), every y weighted by p, or the label");
+  }
 };
 
 // Logits [1, C] of a batch of one image, already masked (-inf outside the classes
@@ -76,16 +85,18 @@ at::Tensor online_fisher_update(const at::Tensor& previous, const at::Tensor& ta
 
 class OnlineEwc : public Method {
  public:
-  explicit OnlineEwc(OnlineEwcOptions options) : options_(options) {}
+  explicit OnlineEwc(OnlineEwcOptions options) : options_(options) { traits_.composes_with_semi = true; }
 
   std::string name() const override { return "oewc"; }
-  bool composes_with_semi() const override { return true; }
   LossTerms step(const TrainBatch& batch, const RunState& state) override;
   void after_task(const RunState& state) override;
 
   std::vector<std::pair<std::string, double>> stats() const override;
-  void save_state(torch::serialize::OutputArchive& archive) const override;
-  void load_state(torch::serialize::InputArchive& archive) override;
+  void visit_state(StateVisitor& s) override {
+    s("fisher", fisher_, Place::kDevice);
+    s("anchor", anchor_, Place::kDevice);
+    s("last_fisher_images", last_fisher_images_);
+  }
 
   // Per parameter, in model()->parameters() order; empty before task 0 ends.
   const std::vector<torch::Tensor>& fisher() const { return fisher_; }
@@ -94,7 +105,6 @@ class OnlineEwc : public Method {
 
  private:
   std::vector<torch::Tensor> params() const;
-  std::vector<std::string> param_names() const;
   // F_task of `task` and the number of images it was computed on.
   std::pair<std::vector<torch::Tensor>, int64_t> task_fisher(int task);
 

@@ -5,41 +5,22 @@
 
 #include <numeric>
 
-#include "core/error.h"
 #include "core/random.h"
-#include "methods/common/replay.h"
-#include "methods/common/scoped_torch_seed.h"
+#include "methods/common/model_copy.h"
 
 namespace sscl {
 
 namespace {
-constexpr int64_t kOfferChunk = 1024;  // images fetched per offer
+constexpr int64_t kGdumbOfferChunk = 1024;  // images fetched per offer
 }  // namespace
 
 uint64_t gdumb_init_seed(uint64_t run_seed, int task) { return stream_seed(run_seed, "gdumb.init", task); }
 
-Classifier seeded_fresh_classifier(const Classifier& like, const MethodContext& context, uint64_t seed) {
-  check<Error>(static_cast<bool>(context.make_backbone), "gdumb: the method context has no backbone factory");
-  Classifier fresh{nullptr};
-  {
-    ScopedTorchSeed seeded(seed);  // backbones are built, hence initialised, on the CPU
-    auto backbone = context.make_backbone();
-    fresh = like->multi_head() ? Classifier(backbone, like->num_classes(), context.task_classes)
-                               : Classifier(backbone, like->num_classes());
-  }
-  fresh->to(context.device);
-  return fresh;
+Gdumb::Gdumb(const ReplayOptions& options)
+    : options_(options), memory_(options.buffer_size, ReplayPolicy::kClassBalanced) {
+  traits_.fresh_optimizer_each_task = true;  // training restarts at every task
+  traits_.accepts_labels_mid_task = false;   // the memory takes a task's labeled set at its start
 }
-
-void copy_parameters_and_buffers(Classifier& into, const Classifier& from) {
-  torch::NoGradGuard no_grad;
-  const auto params = from->named_parameters(true);
-  for (auto& item : into->named_parameters(true)) item.value().copy_(params[item.key()]);
-  const auto buffers = from->named_buffers(true);
-  for (auto& item : into->named_buffers(true)) item.value().copy_(buffers[item.key()]);
-}
-
-Gdumb::Gdumb(GdumbOptions options) : options_(options), memory_(options.buffer_size, ReplayPolicy::kClassBalanced) {}
 
 void Gdumb::before_task(const RunState& state) {
   const int task = state.task;
@@ -53,8 +34,8 @@ void Gdumb::before_task(const RunState& state) {
   const auto perm = torch::tensor(order, torch::kLong);
   const auto ids = set.ids.to(torch::kCPU, torch::kLong).index_select(0, perm);
   const auto labels = set.labels.to(torch::kCPU, torch::kLong).index_select(0, perm);
-  for (int64_t start = 0; start < n; start += kOfferChunk) {
-    const int64_t len = std::min(kOfferChunk, n - start);
+  for (int64_t start = 0; start < n; start += kGdumbOfferChunk) {
+    const int64_t len = std::min(kGdumbOfferChunk, n - start);
     ReplaySamples offer;
     offer.ids = ids.narrow(0, start, len);
     offer.images = data().raw_images(offer.ids);
@@ -78,20 +59,7 @@ LossTerms Gdumb::step(const TrainBatch& batch, const RunState& state) {
   return {{"sup", torch::nn::functional::cross_entropy(logits, memory.labels)}};
 }
 
-std::vector<std::pair<std::string, double>> Gdumb::stats() const { return replay_stats(memory_); }
+SSCL_REGISTER_METHOD("gdumb", Gdumb, MemoryOptions{},
+                     "GDumb: a class-balanced memory, and a model retrained from scratch on it at every task");
 
-void Gdumb::save_state(torch::serialize::OutputArchive& archive) const { memory_.save(archive, "gdumb.memory."); }
-
-void Gdumb::load_state(torch::serialize::InputArchive& archive) { memory_.load(archive, "gdumb.memory."); }
-
-namespace {
-
-std::unique_ptr<Method> make_gdumb(const ConfigSection& s) {
-  const GdumbOptions o = read_replay_options(s, 1);
-  return std::make_unique<Gdumb>(o);
-}
-
-SSCL_REGISTER(MethodRegistry, "gdumb", make_gdumb);
-
-}  // namespace
 }  // namespace sscl

@@ -17,13 +17,13 @@ namespace sscl {
 namespace F = torch::nn::functional;
 
 namespace {
-constexpr int64_t kFeatureChunk = 256;  // images per forward pass when extracting features
+constexpr int64_t kIcarlFeatureChunk = 256;  // images per forward pass when extracting features
 
-torch::Tensor l2_normalise(const torch::Tensor& x) { return F::normalize(x, F::NormalizeFuncOptions().dim(1)); }
+torch::Tensor icarl_normalise(const torch::Tensor& x) { return F::normalize(x, F::NormalizeFuncOptions().dim(1)); }
 }  // namespace
 
 std::vector<int64_t> herding_selection(const at::Tensor& features, int64_t m) {
-  const auto phi = l2_normalise(features.detach());
+  const auto phi = icarl_normalise(features.detach());
   const int64_t n = phi.size(0);
   const int64_t count = std::min(m, n);
   std::vector<int64_t> chosen;
@@ -56,16 +56,16 @@ std::vector<int64_t> keep_first_per_class(const at::Tensor& labels, int64_t m) {
 
 std::pair<at::Tensor, at::Tensor> exemplar_means(const at::Tensor& features, const at::Tensor& labels,
                                                  int64_t num_classes) {
-  const auto phi = l2_normalise(features.detach());
+  const auto phi = icarl_normalise(features.detach());
   const auto idx = labels.to(phi.device(), torch::kLong);
   auto sums = torch::zeros({num_classes, phi.size(1)}, phi.options()).index_add_(0, idx, phi);
   auto counts = torch::zeros({num_classes}, phi.options()).index_add_(0, idx, torch::ones_like(idx, phi.options()));
   // Normalising the sum is normalising the average; empty classes stay zero.
-  return {l2_normalise(sums), counts.gt(0)};
+  return {icarl_normalise(sums), counts.gt(0)};
 }
 
 at::Tensor nme_logits(const at::Tensor& features, const at::Tensor& means, const at::Tensor& has_mean) {
-  const auto phi = l2_normalise(features);
+  const auto phi = icarl_normalise(features);
   const auto distance = torch::cdist(phi, means.to(phi.dtype()));
   return (-distance).masked_fill(~has_mean.to(phi.device()).unsqueeze(0), kNoMeanLogit);
 }
@@ -85,7 +85,8 @@ at::Tensor icarl_bce(const at::Tensor& logits, const at::Tensor& targets, const 
   return (per_entry * weight).sum() / weight.sum().clamp_min(1.0);
 }
 
-Icarl::Icarl(IcarlOptions options) : options_(options), memory_(options.buffer_size, ReplayPolicy::kReservoir) {}
+Icarl::Icarl(const ReplayOptions& options)
+    : options_(options), memory_(options.buffer_size, ReplayPolicy::kReservoir) {}
 
 void Icarl::attach(MethodContext context) {
   Method::attach(std::move(context));
@@ -143,13 +144,13 @@ torch::Tensor Icarl::plain_features(const torch::Tensor& raw) {
   model()->eval();
   torch::NoGradGuard no_grad;
   std::vector<torch::Tensor> parts;
-  for (int64_t start = 0; start < raw.size(0); start += kFeatureChunk) {
-    const int64_t len = std::min(kFeatureChunk, raw.size(0) - start);
+  for (int64_t start = 0; start < raw.size(0); start += kIcarlFeatureChunk) {
+    const int64_t len = std::min(kIcarlFeatureChunk, raw.size(0) - start);
     const auto images = data().views(raw.narrow(0, start, len), View::kPlain, 0).to(context().device);
     parts.push_back(model()->features(images));
   }
   model()->train(was_training);
-  return l2_normalise(torch::cat(parts));
+  return icarl_normalise(torch::cat(parts));
 }
 
 void Icarl::update_exemplars(int task) {
@@ -201,67 +202,20 @@ torch::Tensor Icarl::predict(const torch::Tensor& images) {
 }
 
 std::vector<std::pair<std::string, double>> Icarl::stats() const {
-  double teacher_bytes = 0;
-  if (teacher_) {
-    for (const auto& p : teacher_->parameters()) teacher_bytes += static_cast<double>(p.nbytes());
-    for (const auto& b : teacher_->buffers()) teacher_bytes += static_cast<double>(b.nbytes());
-  }
   auto stats = replay_stats(memory_);
   stats.insert(stats.end(), {{"class_means_bytes", means_.defined() ? static_cast<double>(means_.nbytes()) : 0.0},
-                             {"teacher_bytes", teacher_bytes}});
+                             {"teacher_bytes", copy_bytes(teacher_)}});
   return stats;
 }
 
-void Icarl::save_state(torch::serialize::OutputArchive& archive) const {
-  memory_.save(archive, "icarl.memory.");
-  archive.write("icarl.flags", torch::tensor({means_.defined() ? 1 : 0, teacher_ ? 1 : 0}, torch::kLong));
-  if (means_.defined()) {
-    archive.write("icarl.means", means_);
-    archive.write("icarl.has_mean", has_mean_);
-  }
-  if (teacher_) {
-    for (const auto& item : teacher_->named_parameters(true))
-      archive.write("icarl.teacher." + item.key(), item.value());
-    for (const auto& item : teacher_->named_buffers(true)) archive.write("icarl.teacher." + item.key(), item.value());
-  }
+void Icarl::visit_state(StateVisitor& s) {
+  s("memory", memory_);
+  s("means", means_, Place::kDevice);
+  s("has_mean", has_mean_, Place::kDevice);
+  s.optional_module("teacher", teacher_, [this] { return frozen_copy(model(), context()); });
 }
 
-void Icarl::load_state(torch::serialize::InputArchive& archive) {
-  memory_.load(archive, "icarl.memory.");
-  torch::Tensor flags;
-  archive.read("icarl.flags", flags);
-  means_ = has_mean_ = torch::Tensor();
-  if (flags[0].item<int64_t>() != 0) {
-    archive.read("icarl.means", means_);
-    archive.read("icarl.has_mean", has_mean_);
-    means_ = means_.to(context().device);
-    has_mean_ = has_mean_.to(context().device);
-  }
-  teacher_ = nullptr;
-  if (flags[1].item<int64_t>() != 0) {
-    teacher_ = frozen_copy(model(), context());
-    torch::NoGradGuard no_grad;
-    for (auto& item : teacher_->named_parameters(true)) {
-      torch::Tensor saved;
-      archive.read("icarl.teacher." + item.key(), saved);
-      item.value().copy_(saved);
-    }
-    for (auto& item : teacher_->named_buffers(true)) {
-      torch::Tensor saved;
-      archive.read("icarl.teacher." + item.key(), saved);
-      item.value().copy_(saved);
-    }
-  }
-}
+SSCL_REGISTER_METHOD("icarl", Icarl, MemoryOptions{},
+                     "iCaRL: herded exemplars, BCE distilled from the last model, nearest-mean classification");
 
-namespace {
-
-std::unique_ptr<Method> make_icarl(const ConfigSection& s) {
-  const IcarlOptions o = read_replay_options(s, 1);
-  return std::make_unique<Icarl>(o);
-}
-
-SSCL_REGISTER(MethodRegistry, "icarl", make_icarl);
-
-}  // namespace
 }  // namespace sscl

@@ -1,12 +1,14 @@
 // iCaRL (Rebuffi et al., CVPR 2017): a memory of exemplars chosen by herding,
 // split evenly over the classes seen; training with sigmoid binary cross-entropy
 // whose old-class targets come from the previous model (distillation); and
-// classification by the nearest mean of exemplars (NME).
+// classification by the nearest mean of exemplars (NME). Options: MemoryOptions
+// (buffer_size >= 1, split over the classes seen; minibatch_size).
 #pragma once
 
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -15,9 +17,6 @@
 #include "methods/common/replay_buffer.h"
 
 namespace sscl {
-
-// buffer_size (> 0) and minibatch_size (0: the data batch size).
-using IcarlOptions = ReplayOptions;
 
 // Herding (Alg. 4 of the paper): the rows of `features` [N, D] chosen one by one
 // so that the mean of the chosen ones stays closest to the mean of all, on
@@ -54,7 +53,7 @@ at::Tensor icarl_bce(const at::Tensor& logits, const at::Tensor& targets, const 
 
 class Icarl : public Method {
  public:
-  explicit Icarl(IcarlOptions options);
+  explicit Icarl(const ReplayOptions& options);
 
   std::string name() const override { return "icarl"; }
   void attach(MethodContext context) override;
@@ -63,8 +62,7 @@ class Icarl : public Method {
   torch::Tensor predict(const torch::Tensor& images) override;
 
   std::vector<std::pair<std::string, double>> stats() const override;
-  void save_state(torch::serialize::OutputArchive& archive) const override;
-  void load_state(torch::serialize::InputArchive& archive) override;
+  void visit_state(StateVisitor& s) override;
 
   const ReplayBuffer& memory() const { return memory_; }
   bool has_class_means() const { return means_.defined(); }
@@ -78,7 +76,7 @@ class Icarl : public Method {
   void update_exemplars(int task);
   void update_class_means();
 
-  IcarlOptions options_;
+  ReplayOptions options_;
   ReplayBuffer memory_;
   Classifier teacher_{nullptr};  // the model at the end of the previous task
   torch::Tensor means_;          // [num_classes, D], normalised; undefined before the first task ends

@@ -78,30 +78,7 @@ std::vector<std::pair<std::string, double>> Joint::stats() const {
   return {{"buffer_bytes", static_cast<double>(bytes())}, {"buffer_size", static_cast<double>(store_.size())}};
 }
 
-void Joint::save_state(torch::serialize::OutputArchive& archive) const {
-  archive.write("joint.gathered", torch::tensor(gathered_, torch::kLong));
-  if (store_.size() == 0) return;
-  archive.write("joint.images", store_.images);
-  archive.write("joint.labels", store_.labels);
-  archive.write("joint.tasks", store_.tasks);
-  archive.write("joint.ids", store_.ids);
-}
-
-void Joint::load_state(torch::serialize::InputArchive& archive) {
-  at::Tensor gathered;
-  archive.read("joint.gathered", gathered);
-  gathered = gathered.contiguous();
-  gathered_.assign(gathered.data_ptr<int64_t>(), gathered.data_ptr<int64_t>() + gathered.numel());
-  store_ = ReplaySamples{};
-  if (gathered_.empty()) return;
-  archive.read("joint.images", store_.images);
-  archive.read("joint.labels", store_.labels);
-  archive.read("joint.tasks", store_.tasks);
-  archive.read("joint.ids", store_.ids);
-}
-
-namespace {
-SSCL_REGISTER(MethodRegistry, "joint", [](const ConfigSection&) { return std::make_unique<Joint>(); });
-}  // namespace
+SSCL_REGISTER_METHOD("joint", Joint, NoOptions{},
+                     "Joint: trains on the labeled images of every task so far together (the upper bound)");
 
 }  // namespace sscl

@@ -26,8 +26,11 @@ std::vector<int64_t> distinct_uniform(int64_t n, int64_t k, Rng& rng);
 
 class Joint : public Method {
  public:
+  explicit Joint(const NoOptions& = {}) {
+    traits_.accepts_labels_mid_task = false;  // a task's labeled images are gathered at its start
+  }
+
   std::string name() const override { return "joint"; }
-  bool accepts_labels_mid_task() const override { return false; }
 
   // Adds the labeled images of state.task to the store (once per task, so a
   // resumed run does not add them twice).
@@ -35,8 +38,13 @@ class Joint : public Method {
   LossTerms step(const TrainBatch& batch, const RunState& state) override;
 
   std::vector<std::pair<std::string, double>> stats() const override;
-  void save_state(torch::serialize::OutputArchive& archive) const override;
-  void load_state(torch::serialize::InputArchive& archive) override;
+  void visit_state(StateVisitor& s) override {
+    s("gathered", gathered_);
+    s("images", store_.images);
+    s("labels", store_.labels);
+    s("tasks", store_.tasks);
+    s("ids", store_.ids);
+  }
 
   // The rows of the store drawn at (task, iter): images, labels, tasks, ids.
   ReplaySamples draw(int task, int64_t iter) const;

@@ -3,8 +3,6 @@
 #include <torch/nn/functional/loss.h>
 #include <torch/torch.h>
 
-#include "methods/common/model_copy.h"
-
 namespace sscl {
 
 at::Tensor distillation_loss(const at::Tensor& new_logits, const at::Tensor& old_logits, const at::Tensor& classes,
@@ -69,53 +67,7 @@ LossTerms Lwf::step(const TrainBatch& batch, const RunState& state) {
 
 void Lwf::after_task(const RunState&) { teacher_ = frozen_copy(model(), context()); }
 
-std::vector<std::pair<std::string, double>> Lwf::stats() const {
-  double bytes = 0;
-  if (teacher_) {
-    for (const auto& p : teacher_->parameters()) bytes += static_cast<double>(p.nbytes());
-    for (const auto& b : teacher_->buffers()) bytes += static_cast<double>(b.nbytes());
-  }
-  return {{"teacher_bytes", bytes}};
-}
+SSCL_REGISTER_METHOD("lwf", Lwf, LwfOptions{},
+                     "LwF: distils the previous task's model on the old classes' logits of the current images");
 
-void Lwf::save_state(torch::serialize::OutputArchive& archive) const {
-  archive.write("lwf.has_teacher", torch::tensor({teacher_ ? int64_t{1} : int64_t{0}}));
-  if (!teacher_) return;
-  for (const auto& item : teacher_->named_parameters(true)) archive.write("lwf.teacher." + item.key(), item.value());
-  for (const auto& item : teacher_->named_buffers(true)) archive.write("lwf.teacher." + item.key(), item.value());
-}
-
-void Lwf::load_state(torch::serialize::InputArchive& archive) {
-  torch::Tensor flag;
-  archive.read("lwf.has_teacher", flag);
-  teacher_ = nullptr;
-  if (flag[0].item<int64_t>() == 0) return;
-  teacher_ = frozen_copy(model(), context());  // the architecture; the values follow
-  torch::NoGradGuard no_grad;
-  for (auto& item : teacher_->named_parameters(true)) {
-    torch::Tensor value;
-    archive.read("lwf.teacher." + item.key(), value);
-    item.value().copy_(value);
-  }
-  for (auto& item : teacher_->named_buffers(true)) {
-    torch::Tensor value;
-    archive.read("lwf.teacher." + item.key(), value);
-    item.value().copy_(value);
-  }
-}
-
-namespace {
-
-std::unique_ptr<Method> make_lwf(const ConfigSection& s) {
-  LwfOptions o;
-  o.alpha = s.get_or("alpha", o.alpha);
-  o.temperature = s.get_or("temperature", o.temperature);
-  if (!(o.alpha >= 0)) s.fail("alpha", "must be >= 0");
-  if (!(o.temperature > 0)) s.fail("temperature", "must be > 0");
-  return std::make_unique<Lwf>(o);
-}
-
-SSCL_REGISTER(MethodRegistry, "lwf", make_lwf);
-
-}  // namespace
 }  // namespace sscl

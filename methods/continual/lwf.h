@@ -25,12 +25,17 @@
 #include <vector>
 
 #include "core/method.h"
+#include "methods/common/model_copy.h"
 
 namespace sscl {
 
 struct LwfOptions {
-  double alpha = 1.0;        // weight of the distillation term
-  double temperature = 2.0;  // T of the softened softmax (the paper's T = 2)
+  double alpha = 1.0;
+  double temperature = 2.0;
+  static void declare(OptionSpec<LwfOptions>& o) {
+    o.key("alpha", &LwfOptions::alpha, "weight of the distillation term").min(0);
+    o.key("temperature", &LwfOptions::temperature, "T of the softened softmax (the paper's T = 2)").above(0);
+  }
 };
 
 // T^2 * mean over rows of KL(softmax(old/T) || softmax(new/T)), both restricted to
@@ -45,18 +50,22 @@ at::Tensor grouped_distillation_loss(const at::Tensor& new_logits, const at::Ten
 
 class Lwf : public Method {
  public:
-  explicit Lwf(LwfOptions options) : options_(options) {}
+  explicit Lwf(LwfOptions options) : options_(options) {
+    traits_.composes_with_semi = true;
+    traits_.needs_plain_labeled_pass = true;  // distils from its logits
+  }
 
   std::string name() const override { return "lwf"; }
-  bool composes_with_semi() const override { return true; }
-  bool needs_plain_labeled_pass() const override { return true; }  // distils from its logits
   void attach(MethodContext context) override;
   LossTerms step(const TrainBatch& batch, const RunState& state) override;
   void after_task(const RunState& state) override;
 
-  std::vector<std::pair<std::string, double>> stats() const override;
-  void save_state(torch::serialize::OutputArchive& archive) const override;
-  void load_state(torch::serialize::InputArchive& archive) override;
+  std::vector<std::pair<std::string, double>> stats() const override {
+    return {{"teacher_bytes", copy_bytes(teacher_)}};
+  }
+  void visit_state(StateVisitor& s) override {
+    s.optional_module("teacher", teacher_, [this] { return frozen_copy(model(), context()); });
+  }
 
   // The model as it was at the end of the previous task; null during task 0.
   Classifier& teacher() { return teacher_; }

@@ -104,44 +104,24 @@ int64_t ProgressiveNet::adapter_parameter_count(int column) const {
   return n;
 }
 
-void ProgressiveNet::save(torch::serialize::OutputArchive& archive) const {
-  archive.write("pnn.columns", torch::tensor(static_cast<int64_t>(columns_.size())));
-  for (size_t c = 1; c < columns_.size(); ++c) {
-    torch::serialize::OutputArchive column;
-    columns_[c]->save(column);
-    archive.write("pnn.column" + std::to_string(c), column);
-  }
-}
-
-int ProgressiveNet::saved_columns(torch::serialize::InputArchive& archive) {
-  torch::Tensor count;
-  archive.read("pnn.columns", count);
-  return static_cast<int>(count.item<int64_t>());
-}
-
-void ProgressiveNet::load(torch::serialize::InputArchive& archive) {
-  const int saved = saved_columns(archive);
-  check<Error>(saved == num_columns(), "pnn: the checkpoint holds " + std::to_string(saved) +
-                                           " columns, the network has " + std::to_string(num_columns()));
-  for (int c = 1; c < saved; ++c) {
-    torch::serialize::InputArchive column;
-    archive.read("pnn.column" + std::to_string(c), column);
-    columns_[c]->load(column);
-  }
-}
-
 namespace {
+
+struct PnnOptions {
+  double alpha_init = 0.1;
+  static void declare(OptionSpec<PnnOptions>& o) {
+    o.key("alpha_init", &PnnOptions::alpha_init, "adapters' alpha ~ U(0, alpha_init): \"a random small value\"").min(0);
+  }
+};
 
 class Pnn : public Method {
  public:
-  explicit Pnn(PnnOptions options) : options_(options) {}
+  explicit Pnn(PnnOptions options) : options_(options) {
+    traits_.scenarios = {Scenario::kTaskIL};   // column t answers for task t's classes: the task id must be known
+    traits_.fresh_optimizer_each_task = true;  // each task trains a new column: the optimizer is rebuilt over it
+    traits_.single_network = false;            // one column per task
+  }
 
   std::string name() const override { return "pnn"; }
-  // Column t answers for task t's classes: the task id must be known.
-  std::vector<Scenario> supported_scenarios() const override { return {Scenario::kTaskIL}; }
-  // Each task trains a new column: the optimizer is rebuilt over it.
-  bool fresh_optimizer_each_task() const override { return true; }
-  bool single_network() const override { return false; }  // one column per task
 
   void attach(MethodContext ctx) override {
     Method::attach(std::move(ctx));
@@ -190,14 +170,18 @@ class Pnn : public Method {
     return out;
   }
 
-  void save_state(torch::serialize::OutputArchive& archive) const override {
-    if (net_) net_->save(archive);
-  }
-
-  void load_state(torch::serialize::InputArchive& archive) override {
-    const int saved = ProgressiveNet::saved_columns(archive);
-    while (net().num_columns() < saved) add_column();
-    net().load(archive);
+  // Columns 1.. (column 0 is the model, saved with it); a load first adds the
+  // checkpoint's columns (seeded as in training), then reads their values.
+  void visit_state(StateVisitor& s) override {
+    int columns = net().num_columns();
+    s("columns", columns);
+    if (s.loading()) {
+      while (net().num_columns() < columns) add_column();
+      check<Error>(net().num_columns() == columns, "pnn: the checkpoint holds " + std::to_string(columns) +
+                                                       " columns, the network has " +
+                                                       std::to_string(net().num_columns()));
+    }
+    for (int c = 1; c < columns; ++c) s("column" + std::to_string(c), *net().column(c));
   }
 
  private:
@@ -218,14 +202,8 @@ class Pnn : public Method {
   std::unique_ptr<ProgressiveNet> net_;
 };
 
-std::unique_ptr<Method> make_pnn(const ConfigSection& s) {
-  PnnOptions o;
-  o.alpha_init = s.get_or("alpha_init", o.alpha_init);
-  if (!(o.alpha_init >= 0)) s.fail("alpha_init", "must be >= 0");
-  return std::make_unique<Pnn>(o);
-}
-
-SSCL_REGISTER(MethodRegistry, "pnn", make_pnn);
+SSCL_REGISTER_METHOD("pnn", Pnn, PnnOptions{},
+                     "PNN: a new column per task, with lateral adapters from the frozen earlier ones (task-IL)");
 
 }  // namespace
 }  // namespace sscl

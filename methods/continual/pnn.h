@@ -11,15 +11,13 @@
 // on. Columns 1.. are built with context().make_backbone() (a fresh network of the
 // same architecture) plus adapters and a Linear head over their task's classes.
 // Column 0's parameter count is the model's, its head(s) over all classes included.
-// Column t is initialised with torch's CPU generator seeded by derive_seed(seed,
-// {300, t}) (its state restored after), so it is the same network on a resume.
+// Column t is initialised with torch's CPU generator seeded by the stream
+// "pnn.column_init" at t (its state restored after), so it is the same network
+// on a resume, where the checkpoint's values then replace its initial ones.
 //
 // The loss is cross-entropy over column t's logits of task t's classes (the other
 // classes get -inf, the task mask), so method.train_mask changes nothing here.
-// Options (method section): alpha_init (0.1).
 #pragma once
-
-#include <torch/serialize/archive.h>
 
 #include <memory>
 #include <vector>
@@ -28,10 +26,6 @@
 #include "methods/continual/pnn_column.h"
 
 namespace sscl {
-
-struct PnnOptions {
-  double alpha_init = 0.1;  // adapters' alpha ~ U(0, alpha_init): "a random small value"
-};
 
 class ProgressiveNet {
  public:
@@ -67,12 +61,6 @@ class ProgressiveNet {
 
   PnnColumn& column(int c) { return columns_.at(static_cast<size_t>(c)); }
   const std::vector<int64_t>& classes(int c) const { return task_classes_.at(static_cast<size_t>(c)); }
-
-  // Columns 1.. (column 0 is the model, saved with it). Before load(), add
-  // columns up to saved_columns(archive) (add_column); load() reads their tensors.
-  void save(torch::serialize::OutputArchive& archive) const;
-  static int saved_columns(torch::serialize::InputArchive& archive);
-  void load(torch::serialize::InputArchive& archive);
 
  private:
   // Runs columns 0..last, each on the earlier ones' activations.

@@ -12,13 +12,13 @@ namespace sscl {
 namespace {
 
 // PyTorch's default Linear/Conv initialisation: U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
-torch::Tensor default_init(std::vector<int64_t> shape, int64_t fan_in) {
+torch::Tensor lateral_init(std::vector<int64_t> shape, int64_t fan_in) {
   const double bound = 1.0 / std::sqrt(static_cast<double>(fan_in));
   return torch::empty(shape).uniform_(-bound, bound);
 }
 
 // x W^T (+ b) on vectors [N, in], or the same 1x1 convolution on maps [N, in, H, W].
-torch::Tensor project(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) {
+torch::Tensor lateral_project(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) {
   if (x.dim() == 2) return torch::linear(x, weight, bias);
   check<Error>(x.dim() == 4, "pnn lateral adapter: expected [N, C] or [N, C, H, W] activations, got " +
                                  std::to_string(x.dim()) + " dimensions");
@@ -31,9 +31,9 @@ LateralAdapterImpl::LateralAdapterImpl(int64_t earlier_columns, int64_t channels
   check<Error>(earlier_columns > 0 && channels > 0, "pnn lateral adapter needs earlier columns and channels");
   const int64_t in = earlier_columns * channels;
   alpha = register_parameter("alpha", torch::rand({}) * alpha_init);
-  v_weight = register_parameter("v_weight", default_init({channels, in}, in));
-  v_bias = register_parameter("v_bias", default_init({channels}, in));
-  u_weight = register_parameter("u_weight", default_init({channels, channels}, channels));
+  v_weight = register_parameter("v_weight", lateral_init({channels, in}, in));
+  v_bias = register_parameter("v_bias", lateral_init({channels}, in));
+  u_weight = register_parameter("u_weight", lateral_init({channels, channels}, channels));
 }
 
 torch::Tensor LateralAdapterImpl::forward(const std::vector<torch::Tensor>& earlier) {
@@ -41,7 +41,7 @@ torch::Tensor LateralAdapterImpl::forward(const std::vector<torch::Tensor>& earl
                "pnn lateral adapter: built for " + std::to_string(v_weight.size(1) / u_weight.size(0)) +
                    " earlier columns, given " + std::to_string(earlier.size()));
   const auto scaled = alpha * torch::cat(earlier, 1);
-  return project(torch::relu(project(scaled, v_weight, v_bias)), u_weight, torch::Tensor());
+  return lateral_project(torch::relu(lateral_project(scaled, v_weight, v_bias)), u_weight, torch::Tensor());
 }
 
 PnnColumnImpl::PnnColumnImpl(std::shared_ptr<Backbone> backbone, int64_t earlier_columns, int64_t head_classes,

@@ -1,9 +1,7 @@
 // Pieces shared by the importance-based regularisers (SI, online EWC): the
-// quadratic anchor penalty and per-parameter tensor lists that are saved with the
-// parameter names as keys, so a checkpoint names what it holds.
+// quadratic anchor penalty and helpers over per-parameter tensor lists.
 #pragma once
 
-#include <torch/serialize/archive.h>
 #include <torch/torch.h>
 
 #include <string>
@@ -52,26 +50,6 @@ inline double total_bytes(const std::vector<torch::Tensor>& tensors) {
   double bytes = 0;
   for (const auto& t : tensors) bytes += static_cast<double>(t.nbytes());
   return bytes;
-}
-
-// Writes tensors[k] under prefix + names[k].
-inline void write_tensors(torch::serialize::OutputArchive& archive, const std::string& prefix,
-                          const std::vector<std::string>& names, const std::vector<torch::Tensor>& tensors) {
-  check<Error>(names.size() == tensors.size(), "write_tensors: " + prefix + ": names and tensors differ in count");
-  for (size_t k = 0; k < names.size(); ++k) archive.write(prefix + names[k], tensors[k]);
-}
-
-// Reads one tensor per name, moved to `device`.
-inline std::vector<torch::Tensor> read_tensors(torch::serialize::InputArchive& archive, const std::string& prefix,
-                                               const std::vector<std::string>& names, const torch::Device& device) {
-  std::vector<torch::Tensor> out;
-  out.reserve(names.size());
-  for (const auto& name : names) {
-    torch::Tensor t;
-    archive.read(prefix + name, t);
-    out.push_back(t.to(device));
-  }
-  return out;
 }
 
 }  // namespace sscl

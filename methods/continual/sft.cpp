@@ -1,22 +1,22 @@
-// SFT: sequential fine-tuning on the labeled images only, the lower bound of
-// continual learning (no replay, no regularisation). With method.semi it is the
-// semi-supervised loss alone (method.name = "fixmatch" is SFT + FixMatch).
-#include "core/method.h"
+#include "methods/continual/sft.h"
 
 namespace sscl {
 namespace {
 
 class Sft : public Method {
  public:
+  Sft() { traits_.composes_with_semi = true; }
   std::string name() const override { return "sft"; }
-  bool composes_with_semi() const override { return true; }
-
   LossTerms step(const TrainBatch& batch, const RunState& state) override {
     return forward_current(batch, state).terms;
   }
 };
 
-SSCL_REGISTER(MethodRegistry, "sft", [](const ConfigSection&) { return std::make_unique<Sft>(); });
+SSCL_REGISTER_OPTIONS(MethodRegistry, "sft", "SFT: fine-tuning on each task's labeled images (the lower bound)",
+                      NoOptions{}, [](const NoOptions&) { return make_sft(); });
 
 }  // namespace
+
+std::unique_ptr<Method> make_sft() { return std::make_unique<Sft>(); }
+
 }  // namespace sscl

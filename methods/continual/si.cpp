@@ -24,8 +24,6 @@ at::Tensor si_task_gradient(const at::Tensor& total_grad, const at::Tensor& big_
 
 std::vector<torch::Tensor> Si::params() const { return context().model->parameters(); }
 
-std::vector<std::string> Si::param_names() const { return context().model->named_parameters(true).keys(); }
-
 LossTerms Si::step(const TrainBatch& batch, const RunState& state) {
   LossTerms terms = forward_current(batch, state).terms;
   terms.emplace_back("penalty", quadratic_penalty(params(), anchor_, big_omega_, options_.c));
@@ -83,54 +81,18 @@ std::vector<std::pair<std::string, double>> Si::stats() const {
           {"path_integral_bytes", total_bytes(omega_) + total_bytes(task_start_)}};
 }
 
-void Si::save_state(torch::serialize::OutputArchive& archive) const {
-  const auto names = param_names();
-  archive.write("si.flags",
-                torch::tensor({static_cast<int64_t>(started_task_), big_omega_.empty() ? int64_t{0} : int64_t{1}}));
-  if (started_task_ >= 0) {
-    write_tensors(archive, "si.task_start.", names, task_start_);
-    write_tensors(archive, "si.omega.", names, omega_);
-  }
-  if (!big_omega_.empty()) {
-    write_tensors(archive, "si.big_omega.", names, big_omega_);
-    write_tensors(archive, "si.anchor.", names, anchor_);
-  }
-}
-
-void Si::load_state(torch::serialize::InputArchive& archive) {
-  const auto names = param_names();
-  const auto device = context().device;
-  torch::Tensor flags;
-  archive.read("si.flags", flags);
-  started_task_ = static_cast<int>(flags[0].item<int64_t>());
-  task_start_.clear();
-  omega_.clear();
-  big_omega_.clear();
-  anchor_.clear();
-  step_grad_.clear();
+void Si::visit_state(StateVisitor& s) {
+  s("started_task", started_task_);
+  s("task_start", task_start_, Place::kDevice);
+  s("omega", omega_, Place::kDevice);
+  s("big_omega", big_omega_, Place::kDevice);
+  s("anchor", anchor_, Place::kDevice);
+  if (!s.loading()) return;
+  step_grad_.clear();  // only ever filled within one iteration
   step_before_.clear();
-  if (started_task_ >= 0) {
-    task_start_ = read_tensors(archive, "si.task_start.", names, device);
-    omega_ = read_tensors(archive, "si.omega.", names, device);
-  }
-  if (flags[1].item<int64_t>() != 0) {
-    big_omega_ = read_tensors(archive, "si.big_omega.", names, device);
-    anchor_ = read_tensors(archive, "si.anchor.", names, device);
-  }
 }
 
-namespace {
+SSCL_REGISTER_METHOD("si", Si, SiOptions{},
+                     "SI: path-integral importances penalise drift from the last task's parameters");
 
-std::unique_ptr<Method> make_si(const ConfigSection& s) {
-  SiOptions o;
-  o.c = s.get_or("c", o.c);
-  o.xi = s.get_or("xi", o.xi);
-  if (!(o.c >= 0)) s.fail("c", "must be >= 0");
-  if (!(o.xi > 0)) s.fail("xi", "must be > 0 (it keeps Omega's denominator away from zero)");
-  return std::make_unique<Si>(o);
-}
-
-SSCL_REGISTER(MethodRegistry, "si", make_si);
-
-}  // namespace
 }  // namespace sscl

@@ -29,8 +29,12 @@
 namespace sscl {
 
 struct SiOptions {
-  double c = 0.5;   // strength of the surrogate loss (mammoth's best for Seq-CIFAR-10)
-  double xi = 1.0;  // damping of Omega's denominator
+  double c = 0.5;  // mammoth's best for Seq-CIFAR-10
+  double xi = 1.0;
+  static void declare(OptionSpec<SiOptions>& o) {
+    o.key("c", &SiOptions::c, "strength of the surrogate loss").min(0);
+    o.key("xi", &SiOptions::xi, "damping of Omega's denominator (keeps it away from zero)").above(0);
+  }
 };
 
 // One optimizer step of the path integral: omega - grad * delta.
@@ -47,10 +51,9 @@ at::Tensor si_task_gradient(const at::Tensor& total_grad, const at::Tensor& big_
 
 class Si : public Method {
  public:
-  explicit Si(SiOptions options) : options_(options) {}
+  explicit Si(SiOptions options) : options_(options) { traits_.composes_with_semi = true; }
 
   std::string name() const override { return "si"; }
-  bool composes_with_semi() const override { return true; }
   LossTerms step(const TrainBatch& batch, const RunState& state) override;
   void before_task(const RunState& state) override;
   void after_backward(const RunState& state) override;
@@ -58,8 +61,7 @@ class Si : public Method {
   void after_task(const RunState& state) override;
 
   std::vector<std::pair<std::string, double>> stats() const override;
-  void save_state(torch::serialize::OutputArchive& archive) const override;
-  void load_state(torch::serialize::InputArchive& archive) override;
+  void visit_state(StateVisitor& s) override;
 
   // Per parameter, in model()->parameters() order; empty before they exist.
   const std::vector<torch::Tensor>& path_integral() const { return omega_; }   // omega of the running task
@@ -68,7 +70,6 @@ class Si : public Method {
 
  private:
   std::vector<torch::Tensor> params() const;
-  std::vector<std::string> param_names() const;
 
   SiOptions options_;
   int started_task_ = -1;                  // the task that task_start_ and omega_ belong to

@@ -16,20 +16,66 @@
 namespace sscl {
 
 namespace {
-constexpr int64_t kLossBatch = 256;  // rows per pass when measuring the labeled tier's losses
+constexpr int64_t kEdgeHmlLossBatch = 256;  // rows per pass when measuring the labeled tier's losses
 
 // A zero loss term on the device of `like`.
-at::Tensor zero_like_scalar(const at::Tensor& like) { return torch::zeros({}, like.options()); }
+at::Tensor edgehml_zero_like(const at::Tensor& like) { return torch::zeros({}, like.options()); }
 }  // namespace
 
+void EdgeHmlOptions::declare(OptionSpec<EdgeHmlOptions>& o) {
+  o.key("pool_sizes", &EdgeHmlOptions::pool_sizes, "[S_sup, S_off]: the labeled tier's and the offline tier's capacity")
+      .check([](const std::vector<int64_t>& v) { return v.size() == 2; }, "expected [S_sup, S_off], e.g. [200, 2000]")
+      .check([](const std::vector<int64_t>& v) { return v[0] >= 1; }, "S_sup must be >= 1")
+      .check([](const std::vector<int64_t>& v) { return v[1] >= 1; }, "S_off must be >= 1");
+  o.key("online_pool_size", &EdgeHmlOptions::online_pool_size,
+        "the online tier's budget; 0: S_sup minus the labeled tier's entries at each task end")
+      .min(0);
+  o.key("minibatch_size", &EdgeHmlOptions::minibatch_size, "images of each replay draw; 0: data.batch_size").min(0);
+  o.key("lambda_sup", &EdgeHmlOptions::lambda_sup, "weight of the labeled batch's cross-entropy").min(0);
+  o.key("lambda_sup_replay", &EdgeHmlOptions::lambda_sup_replay, "weight of the labeled tier's replay").min(0);
+  o.key("lambda_u", &EdgeHmlOptions::lambda_u, "weight of the FixMatch term after the warm-up")
+      .alias("lambda_unsup")
+      .min(0);
+  o.key("lambda_ur", &EdgeHmlOptions::lambda_ur, "weight of the online tier's pseudo-labeled replay")
+      .alias("lambda_unsup_replay")
+      .min(0);
+  o.key("need_sup_replay", &EdgeHmlOptions::need_sup_replay, "replay the labeled tier");
+  o.key("need_unsup_replay", &EdgeHmlOptions::need_unsup_replay, "replay the online tier");
+  o.key("unsup_warmup_iters", &EdgeHmlOptions::unsup_warmup_iters,
+        "iterations of each task without the unlabeled term (its views never reach the model)")
+      .alias("unsup_iter_threshold")
+      .min(0);
+  o.key("unsup_ramp_iters", &EdgeHmlOptions::unsup_ramp_iters,
+        "iterations of the cosine ramp of the unlabeled weight after the warm-up; 0: none")
+      .alias("threshold_length")
+      .min(0);
+  o.key("sup_replay_start_iter", &EdgeHmlOptions::sup_replay_start_iter,
+        "first iteration of each task that replays the labeled tier")
+      .alias("sup_iter_threshold");
+  o.key("unsup_replay_start_iter", &EdgeHmlOptions::unsup_replay_start_iter,
+        "first iteration of each task that replays the online tier")
+      .alias("unsup_replay_iter_threshold");
+  o.key("threshold", &EdgeHmlOptions::threshold, "FixMatch's and the offline tier's confidence").between(0, 1);
+  o.choice("offline_storage", &EdgeHmlOptions::offline_storage,
+           {{"disk", OfflineStorage::kDisk}, {"ram", OfflineStorage::kRam}},
+           "where the offline tier keeps its images: a file in the run directory, or RAM");
+  o.key("concat_forward", &EdgeHmlOptions::concat_forward,
+        "one model pass over [labeled, replays, weak, strong]; false: the unlabeled views in passes of their own");
+  o.key("include_harddisk_read_time", &EdgeHmlOptions::include_harddisk_read_time,
+        "refill the online tier inside the next task's first iteration, so that its disk read counts in ms/iter");
+  o.refuse("minibatch_size_unsup", "the unlabeled batch is data.batch_size x data.uratio in sscl; set those instead");
+}
+
 EdgeHml::EdgeHml(EdgeHmlOptions options)
-    : Er(ReplayOptions{options.labeled_pool_size, options.minibatch_size}),
+    : Er(ReplayOptions{options.labeled_pool_size(), options.minibatch_size}),
       edge_options_(options),
-      online_(std::max(options.online_pool_size, options.labeled_pool_size), ReplayPolicy::kReservoir,
+      online_(std::max(options.online_pool_size, options.labeled_pool_size()), ReplayPolicy::kReservoir,
               ReplayFields{0, false, true}) {
+  traits_.uses_unlabeled = true;
+  traits_.composes_with_semi = false;  // its FixMatch is built in
   // The labeled tier: one entry per image id (the reference's id index, with
   // evicted ids removed from it).
-  buffer_ = ReplayBuffer(options.labeled_pool_size, ReplayPolicy::kReservoir, ReplayFields{0, false, true});
+  buffer_ = ReplayBuffer(options.labeled_pool_size(), ReplayPolicy::kReservoir, ReplayFields{0, false, true});
 }
 
 EdgeHml::~EdgeHml() {
@@ -49,7 +95,7 @@ void EdgeHml::attach(MethodContext ctx) {
                                                           std::to_string(reinterpret_cast<uintptr_t>(this)));
     dir = temp_dir_;
   }
-  offline_ = std::make_unique<OfflineTier>(edge_options_.offline_pool_size, edge_options_.offline_storage,
+  offline_ = std::make_unique<OfflineTier>(edge_options_.offline_pool_size(), edge_options_.offline_storage,
                                            dir / "edgehml_offline_tier.bin");
 }
 
@@ -75,8 +121,8 @@ std::vector<double> EdgeHml::labeled_class_losses(const std::vector<int64_t>& cl
     const bool was_training = model()->is_training();
     model()->eval();  // measure, do not move BN's running statistics
     torch::NoGradGuard no_grad;
-    for (int64_t start = 0; start < entries.size(); start += kLossBatch) {
-      const int64_t n = std::min(kLossBatch, entries.size() - start);
+    for (int64_t start = 0; start < entries.size(); start += kEdgeHmlLossBatch) {
+      const int64_t n = std::min(kEdgeHmlLossBatch, entries.size() - start);
       const auto images = data().views(entries.images.narrow(0, start, n), View::kPlain, 0).to(context().device);
       const auto labels = entries.labels.narrow(0, start, n).to(context().device);
       const auto tasks = entries.tasks.narrow(0, start, n).to(context().device);
@@ -121,7 +167,7 @@ void EdgeHml::refill_online_tier(int task) {
   // split evenly over the tasks that have entries.
   const int64_t budget = edge_options_.online_pool_size > 0
                              ? edge_options_.online_pool_size
-                             : std::max<int64_t>(0, edge_options_.labeled_pool_size - buffer_.size());
+                             : std::max<int64_t>(0, edge_options_.labeled_pool_size() - buffer_.size());
   const auto online_entries = online_.all();
   std::map<int64_t, std::vector<int64_t>> slots_of_task;  // old tasks' online slots
   for (int64_t i = 0; i < online_entries.size(); ++i)
@@ -241,7 +287,7 @@ LossTerms EdgeHml::step(const TrainBatch& batch, const RunState& state) {
     }
   }
 
-  const auto zero = zero_like_scalar(logits[0]);
+  const auto zero = edgehml_zero_like(logits[0]);
   LossTerms terms;
   terms.emplace_back("sup", o.lambda_sup * F::cross_entropy(train_logits(logits[0], task), lab.labels));
   terms.emplace_back("sup_replay",
@@ -288,89 +334,20 @@ std::vector<std::pair<std::string, double>> EdgeHml::stats() const {
           {"mask_rate", mask_rate_.mean()}};
 }
 
-void EdgeHml::save_state(torch::serialize::OutputArchive& archive) const {
-  buffer_.save(archive, "edgehml.labeled.");
-  online_.save(archive, "edgehml.online.");
-  offline_->save(archive, "edgehml.offline.");  // its entries and their images, wherever the tier keeps them
-  archive.write("edgehml.counters", torch::tensor({int64_t{pending_refill_task_}, peak_disk_bytes_,
-                                                   peak_offline_ram_bytes_, offline_stored_, online_drawn_}));
-  archive.write("edgehml.read_seconds", torch::tensor(read_seconds_, torch::kDouble));
-  mask_rate_.save(archive, "edgehml.mask_rate");
+void EdgeHml::visit_state(StateVisitor& s) {
+  Er::visit_state(s);  // the labeled tier
+  s("online", online_);
+  s("offline", *offline_);  // its entries and their images, wherever the tier keeps them
+  s("pending_refill_task", pending_refill_task_);
+  s("peak_disk_bytes", peak_disk_bytes_);
+  s("peak_offline_ram_bytes", peak_offline_ram_bytes_);
+  s("offline_stored", offline_stored_);
+  s("online_drawn", online_drawn_);
+  s("read_seconds", read_seconds_);
+  s("mask_rate", mask_rate_);
 }
 
-void EdgeHml::load_state(torch::serialize::InputArchive& archive) {
-  buffer_.load(archive, "edgehml.labeled.");
-  online_.load(archive, "edgehml.online.");
-  offline_->load(archive, "edgehml.offline.");
-  at::Tensor counters, seconds;
-  archive.read("edgehml.counters", counters);
-  archive.read("edgehml.read_seconds", seconds);
-  pending_refill_task_ = static_cast<int>(counters[0].item<int64_t>());
-  peak_disk_bytes_ = counters[1].item<int64_t>();
-  peak_offline_ram_bytes_ = counters[2].item<int64_t>();
-  offline_stored_ = counters[3].item<int64_t>();
-  online_drawn_ = counters[4].item<int64_t>();
-  read_seconds_ = seconds.item<double>();
-  mask_rate_.load(archive, "edgehml.mask_rate", context().device);
-}
+SSCL_REGISTER_SSCL_METHOD("edgehml", EdgeHml, EdgeHmlOptions{},
+                          "EdgeHML: labeled, online and offline memory tiers with a progressive FixMatch schedule");
 
-namespace {
-
-// The reference's spelling of a key is accepted too, so its configs port over;
-// giving both is an error.
-template <typename T>
-T get_either(const ConfigSection& s, const char* key, const char* reference_key, T fallback) {
-  if (s.has(key) && s.has(reference_key))
-    s.fail(key, std::string("also given as '") + reference_key + "' (the reference's name for it); give one");
-  return s.has(reference_key) ? s.get<T>(reference_key) : s.get_or<T>(key, fallback);
-}
-
-std::unique_ptr<Method> make_edgehml(const ConfigSection& s) {
-  EdgeHmlOptions o;
-  if (s.has("pool_sizes")) {
-    const auto sizes = s.get<std::vector<int64_t>>("pool_sizes");
-    if (sizes.size() != 2) s.fail("pool_sizes", "expected [S_sup, S_off], e.g. [200, 2000]");
-    o.labeled_pool_size = sizes[0];
-    o.offline_pool_size = sizes[1];
-  }
-  if (s.has("minibatch_size_unsup"))
-    s.fail("minibatch_size_unsup", "the unlabeled batch is data.batch_size x data.uratio in sscl; set those instead");
-  o.online_pool_size = s.get_or("online_pool_size", o.online_pool_size);
-  o.minibatch_size = s.get_or("minibatch_size", o.minibatch_size);
-  o.lambda_sup = s.get_or("lambda_sup", o.lambda_sup);
-  o.lambda_sup_replay = s.get_or("lambda_sup_replay", o.lambda_sup_replay);
-  o.lambda_u = get_either(s, "lambda_u", "lambda_unsup", o.lambda_u);
-  o.lambda_ur = get_either(s, "lambda_ur", "lambda_unsup_replay", o.lambda_ur);
-  o.need_sup_replay = s.get_or("need_sup_replay", o.need_sup_replay);
-  o.need_unsup_replay = s.get_or("need_unsup_replay", o.need_unsup_replay);
-  o.unsup_warmup_iters = get_either(s, "unsup_warmup_iters", "unsup_iter_threshold", o.unsup_warmup_iters);
-  o.unsup_ramp_iters = get_either(s, "unsup_ramp_iters", "threshold_length", o.unsup_ramp_iters);
-  o.sup_replay_start_iter = get_either(s, "sup_replay_start_iter", "sup_iter_threshold", o.sup_replay_start_iter);
-  o.unsup_replay_start_iter =
-      get_either(s, "unsup_replay_start_iter", "unsup_replay_iter_threshold", o.unsup_replay_start_iter);
-  o.threshold = s.get_or("threshold", o.threshold);
-  o.offline_storage = parse_offline_storage(s.get_choice("offline_storage", "disk", {"disk", "ram"}));
-  o.concat_forward = read_concat_forward(s);
-  o.include_harddisk_read_time = s.get_or("include_harddisk_read_time", o.include_harddisk_read_time);
-
-  const auto where = [&s](const char* key, const char* reference_key) {
-    return s.has(reference_key) ? reference_key : key;
-  };
-  if (o.labeled_pool_size < 1) s.fail("pool_sizes", "S_sup must be >= 1");
-  if (o.offline_pool_size < 1) s.fail("pool_sizes", "S_off must be >= 1");
-  if (o.online_pool_size < 0) s.fail("online_pool_size", "must be >= 0 (0: S_sup minus the labeled tier's entries)");
-  if (o.minibatch_size < 0) s.fail("minibatch_size", "must be >= 0 (0: data.batch_size)");
-  for (const auto& [key, value] : {std::pair{"lambda_sup", o.lambda_sup}, {"lambda_sup_replay", o.lambda_sup_replay}})
-    if (value < 0) s.fail(key, "must be >= 0");
-  if (o.lambda_u < 0) s.fail(where("lambda_u", "lambda_unsup"), "must be >= 0");
-  if (o.lambda_ur < 0) s.fail(where("lambda_ur", "lambda_unsup_replay"), "must be >= 0");
-  if (o.unsup_warmup_iters < 0) s.fail(where("unsup_warmup_iters", "unsup_iter_threshold"), "must be >= 0");
-  if (o.unsup_ramp_iters < 0) s.fail(where("unsup_ramp_iters", "threshold_length"), "must be >= 0");
-  if (o.threshold < 0 || o.threshold > 1) s.fail("threshold", "must be in [0, 1]");
-  return std::make_unique<EdgeHml>(o);
-}
-
-SSCL_REGISTER(MethodRegistry, "edgehml", make_edgehml);
-
-}  // namespace
 }  // namespace sscl

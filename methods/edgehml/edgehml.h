@@ -22,6 +22,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/options.h"
 #include "methods/common/running_mean.h"
 #include "methods/continual/er.h"
 #include "methods/edgehml/memory_tiers.h"
@@ -29,10 +30,9 @@
 namespace sscl {
 
 struct EdgeHmlOptions {
-  int64_t labeled_pool_size = 200;   // S_sup (pool_sizes[0])
-  int64_t offline_pool_size = 2000;  // S_off (pool_sizes[1])
-  int64_t online_pool_size = 0;      // 0: S_sup - labeled entries at each task end
-  int64_t minibatch_size = 0;        // each replay draw; 0: data.batch_size
+  std::vector<int64_t> pool_sizes = {200, 2000};  // [S_sup, S_off], the reference's key
+  int64_t online_pool_size = 0;                   // 0: S_sup - labeled entries at each task end
+  int64_t minibatch_size = 0;                     // each replay draw; 0: data.batch_size
   double lambda_sup = 1.0;
   double lambda_sup_replay = 1.0;
   double lambda_u = 1.0;   // reference: lambda_unsup
@@ -49,6 +49,10 @@ struct EdgeHmlOptions {
   // Refill the online tier inside the first timed iteration of the next task
   // instead of after the task (so the disk read counts in ms/iter).
   bool include_harddisk_read_time = false;
+
+  int64_t labeled_pool_size() const { return pool_sizes.at(0); }  // S_sup
+  int64_t offline_pool_size() const { return pool_sizes.at(1); }  // S_off
+  static void declare(OptionSpec<EdgeHmlOptions>& o);
 };
 
 class EdgeHml : public Er {
@@ -57,8 +61,6 @@ class EdgeHml : public Er {
   ~EdgeHml() override;
 
   std::string name() const override { return "edgehml"; }
-  bool uses_unlabeled() const override { return true; }
-  bool composes_with_semi() const override { return false; }  // its FixMatch is built in
 
   void attach(MethodContext context) override;
   void before_task(const RunState& state) override;
@@ -66,8 +68,8 @@ class EdgeHml : public Er {
   LossTerms step(const TrainBatch& batch, const RunState& state) override;
 
   std::vector<std::pair<std::string, double>> stats() const override;
-  void save_state(torch::serialize::OutputArchive& archive) const override;
-  void load_state(torch::serialize::InputArchive& archive) override;
+  // The labeled tier (Er's "buffer"), the online and offline tiers, the counters.
+  void visit_state(StateVisitor& s) override;
 
   const EdgeHmlOptions& options() const { return edge_options_; }
   const ReplayBuffer& labeled_tier() const { return buffer_; }

@@ -112,21 +112,19 @@ at::Tensor OfflineTier::read_images(const at::Tensor& ids) {
   return out;
 }
 
-void OfflineTier::save(torch::serialize::OutputArchive& archive, const std::string& prefix) {
-  index_.save(archive, prefix + "index.");
+void OfflineTier::visit_state(StateVisitor& s) {
+  s("index", index_);
   // An empty tier (e.g. during the warm-up) has no ids tensor yet.
-  archive.write(prefix + "images", size() > 0 ? read_images(index_.all().ids) : torch::empty({0}, torch::kByte));
-}
-
-void OfflineTier::load(torch::serialize::InputArchive& archive, const std::string& prefix) {
-  index_.load(archive, prefix + "index.");
   at::Tensor images;
-  archive.read(prefix + "images", images);
+  if (!s.loading()) images = size() > 0 ? read_images(index_.all().ids) : torch::empty({0}, torch::kByte);
+  s("images", images);
+  if (!s.loading()) return;
   store_->clear();
   if (size() == 0) return;
   const auto ids = index_.all().ids.contiguous();
-  check<Error>(images.dim() >= 1 && images.size(0) == ids.size(0) && images.scalar_type() == torch::kByte,
-               "edgehml offline tier: the checkpoint's images do not match its index");
+  check<Error>(
+      images.defined() && images.dim() >= 1 && images.size(0) == ids.size(0) && images.scalar_type() == torch::kByte,
+      "edgehml offline tier: the checkpoint's images do not match its index");
   image_shape_ = images.sizes().slice(1).vec();
   const auto rows = images.contiguous();
   const auto row_bytes = static_cast<size_t>(rows.numel() / ids.size(0));

@@ -14,10 +14,10 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
-#include <string>
 #include <vector>
 
 #include "core/random.h"
+#include "core/state.h"
 #include "methods/common/replay_buffer.h"
 #include "methods/edgehml/offline_store.h"
 
@@ -45,7 +45,7 @@ std::vector<int64_t> weighted_draw_without_replacement(const std::vector<double>
 // newest task's count may then take what the others leave.
 std::vector<int64_t> online_task_shares(int64_t capacity, const std::vector<int64_t>& available);
 
-class OfflineTier {
+class OfflineTier : public Stateful {
  public:
   OfflineTier(int64_t capacity, OfflineStorage storage, const std::filesystem::path& file);
 
@@ -63,9 +63,8 @@ class OfflineTier {
   void clear();
 
   // The index and the images (read back from the store, which waits for its
-  // queued writes) for checkpoints; load replaces both, rewriting the store.
-  void save(torch::serialize::OutputArchive& archive, const std::string& prefix);
-  void load(torch::serialize::InputArchive& archive, const std::string& prefix);
+  // queued writes) for checkpoints; loading replaces both, rewriting the store.
+  void visit_state(StateVisitor& s) override;
 
   int64_t size() const { return index_.size(); }
   int64_t capacity() const { return index_.capacity(); }

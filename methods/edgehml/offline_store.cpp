@@ -28,17 +28,17 @@ uint64_t get_le(const uint8_t* p, int bytes) {
   return v;
 }
 
-uint32_t checksum(const uint8_t* data, size_t size) {
+uint32_t record_checksum(const uint8_t* data, size_t size) {
   return static_cast<uint32_t>(crc32(0L, data, static_cast<uInt>(size)));
 }
 
-struct Header {
+struct RecordHeader {
   uint32_t magic;
   int64_t id;
   uint32_t size;
   uint32_t crc;
 };
-Header decode_header(const uint8_t* p) {
+RecordHeader decode_header(const uint8_t* p) {
   return {static_cast<uint32_t>(get_le(p, 4)), static_cast<int64_t>(get_le(p + 4, 8)),
           static_cast<uint32_t>(get_le(p + 12, 4)), static_cast<uint32_t>(get_le(p + 16, 4))};
 }
@@ -133,14 +133,14 @@ void OfflineStore::recover() {
     const int64_t got = pread_all(fd_, raw, kHeaderBytes, offset);
     check<Error>(got >= 0, where() + ": cannot read: " + errno_text());
     if (got < kHeaderBytes) break;
-    const Header h = decode_header(raw);
+    const RecordHeader h = decode_header(raw);
     // Size is checked against the file before allocating: a garbage header must
     // not ask for gigabytes.
     if (h.magic != kMagic || offset + kHeaderBytes + static_cast<int64_t>(h.size) > end) break;
     payload.resize(h.size);
     const int64_t read = pread_all(fd_, payload.data(), h.size, offset + kHeaderBytes);
     check<Error>(read >= 0, where() + ": cannot read: " + errno_text());
-    if (read < static_cast<int64_t>(h.size) || checksum(payload.data(), h.size) != h.crc) break;
+    if (read < static_cast<int64_t>(h.size) || record_checksum(payload.data(), h.size) != h.crc) break;
     index_[h.id] = Location{offset + kHeaderBytes, h.size, next_generation_++};  // newest record wins
     ++recovered_;
     offset += kHeaderBytes + h.size;
@@ -173,7 +173,7 @@ void OfflineStore::writer_loop() {
     put_le(record.data(), kMagic, 4);
     put_le(record.data() + 4, static_cast<uint64_t>(item.id), 8);
     put_le(record.data() + 12, n, 4);
-    put_le(record.data() + 16, checksum(item.bytes.data(), n), 4);
+    put_le(record.data() + 16, record_checksum(item.bytes.data(), n), 4);
     if (n > 0) std::memcpy(record.data() + kHeaderBytes, item.bytes.data(), n);
     const bool ok = pwrite_all(fd_, record.data(), record.size(), offset);
     const std::string failure = ok ? std::string() : errno_text();
@@ -265,9 +265,9 @@ std::vector<uint8_t> OfflineStore::get(int64_t id) {
                            std::to_string(at.offset - kHeaderBytes);
   check<Error>(got >= 0, what + ": " + errno_text());
   check<Error>(got == static_cast<int64_t>(record.size()), what + ": file too short");
-  const Header h = decode_header(record.data());
+  const RecordHeader h = decode_header(record.data());
   check<Error>(h.magic == kMagic && h.id == id && h.size == at.size, what + ": bad header");
-  check<Error>(checksum(record.data() + kHeaderBytes, at.size) == h.crc, what + ": checksum mismatch");
+  check<Error>(record_checksum(record.data() + kHeaderBytes, at.size) == h.crc, what + ": checksum mismatch");
   return std::vector<uint8_t>(record.begin() + kHeaderBytes, record.end());
 }
 

@@ -18,6 +18,27 @@
 
 namespace sscl {
 
+void CcicOptions::declare(OptionSpec<CcicOptions>& o) {
+  o.include(&CcicOptions::replay);
+  o.key("lambda_u", &CcicOptions::lambda_u, "weight of the interpolation-consistency term").min(0);
+  o.key("alpha", &CcicOptions::alpha, "weight of the memory contrast").min(0);
+  o.key("memory_penalty", &CcicOptions::memory_penalty, "weight of the buffer draw's cross-entropy").min(0);
+  o.key("k_aug", &CcicOptions::k_aug, "weak views per unlabeled image for the label guess").min(1);
+  o.key("sharp_temp", &CcicOptions::sharp_temp, "temperature of the guess's sharpening").above(0);
+  o.key("mixup_alpha", &CcicOptions::mixup_alpha, "alpha of the interpolation mixup's Beta(alpha, alpha)").above(0);
+  o.key("knn_k", &CcicOptions::knn_k, "neighbours of the evaluation k-NN").min(1);
+  o.key("triplet_k", &CcicOptions::triplet_k, "hardest pairs per triplet anchor; 0: max(1, data.batch_size / 10)")
+      .min(0);
+  o.key("triplet_margin", &CcicOptions::triplet_margin, "margin on squared feature distances").min(0);
+  o.key("contrast_fraction", &CcicOptions::contrast_fraction,
+        "share of each later task with mixed anchors and the memory contrast")
+      .between(0, 1);
+  o.key("knn_eval", &CcicOptions::knn_eval, "evaluate by a k-NN over the buffer's features; false: the linear head");
+  o.rule([](const CcicOptions& v, const ConfigSection& s) {
+    if (v.replay.buffer_size < 1) s.fail("buffer_size", "must be >= 1 (the k-NN and the replay need a buffer)");
+  });
+}
+
 at::Tensor pairwise_squared_distances(const at::Tensor& features) {
   // Broadcast difference rather than |a|^2 + |b|^2 - 2ab: exact zeros on the
   // diagonal and no negative round-off; the batches it sees are small.
@@ -26,14 +47,15 @@ at::Tensor pairwise_squared_distances(const at::Tensor& features) {
 
 namespace {
 
-const double kInf = std::numeric_limits<double>::infinity();
+const double kCcicInf = std::numeric_limits<double>::infinity();
 
 // The k smallest anchor-negative distances of every row ([N, k], +inf where a row
 // has fewer negatives) and the squared distances they come from.
-std::pair<at::Tensor, at::Tensor> hardest_negatives(const at::Tensor& labels, const at::Tensor& features, int64_t k) {
+std::pair<at::Tensor, at::Tensor> ccic_hardest_negatives(const at::Tensor& labels, const at::Tensor& features,
+                                                         int64_t k) {
   const auto distances = pairwise_squared_distances(features);
   const auto same = labels.unsqueeze(0).eq(labels.unsqueeze(1));
-  return {std::get<0>(distances.masked_fill(same, kInf).topk(k, 1, /*largest=*/false)), distances};
+  return {std::get<0>(distances.masked_fill(same, kCcicInf).topk(k, 1, /*largest=*/false)), distances};
 }
 
 }  // namespace
@@ -41,7 +63,7 @@ std::pair<at::Tensor, at::Tensor> hardest_negatives(const at::Tensor& labels, co
 at::Tensor batch_hard_triplet_loss(const at::Tensor& labels, const at::Tensor& features, int64_t k, double margin) {
   const int64_t kk = std::min<int64_t>(k, labels.size(0));
   if (kk <= 0) return features.sum() * 0;
-  const auto [negatives, distances] = hardest_negatives(labels, features, kk);
+  const auto [negatives, distances] = ccic_hardest_negatives(labels, features, kk);
   const auto same = labels.unsqueeze(0).eq(labels.unsqueeze(1)).to(distances.scalar_type());
   // Non-positives count as distance 0, so rows with fewer than k positives pair
   // their extra negatives with 0 (as the reference's top-k over the masked matrix).
@@ -54,7 +76,7 @@ at::Tensor batch_hard_triplet_loss(const at::Tensor& labels, const at::Tensor& f
 at::Tensor negative_only_triplet_loss(const at::Tensor& labels, const at::Tensor& features, int64_t k, double margin) {
   const int64_t kk = std::min<int64_t>(k, labels.size(0));
   if (kk <= 0) return features.sum() * 0;
-  const auto negatives = hardest_negatives(labels, features, kk).first;
+  const auto negatives = ccic_hardest_negatives(labels, features, kk).first;
   const auto kept = negatives.isfinite();
   if (!kept.any().item<bool>()) return features.sum() * 0;
   return (margin - negatives).clamp_min(0).masked_select(kept).mean();
@@ -92,7 +114,7 @@ at::Tensor knn_scores(const at::Tensor& query_features, const at::Tensor& memory
   const auto order = std::get<1>(memory_labels.sort());
   const auto sorted_labels = memory_labels.index_select(0, order).to(torch::kCPU).contiguous();
   const auto sorted_distances = distances.index_select(1, order);
-  auto nearest_of_class = torch::full({n, num_classes}, kInf, distances.options());
+  auto nearest_of_class = torch::full({n, num_classes}, kCcicInf, distances.options());
   const int64_t* label = sorted_labels.data_ptr<int64_t>();
   for (int64_t start = 0, end = 0; start < rows; start = end) {
     while (end < rows && label[end] == label[start]) ++end;
@@ -104,16 +126,17 @@ at::Tensor knn_scores(const at::Tensor& query_features, const at::Tensor& memory
 
 namespace {
 
-constexpr double kAnchorMixupAlpha = 1.0;  // the reference mixes the anchors with Beta(1, 1)
-constexpr int64_t kFeatureChunk = 256;     // buffer images per forward when building the k-NN memory
+constexpr double kAnchorMixupAlpha = 1.0;   // the reference mixes the anchors with Beta(1, 1)
+constexpr int64_t kCcicFeatureChunk = 256;  // buffer images per forward when building the k-NN memory
 
 class Ccic : public Method {
  public:
   explicit Ccic(CcicOptions options)
-      : options_(options), buffer_(options.replay.buffer_size, ReplayPolicy::kReservoir) {}
+      : options_(options), buffer_(options.replay.buffer_size, ReplayPolicy::kReservoir) {
+    traits_.uses_unlabeled = true;
+  }
 
   std::string name() const override { return "ccic"; }
-  bool uses_unlabeled() const override { return true; }
 
   void attach(MethodContext context) override {
     feature_dim_ = context.model->backbone().feature_dim();
@@ -131,18 +154,11 @@ class Ccic : public Method {
     return out;
   }
 
-  void save_state(torch::serialize::OutputArchive& archive) const override {
-    buffer_.save(archive, "ccic.buffer.");
-    archive.write("ccic.past", torch::tensor({static_cast<int64_t>(past_task_), past_limit_}, torch::kLong));
-  }
-
-  void load_state(torch::serialize::InputArchive& archive) override {
-    buffer_.load(archive, "ccic.buffer.");
-    at::Tensor past;
-    archive.read("ccic.past", past);
-    past_task_ = static_cast<int>(past[0].item<int64_t>());
-    past_limit_ = past[1].item<int64_t>();
-    memory_features_ = memory_labels_ = at::Tensor();
+  void visit_state(StateVisitor& s) override {
+    s("buffer", buffer_);
+    s("past_task", past_task_);
+    s("past_limit", past_limit_);
+    if (s.loading()) memory_features_ = memory_labels_ = at::Tensor();  // rebuilt at the next prediction
   }
 
  private:
@@ -320,8 +336,8 @@ LossTerms Ccic::step(const TrainBatch& batch, const RunState& state) {
 void Ccic::build_memory_features() {
   const auto all = buffer_.all();
   std::vector<at::Tensor> chunks;
-  for (int64_t start = 0; start < all.size(); start += kFeatureChunk) {
-    const int64_t len = std::min(kFeatureChunk, all.size() - start);
+  for (int64_t start = 0; start < all.size(); start += kCcicFeatureChunk) {
+    const int64_t len = std::min(kCcicFeatureChunk, all.size() - start);
     const auto images = data().views(all.images.narrow(0, start, len), View::kPlain, 0).to(context().device);
     chunks.push_back(model()->features(images));
   }
@@ -338,34 +354,8 @@ torch::Tensor Ccic::predict(const torch::Tensor& images) {
                     options_.knn_k);
 }
 
-std::unique_ptr<Method> make_ccic(const ConfigSection& s) {
-  CcicOptions o;
-  o.replay = read_replay_options(s, /*min_buffer_size=*/1);
-  o.lambda_u = s.get_or("lambda_u", o.lambda_u);
-  o.alpha = s.get_or("alpha", o.alpha);
-  o.memory_penalty = s.get_or("memory_penalty", o.memory_penalty);
-  o.k_aug = s.get_or("k_aug", o.k_aug);
-  o.sharp_temp = s.get_or("sharp_temp", o.sharp_temp);
-  o.mixup_alpha = s.get_or("mixup_alpha", o.mixup_alpha);
-  o.knn_k = s.get_or("knn_k", o.knn_k);
-  o.triplet_k = s.get_or("triplet_k", o.triplet_k);
-  o.triplet_margin = s.get_or("triplet_margin", o.triplet_margin);
-  o.contrast_fraction = s.get_or("contrast_fraction", o.contrast_fraction);
-  o.knn_eval = s.get_or("knn_eval", o.knn_eval);
-  if (o.lambda_u < 0) s.fail("lambda_u", "must be >= 0");
-  if (o.alpha < 0) s.fail("alpha", "must be >= 0");
-  if (o.memory_penalty < 0) s.fail("memory_penalty", "must be >= 0");
-  if (o.k_aug < 1) s.fail("k_aug", "must be >= 1");
-  if (!(o.sharp_temp > 0)) s.fail("sharp_temp", "must be > 0");
-  if (!(o.mixup_alpha > 0)) s.fail("mixup_alpha", "must be > 0");
-  if (o.knn_k < 1) s.fail("knn_k", "must be >= 1");
-  if (o.triplet_k < 0) s.fail("triplet_k", "must be >= 0 (0: max(1, data.batch_size / 10))");
-  if (o.triplet_margin < 0) s.fail("triplet_margin", "must be >= 0");
-  if (o.contrast_fraction < 0 || o.contrast_fraction > 1) s.fail("contrast_fraction", "must be in [0, 1]");
-  return std::make_unique<Ccic>(o);
-}
-
-SSCL_REGISTER(MethodRegistry, "ccic", make_ccic);
+SSCL_REGISTER_SSCL_METHOD("ccic", Ccic, CcicOptions{},
+                          "CCIC: replay with interpolation consistency, triplet contrast and a k-NN over the buffer");
 
 }  // namespace
 }  // namespace sscl

@@ -23,12 +23,13 @@
 
 #include <cstdint>
 
+#include "core/options.h"
 #include "methods/common/replay.h"
 
 namespace sscl {
 
 struct CcicOptions {
-  ReplayOptions replay;            // buffer_size, minibatch_size (0: data.batch_size)
+  ReplayOptions replay;            // buffer_size (>= 1), minibatch_size (0: data.batch_size)
   double lambda_u = 0.5;           // interpolation-consistency weight (reference: lamda / mixmatch_alpha)
   double alpha = 0.5;              // memory-contrast weight
   double memory_penalty = 1.0;     // weight of the buffer draw's cross-entropy
@@ -40,6 +41,7 @@ struct CcicOptions {
   double triplet_margin = 1.0;     // on squared feature distances
   double contrast_fraction = 0.9;  // share of each task with mixed anchors and the memory contrast
   bool knn_eval = true;            // false: evaluate by the linear head's argmax instead
+  static void declare(OptionSpec<CcicOptions>& o);
 };
 
 // Squared Euclidean distances between the rows of `features` [N, D] -> [N, N].

@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include "core/method.h"
+#include "methods/continual/sft.h"
 #include "methods/semi/weak_strong_loss.h"
 
 namespace sscl {
@@ -25,6 +26,13 @@ PseudoLabelLoss fixmatch_loss(const at::Tensor& logits_weak, const at::Tensor& l
   return out;
 }
 
+void FixMatchOptions::declare(OptionSpec<FixMatchOptions>& o) {
+  o.key("threshold", &FixMatchOptions::threshold, "confidence of the weak view that makes a pseudo-label")
+      .between(0, 1);
+  o.key("lambda_u", &FixMatchOptions::lambda_u, "weight of the unlabeled term").min(0);
+  o.key("concat_forward", &FixMatchOptions::concat_forward, kConcatForwardDoc);
+}
+
 namespace {
 
 class FixMatchLoss : public WeakStrongLoss {
@@ -44,18 +52,8 @@ class FixMatchLoss : public WeakStrongLoss {
   FixMatchOptions options_;
 };
 
-std::unique_ptr<SemiLoss> make_fixmatch(const ConfigSection& s) {
-  FixMatchOptions o;
-  o.threshold = s.get_or("threshold", o.threshold);
-  o.lambda_u = s.get_or("lambda_u", o.lambda_u);
-  o.concat_forward = read_concat_forward(s);
-  if (o.threshold < 0 || o.threshold > 1) s.fail("threshold", "must be in [0, 1]");
-  if (o.lambda_u < 0) s.fail("lambda_u", "must be >= 0");
-  return std::make_unique<FixMatchLoss>(o);
-}
-
-SSCL_REGISTER(SemiLossRegistry, "fixmatch", make_fixmatch);
-SSCL_REGISTER(MethodRegistry, "fixmatch", semi_alone("fixmatch"));
+SSCL_REGISTER_SEMI_LOSS("fixmatch", FixMatchLoss, FixMatchOptions{},
+                        "FixMatch: confident weak-view predictions are hard pseudo-labels for the strong view");
 
 }  // namespace
 }  // namespace sscl

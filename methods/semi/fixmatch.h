@@ -4,12 +4,15 @@
 
 #include <ATen/core/Tensor.h>
 
+#include "core/options.h"
+
 namespace sscl {
 
 struct FixMatchOptions {
   double threshold = 0.95;
   double lambda_u = 1.0;
   bool concat_forward = true;  // see methods/semi/weak_strong_loss.h
+  static void declare(OptionSpec<FixMatchOptions>& o);
 };
 
 struct PseudoLabelLoss {

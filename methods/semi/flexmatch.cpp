@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "core/method.h"
+#include "methods/continual/sft.h"
 #include "methods/semi/weak_strong_loss.h"
 
 namespace sscl {
@@ -39,6 +40,17 @@ ClasswiseThresholdLoss classwise_threshold_loss(const at::Tensor& logits_weak, c
   out.mask = confidence.ge(threshold).to(logits_strong.scalar_type());
   out.loss = masked_cross_entropy(logits_strong, label, out.mask);
   return out;
+}
+
+void FlexMatchOptions::declare(OptionSpec<FlexMatchOptions>& o) {
+  o.key("threshold", &FlexMatchOptions::threshold, "tau: the threshold of a fully learnt class").between(0, 1);
+  o.key("lambda_u", &FlexMatchOptions::lambda_u, "weight of the unlabeled term").min(0);
+  o.key("thresh_warmup", &FlexMatchOptions::thresh_warmup,
+        "normalise the learning effects by the images never confidently predicted while they are the most");
+  o.choice("mapping", &FlexMatchOptions::mapping,
+           {{"convex", FlexMatchMapping::kConvex}, {"linear", FlexMatchMapping::kLinear}},
+           "M(beta): convex x / (2 - x) (the reference's) or linear x");
+  o.key("concat_forward", &FlexMatchOptions::concat_forward, kConcatForwardDoc);
 }
 
 // ---- FlexMatchStatus ----
@@ -98,19 +110,10 @@ int64_t FlexMatchStatus::bytes() const {
   return status_.defined() ? status_.numel() * static_cast<int64_t>(status_.element_size()) : 0;
 }
 
-void FlexMatchStatus::save(torch::serialize::OutputArchive& archive, const std::string& prefix) const {
-  archive.write(prefix + "pool", torch::tensor({pool_size_, num_classes_}, torch::kLong));
-  if (status_.defined()) archive.write(prefix + "status", status_);
-}
-
-void FlexMatchStatus::load(torch::serialize::InputArchive& archive, const std::string& prefix,
-                           const c10::Device& device) {
-  at::Tensor pool;
-  archive.read(prefix + "pool", pool);
-  pool_size_ = pool[0].item<int64_t>();
-  num_classes_ = pool[1].item<int64_t>();
-  at::Tensor status;
-  status_ = archive.try_read(prefix + "status", status) ? status.to(device) : at::Tensor();
+void FlexMatchStatus::visit_state(StateVisitor& s) {
+  s("pool_size", pool_size_);
+  s("num_classes", num_classes_);
+  s("status", status_, Place::kDevice);
 }
 
 ClasswiseThresholdLoss flexmatch_step(const at::Tensor& logits_weak, const at::Tensor& logits_strong,
@@ -152,18 +155,10 @@ class FlexMatchLoss : public WeakStrongLoss {
     return out;
   }
 
-  void save_state(torch::serialize::OutputArchive& archive) const override {
-    WeakStrongLoss::save_state(archive);
-    archive.write("semi.flexmatch.task", torch::tensor(int64_t{task_}, torch::kLong));
-    if (task_ >= 0) status_.save(archive, "semi.flexmatch.");
-  }
-
-  void load_state(torch::serialize::InputArchive& archive) override {
-    WeakStrongLoss::load_state(archive);
-    at::Tensor task;
-    archive.read("semi.flexmatch.task", task);
-    task_ = static_cast<int>(task.item<int64_t>());
-    if (task_ >= 0) status_.load(archive, "semi.flexmatch.", method().context().device);
+  void visit_state(StateVisitor& s) override {
+    WeakStrongLoss::visit_state(s);
+    s("task", task_);
+    s("status", status_);
   }
 
  protected:
@@ -186,21 +181,8 @@ class FlexMatchLoss : public WeakStrongLoss {
   int task_ = -1;
 };
 
-std::unique_ptr<SemiLoss> make_flexmatch(const ConfigSection& s) {
-  FlexMatchOptions o;
-  o.threshold = s.get_or("threshold", o.threshold);
-  o.lambda_u = s.get_or("lambda_u", o.lambda_u);
-  o.thresh_warmup = s.get_or("thresh_warmup", o.thresh_warmup);
-  const auto mapping = s.get_choice("mapping", "convex", {"convex", "linear"});
-  o.mapping = mapping == "linear" ? FlexMatchMapping::kLinear : FlexMatchMapping::kConvex;
-  o.concat_forward = read_concat_forward(s);
-  if (o.threshold < 0 || o.threshold > 1) s.fail("threshold", "must be in [0, 1]");
-  if (o.lambda_u < 0) s.fail("lambda_u", "must be >= 0");
-  return std::make_unique<FlexMatchLoss>(o);
-}
-
-SSCL_REGISTER(SemiLossRegistry, "flexmatch", make_flexmatch);
-SSCL_REGISTER(MethodRegistry, "flexmatch", semi_alone("flexmatch"));
+SSCL_REGISTER_SEMI_LOSS("flexmatch", FlexMatchLoss, FlexMatchOptions{},
+                        "FlexMatch: FixMatch with per-class thresholds scaled by each class's learning effect");
 
 }  // namespace
 }  // namespace sscl

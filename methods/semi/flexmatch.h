@@ -14,11 +14,11 @@
 
 #include <ATen/core/Tensor.h>
 #include <c10/core/Device.h>
-#include <torch/serialize/archive.h>
 
 #include <cstdint>
-#include <string>
 
+#include "core/options.h"
+#include "core/state.h"
 #include "methods/semi/fixmatch.h"
 
 namespace sscl {
@@ -34,6 +34,7 @@ struct FlexMatchOptions {
   bool thresh_warmup = true;
   FlexMatchMapping mapping = FlexMatchMapping::kConvex;
   bool concat_forward = true;  // see methods/semi/weak_strong_loss.h
+  static void declare(OptionSpec<FlexMatchOptions>& o);
 };
 
 // beta_c from the counts sigma_c ([K] float) and the number of pool images never
@@ -60,7 +61,7 @@ ClasswiseThresholdLoss classwise_threshold_loss(const at::Tensor& logits_weak, c
 // for each training-set id, the class of its latest confident prediction, or -1.
 // Ids are arbitrary training-set ids (not 0..pool-1), so the table is indexed
 // by id and grows to the largest id seen; the pool size comes from the task data.
-class FlexMatchStatus {
+class FlexMatchStatus : public Stateful {
  public:
   // Every image "never confidently predicted"; a pool of `pool_size` images.
   void reset(int64_t pool_size, int64_t num_classes, const c10::Device& device);
@@ -78,8 +79,8 @@ class FlexMatchStatus {
   int64_t pool_size() const { return pool_size_; }
   int64_t bytes() const;
 
-  void save(torch::serialize::OutputArchive& archive, const std::string& prefix) const;
-  void load(torch::serialize::InputArchive& archive, const std::string& prefix, const c10::Device& device);
+  // The table (undefined before the first reset) and the pool it describes.
+  void visit_state(StateVisitor& s) override;
 
  private:
   // [capacity + 1] int64: slot `id` holds that image's status; the last slot is a

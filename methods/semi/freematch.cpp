@@ -6,11 +6,21 @@
 #include <vector>
 
 #include "core/method.h"
+#include "methods/continual/sft.h"
 #include "methods/semi/flexmatch.h"
 #include "methods/semi/semi_math.h"
 #include "methods/semi/weak_strong_loss.h"
 
 namespace sscl {
+
+void FreeMatchOptions::declare(OptionSpec<FreeMatchOptions>& o) {
+  o.key("lambda_u", &FreeMatchOptions::lambda_u, "weight of the unlabeled term").min(0);
+  o.key("lambda_f", &FreeMatchOptions::lambda_f, "w_f, weight of the self-adaptive fairness term; 0 drops it").min(0);
+  o.key("ema_momentum", &FreeMatchOptions::ema_momentum, "lambda, the momentum of the thresholds' EMAs (ema_p)")
+      .min(0)
+      .check([](const double& m) { return m < 1; }, "must be < 1");
+  o.key("concat_forward", &FreeMatchOptions::concat_forward, kConcatForwardDoc);
+}
 
 FreeMatchEma freematch_initial_ema(const at::Tensor& class_support) {
   const auto support = class_support.to(torch::kFloat);
@@ -39,10 +49,10 @@ at::Tensor freematch_class_thresholds(const FreeMatchEma& ema) {
 namespace {
 
 // 1 / x where x > 0, else 0 (a class absent from a histogram drops out).
-at::Tensor reciprocal_or_zero(const at::Tensor& x) { return x.reciprocal().masked_fill(x <= 0, 0.0); }
+at::Tensor freematch_reciprocal_or_zero(const at::Tensor& x) { return x.reciprocal().masked_fill(x <= 0, 0.0); }
 
 // x / sum(x); the clamp only keeps an all-zero x finite (its term is then zeroed).
-at::Tensor sum_norm(const at::Tensor& x) { return x / x.sum().clamp_min(1e-12); }
+at::Tensor freematch_sum_norm(const at::Tensor& x) { return x / x.sum().clamp_min(1e-12); }
 
 }  // namespace
 
@@ -57,8 +67,9 @@ at::Tensor freematch_fairness_loss(const at::Tensor& logits_strong, const at::Te
   const auto hist = torch::zeros({probs.size(1)}, probs.options()).index_add_(0, label, selected);
   const auto hist_s = hist / count.clamp_min(1.0);                                        // h_bar
   const auto mean_probs = (probs * selected.unsqueeze(1)).sum(0) / count.clamp_min(1.0);  // p_bar
-  const auto target = sum_norm(class_probs * reciprocal_or_zero(label_hist)).detach().to(probs.scalar_type());
-  const auto prediction = sum_norm(mean_probs * reciprocal_or_zero(hist_s).detach());
+  const auto target =
+      freematch_sum_norm(class_probs * freematch_reciprocal_or_zero(label_hist)).detach().to(probs.scalar_type());
+  const auto prediction = freematch_sum_norm(mean_probs * freematch_reciprocal_or_zero(hist_s).detach());
   // -H(target, prediction) = sum_c target_c log prediction_c (the 1e-12 as the reference).
   const auto loss = (target * torch::log(prediction + 1e-12)).sum();
   return loss * count.gt(0).to(loss.scalar_type());
@@ -103,32 +114,13 @@ class FreeMatchLoss : public WeakStrongLoss {
     return out;
   }
 
-  void save_state(torch::serialize::OutputArchive& archive) const override {
-    WeakStrongLoss::save_state(archive);
-    archive.write("semi.freematch.task", torch::tensor(int64_t{task_}, torch::kLong));
-    if (task_ < 0) return;
-    archive.write("semi.freematch.class_support", class_support_);
-    archive.write("semi.freematch.global_threshold", ema_.global_threshold);
-    archive.write("semi.freematch.class_probs", ema_.class_probs);
-    archive.write("semi.freematch.label_hist", ema_.label_hist);
-  }
-
-  void load_state(torch::serialize::InputArchive& archive) override {
-    WeakStrongLoss::load_state(archive);
-    at::Tensor task;
-    archive.read("semi.freematch.task", task);
-    task_ = static_cast<int>(task.item<int64_t>());
-    if (task_ < 0) return;
-    const auto device = method().context().device;
-    auto read = [&](const char* key, at::Tensor& into) {
-      at::Tensor t;
-      archive.read(key, t);
-      into = t.to(device);
-    };
-    read("semi.freematch.class_support", class_support_);
-    read("semi.freematch.global_threshold", ema_.global_threshold);
-    read("semi.freematch.class_probs", ema_.class_probs);
-    read("semi.freematch.label_hist", ema_.label_hist);
+  void visit_state(StateVisitor& s) override {
+    WeakStrongLoss::visit_state(s);
+    s("task", task_);
+    s("class_support", class_support_, Place::kDevice);
+    s("global_threshold", ema_.global_threshold, Place::kDevice);
+    s("class_probs", ema_.class_probs, Place::kDevice);
+    s("label_hist", ema_.label_hist, Place::kDevice);
   }
 
  protected:
@@ -161,20 +153,8 @@ class FreeMatchLoss : public WeakStrongLoss {
   int task_ = -1;
 };
 
-std::unique_ptr<SemiLoss> make_freematch(const ConfigSection& s) {
-  FreeMatchOptions o;
-  o.lambda_u = s.get_or("lambda_u", o.lambda_u);
-  o.lambda_f = s.get_or("lambda_f", o.lambda_f);
-  o.ema_momentum = s.get_or("ema_momentum", o.ema_momentum);
-  o.concat_forward = read_concat_forward(s);
-  if (o.lambda_u < 0) s.fail("lambda_u", "must be >= 0");
-  if (o.lambda_f < 0) s.fail("lambda_f", "must be >= 0 (0 disables the fairness term)");
-  if (o.ema_momentum < 0 || o.ema_momentum >= 1) s.fail("ema_momentum", "must be in [0, 1)");
-  return std::make_unique<FreeMatchLoss>(o);
-}
-
-SSCL_REGISTER(SemiLossRegistry, "freematch", make_freematch);
-SSCL_REGISTER(MethodRegistry, "freematch", semi_alone("freematch"));
+SSCL_REGISTER_SEMI_LOSS("freematch", FreeMatchLoss, FreeMatchOptions{},
+                        "FreeMatch: self-adaptive global and per-class thresholds plus a fairness term");
 
 }  // namespace
 }  // namespace sscl

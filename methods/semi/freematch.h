@@ -16,6 +16,8 @@
 
 #include <ATen/core/Tensor.h>
 
+#include "core/options.h"
+
 namespace sscl {
 
 struct FreeMatchOptions {
@@ -25,6 +27,7 @@ struct FreeMatchOptions {
   double lambda_f = 0.001;
   double ema_momentum = 0.999;  // the paper's lambda, USB's ema_p
   bool concat_forward = true;   // see methods/semi/weak_strong_loss.h
+  static void declare(OptionSpec<FreeMatchOptions>& o);
 };
 
 // SAT's state, on the device.

@@ -8,10 +8,27 @@
 #include "core/error.h"
 #include "core/method.h"
 #include "methods/common/model_copy.h"
+#include "methods/continual/sft.h"
 #include "methods/semi/semi_math.h"
 #include "methods/semi/weak_strong_loss.h"
 
 namespace sscl {
+
+void MeanTeacherOptions::declare(OptionSpec<MeanTeacherOptions>& o) {
+  o.key("ema_decay", &MeanTeacherOptions::ema_decay, "the teacher's EMA decay (ema_m)")
+      .min(0)
+      .check([](const double& d) { return d < 1; }, "must be < 1");
+  o.key("lambda_u", &MeanTeacherOptions::lambda_u, "weight of the consistency term (ulb_loss_ratio)").min(0);
+  o.key("unsup_warm_up", &MeanTeacherOptions::unsup_warm_up,
+        "fraction of each task over which the consistency weight ramps up to lambda_u")
+      .between(0, 1);
+  o.choice("ramp_up", &MeanTeacherOptions::ramp_up, {{"linear", RampUp::kLinear}, {"sigmoid", RampUp::kSigmoid}},
+           "the weight's ramp: linear (USB) or the paper's exp(-5 (1 - t)^2)");
+  o.choice("teacher_bn", &MeanTeacherOptions::teacher_batch_stats, {{"batch", true}, {"running", false}},
+           "the teacher's BatchNorm on the weak views: the batch's statistics (the paper's code) or its running ones");
+  o.key("concat_forward", &MeanTeacherOptions::concat_forward,
+        "one student pass over [labeled, extra, strong]; false: one pass each");
+}
 
 double mean_teacher_ramp(RampUp ramp, int64_t iter, int64_t iters_per_task, double fraction) {
   const double t = unsup_warmup(iter, iters_per_task, fraction);
@@ -97,33 +114,17 @@ std::vector<std::pair<std::string, double>> MeanTeacherLoss::stats() const {
   return {{"teacher_bytes", bytes}, {"ema_updates", static_cast<double>(updates_)}};
 }
 
-void MeanTeacherLoss::save_state(torch::serialize::OutputArchive& archive) const {
-  archive.write("semi.mean_teacher.updates", torch::tensor({updates_}));
-  archive.write("semi.mean_teacher.has_teacher", torch::tensor({teacher_ ? int64_t{1} : int64_t{0}}));
-  if (!teacher_) return;
-  for (const auto& item : teacher_->named_parameters(true))
-    archive.write("semi.mean_teacher.teacher." + item.key(), item.value());
-  for (const auto& item : teacher_->named_buffers(true))
-    archive.write("semi.mean_teacher.teacher." + item.key(), item.value());
-}
-
-void MeanTeacherLoss::load_state(torch::serialize::InputArchive& archive) {
-  torch::Tensor updates, has_teacher;
-  archive.read("semi.mean_teacher.updates", updates);
-  archive.read("semi.mean_teacher.has_teacher", has_teacher);
-  updates_ = updates[0].item<int64_t>();
-  if (has_teacher[0].item<int64_t>() == 0) return;
-  ensure_teacher();  // the architecture; the values follow
-  torch::NoGradGuard no_grad;
-  for (auto& item : teacher_->named_parameters(true)) {
-    torch::Tensor value;
-    archive.read("semi.mean_teacher.teacher." + item.key(), value);
-    item.value().copy_(value);
-  }
-  for (auto& item : teacher_->named_buffers(true)) {
-    torch::Tensor value;
-    archive.read("semi.mean_teacher.teacher." + item.key(), value);
-    item.value().copy_(value);
+void MeanTeacherLoss::visit_state(StateVisitor& s) {
+  s("updates", updates_);
+  s.optional_module("teacher", teacher_, [this] {
+    ensure_teacher();  // the architecture; the values follow
+    return teacher_;
+  });
+  if (s.loading() && !teacher_) {  // a checkpoint from before the first task
+    teacher_params_.clear();
+    student_params_.clear();
+    teacher_buffers_.clear();
+    student_buffers_.clear();
   }
 }
 
@@ -146,26 +147,8 @@ void MeanTeacherLoss::ensure_teacher() {
 
 namespace {
 
-std::unique_ptr<SemiLoss> make_mean_teacher(const ConfigSection& s) {
-  MeanTeacherOptions o;
-  o.ema_decay = s.get_or("ema_decay", o.ema_decay);
-  o.lambda_u = s.get_or("lambda_u", o.lambda_u);
-  o.unsup_warm_up = s.get_or("unsup_warm_up", o.unsup_warm_up);
-  const std::string ramp = s.get_or("ramp_up", "linear");
-  const std::string bn = s.get_or("teacher_bn", "batch");
-  o.concat_forward = read_concat_forward(s);
-  if (o.ema_decay < 0 || o.ema_decay >= 1) s.fail("ema_decay", "must be in [0, 1)");
-  if (o.lambda_u < 0) s.fail("lambda_u", "must be >= 0");
-  if (o.unsup_warm_up < 0 || o.unsup_warm_up > 1) s.fail("unsup_warm_up", "must be in [0, 1] (a fraction of the task)");
-  if (ramp != "linear" && ramp != "sigmoid") s.fail("ramp_up", "expected linear or sigmoid, got '" + ramp + "'");
-  if (bn != "batch" && bn != "running") s.fail("teacher_bn", "expected batch or running, got '" + bn + "'");
-  o.ramp_up = ramp == "linear" ? RampUp::kLinear : RampUp::kSigmoid;
-  o.teacher_batch_stats = bn == "batch";
-  return std::make_unique<MeanTeacherLoss>(o);
-}
-
-SSCL_REGISTER(SemiLossRegistry, "mean_teacher", make_mean_teacher);
-SSCL_REGISTER(MethodRegistry, "mean_teacher", semi_alone("mean_teacher"));
+SSCL_REGISTER_SEMI_LOSS("mean_teacher", MeanTeacherLoss, MeanTeacherOptions{},
+                        "Mean Teacher: the student matches an EMA teacher's softmax on the unlabeled images");
 
 }  // namespace
 }  // namespace sscl

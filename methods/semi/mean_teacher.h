@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/nn/classifier.h"
+#include "core/options.h"
 #include "core/semi_loss.h"
 
 namespace sscl {
@@ -24,6 +25,7 @@ struct MeanTeacherOptions {
   RampUp ramp_up = RampUp::kLinear;  // USB's; "sigmoid" is the paper's exp(-5 (1 - t)^2)
   bool teacher_batch_stats = true;   // teacher_bn = "batch": BN in train mode, as the paper's code
   bool concat_forward = true;        // student pass over [labeled, extra, strong] in one go
+  static void declare(OptionSpec<MeanTeacherOptions>& o);
 };
 
 // The weight's ramp at `iter` of a task of `iters_per_task` iterations, reaching
@@ -52,8 +54,8 @@ class MeanTeacherLoss : public SemiLoss {
                              const RunState& state) override;
 
   std::vector<std::pair<std::string, double>> stats() const override;
-  void save_state(torch::serialize::OutputArchive& archive) const override;
-  void load_state(torch::serialize::InputArchive& archive) override;
+  // The update count and the teacher (none before the first task).
+  void visit_state(StateVisitor& s) override;
 
   // The teacher (null before the first task) and the number of EMA updates so far.
   const Classifier& teacher() const { return teacher_; }

@@ -6,10 +6,23 @@
 
 #include "core/method.h"
 #include "core/random.h"
+#include "methods/continual/sft.h"
 #include "methods/semi/semi_math.h"
 #include "methods/semi/weak_strong_loss.h"
 
 namespace sscl {
+
+void MixMatchOptions::declare(OptionSpec<MixMatchOptions>& o) {
+  o.key("k_aug", &MixMatchOptions::k_aug, "K weak augmentations per unlabeled image for the label guess").min(1);
+  o.key("temperature", &MixMatchOptions::temperature, "T of the guess's sharpening").above(0);
+  o.key("mixup_alpha", &MixMatchOptions::mixup_alpha, "alpha of MixUp's Beta(alpha, alpha)").above(0);
+  o.key("lambda_u", &MixMatchOptions::lambda_u, "weight of the unlabeled term").min(0);
+  o.key("unsup_warm_up", &MixMatchOptions::unsup_warm_up,
+        "fraction of each task over which the unlabeled weight ramps linearly to lambda_u")
+      .between(0, 1);
+  o.key("concat_forward", &MixMatchOptions::concat_forward,
+        "one pass over [mixed, extra] (and one over [labeled, K views] for the guess); false: one pass each");
+}
 
 at::Tensor guess_labels(const std::vector<at::Tensor>& view_logits, double temperature) {
   at::Tensor sum;
@@ -157,13 +170,7 @@ class MixMatchLoss : public SemiLoss {
     return {{"guess_confidence", guess_confidence_.mean()}};
   }
 
-  void save_state(torch::serialize::OutputArchive& archive) const override {
-    guess_confidence_.save(archive, "semi.mixmatch.guess_confidence");
-  }
-
-  void load_state(torch::serialize::InputArchive& archive) override {
-    guess_confidence_.load(archive, "semi.mixmatch.guess_confidence", method().context().device);
-  }
+  void visit_state(StateVisitor& s) override { s("guess_confidence", guess_confidence_); }
 
  private:
   // Mean of the sharpened guesses' top probability, kept on the device.
@@ -173,24 +180,8 @@ class MixMatchLoss : public SemiLoss {
   RunningMean guess_confidence_;
 };
 
-std::unique_ptr<SemiLoss> make_mixmatch(const ConfigSection& s) {
-  MixMatchOptions o;
-  o.k_aug = s.get_or<int64_t>("k_aug", o.k_aug);
-  o.temperature = s.get_or("temperature", o.temperature);
-  o.mixup_alpha = s.get_or("mixup_alpha", o.mixup_alpha);
-  o.lambda_u = s.get_or("lambda_u", o.lambda_u);
-  o.unsup_warm_up = s.get_or("unsup_warm_up", o.unsup_warm_up);
-  o.concat_forward = read_concat_forward(s);
-  if (o.k_aug < 1) s.fail("k_aug", "must be >= 1");
-  if (o.temperature <= 0) s.fail("temperature", "must be > 0");
-  if (o.mixup_alpha <= 0) s.fail("mixup_alpha", "must be > 0");
-  if (o.lambda_u < 0) s.fail("lambda_u", "must be >= 0");
-  if (o.unsup_warm_up < 0 || o.unsup_warm_up > 1) s.fail("unsup_warm_up", "must be in [0, 1] (a fraction of the task)");
-  return std::make_unique<MixMatchLoss>(o);
-}
-
-SSCL_REGISTER(SemiLossRegistry, "mixmatch", make_mixmatch);
-SSCL_REGISTER(MethodRegistry, "mixmatch", semi_alone("mixmatch"));
+SSCL_REGISTER_SEMI_LOSS("mixmatch", MixMatchLoss, MixMatchOptions{},
+                        "MixMatch: sharpened guesses over K weak views, then MixUp of labeled and unlabeled images");
 
 }  // namespace
 }  // namespace sscl

@@ -10,6 +10,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/options.h"
+
 namespace sscl {
 
 struct MixMatchOptions {
@@ -19,6 +21,7 @@ struct MixMatchOptions {
   double lambda_u = 75.0;      // paper (CIFAR-10) and USB's configs
   double unsup_warm_up = 0.4;  // USB's configs: linear ramp over 40% of the task
   bool concat_forward = true;  // one pass over [mixed, extra] (and one over [labeled, K views] for the guess)
+  static void declare(OptionSpec<MixMatchOptions>& o);
 };
 
 // The guessed labels [U, C]: sharpen(mean_k softmax(view_logits[k]), T). Logits

@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include "core/method.h"
+#include "methods/continual/sft.h"
 #include "methods/semi/semi_math.h"
 #include "methods/semi/weak_strong_loss.h"
 
@@ -12,6 +13,17 @@ PseudoLabelLoss pseudo_label_loss(const at::Tensor& logits, double threshold) {
   // FixMatch's term with the same view as source and target: fixmatch_loss
   // detaches its first argument, so only the CE side carries gradient.
   return fixmatch_loss(logits, logits, threshold);
+}
+
+void PseudoLabelOptions::declare(OptionSpec<PseudoLabelOptions>& o) {
+  o.key("threshold", &PseudoLabelOptions::threshold,
+        "confidence that makes a prediction its own pseudo-label (p_cutoff)")
+      .between(0, 1);
+  o.key("lambda_u", &PseudoLabelOptions::lambda_u, "weight of the unlabeled term (ulb_loss_ratio)").min(0);
+  o.key("unsup_warm_up", &PseudoLabelOptions::unsup_warm_up,
+        "fraction of each task over which the unlabeled weight ramps linearly to lambda_u")
+      .between(0, 1);
+  o.key("concat_forward", &PseudoLabelOptions::concat_forward, kConcatForwardDoc);
 }
 
 namespace {
@@ -41,20 +53,8 @@ class PseudoLabelSemiLoss : public WeakStrongLoss {
   PseudoLabelOptions options_;
 };
 
-std::unique_ptr<SemiLoss> make_pseudo_label(const ConfigSection& s) {
-  PseudoLabelOptions o;
-  o.threshold = s.get_or("threshold", o.threshold);
-  o.lambda_u = s.get_or("lambda_u", o.lambda_u);
-  o.unsup_warm_up = s.get_or("unsup_warm_up", o.unsup_warm_up);
-  o.concat_forward = read_concat_forward(s);
-  if (o.threshold < 0 || o.threshold > 1) s.fail("threshold", "must be in [0, 1]");
-  if (o.lambda_u < 0) s.fail("lambda_u", "must be >= 0");
-  if (o.unsup_warm_up < 0 || o.unsup_warm_up > 1) s.fail("unsup_warm_up", "must be in [0, 1] (a fraction of the task)");
-  return std::make_unique<PseudoLabelSemiLoss>(o);
-}
-
-SSCL_REGISTER(SemiLossRegistry, "pseudo_label", make_pseudo_label);
-SSCL_REGISTER(MethodRegistry, "pseudo_label", semi_alone("pseudo_label"));
+SSCL_REGISTER_SEMI_LOSS("pseudo_label", PseudoLabelSemiLoss, PseudoLabelOptions{},
+                        "Pseudo-Label: a confident weak-view prediction is the hard label of that same view");
 
 }  // namespace
 }  // namespace sscl

@@ -14,6 +14,7 @@ struct PseudoLabelOptions {
   double lambda_u = 1.0;       // USB's ulb_loss_ratio
   double unsup_warm_up = 0.4;  // USB's: the weight reaches lambda_u after 40% of the task (unsup_warmup)
   bool concat_forward = true;  // see methods/semi/weak_strong_loss.h
+  static void declare(OptionSpec<PseudoLabelOptions>& o);
 };
 
 // The unlabeled term on one view: pseudo-labels are the argmax of the detached

@@ -6,11 +6,22 @@
 #include <vector>
 
 #include "core/method.h"
+#include "methods/continual/sft.h"
 #include "methods/semi/fixmatch.h"
 #include "methods/semi/semi_math.h"
 #include "methods/semi/weak_strong_loss.h"
 
 namespace sscl {
+
+void SoftMatchOptions::declare(OptionSpec<SoftMatchOptions>& o) {
+  o.key("lambda_u", &SoftMatchOptions::lambda_u, "weight of the unlabeled term").min(0);
+  o.key("n_sigma", &SoftMatchOptions::n_sigma, "width of the Gaussian in standard deviations").above(0);
+  o.key("ema_momentum", &SoftMatchOptions::ema_momentum, "m, the momentum of the mean, variance and p_model (ema_p)")
+      .min(0)
+      .check([](const double& m) { return m < 1; }, "must be < 1");
+  o.key("dist_align", &SoftMatchOptions::dist_align, "uniform distribution alignment of the weighting confidence");
+  o.key("concat_forward", &SoftMatchOptions::concat_forward, kConcatForwardDoc);
+}
 
 SoftMatchState softmatch_initial_state(const at::Tensor& class_support) {
   const auto support = class_support.to(torch::kFloat);
@@ -82,31 +93,13 @@ class SoftMatchLoss : public WeakStrongLoss {
     return out;
   }
 
-  void save_state(torch::serialize::OutputArchive& archive) const override {
-    WeakStrongLoss::save_state(archive);
-    archive.write("semi.softmatch.task", torch::tensor(int64_t{task_}, torch::kLong));
-    if (task_ < 0) return;
-    archive.write("semi.softmatch.mean", state_.mean);
-    archive.write("semi.softmatch.variance", state_.variance);
-    archive.write("semi.softmatch.p_target", state_.p_target);
-    if (state_.p_model.defined()) archive.write("semi.softmatch.p_model", state_.p_model);
-  }
-
-  void load_state(torch::serialize::InputArchive& archive) override {
-    WeakStrongLoss::load_state(archive);
-    at::Tensor task;
-    archive.read("semi.softmatch.task", task);
-    task_ = static_cast<int>(task.item<int64_t>());
-    if (task_ < 0) return;
-    const auto device = method().context().device;
-    at::Tensor mean, variance, target, model;
-    archive.read("semi.softmatch.mean", mean);
-    archive.read("semi.softmatch.variance", variance);
-    archive.read("semi.softmatch.p_target", target);
-    state_.mean = mean.to(device);
-    state_.variance = variance.to(device);
-    state_.p_target = target.to(device);
-    state_.p_model = archive.try_read("semi.softmatch.p_model", model) ? model.to(device) : at::Tensor();
+  void visit_state(StateVisitor& s) override {
+    WeakStrongLoss::visit_state(s);
+    s("task", task_);
+    s("mean", state_.mean, Place::kDevice);
+    s("variance", state_.variance, Place::kDevice);
+    s("p_target", state_.p_target, Place::kDevice);
+    s("p_model", state_.p_model, Place::kDevice);
   }
 
  protected:
@@ -130,21 +123,8 @@ class SoftMatchLoss : public WeakStrongLoss {
   int task_ = -1;
 };
 
-std::unique_ptr<SemiLoss> make_softmatch(const ConfigSection& s) {
-  SoftMatchOptions o;
-  o.lambda_u = s.get_or("lambda_u", o.lambda_u);
-  o.n_sigma = s.get_or("n_sigma", o.n_sigma);
-  o.ema_momentum = s.get_or("ema_momentum", o.ema_momentum);
-  o.dist_align = s.get_or("dist_align", o.dist_align);
-  o.concat_forward = read_concat_forward(s);
-  if (o.lambda_u < 0) s.fail("lambda_u", "must be >= 0");
-  if (o.n_sigma <= 0) s.fail("n_sigma", "must be > 0");
-  if (o.ema_momentum < 0 || o.ema_momentum >= 1) s.fail("ema_momentum", "must be in [0, 1)");
-  return std::make_unique<SoftMatchLoss>(o);
-}
-
-SSCL_REGISTER(SemiLossRegistry, "softmatch", make_softmatch);
-SSCL_REGISTER(MethodRegistry, "softmatch", semi_alone("softmatch"));
+SSCL_REGISTER_SEMI_LOSS("softmatch", SoftMatchLoss, SoftMatchOptions{},
+                        "SoftMatch: pseudo-labels weighted by a truncated Gaussian of their confidence");
 
 }  // namespace
 }  // namespace sscl

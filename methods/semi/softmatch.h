@@ -16,6 +16,8 @@
 
 #include <ATen/core/Tensor.h>
 
+#include "core/options.h"
+
 namespace sscl {
 
 struct SoftMatchOptions {
@@ -24,6 +26,7 @@ struct SoftMatchOptions {
   double ema_momentum = 0.999;  // the paper's m, USB's ema_p
   bool dist_align = true;       // uniform distribution alignment
   bool concat_forward = true;   // see methods/semi/weak_strong_loss.h
+  static void declare(OptionSpec<SoftMatchOptions>& o);
 };
 
 // What the loss carries across iterations, on the device.

@@ -6,22 +6,24 @@
 #include <cmath>
 
 #include "core/method.h"
+#include "methods/continual/sft.h"
 #include "methods/semi/semi_math.h"
 #include "methods/semi/weak_strong_loss.h"
 
 namespace sscl {
 
-bool parse_tsa_schedule(const std::string& text, TsaSchedule& out) {
-  static const std::pair<const char*, TsaSchedule> kNames[] = {{"none", TsaSchedule::kNone},
-                                                               {"linear", TsaSchedule::kLinear},
-                                                               {"log", TsaSchedule::kLog},
-                                                               {"exp", TsaSchedule::kExp}};
-  for (const auto& [name, schedule] : kNames)
-    if (text == name) {
-      out = schedule;
-      return true;
-    }
-  return false;
+void UdaOptions::declare(OptionSpec<UdaOptions>& o) {
+  o.key("temperature", &UdaOptions::temperature, "T of the sharpened target softmax(weak / T)").above(0);
+  o.key("threshold", &UdaOptions::threshold, "confidence of the unsharpened weak prediction that keeps an image")
+      .between(0, 1);
+  o.key("lambda_u", &UdaOptions::lambda_u, "weight of the unlabeled term").min(0);
+  o.choice("tsa", &UdaOptions::tsa,
+           {{"none", TsaSchedule::kNone},
+            {"linear", TsaSchedule::kLinear},
+            {"log", TsaSchedule::kLog},
+            {"exp", TsaSchedule::kExp}},
+           "training-signal annealing of the labeled term: how its threshold grows over the task");
+  o.key("concat_forward", &UdaOptions::concat_forward, kConcatForwardDoc);
 }
 
 UdaLoss uda_loss(const at::Tensor& logits_weak, const at::Tensor& logits_strong, double temperature, double threshold) {
@@ -71,14 +73,9 @@ class UdaSemiLoss : public WeakStrongLoss {
     return out;
   }
 
-  void save_state(torch::serialize::OutputArchive& archive) const override {
-    WeakStrongLoss::save_state(archive);
-    tsa_keep_rate_.save(archive, "semi.uda.tsa_keep_rate");
-  }
-
-  void load_state(torch::serialize::InputArchive& archive) override {
-    WeakStrongLoss::load_state(archive);
-    tsa_keep_rate_.load(archive, "semi.uda.tsa_keep_rate", method().context().device);
+  void visit_state(StateVisitor& s) override {
+    WeakStrongLoss::visit_state(s);
+    s("tsa_keep_rate", tsa_keep_rate_);
   }
 
  protected:
@@ -111,22 +108,8 @@ class UdaSemiLoss : public WeakStrongLoss {
   RunningMean tsa_keep_rate_;
 };
 
-std::unique_ptr<SemiLoss> make_uda(const ConfigSection& s) {
-  UdaOptions o;
-  o.temperature = s.get_or("temperature", o.temperature);
-  o.threshold = s.get_or("threshold", o.threshold);
-  o.lambda_u = s.get_or("lambda_u", o.lambda_u);
-  const std::string tsa = s.get_or("tsa", std::string("none"));
-  o.concat_forward = read_concat_forward(s);
-  if (o.temperature <= 0) s.fail("temperature", "must be > 0");
-  if (o.threshold < 0 || o.threshold > 1) s.fail("threshold", "must be in [0, 1]");
-  if (o.lambda_u < 0) s.fail("lambda_u", "must be >= 0");
-  if (!parse_tsa_schedule(tsa, o.tsa)) s.fail("tsa", "expected none, linear, log or exp, got '" + tsa + "'");
-  return std::make_unique<UdaSemiLoss>(o);
-}
-
-SSCL_REGISTER(SemiLossRegistry, "uda", make_uda);
-SSCL_REGISTER(MethodRegistry, "uda", semi_alone("uda"));
+SSCL_REGISTER_SEMI_LOSS("uda", UdaSemiLoss, UdaOptions{},
+                        "UDA: the sharpened weak-view prediction is a soft target for the strong view");
 
 }  // namespace
 }  // namespace sscl

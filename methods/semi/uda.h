@@ -7,15 +7,13 @@
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
-#include <string>
+
+#include "core/options.h"
 
 namespace sscl {
 
 // How the TSA threshold eta_t grows over the task (Sec. 3.2 of the paper).
 enum class TsaSchedule { kNone, kLinear, kLog, kExp };
-
-// "none" | "linear" | "log" | "exp"; false for anything else.
-bool parse_tsa_schedule(const std::string& text, TsaSchedule& out);
 
 struct UdaOptions {
   double temperature = 0.4;  // softmax(weak / T) (paper, USB)
@@ -23,6 +21,7 @@ struct UdaOptions {
   double lambda_u = 1.0;
   TsaSchedule tsa = TsaSchedule::kNone;  // USB's default
   bool concat_forward = true;            // see methods/semi/weak_strong_loss.h
+  static void declare(OptionSpec<UdaOptions>& o);
 };
 
 struct UdaLoss {

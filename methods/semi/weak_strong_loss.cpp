@@ -82,14 +82,4 @@ void WeakStrongLoss::record_mask(const at::Tensor& mask) { mask_rate_.add(mask);
 
 std::vector<std::pair<std::string, double>> WeakStrongLoss::stats() const { return {{"mask_rate", mask_rate_.mean()}}; }
 
-void WeakStrongLoss::save_state(torch::serialize::OutputArchive& archive) const {
-  mask_rate_.save(archive, "semi." + name() + ".mask_rate");
-}
-
-void WeakStrongLoss::load_state(torch::serialize::InputArchive& archive) {
-  mask_rate_.load(archive, "semi." + name() + ".mask_rate", method().context().device);
-}
-
-bool read_concat_forward(const ConfigSection& section) { return section.get_or("concat_forward", true); }
-
 }  // namespace sscl

@@ -18,7 +18,6 @@
 #include <utility>
 #include <vector>
 
-#include "core/config.h"
 #include "core/nn/classifier.h"
 #include "core/semi_loss.h"
 #include "methods/common/running_mean.h"
@@ -40,9 +39,8 @@ class WeakStrongLoss : public SemiLoss {
   CurrentBatchOutput forward(const TrainBatch& batch, const at::Tensor& extra, const SupervisedLoss& supervised,
                              const RunState& state) final;
   std::vector<std::pair<std::string, double>> stats() const override;
-  // The mask rate's running mean; losses with state of their own call these first.
-  void save_state(torch::serialize::OutputArchive& archive) const override;
-  void load_state(torch::serialize::InputArchive& archive) override;
+  // The mask rate's running mean; losses with state of their own visit it first.
+  void visit_state(StateVisitor& s) override { s("mask_rate", mask_rate_); }
 
  protected:
   // True when the loss trains on the weak view itself and needs no strong view.
@@ -83,7 +81,8 @@ struct HeadImages {
 // together: concat_forward), the logits split back into one tensor per part.
 std::vector<at::Tensor> forward_concat(Classifier& model, const std::vector<at::Tensor>& parts);
 
-// concat_forward from a loss's options section (default true).
-bool read_concat_forward(const ConfigSection& section);
+// The doc of the concat_forward key of the losses built on WeakStrongLoss.
+inline constexpr const char* kConcatForwardDoc =
+    "one model pass over [labeled, extra, weak, strong] (BatchNorm normalises them together); false: one pass each";
 
 }  // namespace sscl

@@ -48,13 +48,13 @@ TEST(CheckpointDir, KeepsTheNewestKAndOrdersAStopAtATaskStartAfterThatTasksEnd) 
 TEST(CheckpointOptions, KeysAreCheckedByName) {
   const auto config = Config::from_string("[checkpoint]\ninterval = -1\n", "c.toml");
   try {
-    CheckpointOptions::from_config(config.section("checkpoint"));
+    read_options<CheckpointOptions>(config.section("checkpoint"));
     FAIL() << "a negative interval was taken";
   } catch (const ConfigError& e) {
     EXPECT_NE(std::string(e.what()).find("checkpoint.interval"), std::string::npos) << e.what();
   }
   const auto keep = Config::from_string("[checkpoint]\nkeep_last = 0\n", "c.toml");
-  EXPECT_THROW(CheckpointOptions::from_config(keep.section("checkpoint")), ConfigError);
+  EXPECT_THROW(read_options<CheckpointOptions>(keep.section("checkpoint")), ConfigError);
 }
 
 TEST(CheckpointState, RunStateRoundTripsWithNotEvaluatedEntries) {

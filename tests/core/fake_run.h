@@ -3,7 +3,10 @@
 
 #include <torch/torch.h>
 
+#include "core/config.h"
+#include "core/evaluator.h"
 #include "core/method.h"
+#include "core/optim.h"
 #include "core/task_data.h"
 
 namespace sscl::testing {
@@ -26,6 +29,7 @@ class FakeTaskData : public TaskData {
   int64_t num_classes() const override { return 4; }
   InputShape input_shape() const override { return {1, 4, 4}; }
   const std::vector<int64_t>& classes(int task) const override { return classes_.at(task); }
+  int64_t batch_size() const override { return 2; }
   void set_load_unlabeled(bool load) override { load_unlabeled = load; }
   TrainBatch train_batch(int task, int64_t iter) override {
     ++batches_served;
@@ -72,6 +76,22 @@ class FakeTaskData : public TaskData {
  private:
   std::vector<std::vector<int64_t>> classes_{{0, 1}, {2, 3}};
 };
+
+// The optimizer and schedule of a TOML text's [optimizer] and [lr_schedule]
+// tables, through their registries as a run builds them.
+inline Optimizer optimizer_of(const std::string& toml) {
+  const Config config = Config::from_string("[optimizer]\n" + toml, "optimizer.toml");
+  return build_optimizer(config.section("optimizer"));
+}
+inline LrSchedule schedule_of(const std::string& toml, double lr) {
+  const Config config = Config::from_string("[lr_schedule]\n" + toml, "schedule.toml");
+  return build_lr_schedule(config.section("lr_schedule"), lr);
+}
+inline Evaluator evaluator(bool all_tasks = false) {
+  EvalOptions o;
+  o.all_tasks = all_tasks;
+  return Evaluator(o, torch::kCPU);
+}
 
 inline Classifier make_tiny_classifier() {
   torch::manual_seed(0);

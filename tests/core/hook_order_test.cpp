@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <csignal>
+
+#include "core/stop_request.h"
 #include "core/trainer.h"
 #include "tests/core/fake_run.h"
 
@@ -25,7 +28,8 @@ using Log = std::vector<std::string>;
   SSCL_RECORD_STAGE(before_iter) \
   SSCL_RECORD_STAGE(after_iter)  \
   SSCL_RECORD_STAGE(before_val)  \
-  SSCL_RECORD_STAGE(after_val)
+  SSCL_RECORD_STAGE(after_val)   \
+  SSCL_RECORD_STAGE(on_stop)
 // clang-format on
 
 class RecordingHook : public Hook {
@@ -56,13 +60,16 @@ class RecordingMethod : public Method {
   std::string name_;
 };
 
-// before_X: method, then user hooks by priority (b=10, then a and c at 60 in the
-// order they were added); after_X: user hooks, then the method.
+// before_X: the outer hook, the method, then user hooks by priority (b=10, then
+// a and c at 60 in the order they were added); after_X: user hooks, the method,
+// then the outer hook.
 void expect_stage(Log& out, const std::string& stage) {
   const bool before = stage.rfind("before_", 0) == 0;
+  if (before) out.push_back("outer:" + stage);
   if (before) out.push_back("method:" + stage);
   for (const char* hook : {"b", "a", "c"}) out.push_back(std::string(hook) + ":" + stage);
   if (!before) out.push_back("method:" + stage);
+  if (!before) out.push_back("outer:" + stage);
 }
 
 TEST(HookOrder, TwoTasksThreeItersVirtualEpochOfTwo) {
@@ -77,12 +84,12 @@ TEST(HookOrder, TwoTasksThreeItersVirtualEpochOfTwo) {
   hooks.add(std::make_shared<RecordingHook>("a", 60, &log));
   hooks.add(std::make_shared<RecordingHook>("b", 10, &log));
   hooks.add(std::make_shared<RecordingHook>("c", 60, &log));
+  hooks.add_outer(std::make_shared<RecordingHook>("outer", 50, &log));
   TrainerOptions options;
   options.iters_per_task = 3;
   options.iters_per_virtual_epoch = 2;
-  OptimizerOptions sgd;
-  sgd.lr = 0.1;
-  Trainer trainer(options, method, data, hooks, sgd, LrScheduleOptions{}, torch::kCPU);
+  Trainer trainer(options, method, data, hooks, testing::optimizer_of("lr = 0.1\n"), testing::schedule_of("", 0.1),
+                  testing::evaluator(), torch::kCPU);
   trainer.run();
 
   Log expected;
@@ -134,13 +141,47 @@ TEST(HookOrder, HookErrorNamesHookStageTaskAndIteration) {
   hooks.add(std::make_shared<Failing>());
   TrainerOptions options;
   options.iters_per_task = 3;
-  Trainer trainer(options, method, data, hooks, OptimizerOptions{}, LrScheduleOptions{}, torch::kCPU);
+  Trainer trainer(options, method, data, hooks, testing::optimizer_of(""), testing::schedule_of("", 0.03),
+                  testing::evaluator(), torch::kCPU);
   try {
     trainer.run();
     FAIL() << "expected a TrainingError";
   } catch (const TrainingError& e) {
     EXPECT_STREQ(e.what(), "hook 'failing' before_iter (task 1, iteration 2): boom");
   }
+}
+
+// A stop requested between two iterations: on_stop (user hooks, the method, the
+// outer hook, as an after_ stage) instead of the next iteration, then Interrupted.
+TEST(HookOrder, AStopRequestCallsOnStopInsteadOfTheNextIteration) {
+  class StopAfterFirstIter : public Hook {
+   public:
+    std::string hook_name() const override { return "stopper"; }
+    void after_iter(const RunState& s) override {
+      if (s.task == 0 && s.iter == 0) request_stop(SIGTERM);
+    }
+  };
+  Log log;
+  testing::FakeTaskData data;
+  RecordingMethod method(&log);
+  MethodContext context;
+  context.model = testing::make_tiny_classifier();
+  context.task_classes = {{0, 1}, {2, 3}};
+  method.attach(context);
+  HookDispatcher hooks;
+  hooks.add(std::make_shared<StopAfterFirstIter>());
+  hooks.add(std::make_shared<RecordingHook>("b", 10, &log));
+  hooks.add_outer(std::make_shared<RecordingHook>("outer", 50, &log));
+  TrainerOptions options;
+  options.iters_per_task = 3;
+  Trainer trainer(options, method, data, hooks, testing::optimizer_of(""), testing::schedule_of("", 0.03),
+                  testing::evaluator(), torch::kCPU);
+  clear_stop_request();
+  EXPECT_THROW(trainer.run(), Interrupted);
+  clear_stop_request();
+  const Log tail(log.end() - 4, log.end());
+  EXPECT_EQ(tail, (Log{"outer:after_iter", "b:on_stop", "method:on_stop", "outer:on_stop"}));
+  EXPECT_EQ(std::count(log.begin(), log.end(), "step"), 1);
 }
 
 TEST(HookOrder, PriorityOutsideRangeIsRejected) {

@@ -70,7 +70,7 @@ TEST(Method, MaskedCrossEntropyLeavesOtherTasksHeadRowsUntouched) {
 TEST(Method, UnsupportedScenarioIsRejectedNamingBoth) {
   class TaskIlOnly : public ProbeMethod {
    public:
-    std::vector<Scenario> supported_scenarios() const override { return {Scenario::kTaskIL}; }
+    TaskIlOnly() { traits_.scenarios = {Scenario::kTaskIL}; }
   } m;
   EXPECT_NO_THROW(ensure_supported(m, Scenario::kTaskIL));
   try {

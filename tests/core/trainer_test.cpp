@@ -36,10 +36,9 @@ struct Fixture {
     context.task_classes = {{0, 1}, {2, 3}};
     method.attach(context);
   }
-  Trainer trainer(TrainerOptions options, LrScheduleOptions schedule = {}) {
-    OptimizerOptions sgd;
-    sgd.lr = 0.5;
-    return Trainer(options, method, data, hooks, sgd, schedule, torch::kCPU);
+  Trainer trainer(TrainerOptions options, const std::string& schedule = "", bool eval_all_tasks = false) {
+    return Trainer(options, method, data, hooks, testing::optimizer_of("lr = 0.5\n"),
+                   testing::schedule_of(schedule, 0.5), testing::evaluator(eval_all_tasks), torch::kCPU);
   }
 };
 
@@ -84,9 +83,7 @@ TEST(Trainer, LearnsTheFakeTasksAndFillsTheLowerTriangle) {
 
 TEST(Trainer, EvalAllTasksAlsoEvaluatesFutureTasks) {
   Fixture f;
-  TrainerOptions o = iters(2);
-  o.eval_all_tasks = true;
-  auto trainer = f.trainer(o);
+  auto trainer = f.trainer(iters(2), "", /*eval_all_tasks=*/true);
   const auto& s = trainer.run();
   EXPECT_TRUE(s.task_il.has(0, 1));
   EXPECT_EQ(s.class_il.at(0, 1), 0.0);  // classes 2, 3 are not among the seen ones yet
@@ -94,11 +91,7 @@ TEST(Trainer, EvalAllTasksAlsoEvaluatesFutureTasks) {
 
 TEST(Trainer, ScheduleRestartsEveryTask) {
   Fixture f;
-  LrScheduleOptions step;
-  step.policy = "step";
-  step.milestones = {2};
-  step.gamma = 0.1;
-  auto trainer = f.trainer(iters(3), step);
+  auto trainer = f.trainer(iters(3), "policy = \"step\"\nmilestones = [2]\ngamma = 0.1\n");
   trainer.run();
   ASSERT_EQ(f.method.lrs.size(), 6u);
   const std::vector<double> expected{0.5, 0.5, 0.05, 0.5, 0.5, 0.05};
@@ -122,26 +115,22 @@ TEST(Trainer, TaskItersGiveEachTaskItsOwnIterationCount) {
 // Momentum survives a task boundary unless the method asks for a fresh optimizer.
 class FreshOptimizerMethod : public CeMethod {
  public:
-  bool fresh_optimizer_each_task() const override { return fresh; }
+  explicit FreshOptimizerMethod(bool fresh) { traits_.fresh_optimizer_each_task = fresh; }
   void before_task(const RunState&) override { ++before_task_calls; }
-  bool fresh = false;
   int before_task_calls = 0;
 };
 
 TEST(Trainer, FreshOptimizerEachTaskDropsMomentum) {
   auto final_weights = [](bool fresh) {
     testing::FakeTaskData data;
-    FreshOptimizerMethod method;
-    method.fresh = fresh;
+    FreshOptimizerMethod method(fresh);
     MethodContext context;
     context.model = testing::make_tiny_classifier();
     context.task_classes = {{0, 1}, {2, 3}};
     method.attach(context);
     HookDispatcher hooks;
-    OptimizerOptions sgd;
-    sgd.lr = 0.5;
-    sgd.momentum = 0.9;
-    Trainer trainer(iters(2), method, data, hooks, sgd, LrScheduleOptions{}, torch::kCPU);
+    Trainer trainer(iters(2), method, data, hooks, testing::optimizer_of("lr = 0.5\nmomentum = 0.9\n"),
+                    testing::schedule_of("", 0.5), testing::evaluator(), torch::kCPU);
     trainer.run();
     EXPECT_EQ(method.before_task_calls, 2);
     return method.model()->named_parameters()["head.weight"].clone();

@@ -31,7 +31,7 @@ cv::Mat rgb(int rows, int cols, std::initializer_list<std::array<int, 3>> values
 }
 
 // 1..rows*cols in row-major order.
-cv::Mat ramp(int rows, int cols) {
+cv::Mat ops_ramp(int rows, int cols) {
   cv::Mat m(rows, cols, CV_8UC1);
   for (int i = 0; i < rows * cols; ++i) m.at<uint8_t>(i / cols, i % cols) = static_cast<uint8_t>(i + 1);
   return m;
@@ -114,7 +114,7 @@ TEST(AugmentOps, EqualizeFollowsPillowsHistogramSteps) {
 
 TEST(AugmentOps, EqualizeLeavesImagesUnderAStepUnchanged) {
   // 9 pixels: step = (9 - 1) / 255 = 0, so Pillow keeps the identity lut.
-  const cv::Mat image = ramp(3, 3);
+  const cv::Mat image = ops_ramp(3, 3);
   EXPECT_TRUE(same(equalize(image), image));
 }
 
@@ -148,7 +148,7 @@ TEST(AugmentOps, ColorBlendsWithPillowsGray) {
   EXPECT_TRUE(same(color(image, 1.0), image));
   EXPECT_TRUE(same(color(image, 0.5), rgb(1, 2, {{165, 38, 38}, {75, 202, 75}})));  // 165.5, 202.5 truncated
   EXPECT_TRUE(same(color(image, 2.0), rgb(1, 2, {{255, 0, 0}, {0, 255, 0}})));      // clipped both ways
-  const cv::Mat plain = ramp(2, 3);
+  const cv::Mat plain = ops_ramp(2, 3);
   EXPECT_TRUE(same(color(plain, 0.0), plain)) << "a gray image is its own gray version";
 }
 
@@ -174,19 +174,19 @@ TEST(AugmentOps, SharpnessBlendsWithPillowsSmoothFilter) {
           cv::Vec3b(smooth_red.at<uint8_t>(y, x), 200, inner ? (y == 2 && x == 2 ? 5 : 1) : 0);
     }
   EXPECT_TRUE(same(sharpness(colour, 0.0), expected));
-  const cv::Mat thin = ramp(2, 5);
+  const cv::Mat thin = ops_ramp(2, 5);
   EXPECT_TRUE(same(sharpness(thin, 0.0), thin)) << "no interior: all border";
 }
 
 TEST(AugmentOps, RotateIsCounterClockwiseAboutTheCentre) {
-  const cv::Mat image = ramp(3, 3);
+  const cv::Mat image = ops_ramp(3, 3);
   const cv::Scalar fill(200);
   EXPECT_TRUE(same(rotate(image, 90, fill), gray(3, 3, {3, 6, 9, 2, 5, 8, 1, 4, 7})));
   EXPECT_TRUE(same(rotate(image, -90, fill), gray(3, 3, {7, 4, 1, 8, 5, 2, 9, 6, 3})));
   EXPECT_TRUE(same(rotate(image, 180, fill), gray(3, 3, {9, 8, 7, 6, 5, 4, 3, 2, 1})));
   EXPECT_TRUE(same(rotate(image, 0, fill), image));
   EXPECT_TRUE(same(rotate(image, 360, fill), image));
-  const cv::Mat square = ramp(4, 4);  // even size: the centre lies between pixels
+  const cv::Mat square = ops_ramp(4, 4);  // even size: the centre lies between pixels
   EXPECT_TRUE(same(rotate(square, 90, fill), gray(4, 4, {4, 8, 12, 16, 3, 7, 11, 15, 2, 6, 10, 14, 1, 5, 9, 13})));
 }
 
@@ -201,7 +201,7 @@ TEST(AugmentOps, RotateFillsWhatComesFromOutside) {
 }
 
 TEST(AugmentOps, TranslateMovesWholePixelsAndFills) {
-  const cv::Mat image = ramp(3, 4);
+  const cv::Mat image = ops_ramp(3, 4);
   EXPECT_TRUE(same(translate_x(image, 1, cv::Scalar(0)), gray(3, 4, {2, 3, 4, 0, 6, 7, 8, 0, 10, 11, 12, 0})));
   EXPECT_TRUE(same(translate_x(image, -2, cv::Scalar(99)), gray(3, 4, {99, 99, 1, 2, 99, 99, 5, 6, 99, 99, 9, 10})));
   EXPECT_TRUE(same(translate_y(image, 1, cv::Scalar(0)), gray(3, 4, {5, 6, 7, 8, 9, 10, 11, 12, 0, 0, 0, 0})));
@@ -231,11 +231,11 @@ TEST(AugmentOps, ShearZeroIsIdentity) {
 
 TEST(AugmentOps, ShearReadsFromPillowsCornerCoordinates) {
   // Shear 2: row y reads x + 2 (y + 0.5) in pixel indices, i.e. 1 and 3 to the right.
-  EXPECT_TRUE(same(shear_x(ramp(2, 4), 2.0, cv::Scalar(0)), gray(2, 4, {2, 3, 4, 0, 8, 0, 0, 0})));
+  EXPECT_TRUE(same(shear_x(ops_ramp(2, 4), 2.0, cv::Scalar(0)), gray(2, 4, {2, 3, 4, 0, 8, 0, 0, 0})));
   // Columns likewise: column x reads row y + 2 (x + 0.5).
-  EXPECT_TRUE(same(shear_y(ramp(4, 2), 2.0, cv::Scalar(0)), gray(4, 2, {3, 8, 5, 0, 7, 0, 0, 0})));
+  EXPECT_TRUE(same(shear_y(ops_ramp(4, 2), 2.0, cv::Scalar(0)), gray(4, 2, {3, 8, 5, 0, 7, 0, 0, 0})));
   // Negative shear reads to the left: row 0 from x - 1, row 1 from x - 3.
-  EXPECT_TRUE(same(shear_x(ramp(2, 4), -2.0, cv::Scalar(50)), gray(2, 4, {50, 1, 2, 3, 50, 50, 50, 5})));
+  EXPECT_TRUE(same(shear_x(ops_ramp(2, 4), -2.0, cv::Scalar(50)), gray(2, 4, {50, 1, 2, 3, 50, 50, 50, 5})));
 }
 
 TEST(AugmentOps, RejectsImagesOtherThanUint8GrayOrRgb) {

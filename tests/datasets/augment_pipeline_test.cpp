@@ -18,7 +18,7 @@ cv::Mat gradient(int rows, int cols, int channels) {
   return m;
 }
 
-bool same(const cv::Mat& a, const cv::Mat& b) {
+bool pipeline_same(const cv::Mat& a, const cv::Mat& b) {
   return a.size() == b.size() && a.type() == b.type() && cv::countNonZero(a.reshape(1) != b.reshape(1)) == 0;
 }
 
@@ -30,7 +30,7 @@ TEST(AugmentPipeline, StrongWithoutRandAugmentOrCutoutIsTheWeakView) {
   const cv::Mat image = gradient(12, 12, 1);
   for (uint64_t seed = 0; seed < 10; ++seed) {
     Rng a(seed), b(seed);
-    EXPECT_TRUE(same(pipeline.weak(image, a), pipeline.strong(image, b)));
+    EXPECT_TRUE(pipeline_same(pipeline.weak(image, a), pipeline.strong(image, b)));
   }
 }
 
@@ -43,8 +43,8 @@ TEST(AugmentPipeline, StrongViewIsReproducibleFromItsSeedAndDiffersFromWeak) {
     const cv::Mat strong = pipeline.strong(image, a);
     EXPECT_EQ(strong.size(), image.size());
     EXPECT_EQ(strong.type(), image.type());
-    EXPECT_TRUE(same(strong, pipeline.strong(image, b)));
-    differ += !same(strong, pipeline.weak(image, c));
+    EXPECT_TRUE(pipeline_same(strong, pipeline.strong(image, b)));
+    differ += !pipeline_same(strong, pipeline.weak(image, c));
   }
   EXPECT_EQ(differ, 20) << "Cutout alone changes every strong view";
 }
@@ -76,7 +76,7 @@ TEST(AugmentPipeline, NormalizeUsesItsMeanAndStd) {
 TEST(AugmentPipeline, ConfigErrorsNameTheKey) {
   auto error_of = [](const std::string& toml) {
     try {
-      AugmentOptions::from_config(Config::from_string(toml, "aug.toml").section("data.augment"));
+      read_options<AugmentOptions>(Config::from_string(toml, "aug.toml").section("data.augment"));
     } catch (const ConfigError& e) {
       return std::string(e.what());
     }

@@ -18,7 +18,7 @@ using ::sscl::testing::SyntheticImages;
 using ::sscl::testing::TempDir;
 namespace fs = std::filesystem;
 
-SyntheticImages small_spec() {
+SyntheticImages folder_spec() {
   SyntheticImages spec;
   spec.classes = 3;
   spec.train_per_class = 4;
@@ -28,11 +28,11 @@ SyntheticImages small_spec() {
   return spec;
 }
 
-DatasetSplits load(const TempDir& dir) { return DatasetRegistry::get().at("image_folder")(dir.path().string()); }
+DatasetSplits load_folder(const TempDir& dir) { return DatasetRegistry::get().at("image_folder")(dir.path().string()); }
 
-std::string error_of(const TempDir& dir) {
+std::string folder_error_of(const TempDir& dir) {
   try {
-    load(dir);
+    load_folder(dir);
   } catch (const DataError& e) {
     return e.what();
   }
@@ -41,8 +41,8 @@ std::string error_of(const TempDir& dir) {
 
 TEST(ImageFolder, ReadsRgbPngsExactly) {
   TempDir dir;
-  const auto written = testing::write_image_folder(dir.path(), small_spec());
-  const auto splits = load(dir);
+  const auto written = testing::write_image_folder(dir.path(), folder_spec());
+  const auto splits = load_folder(dir);
   EXPECT_EQ(splits.name, "image_folder");
   ASSERT_EQ(splits.train->images.sizes(), (std::vector<int64_t>{12, 5, 7, 3}));
   EXPECT_TRUE(splits.train->images.is_contiguous());
@@ -65,13 +65,13 @@ TEST(ImageFolder, ReadsRgbPngsExactly) {
 
 TEST(ImageFolder, PixelLayoutAndChannelOrder) {
   TempDir dir;
-  testing::write_image_folder(dir.path(), small_spec());
+  testing::write_image_folder(dir.path(), folder_spec());
   cv::Mat bgr(5, 7, CV_8UC3);
   for (int y = 0; y < 5; ++y)
     for (int x = 0; x < 7; ++x)
       bgr.at<cv::Vec3b>(y, x) = cv::Vec3b(static_cast<uint8_t>(x), static_cast<uint8_t>(10 * y), 100);
   ASSERT_TRUE(cv::imwrite((dir / "train/class_00/img_0000.png").string(), bgr));
-  const auto image = load(dir).train->images[0];
+  const auto image = load_folder(dir).train->images[0];
   for (int y = 0; y < 5; ++y)
     for (int x = 0; x < 7; ++x) {
       EXPECT_EQ(image[y][x][0].item<int>(), 100);
@@ -82,11 +82,11 @@ TEST(ImageFolder, PixelLayoutAndChannelOrder) {
 
 TEST(ImageFolder, GrayImagesGiveOneChannel) {
   TempDir dir;
-  auto spec = small_spec();
+  auto spec = folder_spec();
   spec.channels = 1;
   spec.extension = ".bmp";
   const auto written = testing::write_image_folder(dir.path(), spec);
-  const auto splits = load(dir);
+  const auto splits = load_folder(dir);
   ASSERT_EQ(splits.train->images.sizes(), (std::vector<int64_t>{12, 5, 7, 1}));
   EXPECT_TRUE(torch::equal(splits.train->images, written.train.images));
   EXPECT_TRUE(torch::equal(splits.test->images, written.test.images));
@@ -96,24 +96,24 @@ TEST(ImageFolder, GrayImagesGiveOneChannel) {
 
 TEST(ImageFolder, TestImagesFollowTheTrainingChannels) {
   TempDir dir;
-  auto spec = small_spec();
+  auto spec = folder_spec();
   spec.channels = 1;
   testing::write_image_folder(dir.path(), spec);
   // A colour test image is converted to gray when every training image is gray.
   ASSERT_TRUE(
       cv::imwrite((dir / "test/class_01/img_0002.png").string(), cv::Mat(5, 7, CV_8UC3, cv::Scalar(50, 50, 50))));
-  const auto gray = load(dir);
+  const auto gray = load_folder(dir);
   EXPECT_EQ(gray.test->images.size(3), 1);
   EXPECT_TRUE(gray.test->images[2].eq(50).all().item<bool>());
 }
 
 TEST(ImageFolder, OneColourTrainingImageMakesEveryImageRgb) {
   TempDir dir;
-  auto spec = small_spec();
+  auto spec = folder_spec();
   spec.channels = 1;
   const auto written = testing::write_image_folder(dir.path(), spec);
   ASSERT_TRUE(cv::imwrite((dir / "train/class_02/img_0011.png").string(), cv::Mat(5, 7, CV_8UC3, cv::Scalar(1, 2, 3))));
-  const auto splits = load(dir);
+  const auto splits = load_folder(dir);
   ASSERT_EQ(splits.train->images.sizes(), (std::vector<int64_t>{12, 5, 7, 3}));
   EXPECT_TRUE(torch::equal(splits.train->images[0], written.train.images[0].expand({5, 7, 3})));
   EXPECT_TRUE(torch::equal(splits.train->images[11], torch::tensor({3, 2, 1}, torch::kByte).expand({5, 7, 3})));
@@ -123,17 +123,17 @@ TEST(ImageFolder, OneColourTrainingImageMakesEveryImageRgb) {
 
 TEST(ImageFolder, AlphaIsDropped) {
   TempDir dir;
-  testing::write_image_folder(dir.path(), small_spec());
+  testing::write_image_folder(dir.path(), folder_spec());
   ASSERT_TRUE(
       cv::imwrite((dir / "train/class_00/img_0000.png").string(), cv::Mat(5, 7, CV_8UC4, cv::Scalar(1, 2, 3, 4))));
-  const auto splits = load(dir);
+  const auto splits = load_folder(dir);
   EXPECT_EQ(splits.train->images.size(3), 3);
   EXPECT_TRUE(torch::equal(splits.train->images[0], torch::tensor({3, 2, 1}, torch::kByte).expand({5, 7, 3})));
 }
 
 TEST(ImageFolder, ValSplitExtensionsAndStrayFiles) {
   TempDir dir;
-  auto spec = small_spec();
+  auto spec = folder_spec();
   spec.test_dir = "val";
   spec.extension = ".PNG";
   const auto written = testing::write_image_folder(dir.path(), spec);
@@ -141,7 +141,7 @@ TEST(ImageFolder, ValSplitExtensionsAndStrayFiles) {
   testing::write_text(dir / "train/class_00/.hidden.png", "not an image either");
   fs::create_directories(dir / "train/.ipynb_checkpoints");
   fs::create_directories(dir / "val/.ipynb_checkpoints");
-  const auto splits = load(dir);
+  const auto splits = load_folder(dir);
   EXPECT_TRUE(torch::equal(splits.train->images, written.train.images));
   EXPECT_TRUE(torch::equal(splits.test->images, written.test.images));
   EXPECT_EQ(splits.class_names, written.class_dirs);
@@ -149,38 +149,38 @@ TEST(ImageFolder, ValSplitExtensionsAndStrayFiles) {
 
 TEST(ImageFolder, UnknownTestClassNamesTheDirectory) {
   TempDir dir;
-  testing::write_image_folder(dir.path(), small_spec());
+  testing::write_image_folder(dir.path(), folder_spec());
   fs::create_directories(dir / "test/zebra");
-  EXPECT_EQ(error_of(dir),
+  EXPECT_EQ(folder_error_of(dir),
             (dir / "test/zebra").string() + ": class 'zebra' is not a class of " + (dir / "train").string());
 }
 
 TEST(ImageFolder, MixedSizesAreRejected) {
   TempDir dir;
-  testing::write_image_folder(dir.path(), small_spec());
+  testing::write_image_folder(dir.path(), folder_spec());
   ASSERT_TRUE(cv::imwrite((dir / "train/class_01/img_0005.png").string(), cv::Mat(7, 5, CV_8UC3, cv::Scalar(0))));
-  EXPECT_EQ(error_of(dir), (dir / "train/class_01/img_0005.png").string() +
-                               ": image is 5x7 (width x height), expected 7x5 like " +
-                               (dir / "train/class_00/img_0000.png").string());
+  EXPECT_EQ(folder_error_of(dir), (dir / "train/class_01/img_0005.png").string() +
+                                      ": image is 5x7 (width x height), expected 7x5 like " +
+                                      (dir / "train/class_00/img_0000.png").string());
 }
 
 TEST(ImageFolder, UndecodableImageIsNamed) {
   TempDir dir;
-  testing::write_image_folder(dir.path(), small_spec());
+  testing::write_image_folder(dir.path(), folder_spec());
   testing::write_text(dir / "test/class_02/img_0004.jpg", "\xff\xd8 truncated");
-  EXPECT_EQ(error_of(dir), (dir / "test/class_02/img_0004.jpg").string() + ": cannot decode image");
+  EXPECT_EQ(folder_error_of(dir), (dir / "test/class_02/img_0004.jpg").string() + ": cannot decode image");
 }
 
 TEST(ImageFolder, MissingDirectories) {
   TempDir dir;
-  testing::write_image_folder(dir.path(), small_spec());
+  testing::write_image_folder(dir.path(), folder_spec());
   fs::remove_all(dir / "train/class_01");
   fs::create_directories(dir / "train/class_01");
-  EXPECT_EQ(error_of(dir), (dir / "train/class_01").string() + ": no images (.png, .jpg, .jpeg, .bmp)");
+  EXPECT_EQ(folder_error_of(dir), (dir / "train/class_01").string() + ": no images (.png, .jpg, .jpeg, .bmp)");
   fs::remove_all(dir / "test");
-  EXPECT_EQ(error_of(dir), dir.path().string() + ": neither test/ nor val/ directory found");
+  EXPECT_EQ(folder_error_of(dir), dir.path().string() + ": neither test/ nor val/ directory found");
   fs::remove_all(dir / "train");
-  EXPECT_EQ(error_of(dir), (dir / "train").string() + ": directory not found");
+  EXPECT_EQ(folder_error_of(dir), (dir / "train").string() + ": directory not found");
 }
 
 // Regression: the tensor for every image is allocated at the size of the first

@@ -10,6 +10,7 @@
 
 #include "core/config.h"
 #include "core/error.h"
+#include "core/options.h"
 #include "datasets/augment_ops.h"
 
 namespace sscl {
@@ -33,7 +34,7 @@ cv::Mat test_image(int rows, int cols, int channels) {
   return m;
 }
 
-bool same(const cv::Mat& a, const cv::Mat& b) {
+bool ra_same(const cv::Mat& a, const cv::Mat& b) {
   return a.size() == b.size() && a.type() == b.type() && cv::countNonZero(a.reshape(1) != b.reshape(1)) == 0;
 }
 
@@ -123,19 +124,19 @@ TEST(RandAugment, ApplyOpHandsTheMappedArgumentToTheOp) {
     ra.apply_op(out, ra.op_index(name), level, negated);
     return out;
   };
-  EXPECT_TRUE(same(run(reference, "Posterize", 7, false), posterize(image, 2)));
-  EXPECT_TRUE(same(run(reference, "Solarize", 7, false), solarize(image, 77)));
-  EXPECT_TRUE(same(run(reference, "SolarizeAdd", 7, false), solarize_add(image, 77)));
-  EXPECT_TRUE(same(run(reference, "Brightness", 10, true), brightness(image, 1 - 0.9)));
-  EXPECT_TRUE(same(run(reference, "Rotate", 5, true), rotate(image, -15, fill)));
-  EXPECT_TRUE(same(run(reference, "TranslateX", 10, false), translate_x(image, 4.5, fill)));  // 0.45 * 10 columns
-  EXPECT_TRUE(same(run(reference, "TranslateY", 10, true), translate_y(image, -2.7, fill)));  // 0.45 * 6 rows
-  EXPECT_TRUE(same(run(reference, "Invert", 3, false), invert(image)));
+  EXPECT_TRUE(ra_same(run(reference, "Posterize", 7, false), posterize(image, 2)));
+  EXPECT_TRUE(ra_same(run(reference, "Solarize", 7, false), solarize(image, 77)));
+  EXPECT_TRUE(ra_same(run(reference, "SolarizeAdd", 7, false), solarize_add(image, 77)));
+  EXPECT_TRUE(ra_same(run(reference, "Brightness", 10, true), brightness(image, 1 - 0.9)));
+  EXPECT_TRUE(ra_same(run(reference, "Rotate", 5, true), rotate(image, -15, fill)));
+  EXPECT_TRUE(ra_same(run(reference, "TranslateX", 10, false), translate_x(image, 4.5, fill)));  // 0.45 * 10 columns
+  EXPECT_TRUE(ra_same(run(reference, "TranslateY", 10, true), translate_y(image, -2.7, fill)));  // 0.45 * 6 rows
+  EXPECT_TRUE(ra_same(run(reference, "Invert", 3, false), invert(image)));
   const RandAugment fixmatch(options("fixmatch"), fill);
-  EXPECT_TRUE(same(run(fixmatch, "TranslateX", 5, false), translate_x(image, 1, fill)));  // int(0.15 * 10)
-  EXPECT_TRUE(same(run(fixmatch, "TranslateX", 5, true), translate_x(image, -1, fill)));
-  EXPECT_TRUE(same(run(fixmatch, "Identity", 9, false), image));
-  EXPECT_FALSE(same(run(fixmatch, "TranslateX", 9, false), image));
+  EXPECT_TRUE(ra_same(run(fixmatch, "TranslateX", 5, false), translate_x(image, 1, fill)));  // int(0.15 * 10)
+  EXPECT_TRUE(ra_same(run(fixmatch, "TranslateX", 5, true), translate_x(image, -1, fill)));
+  EXPECT_TRUE(ra_same(run(fixmatch, "Identity", 9, false), image));
+  EXPECT_FALSE(ra_same(run(fixmatch, "TranslateX", 9, false), image));
 }
 
 TEST(RandAugment, SameSeedSameImageDifferentSeedsDiffer) {
@@ -148,13 +149,13 @@ TEST(RandAugment, SameSeedSameImageDifferentSeedsDiffer) {
       Rng ra_rng(seed), rb_rng(seed);
       ra.apply(a, ra_rng);
       ra.apply(b, rb_rng);
-      EXPECT_TRUE(same(a, b)) << variant << " seed " << seed;
+      EXPECT_TRUE(ra_same(a, b)) << variant << " seed " << seed;
       outputs.push_back(a);
     }
     int distinct = 0;
     for (size_t i = 0; i < outputs.size(); ++i) {
       bool seen = false;
-      for (size_t j = 0; j < i && !seen; ++j) seen = same(outputs[i], outputs[j]);
+      for (size_t j = 0; j < i && !seen; ++j) seen = ra_same(outputs[i], outputs[j]);
       distinct += !seen;
     }
     EXPECT_GE(distinct, 10) << variant;
@@ -170,8 +171,8 @@ TEST(RandAugment, ProbabilityZeroLeavesTheImageAlone) {
       Rng rng(seed);
       std::vector<RandAugmentStep> steps;
       ra.apply(out, rng, &steps);
-      EXPECT_TRUE(same(out, image));
-      ASSERT_EQ(steps.size(), static_cast<size_t>(ra.options().num_ops));
+      EXPECT_TRUE(ra_same(out, image));
+      ASSERT_EQ(steps.size(), static_cast<size_t>(ra.options().ops()));
       for (const RandAugmentStep& s : steps) EXPECT_FALSE(s.applied);
     }
   }
@@ -199,7 +200,7 @@ TEST(RandAugment, AppliesNumOpsDrawsThatReplayToTheSameImage) {
           ra.apply_op(replay, s.op, s.level, s.negated);
           ++applied;
         }
-        EXPECT_TRUE(same(out, replay)) << variant << " seed " << seed;
+        EXPECT_TRUE(ra_same(out, replay)) << variant << " seed " << seed;
       }
       // With p 0.5, about half of the 30 * num_ops draws apply.
       EXPECT_GT(applied, 30 * num_ops / 4) << variant;
@@ -334,10 +335,10 @@ TEST(RandAugment, BadOptionsThrow) {
 
 RandAugmentOptions from_toml(const std::string& toml) {
   const Config config = Config::from_string(toml, "ra.toml");
-  return RandAugmentOptions::from_config(config.section("data.augment.randaugment"));
+  return read_options<RandAugmentOptions>(config.section("data.augment.randaugment"));
 }
 
-std::string error_of(const std::string& body) {
+std::string randaugment_error_of(const std::string& body) {
   try {
     from_toml("[data.augment.randaugment]\n" + body);
   } catch (const ConfigError& e) {
@@ -349,27 +350,48 @@ std::string error_of(const std::string& body) {
 TEST(RandAugment, ConfigDefaultsDependOnTheVariant) {
   const RandAugmentOptions reference = from_toml("");
   EXPECT_EQ(reference.variant, "reference");
-  EXPECT_EQ(reference.num_ops, 3);
-  EXPECT_EQ(reference.magnitude, 7);
-  EXPECT_EQ(reference.magnitude_std, 0.5);
+  EXPECT_EQ(reference.ops(), 3);
+  EXPECT_EQ(reference.level(), 7);
+  EXPECT_EQ(reference.level_std(), 0.5);
   EXPECT_EQ(reference.max_level, 10);
   EXPECT_EQ(reference.prob, 0.5);
-  EXPECT_EQ(from_toml("[data.augment.randaugment]\nvariant = \"fixmatch\"\n").num_ops, 2);
-  EXPECT_EQ(from_toml("[data.augment.randaugment]\nvariant = \"fixmatch\"\nnum_ops = 4\n").num_ops, 4);
+  EXPECT_EQ(from_toml("[data.augment.randaugment]\nvariant = \"fixmatch\"\n").ops(), 2);
+  EXPECT_EQ(from_toml("[data.augment.randaugment]\nvariant = \"fixmatch\"\nnum_ops = 4\n").ops(), 4);
   const RandAugmentOptions set = from_toml(
       "[data.augment.randaugment]\nnum_ops = 1\nmagnitude = 9\n"
       "magnitude_std = 0\nmax_level = 30\nprob = 1\n");
-  EXPECT_EQ(set.num_ops, 1);
-  EXPECT_EQ(set.magnitude, 9);
-  EXPECT_EQ(set.magnitude_std, 0);
+  EXPECT_EQ(set.ops(), 1);
+  EXPECT_EQ(set.level(), 9);
+  EXPECT_EQ(set.level_std(), 0);
   EXPECT_EQ(set.max_level, 30);
   EXPECT_EQ(set.prob, 1);
+}
+
+// The resolved config names the variant's defaults, and loads again to the same
+// options: "fixmatch" gets no magnitude (which it would refuse).
+TEST(RandAugment, ResolvedConfigHoldsTheVariantsDefaultsAndLoadsAgain) {
+  for (const std::string variant : {"reference", "fixmatch"}) {
+    SCOPED_TRACE(variant);
+    const Config config = Config::from_string("[data.augment.randaugment]\nvariant = \"" + variant + "\"\n", "ra.toml");
+    const auto first = read_options<RandAugmentOptions>(config.section("data.augment.randaugment"));
+    const std::string resolved = config.to_toml();
+    EXPECT_NE(resolved.find(variant == "fixmatch" ? "num_ops = 2" : "num_ops = 3"), std::string::npos) << resolved;
+    EXPECT_EQ(resolved.find("magnitude") == std::string::npos, variant == "fixmatch") << resolved;
+    const Config again = Config::from_string(resolved, "resolved.toml");
+    const auto second = read_options<RandAugmentOptions>(again.section("data.augment.randaugment"));
+    EXPECT_NO_THROW(again.ensure_all_used());
+    EXPECT_EQ(second.ops(), first.ops());
+    EXPECT_EQ(second.level(), first.level());
+    EXPECT_EQ(second.level_std(), first.level_std());
+    EXPECT_EQ(second.max_level, first.max_level);
+    EXPECT_EQ(second.prob, first.prob);
+  }
 }
 
 TEST(RandAugment, ConfigErrorsNameTheKey) {
   const std::string prefix = "data.augment.randaugment.";
   auto names = [&](const std::string& body, const std::string& key) {
-    const std::string error = error_of(body);
+    const std::string error = randaugment_error_of(body);
     return error.find(prefix + key) != std::string::npos ? ::testing::AssertionSuccess()
                                                          : ::testing::AssertionFailure() << error;
   };
@@ -377,13 +399,13 @@ TEST(RandAugment, ConfigErrorsNameTheKey) {
   EXPECT_TRUE(names("num_ops = 0\n", "num_ops"));
   EXPECT_TRUE(names("prob = 1.5\n", "prob"));
   EXPECT_TRUE(names("magnitude = 11\n", "magnitude"));
-  EXPECT_EQ(error_of("magnitude = 20\nmax_level = 30\n"), "no error");
+  EXPECT_EQ(randaugment_error_of("magnitude = 20\nmax_level = 30\n"), "no error");
   EXPECT_TRUE(names("magnitude_std = -1\n", "magnitude_std"));
   EXPECT_TRUE(names("max_level = 0\n", "max_level"));
   EXPECT_TRUE(names("variant = \"fixmatch\"\nmagnitude = 5\n", "magnitude"));
   EXPECT_TRUE(names("variant = \"fixmatch\"\nmax_level = 2.5\n", "max_level"));
   EXPECT_TRUE(names("num_ops = \"two\"\n", "num_ops"));
-  EXPECT_EQ(error_of("variant = \"fixmatch\"\nprob = 1\nmax_level = 5\n"), "no error");
+  EXPECT_EQ(randaugment_error_of("variant = \"fixmatch\"\nprob = 1\nmax_level = 5\n"), "no error");
 }
 
 }  // namespace

@@ -16,7 +16,7 @@ using ::sscl::testing::SyntheticImages;
 using ::sscl::testing::TempDir;
 namespace fs = std::filesystem;
 
-SyntheticImages small_spec() {
+SyntheticImages tiny_spec() {
   SyntheticImages spec;
   spec.classes = 3;
   spec.train_per_class = 12;  // names _10 and _11 sort before _2
@@ -26,7 +26,7 @@ SyntheticImages small_spec() {
   return spec;
 }
 
-std::string error_of(const TempDir& dir) {
+std::string tiny_error_of(const TempDir& dir) {
   try {
     DatasetRegistry::get().at("tiny_imagenet")(dir.path().string());
   } catch (const DataError& e) {
@@ -41,7 +41,7 @@ int64_t max_difference(const torch::Tensor& a, const torch::Tensor& b) {
 
 TEST(TinyImageNet, ReadsWhatWasWritten) {
   TempDir dir;
-  const auto written = testing::write_tiny_imagenet(dir.path(), small_spec());
+  const auto written = testing::write_tiny_imagenet(dir.path(), tiny_spec());
   ASSERT_FALSE(std::is_sorted(written.class_dirs.begin(), written.class_dirs.end()));  // line order matters
   const auto splits = DatasetRegistry::get().at("tiny_imagenet")(dir.path().string());
   EXPECT_EQ(splits.name, "tiny_imagenet");
@@ -61,7 +61,7 @@ TEST(TinyImageNet, ReadsWhatWasWritten) {
 
 TEST(TinyImageNet, ChannelsAreRgbAndGrayJpegsBecomeThreeChannels) {
   TempDir dir;
-  testing::write_tiny_imagenet(dir.path(), small_spec());
+  testing::write_tiny_imagenet(dir.path(), tiny_spec());
   const cv::Mat bgr(16, 16, CV_8UC3, cv::Scalar(10, 60, 200));
   ASSERT_TRUE(cv::imwrite((dir / "val/images/val_0.JPEG").string(), bgr, {cv::IMWRITE_JPEG_QUALITY, 100}));
   const cv::Mat gray(16, 16, CV_8UC1, cv::Scalar(90));
@@ -74,7 +74,7 @@ TEST(TinyImageNet, ChannelsAreRgbAndGrayJpegsBecomeThreeChannels) {
 
 TEST(TinyImageNet, ClassNamesAreTheWnidsWithoutWordsFile) {
   TempDir dir;
-  auto spec = small_spec();
+  auto spec = tiny_spec();
   spec.names_file = false;
   const auto written = testing::write_tiny_imagenet(dir.path(), spec);
   const auto splits = DatasetRegistry::get().at("tiny_imagenet")(dir.path().string());
@@ -83,9 +83,9 @@ TEST(TinyImageNet, ClassNamesAreTheWnidsWithoutWordsFile) {
 
 TEST(TinyImageNet, MissingDirectoryAndWnids) {
   TempDir dir;
-  testing::write_tiny_imagenet(dir.path(), small_spec());
+  testing::write_tiny_imagenet(dir.path(), tiny_spec());
   fs::remove(dir / "wnids.txt");
-  EXPECT_EQ(error_of(dir), (dir / "wnids.txt").string() + ": file not found");
+  EXPECT_EQ(tiny_error_of(dir), (dir / "wnids.txt").string() + ": file not found");
   try {
     DatasetRegistry::get().at("tiny_imagenet")("/nonexistent/tiny");
     FAIL();
@@ -96,61 +96,62 @@ TEST(TinyImageNet, MissingDirectoryAndWnids) {
 
 TEST(TinyImageNet, MissingTrainClassDirectory) {
   TempDir dir;
-  const auto written = testing::write_tiny_imagenet(dir.path(), small_spec());
+  const auto written = testing::write_tiny_imagenet(dir.path(), tiny_spec());
   fs::remove_all(dir / "train" / written.class_dirs[1]);
-  EXPECT_EQ(error_of(dir), (dir / "train" / written.class_dirs[1] / "images").string() + ": directory not found");
+  EXPECT_EQ(tiny_error_of(dir), (dir / "train" / written.class_dirs[1] / "images").string() + ": directory not found");
 }
 
 TEST(TinyImageNet, AnnotationErrorsNameFileAndLine) {
   TempDir dir;
-  const auto written = testing::write_tiny_imagenet(dir.path(), small_spec());
+  const auto written = testing::write_tiny_imagenet(dir.path(), tiny_spec());
   const fs::path annotations = dir / "val/val_annotations.txt";
   const std::string good = "val_0.JPEG\t" + written.class_dirs[0] + "\t0\t0\t15\t15\n";
   testing::write_text(annotations, good + "val_1.JPEG\tn99999999\t0\t0\t15\t15\n");
-  EXPECT_EQ(error_of(dir), annotations.string() + ":2: wnid 'n99999999' is not in " + (dir / "wnids.txt").string());
+  EXPECT_EQ(tiny_error_of(dir),
+            annotations.string() + ":2: wnid 'n99999999' is not in " + (dir / "wnids.txt").string());
   testing::write_text(annotations, good + "\nval_1.JPEG " + written.class_dirs[0] + "\n");
-  EXPECT_EQ(error_of(dir), annotations.string() + ":3: expected 'image<TAB>wnid<TAB>x0<TAB>y0<TAB>x1<TAB>y1'");
+  EXPECT_EQ(tiny_error_of(dir), annotations.string() + ":3: expected 'image<TAB>wnid<TAB>x0<TAB>y0<TAB>x1<TAB>y1'");
   testing::write_text(annotations, good + good);
-  EXPECT_EQ(error_of(dir), annotations.string() + ":2: 'val_0.JPEG' annotated twice");
+  EXPECT_EQ(tiny_error_of(dir), annotations.string() + ":2: 'val_0.JPEG' annotated twice");
   testing::write_text(annotations, good + "val_77.JPEG\t" + written.class_dirs[2] + "\t0\t0\t15\t15\n");
-  EXPECT_EQ(error_of(dir), (dir / "val/images/val_77.JPEG").string() + ": file not found");
+  EXPECT_EQ(tiny_error_of(dir), (dir / "val/images/val_77.JPEG").string() + ": file not found");
 }
 
 // Names from the text files become paths: none may lead outside the dataset's folders.
 TEST(TinyImageNet, WnidsAndImageNamesMustBePlainNames) {
   TempDir dir;
-  const auto written = testing::write_tiny_imagenet(dir.path(), small_spec());
+  const auto written = testing::write_tiny_imagenet(dir.path(), tiny_spec());
   testing::write_text(dir / "wnids.txt", written.class_dirs[0] + "\n../" + written.class_dirs[1] + "\n");
-  EXPECT_EQ(error_of(dir),
+  EXPECT_EQ(tiny_error_of(dir),
             (dir / "wnids.txt").string() + ":2: wnid '../" + written.class_dirs[1] + "' is not a plain name");
   testing::write_text(dir / "wnids.txt", written.class_dirs[0] + "\n..\n");
-  EXPECT_EQ(error_of(dir), (dir / "wnids.txt").string() + ":2: wnid '..' is not a plain name");
+  EXPECT_EQ(tiny_error_of(dir), (dir / "wnids.txt").string() + ":2: wnid '..' is not a plain name");
 
   testing::write_lines(dir / "wnids.txt", written.class_dirs);
   const fs::path annotations = dir / "val/val_annotations.txt";
   testing::write_text(annotations, "../../wnids.txt\t" + written.class_dirs[0] + "\t0\t0\t15\t15\n");
-  EXPECT_EQ(error_of(dir), annotations.string() + ":1: image '../../wnids.txt' is not a file name in " +
-                               (dir / "val/images").string());
+  EXPECT_EQ(tiny_error_of(dir), annotations.string() + ":1: image '../../wnids.txt' is not a file name in " +
+                                    (dir / "val/images").string());
 }
 
 TEST(TinyImageNet, UndecodableImageIsNamed) {
   TempDir dir;
-  const auto written = testing::write_tiny_imagenet(dir.path(), small_spec());
+  const auto written = testing::write_tiny_imagenet(dir.path(), tiny_spec());
   const std::string wnid = written.class_dirs[2];
   const fs::path bad = dir / "train" / wnid / "images" / (wnid + "_3.JPEG");
   testing::write_text(bad, "not a JPEG");
   testing::write_text(dir / "val/images/val_4.JPEG", "not a JPEG either");  // later in the order
-  EXPECT_EQ(error_of(dir), bad.string() + ": cannot decode image");
+  EXPECT_EQ(tiny_error_of(dir), bad.string() + ": cannot decode image");
 }
 
 TEST(TinyImageNet, ImagesOfAnotherSizeAreRejected) {
   TempDir dir;
-  const auto written = testing::write_tiny_imagenet(dir.path(), small_spec());
+  const auto written = testing::write_tiny_imagenet(dir.path(), tiny_spec());
   ASSERT_TRUE(cv::imwrite((dir / "val/images/val_5.JPEG").string(), cv::Mat(16, 20, CV_8UC3, cv::Scalar(1, 2, 3))));
   const std::string wnid = written.class_dirs[0];
-  EXPECT_EQ(error_of(dir), (dir / "val/images/val_5.JPEG").string() +
-                               ": image is 20x16 (width x height), expected 16x16 like " +
-                               (dir / "train" / wnid / "images" / (wnid + "_0.JPEG")).string());
+  EXPECT_EQ(tiny_error_of(dir), (dir / "val/images/val_5.JPEG").string() +
+                                    ": image is 20x16 (width x height), expected 16x16 like " +
+                                    (dir / "train" / wnid / "images" / (wnid + "_0.JPEG")).string());
 }
 
 }  // namespace

@@ -9,7 +9,7 @@
 namespace sscl {
 namespace {
 
-cv::Mat ramp(int rows, int cols) {
+cv::Mat transforms_ramp(int rows, int cols) {
   cv::Mat m(rows, cols, CV_8UC1);
   for (int y = 0; y < rows; ++y)
     for (int x = 0; x < cols; ++x) m.at<uint8_t>(y, x) = static_cast<uint8_t>(1 + y * cols + x);
@@ -17,7 +17,7 @@ cv::Mat ramp(int rows, int cols) {
 }
 
 TEST(Transforms, RandomCropIsAShiftedWindowOfThePaddedImage) {
-  const cv::Mat image = ramp(4, 4);
+  const cv::Mat image = transforms_ramp(4, 4);
   for (uint64_t seed = 0; seed < 50; ++seed) {
     Rng rng(seed);
     const cv::Mat out = random_crop(image, 2, rng);

@@ -13,13 +13,15 @@
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "core/hook_registry.h"
+#include "tests/core/fake_run.h"
 #include "tests/methods/method_run_fixture.h"
 #include "tests/test_util.h"
 
 namespace sscl {
 namespace {
 
-std::vector<int64_t> values(const at::Tensor& t) {
+std::vector<int64_t> active_test_values(const at::Tensor& t) {
   const auto c = t.to(torch::kLong).contiguous();
   return {c.data_ptr<int64_t>(), c.data_ptr<int64_t>() + c.numel()};
 }
@@ -118,7 +120,7 @@ TEST_F(ActiveLearnerTest, AQueryMovesTheChosenImagesToTheLabeledSetWithTheOracle
 
   const auto set = tasks_.labeled_set(1);
   EXPECT_EQ(set.ids.numel(), 7);  // 2 seed + 5 queried
-  const auto ids = values(set.ids), labels = values(set.labels);
+  const auto ids = active_test_values(set.ids), labels = active_test_values(set.labels);
   for (size_t i = 0; i < 5; ++i) {
     EXPECT_EQ(ids[2 + i], record.ids[i]);
     EXPECT_EQ(labels[2 + i], record.labels[i]);
@@ -126,7 +128,7 @@ TEST_F(ActiveLearnerTest, AQueryMovesTheChosenImagesToTheLabeledSetWithTheOracle
   EXPECT_EQ(tasks_.unlabeled_ids(1).size(), pool_before.size() - 5);
   // The next batches draw from the 7.
   const auto batch = tasks_.build_batch(1, 3);
-  for (int64_t id : values(batch.labeled.indices)) EXPECT_TRUE(std::count(ids.begin(), ids.end(), id));
+  for (int64_t id : active_test_values(batch.labeled.indices)) EXPECT_TRUE(std::count(ids.begin(), ids.end(), id));
   EXPECT_EQ(active->seed_labels(), (std::vector<int64_t>{2, 2}));
 }
 
@@ -138,7 +140,7 @@ TEST_F(ActiveLearnerTest, LabelsGivenAreTheOnesBatchesCarryEvenWhenWrong) {
   const int64_t wrong = truth == c[0] ? c[1] : c[0];
   tasks_.add_labels(0, torch::tensor({id}), torch::tensor({wrong}));
   const auto set = tasks_.labeled_set(0);
-  EXPECT_EQ(values(set.labels).back(), wrong);
+  EXPECT_EQ(active_test_values(set.labels).back(), wrong);
 }
 
 TEST_F(ActiveLearnerTest, ABatchPrefetchedBeforeNewLabelsIsDropped) {
@@ -263,7 +265,7 @@ TEST_F(ActiveLearnerTest, TeacherOracleLabelsWithItsOwnArgmaxOverTheTasksClasses
   teacher->eval();
   const auto classes = torch::tensor(tasks_.classes(1), torch::kLong);
   const auto logits = teacher->forward(tasks_.views(tasks_.raw_images(ids), View::kPlain, 0)).index_select(1, classes);
-  EXPECT_EQ(values(labels), values(classes.index_select(0, logits.argmax(1))));
+  EXPECT_EQ(active_test_values(labels), active_test_values(classes.index_select(0, logits.argmax(1))));
 }
 
 TEST_F(ActiveLearnerTest, TeacherRunDirectoryWithoutWeightsOrWithOtherWeightsIsAClearError) {
@@ -275,8 +277,9 @@ TEST_F(ActiveLearnerTest, TeacherRunDirectoryWithoutWeightsOrWithOtherWeightsIsA
   } catch (const IoError& e) {
     EXPECT_NE(std::string(e.what()).find("model.pt"), std::string::npos) << e.what();
   }
-  // Weights of another architecture.
-  auto mlp = BackboneRegistry::get().at("mlp")(config_.section("model"), tasks_.input_shape());
+  // Weights of another architecture (its own config: a config records its readers' defaults).
+  const Config mlp_config = Config::from_string("[model]\n", "mlp.toml");
+  auto mlp = BackboneRegistry::get().at("mlp")(mlp_config.section("model"), tasks_.input_shape());
   Classifier other(mlp, tasks_.num_classes());
   std::ostringstream weights;
   torch::save(other, weights);
@@ -288,7 +291,7 @@ TEST_F(ActiveLearnerTest, OptionsNameTheirKeys) {
   auto fails_on = [](const std::string& text, const std::string& key) {
     const Config c = Config::from_string("[active]\n" + text, "active.toml");
     try {
-      ActiveOptions::from_config(c.section("active"));
+      read_options<ActiveOptions>(c.section("active"));
       ADD_FAILURE() << "no error for: " << text;
     } catch (const ConfigError& e) {
       EXPECT_NE(std::string(e.what()).find(key), std::string::npos) << e.what();
@@ -301,6 +304,99 @@ TEST_F(ActiveLearnerTest, OptionsNameTheirKeys) {
   fails_on("strategy = \"qbc\"\nbudget_per_task = 4\ncommittee_size = 1", "active.committee_size");
   fails_on("strategy = \"qbc\"\nbudget_per_task = 4\noracle = \"teacher\"", "active.teacher");
   fails_on("strategy = \"random\"\nbudget_per_task = -1", "active.budget_per_task");
+  fails_on("strategy = \"random\"\nbudget_per_task = 4\nteacher = \"run\"", "active.teacher");
+  fails_on("strategy = \"random\"\nbudget_per_task = 4\nrounds = 2\niters_between_rounds = 0",
+           "active.iters_between_rounds");
+  const Config given = Config::from_string(
+      "[active]\nstrategy = \"qbc\"\nbudget_per_class = 2.5\nqbc_measure = \"kl\"\n", "active.toml");
+  const auto o = read_options<ActiveOptions>(given.section("active"));
+  EXPECT_EQ(o.strategy, QueryStrategy::kQbc);
+  EXPECT_FALSE(o.budget_per_task.has_value());
+  EXPECT_EQ(o.budget_per_class, 2.5);
+  EXPECT_EQ(o.qbc_measure, QbcMeasure::kAverageKl);
+  EXPECT_EQ(o.oracle, "ground_truth");
+}
+
+// The learner as a run builds it: the "active" entry of SectionHookRegistry, from
+// the [active] table and the run's context.
+class ActiveHookTest : public ActiveLearnerTest {
+ protected:
+  std::shared_ptr<Hook> built(const std::string& table, Method& method, TaskData& data) {
+    const Config config = Config::from_string("[active]\n" + table, "active_hook.toml");
+    const HookContext context{{}, &method, &data, torch::kCPU, {10, 10}};
+    return SectionHookRegistry::get().at("active")(config.section("active"), context);
+  }
+};
+
+TEST_F(ActiveHookTest, TheEntryReadsItsTableAndLabelsWithTheHiddenLabels) {
+  auto method = attached("sft");
+  const auto hook = built(
+      "strategy = \"entropy\"\nbudget_per_task = 4\nrounds = 2\nwarmup_iters = 2\n"
+      "iters_between_rounds = 3",
+      *method, tasks_);
+  const auto active = std::dynamic_pointer_cast<ActiveLearner>(hook);
+  ASSERT_NE(active, nullptr);
+  EXPECT_EQ(active->hook_name(), "active_learning");
+  EXPECT_EQ(active->options().strategy, QueryStrategy::kEntropy);
+  EXPECT_EQ(active->options().budget_per_task, 4);
+  EXPECT_EQ(active->options().round_iter(1), 5);
+  EXPECT_EQ(active->oracle().name(), "ground_truth");
+  EXPECT_EQ(active->describe(),
+            "active learning: entropy queries 4 label(s) per task in 2 round(s) at iteration(s) 2, 5 of each task, "
+            "from the whole pool; labels by ground_truth");
+  const auto record = active->query(0, 0, 3);
+  const auto truth = tasks_.data().train->labels;
+  ASSERT_EQ(record.ids.size(), 3u);
+  for (size_t i = 0; i < 3; ++i) EXPECT_EQ(record.labels[i], truth[record.ids[i]].item<int64_t>());
+}
+
+TEST_F(ActiveHookTest, TheEntryRefusesDataWithoutHiddenLabelsAndMethodsThatCannotTakeThem) {
+  auto method = attached("sft");
+  testing::FakeTaskData no_hidden_labels;
+  try {
+    built("strategy = \"random\"\nbudget_per_task = 4\nwarmup_iters = 2", *method, no_hidden_labels);
+    FAIL() << "ground_truth oracle without hidden labels accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("active.oracle"), std::string::npos) << e.what();
+  }
+  auto joint = attached("joint");
+  try {
+    built("strategy = \"random\"\nbudget_per_task = 4\nwarmup_iters = 2", *joint, tasks_);
+    FAIL() << "joint accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("joint"), std::string::npos) << e.what();
+  }
+  auto pnn = attached("pnn");
+  EXPECT_THROW(built("strategy = \"badge\"\nbudget_per_task = 4\nwarmup_iters = 2", *pnn, tasks_), ConfigError);
+  EXPECT_THROW(built("strategy = \"random\"\nbudget_per_task = 4\nwarmup_iters = 10", *method, tasks_), ConfigError);
+}
+
+TEST_F(ActiveLearnerTest, RecordsSurviveSaveAndLoad) {
+  auto method = attached("sft");
+  auto active = learner(*method, options(QueryStrategy::kMargin));
+  const auto first = active->query(0, 0, 3, 2);
+  const auto second = active->query(1, 0, 2, 2);
+  torch::serialize::OutputArchive out;
+  StateVisitor::save(*active, out);
+  std::ostringstream bytes;
+  out.save_to(bytes);
+  auto restored = learner(*method, options(QueryStrategy::kMargin));
+  torch::serialize::InputArchive in;
+  std::istringstream source(bytes.str());
+  in.load_from(source);
+  StateVisitor::load(*restored, in, torch::kCPU);
+  ASSERT_EQ(restored->records().size(), 2u);
+  const auto& r = restored->records();
+  EXPECT_EQ(r[0].task, 0);
+  EXPECT_EQ(r[1].task, 1);
+  EXPECT_EQ(r[0].iter, 2);
+  EXPECT_EQ(r[0].ids, first.ids);
+  EXPECT_EQ(r[0].labels, first.labels);
+  EXPECT_EQ(r[1].ids, second.ids);
+  EXPECT_EQ(r[1].candidates, second.candidates);
+  EXPECT_EQ(r[1].oracle, "ground_truth");
+  EXPECT_FALSE(r[1].model_given);
+  EXPECT_DOUBLE_EQ(r[1].seconds, second.seconds);
 }
 
 }  // namespace

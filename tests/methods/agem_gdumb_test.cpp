@@ -6,8 +6,12 @@
 
 #include <cmath>
 #include <memory>
+#include <sstream>
+#include <string>
 
+#include "core/config.h"
 #include "core/method.h"
+#include "methods/common/model_copy.h"
 #include "methods/continual/agem.h"
 #include "methods/continual/gdumb.h"
 #include "tasks/split_semi_tasks.h"
@@ -32,6 +36,19 @@ void set_gradients(const std::vector<torch::Tensor>& params, const torch::Tensor
     p.mutable_grad() = flat.narrow(0, offset, p.numel()).view_as(p).clone();
     offset += p.numel();
   }
+}
+
+// Saves `from`'s state and loads it into `into` through an archive's bytes, as a
+// checkpoint does.
+void agem_state_round_trip(Stateful& from, Stateful& into) {
+  torch::serialize::OutputArchive out;
+  StateVisitor::save(from, out);
+  std::ostringstream bytes;
+  out.save_to(bytes);
+  torch::serialize::InputArchive in;
+  std::istringstream source(bytes.str());
+  in.load_from(source);
+  StateVisitor::load(into, in, torch::kCPU);
 }
 
 torch::Tensor gradients(const std::vector<torch::Tensor>& params) {
@@ -68,19 +85,19 @@ TEST(Agem, AfterBackwardProjectsAConflictingGradientAndKeepsAnAgreeingOne) {
   context.task_classes = {data.classes(0), data.classes(1)};
   context.data = &data;
   context.batch_size = 2;
-  Agem agem(AgemOptions{10, 10});
+  Agem agem(ReplayOptions{10, 10});
   agem.attach(context);
   // Three batches of task 0, each offered to the memory after its step.
   for (int64_t iter = 0; iter < 3; ++iter) {
     agem.step(data.train_batch(0, iter), at_task(0, iter));
     agem.after_iter(at_task(0, iter));
   }
-  ASSERT_EQ(agem.memory().size(), 6);
+  ASSERT_EQ(agem.buffer().size(), 6);
 
   // g_ref as A-GEM computes it: a draw of 10 covers the whole memory, and the fake
   // data's views are deterministic.
   const auto params = context.model->parameters();
-  const auto all = agem.memory().all();
+  const auto all = agem.buffer().all();
   const auto loss =
       torch::nn::functional::cross_entropy(context.model->forward(data.views(all.images, View::kWeak, 0)), all.labels);
   std::vector<torch::Tensor> parts;
@@ -104,6 +121,31 @@ TEST(Agem, AfterBackwardProjectsAConflictingGradientAndKeepsAnAgreeingOne) {
   set_gradients(params, w + g_ref);
   agem.after_backward(at_task(1));
   EXPECT_TRUE(torch::equal(gradients(params), w + g_ref));
+
+  // One of the two checks projected; the counters and the memory survive a checkpoint.
+  const auto stats = agem.stats();
+  ASSERT_FALSE(stats.empty());
+  EXPECT_EQ(stats.back(), (std::pair<std::string, double>{"projection_rate", 0.5}));
+  Agem restored(ReplayOptions{10, 10});
+  restored.attach(context);
+  agem_state_round_trip(agem, restored);
+  EXPECT_EQ(restored.stats(), stats);
+  EXPECT_TRUE(torch::equal(restored.buffer().all().ids, agem.buffer().all().ids));
+}
+
+TEST(MemoryMethods, AgemGdumbAndIcarlRefuseAnEmptyMemory) {
+  for (const std::string name : {"agem", "gdumb", "icarl"}) {
+    const Config config = Config::from_string("[method]\nbuffer_size = 0\n", "memory.toml");
+    try {
+      MethodRegistry::get().at(name)(config.section("method"));
+      ADD_FAILURE() << name << " accepted buffer_size = 0";
+    } catch (const ConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find("buffer_size"), std::string::npos) << e.what();
+    }
+  }
+  // ER's buffer may be empty (plain fine-tuning with ER's bookkeeping).
+  const Config er = Config::from_string("[method]\nbuffer_size = 0\n", "er.toml");
+  EXPECT_NO_THROW(MethodRegistry::get().at("er")(er.section("method")));
 }
 
 // Two tasks of the 4-class synthetic data, 10 labeled images per class, small CNN.
@@ -123,9 +165,10 @@ bool same_state(Classifier& a, Classifier& b) {
 }
 
 TEST_F(GdumbRun, BeforeTaskRestoresTheSeededFreshInitialisation) {
-  Gdumb gdumb(GdumbOptions{8, 4});
+  Gdumb gdumb(ReplayOptions{8, 4});
   gdumb.attach(context_);
-  EXPECT_TRUE(gdumb.fresh_optimizer_each_task());
+  EXPECT_TRUE(gdumb.traits().fresh_optimizer_each_task);
+  EXPECT_FALSE(gdumb.traits().accepts_labels_mid_task);
   // "Trained": every parameter and BatchNorm statistic moved away from the init.
   {
     torch::NoGradGuard no_grad;
@@ -140,9 +183,11 @@ TEST_F(GdumbRun, BeforeTaskRestoresTheSeededFreshInitialisation) {
   EXPECT_TRUE(same_state(context_.model, fresh));
   const auto params = context_.model->parameters();
   for (size_t i = 0; i < params.size(); ++i) EXPECT_FALSE(torch::equal(params[i], trained[i])) << "parameter " << i;
-  for (const auto& item : context_.model->named_buffers(true))
-    if (item.key().find("running_mean") != std::string::npos)
+  for (const auto& item : context_.model->named_buffers(true)) {
+    if (item.key().find("running_mean") != std::string::npos) {
       EXPECT_EQ(item.value().abs().max().item<double>(), 0.0) << item.key();  // BatchNorm's init
+    }
+  }
   // Another task's seed gives another initialisation.
   auto other = seeded_fresh_classifier(context_.model, context_, gdumb_init_seed(7, 0));
   EXPECT_FALSE(same_state(other, fresh));
@@ -157,7 +202,7 @@ TEST_F(GdumbRun, SeededInitialisationLeavesTheGlobalGeneratorAsItWas) {
 }
 
 TEST_F(GdumbRun, MemoryIsClassBalancedAfterEachTask) {
-  Gdumb gdumb(GdumbOptions{8, 4});
+  Gdumb gdumb(ReplayOptions{8, 4});
   gdumb.attach(context_);
   gdumb.before_task(at_task(0));  // 20 labeled images of 2 classes offered to 8 slots
   auto counts = gdumb.memory().class_counts();
@@ -171,7 +216,7 @@ TEST_F(GdumbRun, MemoryIsClassBalancedAfterEachTask) {
 }
 
 TEST_F(GdumbRun, StepTrainsOnTheMemoryAndIgnoresTheLoadersBatch) {
-  Gdumb gdumb(GdumbOptions{8, 4});
+  Gdumb gdumb(ReplayOptions{8, 4});
   gdumb.attach(context_);
   gdumb.before_task(at_task(0));
   TrainBatch batch;  // images that would poison any loss computed from them

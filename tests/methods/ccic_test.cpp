@@ -9,11 +9,10 @@
 
 #include <cmath>
 #include <limits>
-#include <sstream>
 #include <string>
 
 #include "core/error.h"
-#include "tests/methods/method_run_fixture.h"
+#include "tests/methods/semi_loss_fixture.h"
 
 namespace sscl {
 namespace {
@@ -116,19 +115,8 @@ TEST(Ccic, KnnVotesAmongTheNearestMemoryRowsWithTheNearestDistanceAsTieBreak) {
   EXPECT_EQ(knn_scores(query, memory, labels, 3, 10).argmax(1).item<int64_t>(), 1);
 }
 
-double term(const LossTerms& terms, const std::string& name) {
-  for (const auto& [n, value] : terms)
-    if (n == name) return value.item<double>();
-  ADD_FAILURE() << "no loss term " << name;
-  return NAN;
-}
-
-double stat(const Method& method, const std::string& name) {
-  for (const auto& [n, value] : method.stats())
-    if (n == name) return value;
-  ADD_FAILURE() << "no stat " << name;
-  return NAN;
-}
+using testing::stat_of;
+using testing::term_of;
 
 class CcicRun : public testing::MethodRunFixture {
  protected:
@@ -171,18 +159,18 @@ TEST_F(CcicRun, StepReturnsTheNamedTermsFillsTheBufferAndLeavesTrainMode) {
   std::vector<std::string> names;
   for (const auto& t : first) names.push_back(t.first);
   EXPECT_EQ(names, (std::vector<std::string>{"sup", "replay", "unsup", "triplet", "memory_contrast"}));
-  EXPECT_EQ(term(first, "replay"), 0.0);           // nothing stored yet
-  EXPECT_EQ(term(first, "memory_contrast"), 0.0);  // no earlier task
-  EXPECT_GT(term(first, "sup"), 0.0);
-  EXPECT_GT(term(first, "unsup"), 0.0);
+  EXPECT_EQ(term_of(first, "replay"), 0.0);           // nothing stored yet
+  EXPECT_EQ(term_of(first, "memory_contrast"), 0.0);  // no earlier task
+  EXPECT_GT(term_of(first, "sup"), 0.0);
+  EXPECT_GT(term_of(first, "unsup"), 0.0);
   EXPECT_TRUE(ccic->model()->is_training());  // the eval-mode guess restores train mode
-  EXPECT_EQ(stat(*ccic, "buffer_entries"), 4.0);
+  EXPECT_EQ(stat_of(*ccic, "buffer_entries"), 4.0);
   const auto second = step(*ccic, 0, 1);
-  EXPECT_GT(term(second, "replay"), 0.0);
-  EXPECT_EQ(stat(*ccic, "buffer_entries"), 8.0);
-  EXPECT_GT(stat(*ccic, "buffer_bytes"), 0.0);
-  EXPECT_EQ(stat(*ccic, "buffer_size"), 50.0);
-  EXPECT_GT(stat(*ccic, "knn_feature_bytes"), 0.0);
+  EXPECT_GT(term_of(second, "replay"), 0.0);
+  EXPECT_EQ(stat_of(*ccic, "buffer_entries"), 8.0);
+  EXPECT_GT(stat_of(*ccic, "buffer_bytes"), 0.0);
+  EXPECT_EQ(stat_of(*ccic, "buffer_size"), 50.0);
+  EXPECT_GT(stat_of(*ccic, "knn_feature_bytes"), 0.0);
 }
 
 TEST_F(CcicRun, StepsAreReproducibleFromTheSeed) {
@@ -198,30 +186,25 @@ TEST_F(CcicRun, StepsAreReproducibleFromTheSeed) {
 TEST_F(CcicRun, MemoryContrastOnlyInTheContrastPhaseOfLaterTasks) {
   // A huge margin makes every cross-group pair violate it, so the term is > 0 whenever applied.
   auto ccic = make("triplet_margin = 1e6");
-  for (int64_t i = 0; i < 3; ++i) EXPECT_EQ(term(step(*ccic, 0, i), "memory_contrast"), 0.0);
-  EXPECT_GT(term(step(*ccic, 1, 0), "memory_contrast"), 0.0);  // iteration 0 < 0.9 * 10
-  EXPECT_GT(term(step(*ccic, 1, 8), "memory_contrast"), 0.0);
-  EXPECT_EQ(term(step(*ccic, 1, 9), "memory_contrast"), 0.0);  // the last 10% of the task
+  for (int64_t i = 0; i < 3; ++i) EXPECT_EQ(term_of(step(*ccic, 0, i), "memory_contrast"), 0.0);
+  EXPECT_GT(term_of(step(*ccic, 1, 0), "memory_contrast"), 0.0);  // iteration 0 < 0.9 * 10
+  EXPECT_GT(term_of(step(*ccic, 1, 8), "memory_contrast"), 0.0);
+  EXPECT_EQ(term_of(step(*ccic, 1, 9), "memory_contrast"), 0.0);  // the last 10% of the task
   auto never = make("triplet_margin = 1e6\ncontrast_fraction = 0.0");
   step(*never, 0, 0);
-  EXPECT_EQ(term(step(*never, 1, 0), "memory_contrast"), 0.0);
+  EXPECT_EQ(term_of(step(*never, 1, 0), "memory_contrast"), 0.0);
 }
 
 TEST_F(CcicRun, KnnEvaluationRecognisesEveryBufferedImage) {
   auto ccic = make("knn_k = 1");
   for (int64_t i = 0; i < 6; ++i) step(*ccic, 0, i);
-  torch::serialize::OutputArchive out;
-  ccic->save_state(out);
-  std::ostringstream bytes;
-  out.save_to(bytes);
-  torch::serialize::InputArchive in;
-  std::istringstream source(bytes.str());
-  in.load_from(source);
-  at::Tensor ids, labels, counters;
-  in.read("ccic.buffer.ids", ids);
-  in.read("ccic.buffer.labels", labels);
-  in.read("ccic.buffer.counters", counters);
-  const int64_t size = counters[0].item<int64_t>();
+  // The buffer's entries, as a checkpoint holds them.
+  auto in = testing::state_archive(testing::method_state_bytes(*ccic));
+  at::Tensor ids, labels, size_field;
+  in.read("method.buffer.ids", ids);
+  in.read("method.buffer.labels", labels);
+  in.read("method.buffer.size", size_field);
+  const int64_t size = size_field.item<int64_t>();
   ASSERT_GT(size, 0);
   ids = ids.narrow(0, 0, size);
   labels = labels.narrow(0, 0, size);
@@ -239,17 +222,11 @@ TEST_F(CcicRun, SaveAndLoadRestoreTheBufferAndThePastBoundary) {
   auto ccic = make();
   for (int64_t i = 0; i < 3; ++i) step(*ccic, 0, i);
   step(*ccic, 1, 0);
-  torch::serialize::OutputArchive out;
-  ccic->save_state(out);
-  std::ostringstream bytes;
-  out.save_to(bytes);
+  const std::string bytes = testing::method_state_bytes(*ccic);
   context_.model = copy_of(ccic->model());  // the restored run's own model, as a checkpoint would load it
   auto restored = make();
-  torch::serialize::InputArchive in;
-  std::istringstream source(bytes.str());
-  in.load_from(source);
-  restored->load_state(in);
-  EXPECT_EQ(stat(*restored, "buffer_entries"), stat(*ccic, "buffer_entries"));
+  testing::load_method_state(*restored, bytes);
+  EXPECT_EQ(stat_of(*restored, "buffer_entries"), stat_of(*ccic, "buffer_entries"));
   // The next step draws the same replay and past entries: identical terms.
   const auto a = step(*ccic, 1, 1);
   const auto b = step(*restored, 1, 1);

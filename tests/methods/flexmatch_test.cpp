@@ -16,7 +16,7 @@
 namespace sscl {
 namespace {
 
-torch::Tensor vec(std::initializer_list<float> values) { return torch::tensor(std::vector<float>(values)); }
+using testing::float_tensor;
 torch::Tensor ids(std::initializer_list<int64_t> values) { return torch::tensor(std::vector<int64_t>(values)); }
 torch::Tensor flags(std::initializer_list<bool> values) {
   return torch::tensor(std::vector<int64_t>(values.begin(), values.end())).to(torch::kBool);
@@ -25,17 +25,18 @@ torch::Tensor flags(std::initializer_list<bool> values) {
 TEST(FlexMatch, LearningEffectIsNormalisedByTheUnusedImagesUnderWarmup) {
   // sigma = [2, 1, 0] in a pool of 10: N_unused = 7.
   // Warm-up: beta = sigma / max(2, 7) = [2/7, 1/7, 0]; without: sigma / 2 = [1, 0.5, 0].
-  const auto counts = vec({2, 1, 0});
+  const auto counts = float_tensor({2, 1, 0});
   const auto unused = torch::tensor(7.0f);
-  EXPECT_TRUE(torch::allclose(flexmatch_learning_effect(counts, unused, true), vec({2.f / 7, 1.f / 7, 0})));
-  EXPECT_TRUE(torch::allclose(flexmatch_learning_effect(counts, unused, false), vec({1, 0.5, 0})));
+  EXPECT_TRUE(torch::allclose(flexmatch_learning_effect(counts, unused, true), float_tensor({2.f / 7, 1.f / 7, 0})));
+  EXPECT_TRUE(torch::allclose(flexmatch_learning_effect(counts, unused, false), float_tensor({1, 0.5, 0})));
   // Once most of the pool was predicted (sigma = [6, 3, 0], N_unused = 1) warm-up
   // changes nothing: max(6, 1) = 6 -> [1, 0.5, 0].
-  EXPECT_TRUE(torch::allclose(flexmatch_learning_effect(vec({6, 3, 0}), torch::tensor(1.0f), true), vec({1, 0.5, 0})));
+  EXPECT_TRUE(torch::allclose(flexmatch_learning_effect(float_tensor({6, 3, 0}), torch::tensor(1.0f), true),
+                              float_tensor({1, 0.5, 0})));
 }
 
 TEST(FlexMatch, NothingCountedGivesZeroLearningEffectNotNaN) {
-  const auto zeros = vec({0, 0, 0});
+  const auto zeros = float_tensor({0, 0, 0});
   EXPECT_TRUE(torch::equal(flexmatch_learning_effect(zeros, torch::tensor(10.0f), true), zeros));
   EXPECT_TRUE(torch::equal(flexmatch_learning_effect(zeros, torch::tensor(10.0f), false), zeros));
   EXPECT_TRUE(torch::equal(flexmatch_learning_effect(zeros, torch::tensor(0.0f), true), zeros));
@@ -43,8 +44,8 @@ TEST(FlexMatch, NothingCountedGivesZeroLearningEffectNotNaN) {
 
 TEST(FlexMatch, ConvexMappingIsXOverTwoMinusXAndLinearIsIdentity) {
   // x / (2 - x): 0 -> 0, 0.5 -> 0.5 / 1.5 = 1/3, 1 -> 1.
-  const auto beta = vec({0, 0.5, 1});
-  EXPECT_TRUE(torch::allclose(flexmatch_mapping(beta, FlexMatchMapping::kConvex), vec({0, 1.f / 3, 1})));
+  const auto beta = float_tensor({0, 0.5, 1});
+  EXPECT_TRUE(torch::allclose(flexmatch_mapping(beta, FlexMatchMapping::kConvex), float_tensor({0, 1.f / 3, 1})));
   EXPECT_TRUE(torch::equal(flexmatch_mapping(beta, FlexMatchMapping::kLinear), beta));
 }
 
@@ -56,10 +57,10 @@ TEST(FlexMatch, ClasswiseThresholdsMaskEachImageByItsPredictedClass) {
   const auto weak = torch::log(torch::tensor({{0.6, 0.4}, {0.2, 0.8}, {0.05, 0.95}})).to(torch::kFloat);
   // Strong: row 0 uniform -> CE(label 0) = log 2; row 2 [0, ln 3] -> p(1) = 3/4 -> log(4/3).
   const auto strong = torch::tensor({{0.0f, 0.0f}, {4.0f, -4.0f}, {0.0f, std::log(3.0f)}}).set_requires_grad(true);
-  const auto out = classwise_threshold_loss(weak, strong, vec({0.0, 0.9}));
+  const auto out = classwise_threshold_loss(weak, strong, float_tensor({0.0, 0.9}));
   EXPECT_TRUE(torch::equal(out.pseudo_label, ids({0, 1, 1})));
-  EXPECT_TRUE(torch::equal(out.mask, vec({1, 0, 1})));
-  EXPECT_TRUE(torch::allclose(out.confidence, vec({0.6, 0.8, 0.95})));
+  EXPECT_TRUE(torch::equal(out.mask, float_tensor({1, 0, 1})));
+  EXPECT_TRUE(torch::allclose(out.confidence, float_tensor({0.6, 0.8, 0.95})));
   EXPECT_NEAR(out.loss.item<double>(), (std::log(2.0) + std::log(4.0 / 3.0)) / 3.0, 1e-6);
 }
 
@@ -67,7 +68,7 @@ TEST(FlexMatch, GradientReachesOnlyTheStrongViewOfKeptImages) {
   const auto weak = torch::tensor({{2.0f, 0.0f}, {0.0f, 0.1f}}).set_requires_grad(true);
   const auto strong = torch::tensor({{0.0f, 1.0f}, {1.0f, 0.0f}}).set_requires_grad(true);
   // Row 0: p = softmax([2, 0]) max 0.88 >= 0.8 kept; row 1 max 0.52 < 0.8 dropped.
-  classwise_threshold_loss(weak, strong, vec({0.8, 0.8})).loss.backward();
+  classwise_threshold_loss(weak, strong, float_tensor({0.8, 0.8})).loss.backward();
   EXPECT_FALSE(weak.grad().defined());
   ASSERT_TRUE(strong.grad().defined());
   // Row 0: (softmax([0, 1]) - onehot(0)) / U with U = 2.
@@ -80,32 +81,32 @@ TEST(FlexMatch, GradientReachesOnlyTheStrongViewOfKeptImages) {
 TEST(FlexMatch, StatusCountsTheLatestConfidentPredictionPerTrainingSetId) {
   FlexMatchStatus status;
   status.reset(/*pool_size=*/5, /*num_classes=*/3, torch::kCPU);
-  EXPECT_TRUE(torch::equal(status.class_counts(), vec({0, 0, 0})));
+  EXPECT_TRUE(torch::equal(status.class_counts(), float_tensor({0, 0, 0})));
   EXPECT_EQ(status.num_unused().item<float>(), 5.0f);
   // Ids are training-set ids, not 0..pool-1. Id 3 was not confident: not counted.
   status.record(ids({10, 3, 7}), ids({2, 0, 2}), flags({true, false, true}));
-  EXPECT_TRUE(torch::equal(status.class_counts(), vec({0, 0, 2})));
+  EXPECT_TRUE(torch::equal(status.class_counts(), float_tensor({0, 0, 2})));
   EXPECT_EQ(status.num_unused().item<float>(), 3.0f);
   // The latest confident prediction replaces the old one (id 10: 2 -> 1).
   status.record(ids({10, 3}), ids({1, 1}), flags({true, true}));
-  EXPECT_TRUE(torch::equal(status.class_counts(), vec({0, 2, 1})));
+  EXPECT_TRUE(torch::equal(status.class_counts(), float_tensor({0, 2, 1})));
   // A non-confident prediction leaves the status alone (id 10 stays 1).
   status.record(ids({10}), ids({0}), flags({false}));
-  EXPECT_TRUE(torch::equal(status.class_counts(), vec({0, 2, 1})));
+  EXPECT_TRUE(torch::equal(status.class_counts(), float_tensor({0, 2, 1})));
   // A larger id grows the table and keeps what was recorded.
   status.record(ids({25}), ids({0}), flags({true}));
-  EXPECT_TRUE(torch::equal(status.class_counts(), vec({1, 2, 1})));
+  EXPECT_TRUE(torch::equal(status.class_counts(), float_tensor({1, 2, 1})));
   EXPECT_EQ(status.num_unused().item<float>(), 1.0f);
   // sigma = [1, 2, 1], N_unused = 1, warm-up: beta = sigma / 2 = [0.5, 1, 0.5];
   // convex: [1/3, 1, 1/3]; times tau = 0.9: [0.3, 0.9, 0.3].
   FlexMatchOptions options;
   options.threshold = 0.9;
-  EXPECT_TRUE(torch::allclose(status.class_thresholds(options), vec({0.3, 0.9, 0.3})));
+  EXPECT_TRUE(torch::allclose(status.class_thresholds(options), float_tensor({0.3, 0.9, 0.3})));
   // A new task forgets everything.
   status.reset(4, 3, torch::kCPU);
-  EXPECT_TRUE(torch::equal(status.class_counts(), vec({0, 0, 0})));
+  EXPECT_TRUE(torch::equal(status.class_counts(), float_tensor({0, 0, 0})));
   EXPECT_EQ(status.num_unused().item<float>(), 4.0f);
-  EXPECT_TRUE(torch::equal(status.class_thresholds(options), vec({0, 0, 0})));
+  EXPECT_TRUE(torch::equal(status.class_thresholds(options), float_tensor({0, 0, 0})));
 }
 
 TEST(FlexMatch, StepThresholdsWithTheStatusBeforeTheBatchThenRecordsIt) {
@@ -118,15 +119,15 @@ TEST(FlexMatch, StepThresholdsWithTheStatusBeforeTheBatchThenRecordsIt) {
   // (>= 0.9): ids 0 and 2, both class 0.
   auto weak = torch::log(torch::tensor({{0.95, 0.03, 0.02}, {0.5, 0.3, 0.2}, {0.92, 0.05, 0.03}})).to(torch::kFloat);
   auto out = flexmatch_step(weak, strong, ids({0, 1, 2}), status, options);
-  EXPECT_TRUE(torch::equal(out.mask, vec({1, 1, 1})));
+  EXPECT_TRUE(torch::equal(out.mask, float_tensor({1, 1, 1})));
   // sigma = [2, 0, 0], N_unused = 4 - 2 = 2 -> beta = [1, 0, 0] -> thresholds [0.9, 0, 0].
-  EXPECT_TRUE(torch::allclose(status.class_thresholds(options), vec({0.9, 0, 0})));
+  EXPECT_TRUE(torch::allclose(status.class_thresholds(options), float_tensor({0.9, 0, 0})));
   // Batch 2: class 0 is learnt (threshold 0.9), class 1 is not (threshold 0):
   // id 1 again [0.5, 0.3, 0.2] -> label 0, 0.5 < 0.9 dropped; id 3 [0.2, 0.5, 0.3] -> label 1 kept.
   weak = torch::log(torch::tensor({{0.5, 0.3, 0.2}, {0.2, 0.5, 0.3}})).to(torch::kFloat);
   out = flexmatch_step(weak, torch::zeros({2, 3}), ids({1, 3}), status, options);
-  EXPECT_TRUE(torch::equal(out.mask, vec({0, 1})));
-  EXPECT_TRUE(torch::equal(status.class_counts(), vec({2, 0, 0})));  // neither was confident
+  EXPECT_TRUE(torch::equal(out.mask, float_tensor({0, 1})));
+  EXPECT_TRUE(torch::equal(status.class_counts(), float_tensor({2, 0, 0})));  // neither was confident
 }
 
 // ---- in a run ----

@@ -16,18 +16,18 @@
 namespace sscl {
 namespace {
 
-torch::Tensor vec(std::initializer_list<float> values) { return torch::tensor(std::vector<float>(values)); }
+using testing::float_tensor;
 
 TEST(FreeMatch, EmasStartAtOneOverTheNumberOfTrainedClasses) {
   // All 4 classes: tau_0 = p~_0(c) = h_0(c) = 1/4.
-  auto ema = freematch_initial_ema(vec({1, 1, 1, 1}));
+  auto ema = freematch_initial_ema(float_tensor({1, 1, 1, 1}));
   EXPECT_FLOAT_EQ(ema.global_threshold.item<float>(), 0.25f);
-  EXPECT_TRUE(torch::allclose(ema.class_probs, vec({0.25, 0.25, 0.25, 0.25})));
-  EXPECT_TRUE(torch::allclose(ema.label_hist, vec({0.25, 0.25, 0.25, 0.25})));
+  EXPECT_TRUE(torch::allclose(ema.class_probs, float_tensor({0.25, 0.25, 0.25, 0.25})));
+  EXPECT_TRUE(torch::allclose(ema.label_hist, float_tensor({0.25, 0.25, 0.25, 0.25})));
   // Task mask on classes 2 and 3: C = 2 -> 1/2 there, 0 on the masked classes.
-  ema = freematch_initial_ema(vec({0, 0, 1, 1}));
+  ema = freematch_initial_ema(float_tensor({0, 0, 1, 1}));
   EXPECT_FLOAT_EQ(ema.global_threshold.item<float>(), 0.5f);
-  EXPECT_TRUE(torch::allclose(ema.class_probs, vec({0, 0, 0.5, 0.5})));
+  EXPECT_TRUE(torch::allclose(ema.class_probs, float_tensor({0, 0, 0.5, 0.5})));
 }
 
 TEST(FreeMatch, OneEmaStepAndTheClassThresholds) {
@@ -35,24 +35,24 @@ TEST(FreeMatch, OneEmaStepAndTheClassThresholds) {
   //   tau_1 = 0.9/3 + 0.1 * mean(0.7, 0.6) = 0.3 + 0.065 = 0.365
   //   p~_1  = 0.3 + 0.1 * [0.4, 0.25, 0.35] = [0.34, 0.325, 0.335]
   //   h_1   = 0.3 + 0.1 * hist(argmax = 0, 2) / 2 = 0.3 + 0.1 * [0.5, 0, 0.5] = [0.35, 0.3, 0.35]
-  auto ema = freematch_initial_ema(vec({1, 1, 1}));
+  auto ema = freematch_initial_ema(float_tensor({1, 1, 1}));
   freematch_update(ema, torch::tensor({{0.7f, 0.2f, 0.1f}, {0.1f, 0.3f, 0.6f}}), 0.9);
   EXPECT_NEAR(ema.global_threshold.item<float>(), 0.365, 1e-6);
-  EXPECT_TRUE(torch::allclose(ema.class_probs, vec({0.34, 0.325, 0.335})));
-  EXPECT_TRUE(torch::allclose(ema.label_hist, vec({0.35, 0.3, 0.35})));
+  EXPECT_TRUE(torch::allclose(ema.class_probs, float_tensor({0.34, 0.325, 0.335})));
+  EXPECT_TRUE(torch::allclose(ema.label_hist, float_tensor({0.35, 0.3, 0.35})));
   // tau_1(c) = p~_1(c) / 0.34 * 0.365 = [0.365, 0.348897, 0.359632].
-  EXPECT_TRUE(torch::allclose(freematch_class_thresholds(ema), vec({0.365, 0.348897, 0.359632}), 1e-5, 1e-6));
+  EXPECT_TRUE(torch::allclose(freematch_class_thresholds(ema), float_tensor({0.365, 0.348897, 0.359632}), 1e-5, 1e-6));
 }
 
 TEST(FreeMatch, MaskedClassesStayAtZeroAndGiveNoNaN) {
-  auto ema = freematch_initial_ema(vec({0, 1, 1}));
+  auto ema = freematch_initial_ema(float_tensor({0, 1, 1}));
   const auto logits = torch::tensor({{-INFINITY, 1.0f, 0.0f}, {-INFINITY, 0.0f, 2.0f}});
   freematch_update(ema, torch::softmax(logits, 1), 0.9);
   EXPECT_EQ(ema.class_probs[0].item<float>(), 0.0f);
   EXPECT_EQ(ema.label_hist[0].item<float>(), 0.0f);
   EXPECT_TRUE(torch::isfinite(freematch_class_thresholds(ema)).all().item<bool>());
   const auto strong = logits.clone().set_requires_grad(true);
-  const auto loss = freematch_fairness_loss(strong, vec({1, 1}), ema.class_probs, ema.label_hist);
+  const auto loss = freematch_fairness_loss(strong, float_tensor({1, 1}), ema.class_probs, ema.label_hist);
   EXPECT_TRUE(std::isfinite(loss.item<float>()));
   loss.backward();
   EXPECT_TRUE(torch::isfinite(strong.grad()).all().item<bool>());
@@ -64,13 +64,13 @@ TEST(FreeMatch, StepUpdatesTheEmasBeforeThresholdingTheBatch) {
   //   thresholds = [1, 0.6] * 0.625 = [0.625, 0.375]
   // Row 0 (0.55, label 0) falls below 0.625 -- it would have passed the old 0.5 --
   // row 1 (0.95) passes.
-  auto ema = freematch_initial_ema(vec({1, 1}));
+  auto ema = freematch_initial_ema(float_tensor({1, 1}));
   FreeMatchOptions options;
   options.ema_momentum = 0.5;
   const auto weak = torch::log(torch::tensor({{0.55f, 0.45f}, {0.95f, 0.05f}}));
   const auto strong = torch::tensor({{0.0f, 0.0f}, {0.0f, 0.0f}});
   const auto out = freematch_step(weak, strong, ema, options);
-  EXPECT_TRUE(torch::equal(out.mask, vec({0, 1})));
+  EXPECT_TRUE(torch::equal(out.mask, float_tensor({0, 1})));
   // Only row 1 counts: CE of uniform logits = log 2, averaged over U = 2.
   EXPECT_NEAR(out.unsup.item<float>(), std::log(2.0) / 2, 1e-6);
   ASSERT_TRUE(out.fairness.defined());
@@ -87,7 +87,8 @@ TEST(FreeMatch, FairnessIsMinusTheCrossEntropyOfTheNormalisedDistributions) {
   //   L_f = 0.6 ln 0.411765 + 0.4 ln 0.588235 = -0.744633
   const float l3 = std::log(3.0f);
   const auto strong = torch::tensor({{l3, 0.0f}, {0.0f, l3}, {l3, 0.0f}, {5.0f, -5.0f}}).set_requires_grad(true);
-  const auto loss = freematch_fairness_loss(strong, vec({1, 1, 1, 0}), vec({0.6, 0.4}), vec({0.5, 0.5}));
+  const auto loss =
+      freematch_fairness_loss(strong, float_tensor({1, 1, 1, 0}), float_tensor({0.6, 0.4}), float_tensor({0.5, 0.5}));
   EXPECT_NEAR(loss.item<float>(), -0.744633, 1e-5);
   loss.backward();
   // The unselected row gets no gradient; the selected ones do.
@@ -97,14 +98,15 @@ TEST(FreeMatch, FairnessIsMinusTheCrossEntropyOfTheNormalisedDistributions) {
 
 TEST(FreeMatch, FairnessIsZeroWithFiniteGradientWhenNothingIsSelected) {
   const auto strong = torch::tensor({{1.0f, 0.0f}, {0.0f, 2.0f}}).set_requires_grad(true);
-  const auto loss = freematch_fairness_loss(strong, vec({0, 0}), vec({0.5, 0.5}), vec({0.5, 0.5}));
+  const auto loss =
+      freematch_fairness_loss(strong, float_tensor({0, 0}), float_tensor({0.5, 0.5}), float_tensor({0.5, 0.5}));
   EXPECT_EQ(loss.item<float>(), 0.0f);
   loss.backward();
   EXPECT_TRUE(torch::equal(strong.grad(), torch::zeros({2, 2})));
 }
 
 TEST(FreeMatch, TargetsCarryNoGradientToTheWeakView) {
-  auto ema = freematch_initial_ema(vec({1, 1}));
+  auto ema = freematch_initial_ema(float_tensor({1, 1}));
   const auto weak = torch::tensor({{3.0f, 0.0f}, {0.0f, 2.0f}}).set_requires_grad(true);
   const auto strong = torch::tensor({{0.0f, 1.0f}, {1.0f, 0.0f}}).set_requires_grad(true);
   const auto out = freematch_step(weak, strong, ema, FreeMatchOptions{});

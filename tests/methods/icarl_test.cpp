@@ -94,7 +94,7 @@ class IcarlRun : public testing::MethodRunFixture {
  protected:
   IcarlRun() : MethodRunFixture(6, 0) {}
   std::unique_ptr<Icarl> make_icarl(int64_t buffer_size) {
-    auto method = std::make_unique<Icarl>(IcarlOptions{buffer_size, 4});
+    auto method = std::make_unique<Icarl>(ReplayOptions{buffer_size, 4});
     method->attach(context_);
     return method;
   }
@@ -177,14 +177,15 @@ TEST_F(IcarlRun, SaveAndLoadRestoreMemoryMeansAndTeacher) {
   auto icarl = make_icarl(8);
   icarl->after_task(at_task(0));
   torch::serialize::OutputArchive out;
-  icarl->save_state(out);
+  StateVisitor::save(*icarl, out);
   std::ostringstream bytes;
   out.save_to(bytes);
   auto restored = make_icarl(8);
+  ASSERT_FALSE(restored->has_teacher());
   torch::serialize::InputArchive in;
   std::istringstream source(bytes.str());
   in.load_from(source);
-  restored->load_state(in);
+  StateVisitor::load(*restored, in, torch::kCPU);
   EXPECT_TRUE(torch::equal(restored->memory().all().ids, icarl->memory().all().ids));
   EXPECT_TRUE(restored->has_teacher());
   const auto images = tasks_.eval_batch(0, 0, 8).images;

@@ -13,7 +13,7 @@
 namespace sscl {
 namespace {
 
-const double kInf = std::numeric_limits<double>::infinity();
+const double kMeanTeacherInf = std::numeric_limits<double>::infinity();
 
 TEST(MeanTeacherMaths, SoftmaxMseIsTheMeanSquaredGapOverTheClassesInPlay) {
   // Row 0: softmax [0, ln 3] = [1/4, 3/4] vs [1, 0]: (9/16 + 9/16) / 2 = 0.5625.
@@ -28,7 +28,7 @@ TEST(MeanTeacherMaths, SoftmaxMseIsTheMeanSquaredGapOverTheClassesInPlay) {
 TEST(MeanTeacherMaths, MaskedClassesAddNothingAndCountOnlyTheTasksClasses) {
   // Class 1 masked: softmax [ln 3, -inf, 0] = [3/4, 0, 1/4] vs [1/2, 0, 1/2]:
   // (1/16 + 0 + 1/16) / C with C = 2 classes in play = 0.0625.
-  const auto logits = torch::tensor({{std::log(3.0), -kInf, 0.0}}).set_requires_grad(true);
+  const auto logits = torch::tensor({{std::log(3.0), -kMeanTeacherInf, 0.0}}).set_requires_grad(true);
   const auto mse = softmax_mse(logits, torch::tensor({{0.5, 0.0, 0.5}}), 2);
   EXPECT_NEAR(mse.item<double>(), 0.0625, 1e-6);
   mse.sum().backward();

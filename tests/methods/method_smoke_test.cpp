@@ -1,6 +1,7 @@
 // Every registered method, and every continual method composed with every
-// semi-supervised loss, trains 2 tasks x a few iterations on small synthetic data
-// with finite losses and fills its accuracy matrices.
+// semi-supervised loss, built by the RunBuilder as the tools build it, trains 2
+// tasks x a few iterations on small synthetic data with finite losses and fills
+// its accuracy matrices.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -8,10 +9,9 @@
 #include <set>
 #include <tuple>
 
+#include "core/error.h"
 #include "core/method.h"
-#include "core/trainer.h"
-#include "tasks/split_semi_tasks.h"
-#include "tests/tasks/synthetic_data.h"
+#include "tests/methods/built_run.h"
 
 namespace sscl {
 namespace {
@@ -30,42 +30,30 @@ class FiniteLossHook : public Hook {
   std::set<std::string> names;  // of the last iteration's terms
 };
 
-const Config& empty_config() {
-  static const Config config = Config::from_string("[method]\n[model]\n", "smoke.toml");
-  return config;
-}
+// A fresh config for each component built: a config records the defaults its
+// readers used, and two components' defaults of one key may differ.
+Config empty_config() { return Config::from_string("[method]\n[model]\n", "smoke.toml"); }
 
 std::unique_ptr<Method> make_method(const std::string& name) {
-  return MethodRegistry::get().at(name)(empty_config().section("method"));
+  const Config config = empty_config();
+  return MethodRegistry::get().at(name)(config.section("method"));
 }
 
-// Trains `method` 2 tasks x 4 iterations and checks losses and matrices.
-std::shared_ptr<FiniteLossHook> smoke_train(Method& method) {
-  SplitSemiOptions data_options;
-  data_options.split.num_tasks = 2;
-  data_options.split.labels_per_class = 3;
-  data_options.batch_size = 4;
-  data_options.uratio = 2;
-  SplitSemiTasks tasks(data_options, testing::synthetic_splits(4, 20, 1, 12), 0);
-  const auto& config = empty_config();
-  torch::manual_seed(0);
-  MethodContext context;
-  context.model = Classifier(BackboneRegistry::get().at("small_cnn")(config.section("model"), tasks.input_shape()),
-                             tasks.num_classes());
-  context.task_classes = {tasks.classes(0), tasks.classes(1)};
-  context.data = &tasks;
-  context.batch_size = data_options.batch_size;
-  context.make_backbone = [&] {
-    return BackboneRegistry::get().at("small_cnn")(config.section("model"), tasks.input_shape());
-  };
-  method.attach(context);
-  HookDispatcher hooks;
+// The config of a smoke run: `method` (+ `semi`), 2 tasks x 4 iterations.
+Config smoke_config(const std::string& method, const std::string& semi = "") {
+  std::string toml =
+      "[train]\niters_per_task = 4\n[checkpoint]\nenabled = false\n[method]\nname = \"" + method + "\"\n";
+  if (!semi.empty()) toml += "semi = \"" + semi + "\"\n";
+  return Config::from_string(toml, "smoke.toml");
+}
+
+// Trains the run of `config` (built as the tools build it) and checks losses and matrices.
+std::shared_ptr<FiniteLossHook> smoke_train(const Config& config) {
+  testing::TempDir dir;
+  auto run = testing::build_run(config, dir);
   auto finite = std::make_shared<FiniteLossHook>();
-  hooks.add(finite);
-  TrainerOptions options;
-  options.iters_per_task = 4;
-  Trainer trainer(options, method, tasks, hooks, OptimizerOptions{}, LrScheduleOptions{}, torch::kCPU);
-  const RunState& state = trainer.run();
+  run->hooks.add(finite);
+  const RunState& state = run->trainer->run();
   EXPECT_EQ(finite->iterations, 8);
   for (int i = 0; i < 2; ++i)
     for (int j = 0; j <= i; ++j) {
@@ -78,10 +66,7 @@ std::shared_ptr<FiniteLossHook> smoke_train(Method& method) {
 
 class MethodSmoke : public ::testing::TestWithParam<std::string> {};
 
-TEST_P(MethodSmoke, TrainsTwoTasksWithFiniteLossesAndAFullMatrix) {
-  auto method = make_method(GetParam());
-  smoke_train(*method);
-}
+TEST_P(MethodSmoke, TrainsTwoTasksWithFiniteLossesAndAFullMatrix) { smoke_train(smoke_config(GetParam())); }
 
 INSTANTIATE_TEST_SUITE_P(AllRegistered, MethodSmoke, ::testing::ValuesIn(MethodRegistry::get().names()));
 
@@ -89,7 +74,7 @@ std::vector<std::string> composable_methods() {
   std::vector<std::string> out;
   for (const auto& name : MethodRegistry::get().names()) {
     if (SemiLossRegistry::get().contains(name)) continue;  // a loss alone: already SFT + the loss
-    if (make_method(name)->composes_with_semi()) out.push_back(name);
+    if (make_method(name)->traits().composes_with_semi) out.push_back(name);
   }
   return out;
 }
@@ -98,16 +83,19 @@ class CompositionSmoke : public ::testing::TestWithParam<std::tuple<std::string,
 
 TEST_P(CompositionSmoke, ComposedMethodTrainsWithTheLossTermsOfBoth) {
   const auto& [method_name, loss_name] = GetParam();
-  auto method = make_method(method_name);
-  auto loss = SemiLossRegistry::get().at(loss_name)(empty_config().section("method"));
-  if (!loss->keeps_supervised_loss() && method->needs_plain_labeled_pass()) {
-    EXPECT_THROW(method->set_semi(std::move(loss)), ConfigError);  // refused, never silently weaker
+  const Config config = smoke_config(method_name, loss_name);
+  const Config loss_config = empty_config();
+  const auto loss = SemiLossRegistry::get().at(loss_name)(loss_config.section("method"));
+  if (!loss->keeps_supervised_loss() && make_method(method_name)->traits().needs_plain_labeled_pass) {
+    testing::TempDir dir;
+    EXPECT_THROW(testing::build_run(config, dir), ConfigError);  // refused, never silently weaker
     return;
   }
-  method->set_semi(std::move(loss));
-  EXPECT_TRUE(method->uses_unlabeled());
-  EXPECT_EQ(method->display_name(), method_name + "+" + loss_name);
-  const auto terms = smoke_train(*method)->names;
+  testing::TempDir dir;
+  const auto run = testing::build_run(config, dir);
+  EXPECT_TRUE(run->method->uses_unlabeled());
+  EXPECT_EQ(run->method->display_name(), method_name + "+" + loss_name);
+  const auto terms = smoke_train(config)->names;
   EXPECT_TRUE(terms.count("sup")) << "the labeled term";
   EXPECT_GE(terms.size(), 2u) << "the loss adds at least one unlabeled term";
 }
@@ -120,13 +108,15 @@ INSTANTIATE_TEST_SUITE_P(AllPairs, CompositionSmoke,
 TEST(Composition, MethodsWithoutACurrentBatchTermRefuseASemiLoss) {
   for (const auto& name : MethodRegistry::get().names()) {
     auto method = make_method(name);
-    if (method->composes_with_semi()) continue;
-    auto loss = SemiLossRegistry::get().at("fixmatch")(empty_config().section("method"));
+    if (method->traits().composes_with_semi) continue;
+    const Config config = empty_config();
+    auto loss = SemiLossRegistry::get().at("fixmatch")(config.section("method"));
     EXPECT_THROW(method->set_semi(std::move(loss)), ConfigError) << name;
   }
   // A loss alone (SFT + the loss) takes no second one.
   auto alone = make_method("fixmatch");
-  EXPECT_THROW(alone->set_semi(SemiLossRegistry::get().at("fixmatch")(empty_config().section("method"))), ConfigError);
+  const Config config = empty_config();
+  EXPECT_THROW(alone->set_semi(SemiLossRegistry::get().at("fixmatch")(config.section("method"))), ConfigError);
 }
 
 }  // namespace

@@ -14,7 +14,7 @@
 namespace sscl {
 namespace {
 
-const double kInf = std::numeric_limits<double>::infinity();
+const double kMixMatchInf = std::numeric_limits<double>::infinity();
 
 TEST(MixMatchMaths, GuessIsTheSharpenedMeanOfTheViewsSoftmaxes) {
   // Views: [0.6, 0.4] and [0.8, 0.2] -> mean [0.7, 0.3] -> T = 0.5: [0.49, 0.09] / 0.58.
@@ -29,8 +29,8 @@ TEST(MixMatchMaths, GuessIsTheSharpenedMeanOfTheViewsSoftmaxes) {
 TEST(MixMatchMaths, GuessUnderTheTaskMaskIsZeroOutsideTheTask) {
   // Class 1 masked. [0, -inf, 0] -> [1/2, 0, 1/2]; [ln 3, -inf, 0] -> [3/4, 0, 1/4];
   // mean [5/8, 0, 3/8]; squared [25/64, 0, 9/64] / (34/64) = [25/34, 0, 9/34].
-  const auto v1 = torch::tensor({{0.0, -kInf, 0.0}});
-  const auto v2 = torch::tensor({{std::log(3.0), -kInf, 0.0}});
+  const auto v1 = torch::tensor({{0.0, -kMixMatchInf, 0.0}});
+  const auto v2 = torch::tensor({{std::log(3.0), -kMixMatchInf, 0.0}});
   const auto guess = guess_labels({v1, v2}, 0.5);
   EXPECT_NEAR(guess[0][0].item<double>(), 25.0 / 34, 1e-6);
   EXPECT_EQ(guess[0][1].item<double>(), 0.0);
@@ -74,7 +74,7 @@ TEST(MixMatchMaths, LabeledSoftCrossEntropyAndUnlabeledMse) {
 
 TEST(MixMatchMaths, MaskedLogitsStayFiniteAndNoUnlabeledRowsGiveZero) {
   // Class 1 masked, target 0 there: L_x = -(1/2 ln 1/4 + 1/2 ln 3/4) as above.
-  const auto logits = torch::tensor({{0.0, -kInf, std::log(3.0)}}).set_requires_grad(true);
+  const auto logits = torch::tensor({{0.0, -kMixMatchInf, std::log(3.0)}}).set_requires_grad(true);
   const auto losses = mixmatch_losses(logits, torch::tensor({{0.5, 0.0, 0.5}}), 1, 2);
   EXPECT_NEAR(losses.labeled.item<double>(), -(0.5 * std::log(0.25) + 0.5 * std::log(0.75)), 1e-6);
   EXPECT_EQ(losses.unlabeled.item<double>(), 0.0);

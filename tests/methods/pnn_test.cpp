@@ -278,7 +278,8 @@ TEST(PnnMethod, OldColumnIsFrozenWhileTheNextTaskTrains) {
   torch::manual_seed(0);
   PnnRun run;
   run.before_task(0);
-  EXPECT_TRUE(run.method->fresh_optimizer_each_task());
+  EXPECT_TRUE(run.method->traits().fresh_optimizer_each_task);
+  EXPECT_FALSE(run.method->traits().single_network);
   EXPECT_EQ(run.method->trainable_parameters().size(), run.model->parameters().size());
   run.train(0, 3);
   run.before_task(1);
@@ -346,7 +347,7 @@ TEST(PnnMethod, ColumnsAreSeededAndRestoredFromACheckpoint) {
   a.before_task(1);
   a.train(1, 2);  // column 1 moves away from its seeded initialisation
   torch::serialize::OutputArchive out;
-  a.method->save_state(out);
+  StateVisitor::save(*a.method, out);
   std::stringstream stream;
   out.save_to(stream);
 
@@ -374,7 +375,7 @@ TEST(PnnMethod, ColumnsAreSeededAndRestoredFromACheckpoint) {
   }
   torch::serialize::InputArchive in;
   in.load_from(stream);
-  c.method->load_state(in);  // adds column 1 and reads it
+  StateVisitor::load(*c.method, in, torch::kCPU);  // adds column 1 and reads it
   EXPECT_EQ(c.stat("columns"), 2);
   torch::NoGradGuard no_grad;
   const auto images = torch::randn({3, 1, 12, 12});

@@ -131,14 +131,14 @@ TEST(ReplayBuffer, SaveAndLoadRestoreEveryField) {
   Rng rng(8);
   buffer.add(s, rng);
   torch::serialize::OutputArchive out;
-  buffer.save(out, "buffer.");
+  StateVisitor::save(buffer, out);
   std::ostringstream bytes;
   out.save_to(bytes);
   ReplayBuffer restored(6, ReplayPolicy::kReservoir, ReplayFields{2, false});
   torch::serialize::InputArchive in;
   std::istringstream source(bytes.str());
   in.load_from(source);
-  restored.load(in, "buffer.");
+  StateVisitor::load(restored, in, torch::kCPU);
   EXPECT_EQ(restored.size(), 6);
   EXPECT_EQ(restored.seen(), 9);
   EXPECT_TRUE(torch::equal(restored.all().ids, buffer.all().ids));

@@ -7,10 +7,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <memory>
 #include <set>
 #include <sstream>
+#include <string>
 
-#include "methods/continual/der.h"
+#include "core/config.h"
+#include "methods/common/replay.h"
 #include "methods/continual/er.h"
 #include "methods/continual/er_ace.h"
 #include "methods/continual/joint.h"
@@ -65,14 +68,27 @@ const double kLse1234 = std::log(std::exp(1.0) + std::exp(2.0) + std::exp(3.0) +
 // (log(1 + e) + log(1 + e^-1)) / 2.
 const double kPairCe = (std::log(1.0 + std::exp(1.0)) + std::log(1.0 + std::exp(-1.0))) / 2.0;
 
-DerOptions der_options(bool plus_plus) {
-  DerOptions o;
-  o.replay.buffer_size = 10;
-  o.replay.minibatch_size = 2;
-  o.plus_plus = plus_plus;
-  o.alpha = plus_plus ? 0.1 : 0.3;
-  o.beta = plus_plus ? 0.5 : 0.0;
-  return o;
+// DER (alpha 0.3) or DER++ (alpha 0.1, beta 0.5) as the registry builds them: the
+// defaults are the paper's.
+std::unique_ptr<Method> der_from_registry(bool plus_plus, int64_t buffer_size = 10) {
+  const Config config = Config::from_string(
+      "[method]\nbuffer_size = " + std::to_string(buffer_size) + "\nminibatch_size = 2\n", "der.toml");
+  return MethodRegistry::get().at(plus_plus ? "derpp" : "der")(config.section("method"));
+}
+
+const ReplayBuffer& der_buffer(Method& der) { return dynamic_cast<Er&>(der).buffer(); }
+
+// Saves `from`'s state and loads it into `into` through an archive's bytes, as a
+// checkpoint does.
+void replay_state_round_trip(Stateful& from, Stateful& into) {
+  torch::serialize::OutputArchive out;
+  StateVisitor::save(from, out);
+  std::ostringstream bytes;
+  out.save_to(bytes);
+  torch::serialize::InputArchive in;
+  std::istringstream source(bytes.str());
+  in.load_from(source);
+  StateVisitor::load(into, in, torch::kCPU);
 }
 
 TEST(ReplayMethods, DerLogitLossIsTheMeanSquaredErrorOverRowsAndClasses) {
@@ -90,15 +106,15 @@ TEST(ReplayMethods, DerLogitLossIsTheMeanSquaredErrorOverRowsAndClasses) {
 // logits 0 replays them: ||0 - [1, 2, 3, 4]||^2 / 4 = 30 / 4 = 7.5.
 LossTerms der_second_step(bool plus_plus) {
   FakeTaskData data;
-  Der der(der_options(plus_plus));
-  der.attach(fake_context(data));
-  set_constant_logits(der.model(), {1, 2, 3, 4});
-  const auto first = der.step(data.train_batch(0, 0), at(0, 0));
+  auto der = der_from_registry(plus_plus);
+  der->attach(fake_context(data));
+  set_constant_logits(der->model(), {1, 2, 3, 4});
+  const auto first = der->step(data.train_batch(0, 0), at(0, 0));
   // Nothing to replay yet: sup = mean over labels 0, 1 of lse - logit = lse - 1.5.
   EXPECT_NEAR(term(first, "sup"), kLse1234 - 1.5, 1e-5);
   EXPECT_EQ(term(first, "der_mse"), 0.0);
-  set_constant_logits(der.model(), {0, 0, 0, 0});
-  return der.step(data.train_batch(0, 1), at(0, 1));
+  set_constant_logits(der->model(), {0, 0, 0, 0});
+  return der->step(data.train_batch(0, 1), at(0, 1));
 }
 
 TEST(ReplayMethods, DerMatchesTheStoredLogitsWeightedByAlpha) {
@@ -117,22 +133,20 @@ TEST(ReplayMethods, DerPlusPlusAddsBetaTimesTheCrossEntropyOnReplayedLabels) {
 
 TEST(ReplayMethods, DerStoresTheRawUnmaskedLogitsOfEachStepsForward) {
   FakeTaskData data;
-  auto options = der_options(false);
-  options.replay.buffer_size = 100;
-  Der der(options);
-  der.attach(fake_context(data, /*mask_train_logits=*/true));
+  auto der = der_from_registry(false, /*buffer_size=*/100);
+  der->attach(fake_context(data, /*mask_train_logits=*/true));
   std::vector<torch::Tensor> expected;
   const std::vector<std::pair<int, int64_t>> steps{{0, 0}, {0, 1}, {1, 0}};
   for (const auto& [task, iter] : steps) {
     const auto batch = data.train_batch(task, iter);
     {
       torch::NoGradGuard no_grad;
-      der.model()->named_parameters()["head.bias"].add_(1.0);  // each step's model differs
-      expected.push_back(der.model()->forward(batch.labeled.images));
+      der->model()->named_parameters()["head.bias"].add_(1.0);  // each step's model differs
+      expected.push_back(der->model()->forward(batch.labeled.images));
     }
-    der.step(batch, at(task, iter));
+    der->step(batch, at(task, iter));
   }
-  const auto all = der.buffer().all();
+  const auto all = der_buffer(*der).all();
   ASSERT_EQ(all.size(), 6);
   EXPECT_TRUE(torch::allclose(all.logits, torch::cat(expected)));
   EXPECT_TRUE(torch::isfinite(all.logits).all().item<bool>());  // not the task-masked ones
@@ -143,21 +157,14 @@ TEST(ReplayMethods, DerStoresTheRawUnmaskedLogitsOfEachStepsForward) {
 
 TEST(ReplayMethods, DerStateRoundTripsThroughAnArchive) {
   FakeTaskData data;
-  Der der(der_options(true));
-  der.attach(fake_context(data));
-  der.step(data.train_batch(0, 0), at(0, 0));
-  torch::serialize::OutputArchive out;
-  der.save_state(out);
-  std::ostringstream bytes;
-  out.save_to(bytes);
-  Der restored(der_options(true));
-  restored.attach(fake_context(data));
-  torch::serialize::InputArchive in;
-  std::istringstream source(bytes.str());
-  in.load_from(source);
-  restored.load_state(in);
-  EXPECT_EQ(restored.buffer().size(), 2);
-  EXPECT_TRUE(torch::equal(restored.buffer().all().logits, der.buffer().all().logits));
+  auto der = der_from_registry(true);
+  der->attach(fake_context(data));
+  der->step(data.train_batch(0, 0), at(0, 0));
+  auto restored = der_from_registry(true);
+  restored->attach(fake_context(data));
+  replay_state_round_trip(*der, *restored);
+  EXPECT_EQ(der_buffer(*restored).size(), 2);
+  EXPECT_TRUE(torch::equal(der_buffer(*restored).all().logits, der_buffer(*der).all().logits));
 }
 
 TEST(ReplayMethods, ErFillsItsBufferWithTheLabeledStreamAndReportsItsBytes) {
@@ -251,6 +258,19 @@ TEST(ReplayMethods, ErAceTrainsTheFirstTaskPlainlyThenAsymmetrically) {
   EXPECT_TRUE(ace.seen_classes().all().item<bool>());
 }
 
+TEST(ReplayMethods, ErAceStateRoundTripsItsBufferAndSeenClasses) {
+  FakeTaskData data;
+  ErAce ace(ReplayOptions{10, 2});
+  ace.attach(fake_context(data));
+  ace.step(data.train_batch(0, 0), at(0, 0));
+  ErAce restored(ReplayOptions{10, 2});
+  restored.attach(fake_context(data));
+  ASSERT_FALSE(restored.seen_classes().any().item<bool>());
+  replay_state_round_trip(ace, restored);
+  EXPECT_TRUE(torch::equal(restored.seen_classes(), torch::tensor({true, true, false, false})));
+  EXPECT_TRUE(torch::equal(restored.buffer().all().ids, ace.buffer().all().ids));
+}
+
 TEST(ReplayMethods, DistinctUniformDrawsDistinctIndicesUniformly) {
   Rng rng(11);
   auto all = distinct_uniform(5, 5, rng);
@@ -306,16 +326,9 @@ TEST(ReplayMethods, JointStoreRoundTripsThroughAnArchive) {
   joint.attach(fake_context(data));
   joint.before_task(at(0, 0));
   joint.before_task(at(1, 0));
-  torch::serialize::OutputArchive out;
-  joint.save_state(out);
-  std::ostringstream bytes;
-  out.save_to(bytes);
   Joint restored;
   restored.attach(fake_context(data));
-  torch::serialize::InputArchive in;
-  std::istringstream source(bytes.str());
-  in.load_from(source);
-  restored.load_state(in);
+  replay_state_round_trip(joint, restored);
   EXPECT_TRUE(torch::equal(restored.store().ids, joint.store().ids));
   EXPECT_TRUE(torch::equal(restored.store().images, joint.store().images));
   restored.before_task(at(1, 0));  // already gathered

@@ -12,10 +12,8 @@
 #include "core/error.h"
 #include "core/method.h"
 #include "core/stop_request.h"
-#include "core/trainer.h"
 #include "methods/active/active_learner.h"
-#include "tasks/split_semi_tasks.h"
-#include "tests/tasks/synthetic_data.h"
+#include "tests/methods/built_run.h"
 
 namespace sscl {
 namespace {
@@ -24,7 +22,7 @@ constexpr int64_t kIters = 12;  // per task, 2 tasks
 constexpr int64_t kInterval = 5;
 
 // Options that make each method's state non-trivial within 12 iterations.
-std::string method_toml(const std::string& name) {
+std::string method_toml(const std::string& name, const std::string& semi) {
   static const std::map<std::string, std::string> extra{
       {"edgehml",
        "unsup_warmup_iters = 0\nunsup_ramp_iters = 0\nthreshold = 0.0\nsup_replay_start_iter = 0\n"
@@ -32,7 +30,8 @@ std::string method_toml(const std::string& name) {
       {"flexmatch", "threshold = 0.3\n"},
   };
   const auto it = extra.find(name);
-  return "[method]\nname = \"" + name + "\"\n" + (it == extra.end() ? "" : it->second) + "[model]\n";
+  return "[method]\nname = \"" + name + "\"\n" + (semi.empty() ? "" : "semi = \"" + semi + "\"\n") +
+         (it == extra.end() ? "" : it->second) + "[model]\n";
 }
 
 struct Outcome {
@@ -58,68 +57,39 @@ class StopAt : public Hook {
   int64_t at_;
 };
 
-// `active`: an [active] section (random queries at iteration 2 of each task).
+// `active`: an [active] section (queries at iteration 2 of each task). The run is
+// built by the RunBuilder, as the tools build it.
 Outcome train(const std::string& method_name, const std::string& semi, bool checkpoints, const std::string* resume,
               int64_t stop_at = -1, const std::string& active = "") {
-  const Config config = Config::from_string(
-      method_toml(method_name) + (semi.empty() ? "" : "[method." + semi + "]\n") + active, "resume_test.toml");
-  SplitSemiOptions data_options;
-  data_options.split.num_tasks = 2;
-  data_options.split.labels_per_class = 3;
-  data_options.batch_size = 4;
-  data_options.uratio = 2;
-  SplitSemiTasks tasks(data_options, testing::synthetic_splits(4, 20, 1, 12), 0);
-  torch::manual_seed(0);
-  const auto make_backbone = [&] {
-    return BackboneRegistry::get().at("small_cnn")(config.section("model"), tasks.input_shape());
-  };
-  auto method = MethodRegistry::get().at(method_name)(config.section("method"));
-  if (!semi.empty()) method->set_semi(SemiLossRegistry::get().at(semi)(config.section("method").section(semi)));
-  MethodContext context;
-  context.model = Classifier(make_backbone(), tasks.num_classes());
-  context.task_classes = {tasks.classes(0), tasks.classes(1)};
-  context.data = &tasks;
-  context.batch_size = data_options.batch_size;
-  context.seed = 7;
-  context.make_backbone = make_backbone;
-  method->attach(context);
-  HookDispatcher hooks;
-  if (stop_at >= 0) hooks.add(std::make_shared<StopAt>(stop_at));
-  std::shared_ptr<ActiveLearner> learner;
-  if (!active.empty()) {
-    learner = std::make_shared<ActiveLearner>(ActiveOptions::from_config(config.section("active")), *method, tasks,
-                                              std::make_unique<GroundTruthOracle>(tasks.data().train->labels),
-                                              std::vector<int64_t>{kIters, kIters});
-    hooks.add(learner);
-  }
-  TrainerOptions options;
-  options.iters_per_task = kIters;
-  options.iters_per_virtual_epoch = 4;
-  LrScheduleOptions schedule;
-  schedule.policy = "cosine";  // the learning rate depends on the position
-  Trainer trainer(options, *method, tasks, hooks, OptimizerOptions{}, schedule, torch::kCPU);
+  std::string toml = method_toml(method_name, semi);
+  toml += active + "[train]\nseed = 7\niters_per_task = " + std::to_string(kIters) +
+          "\niters_per_virtual_epoch = 4\n[lr_schedule]\npolicy = \"cosine\"\n"  // the lr depends on the position
+          "[checkpoint]\nenabled = " +
+          (checkpoints ? "true" : "false") + "\ninterval = " + std::to_string(kInterval) + "\n";
+  const Config config = Config::from_string(toml, "resume_test.toml");
   Outcome out;
-  if (checkpoints)
-    trainer.set_checkpoint_writer(
-        [&out](const std::string& bytes, const CheckpointPosition& p) {
-          out.checkpoints.emplace_back(p, bytes);
-          return std::string("memory");
-        },
-        kInterval);
+  testing::TempDir dir;
+  auto run = testing::build_run(config, dir, testing::small_split(3, 2),
+                                [&out](const std::string& bytes, const CheckpointPosition& p) {
+                                  out.checkpoints.emplace_back(p, bytes);
+                                  return std::string("memory");
+                                });
+  if (stop_at >= 0) run->hooks.add(std::make_shared<StopAt>(stop_at));
   clear_stop_request();
   try {
-    out.state = resume ? trainer.resume(*resume) : trainer.run();
+    out.state = resume ? run->trainer->resume(*resume) : run->trainer->run();
   } catch (const Interrupted&) {
     clear_stop_request();
     return out;
   }
-  for (const auto& [key, value] : method->all_stats())
+  for (const auto& [key, value] : run->method->all_stats())
     if (key.size() < 2 || key.compare(key.size() - 2, 2, "_s") != 0)
       out.stats.emplace_back(key, value);  // not wall times
-  for (const auto& p : method->trainable_parameters()) out.parameters.push_back(p.detach().clone());
-  for (const auto& b : method->model()->buffers()) out.parameters.push_back(b.detach().clone());
-  for (int t = 0; t < tasks.num_tasks(); ++t) out.labeled.push_back(tasks.labeled_set(t));
-  if (learner) out.queries = learner->records();
+  for (const auto& p : run->method->trainable_parameters()) out.parameters.push_back(p.detach().clone());
+  for (const auto& b : run->method->model()->buffers()) out.parameters.push_back(b.detach().clone());
+  for (int t = 0; t < run->data->num_tasks(); ++t) out.labeled.push_back(run->data->labeled_set(t));
+  for (const auto& hook : run->hooks.hooks())
+    if (const auto* learner = dynamic_cast<const ActiveLearner*>(hook.get())) out.queries = learner->records();
   return out;
 }
 

@@ -1,7 +1,8 @@
 // What the semi-supervised losses' run tests share: MethodRunFixture's two tasks
 // and small CNN, the method the registry names after a loss (SFT with the loss
 // composed) built from a few option lines, run states, the task's start, a
-// save/load round trip, and reading stats and loss terms back.
+// save/load round trip of the state a checkpoint holds (method_state_bytes,
+// load_method_state), and reading stats and loss terms back.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -14,12 +15,55 @@
 #include <sstream>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "core/error.h"
 #include "core/method.h"
+#include "core/state.h"
 #include "tests/methods/method_run_fixture.h"
 
 namespace sscl::testing {
+
+// The method's and its semi-supervised loss's state ("method." and "semi."
+// fields), as the trainer's checkpoints hold it.
+class MethodStateRoot : public Stateful {
+ public:
+  explicit MethodStateRoot(Method& method) : method_(method) {}
+  void visit_state(StateVisitor& s) override { method_.visit_all_state(s); }
+
+ private:
+  Method& method_;
+};
+
+// `method`'s state saved as a checkpoint's bytes.
+inline std::string method_state_bytes(Method& method) {
+  torch::serialize::OutputArchive out;
+  MethodStateRoot root(method);
+  StateVisitor::save(root, out);
+  std::ostringstream bytes;
+  out.save_to(bytes);
+  return bytes.str();
+}
+
+// The archive method_state_bytes() wrote, read back (to look at its fields).
+inline torch::serialize::InputArchive state_archive(const std::string& bytes) {
+  torch::serialize::InputArchive in;
+  std::istringstream source(bytes);
+  in.load_from(source);
+  return in;
+}
+
+// Loads what method_state_bytes() saved into `method` (attached to the run).
+inline void load_method_state(Method& method, const std::string& bytes) {
+  auto in = state_archive(bytes);
+  MethodStateRoot root(method);
+  StateVisitor::load(root, in, method.context().device);
+}
+
+// A float tensor of the values (expected thresholds, counts, probabilities).
+inline torch::Tensor float_tensor(std::initializer_list<float> values) {
+  return torch::tensor(std::vector<float>(values));
+}
 
 // The method's stat `key` (a test failure and NaN when it has none).
 inline double stat_of(const Method& method, const std::string& key) {
@@ -70,16 +114,10 @@ class SemiLossRun : public MethodRunFixture {
   }
 
   // A new method (make(options)) that loaded what `from` saved, through bytes as a checkpoint.
-  std::unique_ptr<Method> reloaded(const Method& from, const std::string& options = "") {
-    torch::serialize::OutputArchive out;
-    from.save_all(out);
-    std::ostringstream bytes;
-    out.save_to(bytes);
+  std::unique_ptr<Method> reloaded(Method& from, const std::string& options = "") {
+    const std::string bytes = method_state_bytes(from);
     auto restored = make(options);
-    torch::serialize::InputArchive in;
-    std::istringstream source(bytes.str());
-    in.load_from(source);
-    restored->load_all(in);
+    load_method_state(*restored, bytes);
     return restored;
   }
 

@@ -16,41 +16,41 @@
 namespace sscl {
 namespace {
 
-torch::Tensor vec(std::initializer_list<float> values) { return torch::tensor(std::vector<float>(values)); }
+using testing::float_tensor;
 
 TEST(SoftMatch, WeightsAreOneAboveTheMeanAndGaussianBelow) {
   // mu = 0.5, sigma^2 = 0.04, n_sigma = 2: 2 sigma^2 / n_sigma^2 = 0.02.
   //   0.9, 0.5 -> 1 (not below the mean)
   //   0.3 -> exp(-0.2^2 / 0.02) = exp(-2);  0.4 -> exp(-0.1^2 / 0.02) = exp(-0.5)
-  const auto w = softmatch_weights(vec({0.9, 0.5, 0.3, 0.4}), torch::tensor(0.5f), torch::tensor(0.04f), 2.0);
-  EXPECT_TRUE(torch::allclose(w, vec({1.0, 1.0, std::exp(-2.0f), std::exp(-0.5f)})));
+  const auto w = softmatch_weights(float_tensor({0.9, 0.5, 0.3, 0.4}), torch::tensor(0.5f), torch::tensor(0.04f), 2.0);
+  EXPECT_TRUE(torch::allclose(w, float_tensor({1.0, 1.0, std::exp(-2.0f), std::exp(-0.5f)})));
   // A larger n_sigma narrows the Gaussian: n_sigma = 4 -> 0.005 -> 0.4 gets exp(-2).
-  EXPECT_NEAR(softmatch_weights(vec({0.4}), torch::tensor(0.5f), torch::tensor(0.04f), 4.0).item<float>(),
+  EXPECT_NEAR(softmatch_weights(float_tensor({0.4}), torch::tensor(0.5f), torch::tensor(0.04f), 4.0).item<float>(),
               std::exp(-2.0), 1e-6);
 }
 
 TEST(SoftMatch, StateStartsAtOneOverCAndOne) {
-  auto state = softmatch_initial_state(vec({1, 1, 1, 1}));
+  auto state = softmatch_initial_state(float_tensor({1, 1, 1, 1}));
   EXPECT_FLOAT_EQ(state.mean.item<float>(), 0.25f);
   EXPECT_FLOAT_EQ(state.variance.item<float>(), 1.0f);
-  EXPECT_TRUE(torch::allclose(state.p_target, vec({0.25, 0.25, 0.25, 0.25})));
+  EXPECT_TRUE(torch::allclose(state.p_target, float_tensor({0.25, 0.25, 0.25, 0.25})));
   EXPECT_FALSE(state.p_model.defined());
   // Task mask on classes 0 and 1 of 4: C = 2.
-  state = softmatch_initial_state(vec({1, 1, 0, 0}));
+  state = softmatch_initial_state(float_tensor({1, 1, 0, 0}));
   EXPECT_FLOAT_EQ(state.mean.item<float>(), 0.5f);
-  EXPECT_TRUE(torch::allclose(state.p_target, vec({0.5, 0.5, 0, 0})));
+  EXPECT_TRUE(torch::allclose(state.p_target, float_tensor({0.5, 0.5, 0, 0})));
 }
 
 TEST(SoftMatch, GaussianEmaUsesTheUnbiasedVarianceAndSkipsItForOneImage) {
   // m = 0.9 from mu = 0.25, sigma^2 = 1; conf [0.3, 0.5, 0.7]: mean 0.5,
   // unbiased variance (0.04 + 0 + 0.04) / 2 = 0.04:
   //   mu = 0.225 + 0.05 = 0.275, sigma^2 = 0.9 + 0.004 = 0.904
-  auto state = softmatch_initial_state(vec({1, 1, 1, 1}));
-  softmatch_update_gaussian(state, vec({0.3, 0.5, 0.7}), 0.9);
+  auto state = softmatch_initial_state(float_tensor({1, 1, 1, 1}));
+  softmatch_update_gaussian(state, float_tensor({0.3, 0.5, 0.7}), 0.9);
   EXPECT_NEAR(state.mean.item<float>(), 0.275, 1e-6);
   EXPECT_NEAR(state.variance.item<float>(), 0.904, 1e-6);
   // One image: mu = 0.9 * 0.275 + 0.1 * 0.8 = 0.3275, variance unchanged.
-  softmatch_update_gaussian(state, vec({0.8}), 0.9);
+  softmatch_update_gaussian(state, float_tensor({0.8}), 0.9);
   EXPECT_NEAR(state.mean.item<float>(), 0.3275, 1e-6);
   EXPECT_NEAR(state.variance.item<float>(), 0.904, 1e-6);
 }
@@ -59,12 +59,12 @@ TEST(SoftMatch, UniformAlignmentDividesByTheModelsMarginal) {
   // p_model = [0.8, 0.2], target [0.5, 0.5]: factors [0.625, 2.5].
   //   [0.6, 0.4] -> [0.375, 1.0] / 1.375 = [0.272727, 0.727273]
   //   [0.2, 0.8] -> [0.125, 2.0] / 2.125 = [0.058824, 0.941176]
-  const auto aligned =
-      distribution_alignment(torch::tensor({{0.6f, 0.4f}, {0.2f, 0.8f}}), vec({0.8, 0.2}), vec({0.5, 0.5}));
+  const auto aligned = distribution_alignment(torch::tensor({{0.6f, 0.4f}, {0.2f, 0.8f}}), float_tensor({0.8, 0.2}),
+                                              float_tensor({0.5, 0.5}));
   EXPECT_TRUE(torch::allclose(aligned, torch::tensor({{0.272727f, 0.727273f}, {0.058824f, 0.941176f}}), 1e-5, 1e-6));
   // A masked class (probability 0, target 0) stays 0 and the row still sums to 1.
-  const auto masked =
-      distribution_alignment(torch::tensor({{0.6f, 0.4f, 0.0f}}), vec({0.5, 0.5, 0.0}), vec({0.5, 0.5, 0.0}));
+  const auto masked = distribution_alignment(torch::tensor({{0.6f, 0.4f, 0.0f}}), float_tensor({0.5, 0.5, 0.0}),
+                                             float_tensor({0.5, 0.5, 0.0}));
   EXPECT_TRUE(torch::allclose(masked, torch::tensor({{0.6f, 0.4f, 0.0f}}), 1e-5, 1e-6));
 }
 
@@ -77,26 +77,26 @@ TEST(SoftMatch, StepLabelsFromTheRawPredictionAndWeighsTheAlignedOne) {
   //   mu = 0.25 + 0.355820 = 0.605820, sigma^2 = 0.5 + 0.017584 = 0.517584
   //   weights: [1, exp(-(0.5 - 0.605820)^2 / (2 * 0.517584 / 4)), 1] = [1, 0.957653, 1]
   //   strong logits all 0: CE = log 2 each -> loss = log 2 * (2.957653 / 3) = 0.683363
-  auto state = softmatch_initial_state(vec({1, 1}));
+  auto state = softmatch_initial_state(float_tensor({1, 1}));
   SoftMatchOptions options;
   options.ema_momentum = 0.5;
   const auto weak = torch::log(torch::tensor({{0.9f, 0.1f}, {0.6f, 0.4f}, {0.3f, 0.7f}}));
   const auto out = softmatch_step(weak, torch::zeros({3, 2}), state, options);
-  EXPECT_TRUE(torch::allclose(state.p_model, vec({0.6, 0.4})));
+  EXPECT_TRUE(torch::allclose(state.p_model, float_tensor({0.6, 0.4})));
   EXPECT_TRUE(torch::equal(out.pseudo_label, torch::tensor(std::vector<int64_t>{0, 0, 1})));
   EXPECT_NEAR(state.mean.item<float>(), 0.605820, 1e-5);
   EXPECT_NEAR(state.variance.item<float>(), 0.517584, 1e-5);
-  EXPECT_TRUE(torch::allclose(out.weights, vec({1.0, 0.957653, 1.0}), 1e-5, 1e-6));
+  EXPECT_TRUE(torch::allclose(out.weights, float_tensor({1.0, 0.957653, 1.0}), 1e-5, 1e-6));
   EXPECT_NEAR(out.loss.item<float>(), 0.683363, 1e-5);
   // The second batch moves p_model by the EMA: 0.5 * [0.6, 0.4] + 0.5 * [0.9, 0.1] = [0.75, 0.25].
   softmatch_step(torch::log(torch::tensor({{0.9f, 0.1f}})), torch::zeros({1, 2}), state, options);
-  EXPECT_TRUE(torch::allclose(state.p_model, vec({0.75, 0.25})));
+  EXPECT_TRUE(torch::allclose(state.p_model, float_tensor({0.75, 0.25})));
 }
 
 TEST(SoftMatch, WithoutAlignmentTheRawConfidenceIsWeighed) {
   // m = 0.5, from mu = 0.5, sigma^2 = 1; conf [0.9, 0.6]: mean 0.75, variance 0.045
   //   mu = 0.625, sigma^2 = 0.5225; 0.6 -> exp(-0.025^2 / (2 * 0.5225 / 4)) = exp(-0.0023923)
-  auto state = softmatch_initial_state(vec({1, 1}));
+  auto state = softmatch_initial_state(float_tensor({1, 1}));
   SoftMatchOptions options;
   options.ema_momentum = 0.5;
   options.dist_align = false;
@@ -105,11 +105,11 @@ TEST(SoftMatch, WithoutAlignmentTheRawConfidenceIsWeighed) {
   EXPECT_FALSE(state.p_model.defined());
   EXPECT_NEAR(state.mean.item<float>(), 0.625, 1e-6);
   EXPECT_NEAR(state.variance.item<float>(), 0.5225, 1e-6);
-  EXPECT_TRUE(torch::allclose(out.weights, vec({1.0, std::exp(-0.0023923f)}), 1e-5, 1e-7));
+  EXPECT_TRUE(torch::allclose(out.weights, float_tensor({1.0, std::exp(-0.0023923f)}), 1e-5, 1e-7));
 }
 
 TEST(SoftMatch, TargetsCarryNoGradientToTheWeakView) {
-  auto state = softmatch_initial_state(vec({1, 1}));
+  auto state = softmatch_initial_state(float_tensor({1, 1}));
   const auto weak = torch::tensor({{3.0f, 0.0f}, {0.0f, 2.0f}}).set_requires_grad(true);
   const auto strong = torch::tensor({{0.0f, 1.0f}, {1.0f, 0.0f}}).set_requires_grad(true);
   softmatch_step(weak, strong, state, SoftMatchOptions{}).loss.backward();

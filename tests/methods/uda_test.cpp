@@ -12,7 +12,7 @@
 namespace sscl {
 namespace {
 
-const double kInf = std::numeric_limits<double>::infinity();
+const double kUdaInf = std::numeric_limits<double>::infinity();
 
 TEST(UdaMaths, SharpenedTargetsConfidenceMaskAndMeanOverAllImages) {
   // Weak probabilities: row 0 [0.9, 0.1] (0.9 >= 0.8: kept), row 1 [0.6, 0.4] (masked).
@@ -51,8 +51,8 @@ TEST(UdaMaths, GradientReachesOnlyTheUnmaskedStrongRows) {
 
 TEST(UdaMaths, TaskMaskedClassesStayFiniteAndGetNoTarget) {
   // Class 1 masked: weak probabilities [0.1, 0, 0.9] (kept at 0.8), strong [1/2, 0, 1/2].
-  const auto weak = torch::tensor({{0.0, -kInf, std::log(9.0)}});
-  const auto strong = torch::tensor({{0.0, -kInf, 0.0}}).set_requires_grad(true);
+  const auto weak = torch::tensor({{0.0, -kUdaInf, std::log(9.0)}});
+  const auto strong = torch::tensor({{0.0, -kUdaInf, 0.0}}).set_requires_grad(true);
   const auto out = uda_loss(weak, strong, 0.5, 0.8);
   EXPECT_EQ(out.targets[0][1].item<double>(), 0.0);
   // Targets [0.01, 0, 0.81] / 0.82 sum to 1 over log-probabilities -ln 2: loss ln 2.

@@ -79,8 +79,9 @@ TEST_P(ShippedConfigs, TrainsTwoShortTasksOnTinyDataOfItsFormat) {
                                     dir);
   ASSERT_EQ(p.exit_code, 0) << p.err << p.out;
   EXPECT_TRUE(fs::exists(dir / "run" / "results.json"));
-  if (config.string().find("fixmatch") != std::string::npos)
+  if (config.string().find("fixmatch") != std::string::npos) {
     EXPECT_NE(p.out.find("RandAugment (reference: 3 ops, level 7 of 10"), std::string::npos) << p.out;
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(All, ShippedConfigs, ::testing::ValuesIn(shipped_configs()),

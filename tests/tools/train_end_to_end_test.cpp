@@ -126,21 +126,39 @@ TEST(TrainEndToEnd, SavedConfigReproducesTheRun) {
   EXPECT_EQ(b["name"], "sft_small_cnn_fmnist5");
 }
 
-TEST(TrainEndToEnd, ListShowsEveryRegistry) {
+// --describe prints what the declarations say: the keys of one component with
+// their defaults (per registered name), a section, or an error naming the known.
+TEST(TrainEndToEnd, DescribePrintsTheDeclaredKeys) {
   TempDir dir;
-  const auto p = testing::run_train("--list", dir);
-  EXPECT_EQ(p.exit_code, 0);
-  EXPECT_NE(p.out.find("methods: agem ccic der derpp edgehml er er_ace fixmatch flexmatch freematch gdumb icarl joint "
-                       "lwf mean_teacher mixmatch oewc pnn pseudo_label sft si softmatch uda"),
-            std::string::npos)
-      << p.out;
-  EXPECT_NE(p.out.find("semi-supervised losses (method.semi): fixmatch flexmatch freematch mean_teacher mixmatch "
-                       "pseudo_label softmatch uda"),
-            std::string::npos)
-      << p.out;
-  EXPECT_NE(p.out.find("backbones: mlp mobilenet_v2 reduced_resnet18 resnet18 resnet34 resnet50 small_cnn wrn28_2"),
-            std::string::npos)
-      << p.out;
+  const auto der = testing::run_train("--describe der", dir);
+  ASSERT_EQ(der.exit_code, 0) << der.err;
+  EXPECT_NE(der.out.find("method der (continual)  [method]  DER: "), std::string::npos) << der.out;
+  EXPECT_NE(der.out.find("buffer_size = 200"), std::string::npos) << der.out;
+  EXPECT_NE(der.out.find("alpha = 0.3"), std::string::npos) << der.out;
+  EXPECT_EQ(der.out.find("beta"), std::string::npos) << "DER has no beta: " << der.out;
+  const auto derpp = testing::run_train("--describe derpp", dir);
+  EXPECT_NE(derpp.out.find("alpha = 0.1"), std::string::npos) << derpp.out;
+  EXPECT_NE(derpp.out.find("beta = 0.5"), std::string::npos) << derpp.out;
+  const auto train = testing::run_train("--describe train", dir);
+  EXPECT_NE(train.out.find("[train]"), std::string::npos) << train.out;
+  EXPECT_NE(train.out.find("seed = 0"), std::string::npos) << train.out;
+  const auto unknown = testing::run_train("--describe nothing_here", dir);
+  EXPECT_EQ(unknown.exit_code, 1);
+  EXPECT_NE(unknown.err.find("nothing is called 'nothing_here'; known: train, data, model"), std::string::npos)
+      << unknown.err;
+}
+
+// docs/keys.md is `sscl_train --describe --markdown`, so the docs cannot drift
+// from the declarations: regenerate it with tools/docs-keys when this fails.
+TEST(TrainEndToEnd, DocsKeysAreTheDescribeOutput) {
+  TempDir dir;
+  const auto p = testing::run_train("--describe --markdown", dir);
+  ASSERT_EQ(p.exit_code, 0) << p.err;
+  const std::string doc = testing::read_file(testing::config_path("docs/keys.md"));
+  const std::string marker = "<!-- generated: sscl_train --describe --markdown -->\n";
+  const auto at = doc.find(marker);
+  ASSERT_NE(at, std::string::npos) << "docs/keys.md lost its marker line";
+  EXPECT_TRUE(doc.substr(at + marker.size()) == p.out) << "docs/keys.md is out of date: run tools/docs-keys";
 }
 
 TEST(TrainEndToEnd, EpochsPerTaskConvertToIterationsOverTheLabeledImages) {

@@ -9,7 +9,7 @@ namespace {
 
 using testing::TempDir;
 
-const char* kConfig = "configs/sft/sft_small_cnn_fmnist5.toml";
+const char* kSftConfig = "configs/sft/sft_small_cnn_fmnist5.toml";
 
 struct Failure {
   testing::Process process;
@@ -34,8 +34,8 @@ void expect_one_line_error(const Failure& f, const std::string& needle) {
 
 TEST(TrainErrors, MultiHeadOutsideTaskIlIsRejected) {
   TempDir dir;
-  const auto f =
-      run_failing(testing::config_path(kConfig) + " --cfg-options model.multi_head=true data.scenario=class-il", dir);
+  const auto f = run_failing(
+      testing::config_path(kSftConfig) + " --cfg-options model.multi_head=true data.scenario=class-il", dir);
   expect_one_line_error(f, "model.multi_head");
   EXPECT_FALSE(f.run_dir_exists);
 }
@@ -57,7 +57,7 @@ TEST(TrainErrors, TomlSyntaxErrorNamesFileAndLine) {
 
 TEST(TrainErrors, UnknownKeyNamesItsOrigin) {
   TempDir dir;
-  const auto f = run_failing(testing::config_path(kConfig) + " --cfg-options train.iters_per_tsk=3", dir);
+  const auto f = run_failing(testing::config_path(kSftConfig) + " --cfg-options train.iters_per_tsk=3", dir);
   expect_one_line_error(f, "unknown config key 'train.iters_per_tsk' (from --cfg-options train.iters_per_tsk=3)");
   EXPECT_FALSE(f.run_dir_exists);
 }
@@ -65,20 +65,20 @@ TEST(TrainErrors, UnknownKeyNamesItsOrigin) {
 TEST(TrainErrors, UnknownKeyInAFileNamesFileAndLine) {
   TempDir dir;
   testing::write_text(dir / "typo.toml",
-                      "_base_ = \"" + testing::config_path(kConfig) + "\"\n[optimizer]\nmomentun = 0.8\n");
+                      "_base_ = \"" + testing::config_path(kSftConfig) + "\"\n[optimizer]\nmomentun = 0.8\n");
   const auto f = run_failing("'" + (dir / "typo.toml").string() + "'", dir);
   expect_one_line_error(f, "unknown config key 'optimizer.momentun' (from " + (dir / "typo.toml").string() + ":3)");
 }
 
 TEST(TrainErrors, TypeChangeInAnOverride) {
   TempDir dir;
-  const auto f = run_failing(testing::config_path(kConfig) + " --cfg-options train.iters_per_task=\"many\"", dir);
+  const auto f = run_failing(testing::config_path(kSftConfig) + " --cfg-options train.iters_per_task=\"many\"", dir);
   expect_one_line_error(f, "type change for 'train.iters_per_task'");
 }
 
 TEST(TrainErrors, UnknownMethodListsKnownOnes) {
   TempDir dir;
-  const auto f = run_failing(testing::config_path(kConfig) + " --cfg-options method.name=fixmach", dir);
+  const auto f = run_failing(testing::config_path(kSftConfig) + " --cfg-options method.name=fixmach", dir);
   expect_one_line_error(
       f,
       "unknown method 'fixmach'; known: agem, ccic, der, derpp, edgehml, er, er_ace, fixmatch, flexmatch, freematch, "
@@ -89,7 +89,7 @@ TEST(TrainErrors, UnknownMethodListsKnownOnes) {
 TEST(TrainErrors, SemiLossOnAMethodThatCannotComposeIsRejectedBeforeTraining) {
   TempDir dir;
   const auto f =
-      run_failing(testing::config_path(kConfig) + " --cfg-options method.name=icarl method.semi=fixmatch", dir);
+      run_failing(testing::config_path(kSftConfig) + " --cfg-options method.name=icarl method.semi=fixmatch", dir);
   expect_one_line_error(f, "method 'icarl' does not compose with a semi-supervised loss (method.semi)");
   EXPECT_FALSE(f.run_dir_exists);
 }
@@ -97,27 +97,28 @@ TEST(TrainErrors, SemiLossOnAMethodThatCannotComposeIsRejectedBeforeTraining) {
 TEST(TrainErrors, MixMatchWithAMethodThatNeedsThePlainLabeledPassIsRejected) {
   TempDir dir;
   const auto f =
-      run_failing(testing::config_path(kConfig) + " --cfg-options method.name=lwf method.semi=mixmatch", dir);
+      run_failing(testing::config_path(kSftConfig) + " --cfg-options method.name=lwf method.semi=mixmatch", dir);
   expect_one_line_error(f, "method.semi = 'mixmatch' trains on mixed labeled images, and method 'lwf' needs");
   EXPECT_FALSE(f.run_dir_exists);
 }
 
 TEST(TrainErrors, UnknownSemiLossListsKnownOnes) {
   TempDir dir;
-  const auto f = run_failing(testing::config_path(kConfig) + " --cfg-options method.name=der method.semi=fixmach", dir);
+  const auto f =
+      run_failing(testing::config_path(kSftConfig) + " --cfg-options method.name=der method.semi=fixmach", dir);
   expect_one_line_error(f, "unknown semi-supervised loss 'fixmach'; known: fixmatch, ");
   EXPECT_FALSE(f.run_dir_exists);
 }
 
 TEST(TrainErrors, SemiLossOptionsAreReadFromTheirOwnSection) {
   TempDir dir;
-  const auto bad = run_failing(testing::config_path(kConfig) +
+  const auto bad = run_failing(testing::config_path(kSftConfig) +
                                    " --cfg-options method.name=der method.semi=fixmatch method.fixmatch.threshold=1.5",
                                dir);
   expect_one_line_error(bad, "config key 'method.fixmatch.threshold'");
   expect_one_line_error(bad, "must be in [0, 1]");
   const auto misspelt =
-      run_failing(testing::config_path(kConfig) +
+      run_failing(testing::config_path(kSftConfig) +
                       " --cfg-options method.name=der method.semi=fixmatch method.fixmatch.treshold=0.9",
                   dir);
   expect_one_line_error(misspelt, "method.fixmatch.treshold");
@@ -126,19 +127,19 @@ TEST(TrainErrors, SemiLossOptionsAreReadFromTheirOwnSection) {
 
 TEST(TrainErrors, UnknownBackbone) {
   TempDir dir;
-  const auto f = run_failing(testing::config_path(kConfig) + " --cfg-options model.backbone=resnet1", dir);
+  const auto f = run_failing(testing::config_path(kSftConfig) + " --cfg-options model.backbone=resnet1", dir);
   expect_one_line_error(f, "unknown backbone 'resnet1'");
 }
 
 TEST(TrainErrors, BadValueNamesTheKey) {
   TempDir dir;
-  const auto f = run_failing(testing::config_path(kConfig) + " --cfg-options optimizer.lr=-0.1", dir);
+  const auto f = run_failing(testing::config_path(kSftConfig) + " --cfg-options optimizer.lr=-0.1", dir);
   expect_one_line_error(f, "config key 'optimizer.lr' (--cfg-options optimizer.lr=-0.1): must be > 0");
 }
 
 TEST(TrainErrors, MissingDatasetDirectory) {
   TempDir dir;
-  const auto f = run_failing(testing::config_path(kConfig) + " --cfg-options data.root=/nonexistent/fmnist", dir);
+  const auto f = run_failing(testing::config_path(kSftConfig) + " --cfg-options data.root=/nonexistent/fmnist", dir);
   expect_one_line_error(f, "data.root '/nonexistent/fmnist': directory not found");
   EXPECT_FALSE(f.run_dir_exists);
 }
@@ -148,7 +149,7 @@ TEST(TrainErrors, TruncatedIdxFile) {
   testing::write_tiny_fashion_mnist(dir / "data", 4, 2);
   std::filesystem::resize_file(dir / "data" / "train-images-idx3-ubyte", 1000);
   const auto f =
-      run_failing(testing::config_path(kConfig) + " --cfg-options data.root='" + (dir / "data").string() + "'", dir);
+      run_failing(testing::config_path(kSftConfig) + " --cfg-options data.root='" + (dir / "data").string() + "'", dir);
   expect_one_line_error(f, "train-images-idx3-ubyte: truncated: expected 31360 bytes of data, got 984");
 }
 
@@ -157,20 +158,22 @@ TEST(TrainErrors, WrongMagicIdxFile) {
   testing::write_tiny_fashion_mnist(dir / "data", 4, 2);
   testing::write_text(dir / "data" / "t10k-labels-idx1-ubyte", std::string("PK\x03\x04garbage", 11));
   const auto f =
-      run_failing(testing::config_path(kConfig) + " --cfg-options data.root='" + (dir / "data").string() + "'", dir);
+      run_failing(testing::config_path(kSftConfig) + " --cfg-options data.root='" + (dir / "data").string() + "'", dir);
   expect_one_line_error(f, "t10k-labels-idx1-ubyte: not an IDX file");
 }
 
 TEST(TrainErrors, ScenarioTheMethodDoesNotSupportIsRejectedBeforeTraining) {
   TempDir dir;
-  const auto f = run_failing(testing::config_path(kConfig) + " --cfg-options data.scenario=domain-il", dir);
-  expect_one_line_error(f, "unknown scenario 'domain-il'; known: task-il, class-il");
+  const auto f = run_failing(testing::config_path(kSftConfig) + " --cfg-options data.scenario=domain-il", dir);
+  expect_one_line_error(f,
+                        "config key 'data.scenario' (--cfg-options data.scenario=domain-il): must be one of: task-il, "
+                        "class-il; got 'domain-il'");
 }
 
 TEST(TrainErrors, DivergingRunStopsAndIsNotMarkedFinished) {
   TempDir dir;
   testing::write_tiny_fashion_mnist(dir / "data", 6, 2);
-  const auto f = run_failing(testing::config_path(kConfig) + " --cfg-options data.root='" + (dir / "data").string() +
+  const auto f = run_failing(testing::config_path(kSftConfig) + " --cfg-options data.root='" + (dir / "data").string() +
                                  "' data.labels_per_class=3 optimizer.lr=1e30 train.iters_per_task=20",
                              dir);
   expect_one_line_error(f, "non-finite loss at task 0, iteration ");
@@ -185,7 +188,7 @@ TEST(TrainErrors, FinishedRunDirectoryIsNotOverwritten) {
   std::filesystem::create_directories(dir / "run");
   testing::write_text(dir / "run" / "results.json", "{\"keep\": true}\n");
   const auto p =
-      testing::run_train(testing::config_path(kConfig) + " --cfg-options train.iters_per_task=1 --work-dir '" +
+      testing::run_train(testing::config_path(kSftConfig) + " --cfg-options train.iters_per_task=1 --work-dir '" +
                              (dir / "run").string() + "'",
                          dir);
   EXPECT_NE(p.exit_code, 0);

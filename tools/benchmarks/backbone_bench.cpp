@@ -22,7 +22,7 @@
 #include "core/config.h"
 #include "core/device.h"
 #include "core/nn/classifier.h"
-#include "core/nn/model_stats.h"
+#include "models/model_stats.h"
 #include "tools/benchmarks/bench_common.h"
 
 namespace sscl {
@@ -154,7 +154,7 @@ int main(int argc, char** argv) {
         "\nOne step = zero_grad + forward + cross-entropy + backward + SGD (momentum 0.9), train mode, "
         "default backbone options. %d warm-up step(s), then %d timed step(s), a row stops timing after "
         "%.0f s (at least one step): small defaults so that the whole run takes a few minutes on 2 cores; "
-        "raise --iters for steadier figures. MMACs: forward, one image (core/nn/model_stats.h).\n",
+        "raise --iters for steadier figures. MMACs: forward, one image (models/model_stats.h).\n",
         options.warmup, options.iters, options.max_seconds);
     const auto start = std::chrono::steady_clock::now();
     sscl::table("The reference's batch (CIFAR-sized)", {3, 32, 32}, names, options);

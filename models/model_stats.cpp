@@ -1,4 +1,4 @@
-#include "core/nn/model_stats.h"
+#include "models/model_stats.h"
 
 #include <c10/util/Exception.h>
 #include <torch/csrc/jit/frontend/tracer.h>

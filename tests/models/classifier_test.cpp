@@ -21,7 +21,7 @@ class Flatten : public Backbone {
 
 using TaskClasses = std::vector<std::vector<int64_t>>;
 
-int64_t count_parameters(torch::nn::Module& m) {
+int64_t classifier_parameters(torch::nn::Module& m) {
   int64_t n = 0;
   for (const auto& p : m.parameters()) n += p.numel();
   return n;
@@ -67,8 +67,8 @@ TEST(Classifier, MultiHeadTrainsOnlyTheHeadsItsLossTouches) {
 TEST(Classifier, MultiHeadHasAsManyParametersAsOneHead) {
   Classifier single(std::make_shared<Flatten>(6), 10);
   Classifier multi(std::make_shared<Flatten>(6), 10, TaskClasses{{0, 1}, {2, 3}, {4, 5}, {6, 7}, {8, 9}});
-  EXPECT_EQ(count_parameters(*single), 6 * 10 + 10);
-  EXPECT_EQ(count_parameters(*multi), 6 * 10 + 10);
+  EXPECT_EQ(classifier_parameters(*single), 6 * 10 + 10);
+  EXPECT_EQ(classifier_parameters(*multi), 6 * 10 + 10);
 }
 
 TEST(Classifier, MultiHeadRejectsOverlappingOrMissingClasses) {

@@ -31,12 +31,12 @@ namespace {
 
 namespace nn = torch::nn;
 
-nn::Conv2d conv(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t groups = 1) {
+nn::Conv2d mbv2_conv(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t groups = 1) {
   return nn::Conv2d(nn::Conv2dOptions(in, out, kernel).stride(stride).padding(kernel / 2).groups(groups).bias(false));
 }
 
 // torchvision's _make_divisible(v, 8).
-int64_t make_divisible(double v, int64_t divisor = 8) {
+int64_t mbv2_make_divisible(double v, int64_t divisor = 8) {
   int64_t rounded = std::max(divisor, static_cast<int64_t>(v + divisor / 2.0) / divisor * divisor);
   if (rounded < 0.9 * v) rounded += divisor;
   return rounded;
@@ -46,14 +46,14 @@ class InvertedResidualImpl : public nn::Module {
  public:
   InvertedResidualImpl(int64_t in, int64_t out, int64_t expansion, int64_t stride) : stride_(stride) {
     const int64_t hidden = expansion * in;
-    conv1_ = register_module("conv1", conv(in, hidden, 1, 1));
+    conv1_ = register_module("conv1", mbv2_conv(in, hidden, 1, 1));
     bn1_ = register_module("bn1", nn::BatchNorm2d(hidden));
-    conv2_ = register_module("conv2", conv(hidden, hidden, 3, stride, hidden));
+    conv2_ = register_module("conv2", mbv2_conv(hidden, hidden, 3, stride, hidden));
     bn2_ = register_module("bn2", nn::BatchNorm2d(hidden));
-    conv3_ = register_module("conv3", conv(hidden, out, 1, 1));
+    conv3_ = register_module("conv3", mbv2_conv(hidden, out, 1, 1));
     bn3_ = register_module("bn3", nn::BatchNorm2d(out));
     if (stride == 1 && in != out)
-      shortcut_ = register_module("shortcut", nn::Sequential(conv(in, out, 1, 1), nn::BatchNorm2d(out)));
+      shortcut_ = register_module("shortcut", nn::Sequential(mbv2_conv(in, out, 1, 1), nn::BatchNorm2d(out)));
   }
 
   torch::Tensor forward(const torch::Tensor& x) {
@@ -72,30 +72,30 @@ class InvertedResidualImpl : public nn::Module {
 };
 TORCH_MODULE(InvertedResidual);
 
-struct StageSpec {
+struct MobileNetStageSpec {
   int64_t expansion, out, blocks, stride;
 };
 
-constexpr StageSpec kCifarStages[] = {{1, 16, 1, 1}, {6, 24, 2, 1},  {6, 32, 3, 2}, {6, 64, 4, 2},
-                                      {6, 96, 3, 1}, {6, 160, 3, 2}, {6, 320, 1, 1}};
+constexpr MobileNetStageSpec kCifarStages[] = {{1, 16, 1, 1}, {6, 24, 2, 1},  {6, 32, 3, 2}, {6, 64, 4, 2},
+                                               {6, 96, 3, 1}, {6, 160, 3, 2}, {6, 320, 1, 1}};
 
 class MobileNetV2 : public Backbone {
  public:
   MobileNetV2(const InputShape& shape, double width_mult) {
-    int64_t in = make_divisible(32 * width_mult);
-    conv1_ = register_module("conv1", conv(shape.channels, in, 3, 1));
+    int64_t in = mbv2_make_divisible(32 * width_mult);
+    conv1_ = register_module("conv1", mbv2_conv(shape.channels, in, 3, 1));
     bn1_ = register_module("bn1", nn::BatchNorm2d(in));
     nn::Sequential layers;
     for (const auto& stage : kCifarStages) {
-      const int64_t out = make_divisible(stage.out * width_mult);
+      const int64_t out = mbv2_make_divisible(stage.out * width_mult);
       for (int64_t b = 0; b < stage.blocks; ++b) {
         layers->push_back(InvertedResidual(in, out, stage.expansion, b == 0 ? stage.stride : 1));
         in = out;
       }
     }
     layers_ = register_module("layers", layers);
-    feature_dim_ = make_divisible(1280 * std::max(1.0, width_mult));
-    conv2_ = register_module("conv2", conv(in, feature_dim_, 1, 1));
+    feature_dim_ = mbv2_make_divisible(1280 * std::max(1.0, width_mult));
+    conv2_ = register_module("conv2", mbv2_conv(in, feature_dim_, 1, 1));
     bn2_ = register_module("bn2", nn::BatchNorm2d(feature_dim_));
   }
 
@@ -115,13 +115,20 @@ class MobileNetV2 : public Backbone {
   nn::Sequential layers_{nullptr};
 };
 
-std::shared_ptr<Backbone> make_mobilenet_v2(const ConfigSection& options, const InputShape& shape) {
-  const double width_mult = options.get_or<double>("width_mult", 1.0);
-  if (!(width_mult > 0.0) || !std::isfinite(width_mult)) options.fail("width_mult", "must be > 0");
-  return std::make_shared<MobileNetV2>(shape, width_mult);
-}
+struct MobileNetV2Options {
+  double width_mult = 1.0;
+  static void declare(OptionSpec<MobileNetV2Options>& o) {
+    o.key("width_mult", &MobileNetV2Options::width_mult,
+          "scales every width (rounded to a multiple of 8); the last conv stays 1280 unless > 1")
+        .check([](double w) { return w > 0.0 && std::isfinite(w); }, "must be > 0");
+  }
+};
 
-SSCL_REGISTER(BackboneRegistry, "mobilenet_v2", make_mobilenet_v2);
+SSCL_REGISTER_OPTIONS(BackboneRegistry, "mobilenet_v2",
+                      "MobileNetV2 with CIFAR strides (kuangliu/pytorch-cifar), 1280 features", MobileNetV2Options{},
+                      [](const MobileNetV2Options& o, const InputShape& shape) {
+                        return std::make_shared<MobileNetV2>(shape, o.width_mult);
+                      });
 
 }  // namespace
 }  // namespace sscl

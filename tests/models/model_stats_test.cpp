@@ -1,4 +1,4 @@
-#include "core/nn/model_stats.h"
+#include "models/model_stats.h"
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -163,13 +163,13 @@ TEST(ModelStats, AShapeTheModelCannotTakeIsAClearErrorAndRestoresTheModel) {
   EXPECT_EQ(model_stats(model, {3, 8, 8}).macs, 4 * 192);
 }
 
-Classifier make(const std::string& backbone, InputShape shape, int64_t classes) {
+Classifier make_registered(const std::string& backbone, InputShape shape, int64_t classes) {
   auto config = Config::from_string("[model]\n", "model.toml");
   return Classifier(BackboneRegistry::get().at(backbone)(config.section("model"), shape), classes);
 }
 
 TEST(ModelStats, RegisteredSmallCnnOnCifarShape) {
-  auto model = make("small_cnn", {3, 32, 32}, 10);
+  auto model = make_registered("small_cnn", {3, 32, 32}, 10);
   const auto stats = model_stats(*model, {3, 32, 32});
   // conv1 3->32 3x3 pad 1 at 32x32: 32*32*32 = 32768 outputs * 27 = 884,736
   // max-pool -> 16x16; conv2 32->64 3x3: 64*16*16 = 16384 outputs * 32*9 = 4,718,592
@@ -182,7 +182,7 @@ TEST(ModelStats, RegisteredSmallCnnOnCifarShape) {
 }
 
 TEST(ModelStats, RegisteredResNet18OnCifarShape) {
-  auto model = make("resnet18", {3, 32, 32}, 10);
+  auto model = make_registered("resnet18", {3, 32, 32}, 10);
   const auto stats = model_stats(*model, {3, 32, 32});
   // A 3x3 conv from c_in to c_out at an s x s output: c_out*s*s * c_in*9 MACs.
   //   stem 3->64 at 32x32:                     65,536 * 27                 =   1,769,472
@@ -206,7 +206,7 @@ TEST(ModelStats, EveryRegisteredBackboneIsCounted) {
   for (const auto& name : BackboneRegistry::get().names()) {
     Classifier model{nullptr};
     try {
-      model = make(name, {3, 32, 32}, 10);
+      model = make_registered(name, {3, 32, 32}, 10);
     } catch (const ConfigError&) {
       continue;  // a backbone that does not take 32x32 RGB images
     }

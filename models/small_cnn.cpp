@@ -69,15 +69,20 @@ class SmallCnn : public Backbone, public StagedBackbone {
   torch::nn::Linear fc_{nullptr};
 };
 
-std::shared_ptr<Backbone> make_small_cnn(const ConfigSection& options, const InputShape& shape) {
-  const int64_t width = options.get_or<int64_t>("width", 32);
-  const int64_t hidden = options.get_or<int64_t>("hidden", 128);
-  if (width <= 0) options.fail("width", "must be > 0");
-  if (hidden <= 0) options.fail("hidden", "must be > 0");
-  return std::make_shared<SmallCnn>(shape, width, hidden);
-}
+struct SmallCnnOptions {
+  int64_t width = 32;
+  int64_t hidden = 128;
+  static void declare(OptionSpec<SmallCnnOptions>& o) {
+    o.key("width", &SmallCnnOptions::width, "channels of the first conv (doubled in the second)").above(0);
+    o.key("hidden", &SmallCnnOptions::hidden, "units of the hidden linear layer (the features)").above(0);
+  }
+};
 
-SSCL_REGISTER(BackboneRegistry, "small_cnn", make_small_cnn);
+SSCL_REGISTER_OPTIONS(BackboneRegistry, "small_cnn",
+                      "small CNN: two conv-BN-ReLU-maxpool stages and a linear-BN-ReLU hidden layer (28x28 on a CPU)",
+                      SmallCnnOptions{}, [](const SmallCnnOptions& o, const InputShape& shape) {
+                        return std::make_shared<SmallCnn>(shape, o.width, o.hidden);
+                      });
 
 }  // namespace
 }  // namespace sscl

@@ -333,6 +333,54 @@ TEST(Backbones, BadOptionErrorsNameTheirKey) {
   }
 }
 
+// The default of a key as --describe prints it; "(none)" for a key not declared.
+std::string described_default(const std::string& backbone, const std::string& key) {
+  for (const auto& doc : BackboneRegistry::get().info(backbone).options())
+    if (doc.key == key) return doc.default_value;
+  return "(none)";
+}
+
+TEST(Backbones, EveryBackboneHasASummaryAndDescribesItsKeys) {
+  for (const auto& b : kBackbones) {
+    SCOPED_TRACE(b.name);
+    const auto& info = BackboneRegistry::get().info(b.name);
+    EXPECT_FALSE(info.summary.empty());
+    ASSERT_TRUE(info.options);
+    const auto docs = info.options();
+    EXPECT_FALSE(docs.empty());
+    for (const auto& doc : docs) {
+      EXPECT_FALSE(doc.doc.empty()) << doc.key;
+      // The run builder reads these two itself.
+      EXPECT_NE(doc.key, "backbone");
+      EXPECT_NE(doc.key, "multi_head");
+    }
+  }
+  // Per-name defaults: the reduced ResNet-18 is the ResNet-18 at width 20 without zero-init.
+  EXPECT_EQ(described_default("resnet18", "base_width"), "64");
+  EXPECT_EQ(described_default("resnet18", "zero_init_residual"), "true");
+  EXPECT_EQ(described_default("reduced_resnet18", "base_width"), "20");
+  EXPECT_EQ(described_default("reduced_resnet18", "zero_init_residual"), "false");
+  EXPECT_EQ(described_default("wrn28_2", "depth"), "28");
+  EXPECT_EQ(described_default("mobilenet_v2", "width_mult"), "1.0");
+  EXPECT_EQ(described_default("small_cnn", "width"), "32");
+  EXPECT_EQ(described_default("mlp", "hidden_layers"), "2");
+}
+
+TEST(Backbones, ResolvedConfigNamesTheDefaultsThatTookEffect) {
+  const auto config = Config::from_string("[model]\nbackbone = \"reduced_resnet18\"\n", "model.toml");
+  const auto section = config.section("model");
+  EXPECT_EQ(section.get<std::string>("backbone"), "reduced_resnet18");
+  BackboneRegistry::get().at("reduced_resnet18")(section, InputShape{3, 32, 32});
+  EXPECT_NO_THROW(config.ensure_all_used());
+  const std::string resolved = config.to_toml();
+  EXPECT_NE(resolved.find("base_width = 20"), std::string::npos) << resolved;
+  EXPECT_NE(resolved.find("zero_init_residual = false"), std::string::npos) << resolved;
+  // An unknown key stays an error.
+  const auto typo = Config::from_string("[model]\nwidht = 20\n", "model.toml");
+  BackboneRegistry::get().at("small_cnn")(typo.section("model"), InputShape{1, 28, 28});
+  EXPECT_THROW(typo.ensure_all_used(), ConfigError);
+}
+
 TEST(Backbones, InputChannelsComeFromTheDataset) {
   auto model = make("small_cnn", {3, 32, 32}, 4);
   EXPECT_EQ(model->forward(torch::randn({2, 3, 32, 32})).sizes(), (std::vector<int64_t>{2, 4}));

@@ -59,15 +59,20 @@ class Mlp : public Backbone, public StagedBackbone {
   std::vector<nn::Linear> linears_;  // the same layers, typed
 };
 
-std::shared_ptr<Backbone> make_mlp(const ConfigSection& options, const InputShape& shape) {
-  const int64_t hidden_layers = options.get_or<int64_t>("hidden_layers", 2);
-  if (hidden_layers <= 0) options.fail("hidden_layers", "must be > 0");
-  const int64_t hidden = options.get_or<int64_t>("hidden", 100);
-  if (hidden <= 0) options.fail("hidden", "must be > 0");
-  return std::make_shared<Mlp>(shape, hidden_layers, hidden);
-}
+struct MlpOptions {
+  int64_t hidden_layers = 2;
+  int64_t hidden = 100;
+  static void declare(OptionSpec<MlpOptions>& o) {
+    o.key("hidden_layers", &MlpOptions::hidden_layers, "Linear + ReLU layers").above(0);
+    o.key("hidden", &MlpOptions::hidden, "units of every hidden layer (the features)").above(0);
+  }
+};
 
-SSCL_REGISTER(BackboneRegistry, "mlp", make_mlp);
+SSCL_REGISTER_OPTIONS(BackboneRegistry, "mlp",
+                      "MLP: the MNIST-family baseline of GEM and DER (mammoth's MNISTMLP), ReLU layers, Xavier init",
+                      MlpOptions{}, [](const MlpOptions& o, const InputShape& shape) {
+                        return std::make_shared<Mlp>(shape, o.hidden_layers, o.hidden);
+                      });
 
 }  // namespace
 }  // namespace sscl

@@ -34,33 +34,35 @@ namespace {
 
 namespace nn = torch::nn;
 
-constexpr double kBnMomentum = 0.001;
-constexpr double kLeakySlope = 0.1;
+constexpr double kWrnBnMomentum = 0.001;
+constexpr double kWrnLeakySlope = 0.1;
 
-nn::Conv2d conv(int64_t in, int64_t out, int64_t kernel, int64_t stride) {
+nn::Conv2d wrn_conv(int64_t in, int64_t out, int64_t kernel, int64_t stride) {
   nn::Conv2d c(nn::Conv2dOptions(in, out, kernel).stride(stride).padding(kernel / 2).bias(false));
   nn::init::kaiming_normal_(c->weight, 0.0, torch::kFanOut, torch::kLeakyReLU);
   return c;
 }
 
-nn::BatchNorm2d bn(int64_t channels) { return nn::BatchNorm2d(nn::BatchNorm2dOptions(channels).momentum(kBnMomentum)); }
+nn::BatchNorm2d wrn_bn(int64_t channels) {
+  return nn::BatchNorm2d(nn::BatchNorm2dOptions(channels).momentum(kWrnBnMomentum));
+}
 
-torch::Tensor activate(const torch::Tensor& x) { return torch::leaky_relu(x, kLeakySlope); }
+torch::Tensor wrn_activate(const torch::Tensor& x) { return torch::leaky_relu(x, kWrnLeakySlope); }
 
 class WideBlockImpl : public nn::Module {
  public:
   WideBlockImpl(int64_t in, int64_t out, int64_t stride, bool activate_before_residual, double dropout)
       : activate_before_residual_(activate_before_residual), dropout_(dropout) {
-    bn1_ = register_module("bn1", bn(in));
-    conv1_ = register_module("conv1", conv(in, out, 3, stride));
-    bn2_ = register_module("bn2", bn(out));
-    conv2_ = register_module("conv2", conv(out, out, 3, 1));
-    if (in != out || stride != 1) shortcut_ = register_module("shortcut", conv(in, out, 1, stride));
+    bn1_ = register_module("bn1", wrn_bn(in));
+    conv1_ = register_module("conv1", wrn_conv(in, out, 3, stride));
+    bn2_ = register_module("bn2", wrn_bn(out));
+    conv2_ = register_module("conv2", wrn_conv(out, out, 3, 1));
+    if (in != out || stride != 1) shortcut_ = register_module("shortcut", wrn_conv(in, out, 1, stride));
   }
 
   torch::Tensor forward(const torch::Tensor& x) {
-    const auto activated = activate(bn1_(x));
-    auto out = activate(bn2_(conv1_(activated)));
+    const auto activated = wrn_activate(bn1_(x));
+    auto out = wrn_activate(bn2_(conv1_(activated)));
     if (dropout_ > 0) out = torch::dropout(out, dropout_, is_training());
     out = conv2_(out);
     const auto& residual = activate_before_residual_ ? activated : x;
@@ -80,7 +82,7 @@ class WideResNet : public Backbone {
   WideResNet(const InputShape& shape, int64_t depth, int64_t widen_factor, double dropout)
       : feature_dim_(64 * widen_factor) {
     const int64_t blocks = (depth - 4) / 6;
-    conv1_ = register_module("conv1", conv(shape.channels, 16, 3, 1));
+    conv1_ = register_module("conv1", wrn_conv(shape.channels, 16, 3, 1));
     int64_t in = 16;
     for (int64_t stage = 0; stage < 3; ++stage) {
       const int64_t out = (16 * widen_factor) << stage;
@@ -92,13 +94,13 @@ class WideResNet : public Backbone {
       }
       layers_.push_back(register_module("block" + std::to_string(stage + 1), layer));
     }
-    bn_ = register_module("bn1", bn(in));
+    bn_ = register_module("bn1", wrn_bn(in));
   }
 
   torch::Tensor forward(const torch::Tensor& images) override {
     auto x = conv1_(images);
     for (auto& layer : layers_) x = layer->forward(x);
-    return torch::adaptive_avg_pool2d(activate(bn_(x)), {1, 1}).flatten(1);
+    return torch::adaptive_avg_pool2d(wrn_activate(bn_(x)), {1, 1}).flatten(1);
   }
 
   int64_t feature_dim() const override { return feature_dim_; }
@@ -110,17 +112,25 @@ class WideResNet : public Backbone {
   nn::BatchNorm2d bn_{nullptr};
 };
 
-std::shared_ptr<Backbone> make_wrn(const ConfigSection& options, const InputShape& shape) {
-  const int64_t depth = options.get_or<int64_t>("depth", 28);
-  if (depth < 10 || (depth - 4) % 6 != 0) options.fail("depth", "must be 6n + 4 with n >= 1 (10, 16, 22, 28, ...)");
-  const int64_t widen_factor = options.get_or<int64_t>("widen_factor", 2);
-  if (widen_factor <= 0) options.fail("widen_factor", "must be > 0");
-  const double dropout = options.get_or<double>("dropout", 0.0);
-  if (!(dropout >= 0.0 && dropout < 1.0)) options.fail("dropout", "must be in [0, 1)");
-  return std::make_shared<WideResNet>(shape, depth, widen_factor, dropout);
-}
+struct WideResNetOptions {
+  int64_t depth = 28;
+  int64_t widen_factor = 2;
+  double dropout = 0.0;
+  static void declare(OptionSpec<WideResNetOptions>& o) {
+    o.key("depth", &WideResNetOptions::depth, "layers: 6n + 4 for n blocks per stage")
+        .check([](int64_t d) { return d >= 10 && (d - 4) % 6 == 0; },
+               "must be 6n + 4 with n >= 1 (10, 16, 22, 28, ...)");
+    o.key("widen_factor", &WideResNetOptions::widen_factor, "k: stage widths 16k, 32k, 64k (64k features)").above(0);
+    o.key("dropout", &WideResNetOptions::dropout, "dropout between the two convs of each block")
+        .check([](double p) { return p >= 0.0 && p < 1.0; }, "must be in [0, 1)");
+  }
+};
 
-SSCL_REGISTER(BackboneRegistry, "wrn28_2", make_wrn);
+SSCL_REGISTER_OPTIONS(BackboneRegistry, "wrn28_2",
+                      "WRN-28-2: FixMatch's pre-activation Wide ResNet (depth 28, widen factor 2), 128 features",
+                      WideResNetOptions{}, [](const WideResNetOptions& o, const InputShape& shape) {
+                        return std::make_shared<WideResNet>(shape, o.depth, o.widen_factor, o.dropout);
+                      });
 
 }  // namespace
 }  // namespace sscl

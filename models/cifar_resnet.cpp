@@ -171,40 +171,42 @@ class CifarResNet : public Backbone, public StagedBackbone {
 };
 
 struct ResNetOptions {
-  int64_t width;
-  bool zero_init_residual;
+  int64_t base_width = 64;
+  bool zero_init_residual = true;
+  static void declare(OptionSpec<ResNetOptions>& o) {
+    o.key("base_width", &ResNetOptions::base_width, "channels of the stem and the first stage (w)").above(0);
+    o.key("zero_init_residual", &ResNetOptions::zero_init_residual,
+          "zero-initialise the last BN of each residual branch (every block starts as the identity)");
+  }
 };
 
-ResNetOptions read_options(const ConfigSection& options, int64_t default_width, bool default_zero_init) {
-  const int64_t width = options.get_or<int64_t>("base_width", default_width);
-  if (width <= 0) options.fail("base_width", "must be > 0");
-  return {width, options.get_or<bool>("zero_init_residual", default_zero_init)};
+// mammoth's reduced ResNet-18: nf = 20, PyTorch's default BN init.
+ResNetOptions reduced_resnet18_defaults() {
+  ResNetOptions o;
+  o.base_width = 20;
+  o.zero_init_residual = false;
+  return o;
 }
 
-std::shared_ptr<Backbone> make_resnet18(const ConfigSection& options, const InputShape& shape) {
-  const auto o = read_options(options, 64, true);
-  return CifarResNet::make<BasicBlock>(shape, {2, 2, 2, 2}, o.width, o.zero_init_residual);
-}
-
-std::shared_ptr<Backbone> make_resnet34(const ConfigSection& options, const InputShape& shape) {
-  const auto o = read_options(options, 64, true);
-  return CifarResNet::make<BasicBlock>(shape, {3, 4, 6, 3}, o.width, o.zero_init_residual);
-}
-
-std::shared_ptr<Backbone> make_resnet50(const ConfigSection& options, const InputShape& shape) {
-  const auto o = read_options(options, 64, true);
-  return CifarResNet::make<Bottleneck>(shape, {3, 4, 6, 3}, o.width, o.zero_init_residual);
-}
-
-std::shared_ptr<Backbone> make_reduced_resnet18(const ConfigSection& options, const InputShape& shape) {
-  const auto o = read_options(options, 20, false);
-  return CifarResNet::make<BasicBlock>(shape, {2, 2, 2, 2}, o.width, o.zero_init_residual);
-}
-
-SSCL_REGISTER(BackboneRegistry, "resnet18", make_resnet18);
-SSCL_REGISTER(BackboneRegistry, "resnet34", make_resnet34);
-SSCL_REGISTER(BackboneRegistry, "resnet50", make_resnet50);
-SSCL_REGISTER(BackboneRegistry, "reduced_resnet18", make_reduced_resnet18);
+SSCL_REGISTER_OPTIONS(BackboneRegistry, "resnet18",
+                      "ResNet-18, CIFAR style: BasicBlock [2, 2, 2, 2], 512 features (the reference's)",
+                      ResNetOptions{}, [](const ResNetOptions& o, const InputShape& shape) {
+                        return CifarResNet::make<BasicBlock>(shape, {2, 2, 2, 2}, o.base_width, o.zero_init_residual);
+                      });
+SSCL_REGISTER_OPTIONS(BackboneRegistry, "resnet34", "ResNet-34, CIFAR style: BasicBlock [3, 4, 6, 3], 512 features",
+                      ResNetOptions{}, [](const ResNetOptions& o, const InputShape& shape) {
+                        return CifarResNet::make<BasicBlock>(shape, {3, 4, 6, 3}, o.base_width, o.zero_init_residual);
+                      });
+SSCL_REGISTER_OPTIONS(BackboneRegistry, "resnet50",
+                      "ResNet-50, CIFAR style: torchvision's Bottleneck [3, 4, 6, 3], 2048 features", ResNetOptions{},
+                      [](const ResNetOptions& o, const InputShape& shape) {
+                        return CifarResNet::make<Bottleneck>(shape, {3, 4, 6, 3}, o.base_width, o.zero_init_residual);
+                      });
+SSCL_REGISTER_OPTIONS(BackboneRegistry, "reduced_resnet18",
+                      "reduced ResNet-18 of GEM and DER (mammoth's reduced-resnet18): width 20, 160 features",
+                      reduced_resnet18_defaults(), [](const ResNetOptions& o, const InputShape& shape) {
+                        return CifarResNet::make<BasicBlock>(shape, {2, 2, 2, 2}, o.base_width, o.zero_init_residual);
+                      });
 
 }  // namespace
 }  // namespace sscl

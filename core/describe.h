@@ -1,0 +1,27 @@
+// What `sscl_train --list` and `--describe [NAME]` print: every registered
+// component and every config key, from the declarations themselves
+// (core/options.h, core/registry.h), so the documentation of a key cannot drift
+// from the code that reads it. docs/keys.md is this output in Markdown.
+#pragma once
+
+#include <ostream>
+#include <string>
+
+namespace sscl {
+
+enum class DescribeFormat { kText, kMarkdown };
+
+// Every registry's names with their summaries, a line each:
+// "method der (continual): DER: ...". Plugins' entries name their library.
+void list_components(std::ostream& out);
+// The names of one kind, one per line ("method", "backbone", ...); with `group`
+// only that group ("continual"). Throws RegistryError for an unknown kind.
+void list_names(std::ostream& out, const std::string& kind, const std::string& group = "");
+
+// The run's own sections ([train], [data], ...) and every registered component
+// with its keys, type, default, rule and doc. With `name`, only the sections and
+// components of that name (a component name such as "der", or a section such as
+// "train"); RegistryError naming the known ones when there is none.
+void describe_components(std::ostream& out, DescribeFormat format, const std::string& name = "");
+
+}  // namespace sscl

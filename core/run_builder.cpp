@@ -1,0 +1,210 @@
+#include "core/run_builder.h"
+
+#include <torch/torch.h>
+
+#include <cmath>
+#include <sstream>
+
+#include "core/device.h"
+#include "core/environment.h"
+#include "core/error.h"
+#include "core/hook_registry.h"
+
+namespace sscl {
+
+SSCL_DEFINE_REGISTRY(TaskSequenceRegistry, "task sequence", "data")
+
+void TrainOptions::declare(OptionSpec<TrainOptions>& o) {
+  o.key("seed", &TrainOptions::seed, "the run's seed: data split, batches, augmentation, initialisation").min(0);
+  o.key("device", &TrainOptions::device, "auto | cpu | cuda | cuda:N");
+  o.key("threads", &TrainOptions::threads, "torch intra-op threads; 0: every core").min(0);
+  o.key("blas_threads", &TrainOptions::blas_threads, "OpenBLAS threads beside torch's pool; 0: its default").min(0);
+  o.key("iters_per_task", &TrainOptions::iters_per_task, "training iterations of every task").above(0);
+  o.key("iters_per_virtual_epoch", &TrainOptions::iters_per_virtual_epoch,
+        "the reference's virtual epoch (before_epoch/after_epoch hooks)")
+      .above(0);
+  o.key("epochs_per_task", &TrainOptions::epochs_per_task,
+        "epochs over each task's labeled images instead of iters_per_task")
+      .above(0);
+  o.key("save_model", &TrainOptions::save_model, "write RUN_DIR/model.pt at the end");
+}
+
+void DataSelection::declare(OptionSpec<DataSelection>& o) {
+  o.key("sequence", &DataSelection::sequence, "the task sequence (a TaskSequenceRegistry entry)");
+  o.key("scenario", &DataSelection::scenario, "what the learner is told at test time").one_of({"task-il", "class-il"});
+}
+
+void ModelSelection::declare(OptionSpec<ModelSelection>& o) {
+  o.key("backbone", &ModelSelection::backbone, "the feature extractor (a BackboneRegistry entry)");
+  o.key("multi_head", &ModelSelection::multi_head, "one linear head per task (task-IL only)");
+}
+
+void MethodSelection::declare(OptionSpec<MethodSelection>& o) {
+  o.key("name", &MethodSelection::name, "the method (a MethodRegistry entry)").required();
+  o.key("semi", &MethodSelection::semi, "a semi-supervised loss composed with the method; its keys in [method.<loss>]");
+  o.key("train_mask", &MethodSelection::train_mask,
+        "training logits: task = the current task's classes, none = all, auto = task in task-IL")
+      .one_of({"auto", "task", "none"});
+}
+
+void LogOptions::declare(OptionSpec<LogOptions>& o) {
+  o.key("hooks", &LogOptions::hooks, "hooks added to logger and metrics_jsonl (HookRegistry entries)");
+}
+
+RunBuilder::RunBuilder(const Config& config, std::filesystem::path run_dir)
+    : config_(config), run_dir_(std::move(run_dir)) {
+  run_->train = read_options<TrainOptions>(config_.section("train"));
+  run_->device = resolve_device(run_->train.device);
+  run_->threads = set_torch_threads(run_->train.threads);
+  run_->blas_threads = set_blas_threads(run_->train.blas_threads);
+  run_->trainer_options.iters_per_task = run_->train.iters_per_task;
+  run_->trainer_options.iters_per_virtual_epoch = run_->train.iters_per_virtual_epoch;
+}
+
+RunBuilder& RunBuilder::set_data(std::unique_ptr<TaskData> data) {
+  run_->data = std::move(data);
+  return *this;
+}
+
+RunBuilder& RunBuilder::set_checkpoint_writer(CheckpointHook::Writer writer) {
+  checkpoint_writer_ = std::move(writer);
+  return *this;
+}
+
+RunBuilder& RunBuilder::build_data() {
+  const auto selection = read_options<DataSelection>(config_.section("data"));
+  run_->scenario = parse_scenario(selection.scenario);
+  const auto seed = static_cast<uint64_t>(run_->train.seed);
+  if (!run_->data) run_->data = TaskSequenceRegistry::get().at(selection.sequence)(config_.section("data"), seed);
+  if (run_->train.epochs_per_task) {
+    // Epochs over each task's labeled images, as the supervised benchmarks count them.
+    for (int t = 0; t < run_->data->num_tasks(); ++t) {
+      const auto labeled = static_cast<double>(run_->data->labeled_set(t).ids.numel());
+      run_->trainer_options.task_iters.push_back(std::max<int64_t>(
+          1, static_cast<int64_t>(std::ceil(*run_->train.epochs_per_task * labeled / run_->data->batch_size()))));
+    }
+  }
+  data_ = true;
+  return *this;
+}
+
+RunBuilder& RunBuilder::build_model() {
+  if (!data_) build_data();
+  const auto section = config_.section("model");
+  const auto selection = read_options<ModelSelection>(section);
+  if (selection.multi_head && run_->scenario != Scenario::kTaskIL)
+    section.fail("multi_head", "needs data.scenario = \"task-il\" (a head is chosen by the task id)");
+  const TaskData& data = *run_->data;
+  torch::manual_seed(static_cast<uint64_t>(run_->train.seed));
+  auto backbone = BackboneRegistry::get().at(selection.backbone)(section, data.input_shape());
+  std::vector<std::vector<int64_t>> task_classes;
+  for (int t = 0; t < data.num_tasks(); ++t) task_classes.push_back(data.classes(t));
+  run_->model = selection.multi_head ? Classifier(backbone, data.num_classes(), task_classes)
+                                    : Classifier(backbone, data.num_classes());
+  run_->model->to(run_->device);
+  model_ = true;
+  return *this;
+}
+
+RunBuilder& RunBuilder::build_method() {
+  if (!model_) build_model();
+  const auto section = config_.section("method");
+  const auto selection = read_options<MethodSelection>(section);
+  run_->mask_train_logits = resolve_train_mask(selection.train_mask, run_->scenario);
+  run_->method = MethodRegistry::get().at(selection.name)(section);
+  // The loss's options sit next to its name: [method.<loss>].
+  if (selection.semi) run_->method->set_semi(SemiLossRegistry::get().at(*selection.semi)(section.section(*selection.semi)));
+  ensure_supported(*run_->method, run_->scenario);
+  run_->method_label = selection.name + (selection.semi ? "+" + *selection.semi : "");
+
+  const TaskData& data = *run_->data;
+  MethodContext context;
+  context.model = run_->model;
+  context.device = run_->device;
+  context.scenario = run_->scenario;
+  context.seed = static_cast<uint64_t>(run_->train.seed);
+  context.mask_train_logits = run_->mask_train_logits;
+  for (int t = 0; t < data.num_tasks(); ++t) context.task_classes.push_back(data.classes(t));
+  context.data = &data;
+  context.batch_size = data.batch_size();
+  context.run_dir = run_dir_;
+  const auto backbone = read_options<ModelSelection>(config_.section("model")).backbone;
+  context.make_backbone = [&config = config_, backbone, shape = data.input_shape(), device = run_->device] {
+    auto fresh = BackboneRegistry::get().at(backbone)(config.section("model"), shape);
+    fresh->to(device);
+    return fresh;
+  };
+  run_->method->attach(std::move(context));
+  method_ = true;
+  return *this;
+}
+
+RunBuilder& RunBuilder::build_hooks() {
+  if (!method_) build_method();
+  HookContext context{run_dir_, run_->method.get(), run_->data.get(), run_->device, {}};
+  for (int t = 0; t < run_->data->num_tasks(); ++t) context.task_iters.push_back(run_->trainer_options.iters_of(t));
+  const auto log = config_.section("log");
+  std::vector<std::string> names{"logger", "metrics_jsonl"};
+  for (const auto& name : read_options<LogOptions>(log).hooks) names.push_back(name);
+  for (const auto& name : names) run_->hooks.add(HookRegistry::get().at(name)(log, context));
+  // Hooks with a table of their own are on when the config has the table.
+  for (const auto& name : SectionHookRegistry::get().names())
+    if (!config_.section(name).child_keys().empty())
+      run_->hooks.add(SectionHookRegistry::get().at(name)(config_.section(name), context));
+  hooks_ = true;
+  return *this;
+}
+
+RunBuilder& RunBuilder::build_trainer() {
+  if (!hooks_) build_hooks();
+  const Optimizer optimizer = build_optimizer(config_.section("optimizer"));
+  LrSchedule schedule = build_lr_schedule(config_.section("lr_schedule"), optimizer.lr);
+  Evaluator evaluator(read_options<EvalOptions>(config_.section("eval")), run_->device);
+  run_->trainer = std::make_unique<Trainer>(run_->trainer_options, *run_->method, *run_->data, run_->hooks, optimizer,
+                                           std::move(schedule), std::move(evaluator), run_->device);
+  const auto checkpoint = read_options<CheckpointOptions>(config_.section("checkpoint"));
+  if (checkpoint.enabled) {
+    auto writer = checkpoint_writer_ ? *checkpoint_writer_ : CheckpointHook::to_dir(run_dir_, checkpoint.keep_last);
+    Trainer* trainer = run_->trainer.get();
+    run_->checkpoints = std::make_shared<CheckpointHook>(
+        checkpoint, std::move(writer), [trainer](const CheckpointPosition& p) { return trainer->checkpoint_bytes(p); });
+    run_->hooks.add_outer(run_->checkpoints);
+  }
+  trainer_ = true;
+  return *this;
+}
+
+std::unique_ptr<Run> RunBuilder::finish() {
+  if (!trainer_) build_trainer();
+  config_.ensure_all_used();  // unknown keys are errors, before any file is written
+  return std::move(run_);
+}
+
+std::vector<std::string> describe_run(const Run& run) {
+  std::vector<std::string> lines;
+  const auto blas = loaded_blas_libraries();
+  std::string blas_text;
+  for (const auto& lib : blas) blas_text += (blas_text.empty() ? "" : ", ") + lib;
+  lines.push_back("sscl " + sscl_version() + " (" + git_commit() + "), LibTorch " + libtorch_version() + ", device " +
+                  run.device.str() + ", " + std::to_string(run.threads) + " torch thread(s), BLAS " +
+                  (blas.empty() ? "no BLAS library mapped" : blas_text) + " (" + run.blas_threads + ")");
+  int64_t parameters = 0;
+  for (const auto& p : run.model->parameters()) parameters += p.numel();
+  lines.push_back(std::string("classifier: ") +
+                  (run.model->multi_head() ? "one head per task" : "one head over all classes") + " (" +
+                  std::to_string(parameters) + " parameters)");
+  lines.push_back(std::string("training logits: ") + (run.mask_train_logits ? "masked to the current task's classes"
+                                                                             : "all classes (no task mask)"));
+  if (run.train.epochs_per_task) {
+    std::string iters;
+    for (auto v : run.trainer_options.task_iters) iters += (iters.empty() ? "" : ", ") + std::to_string(v);
+    std::ostringstream epochs;
+    epochs << *run.train.epochs_per_task;
+    lines.push_back("iterations per task: " + epochs.str() + " epoch(s) over the labeled images at batch " +
+                    std::to_string(run.data->batch_size()) + " = " + iters + " (train.iters_per_task not used)");
+  }
+  for (auto& line : run.data->describe(run.method->uses_unlabeled())) lines.push_back(std::move(line));
+  return lines;
+}
+
+}  // namespace sscl
