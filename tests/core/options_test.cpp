@@ -106,7 +106,8 @@ TEST(Options, ChecksNameTheKeyAndWhereItWasSet) {
             "config key 'm.storage' (o.toml:2) must be one of: disk, ram; got 'tape'");
   EXPECT_EQ(options_error("alpha = \"a\"\n"), "config key 'm.alpha' (o.toml:2) must be a float, got a string");
   EXPECT_EQ(options_error("old_key = 1\n"), "config key 'm.old_key' (o.toml:2): has no use in sscl; set x instead");
-  EXPECT_EQ(options_error("flag = true\ncount = 4\n"), "config key 'm.count' (o.toml:3): must be <= 3 with flag = true");
+  EXPECT_EQ(options_error("flag = true\ncount = 4\n"),
+            "config key 'm.count' (o.toml:3): must be <= 3 with flag = true");
   EXPECT_EQ(options_error("alphaa = 1.0\n"), "unknown config key 'm.alphaa' (from o.toml:2)");
 }
 

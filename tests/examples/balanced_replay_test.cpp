@@ -35,12 +35,12 @@ Trained train_example(const testing::TempDir& dir, const std::string* resume_fro
   data.prefetch = false;
   Trained out;
   auto run = RunBuilder(config, dir.path())
-                .set_data(std::make_unique<SplitSemiTasks>(data, testing::synthetic_splits(4, 20, 1, 12), 3))
-                .set_checkpoint_writer([&out](const std::string& bytes, const CheckpointPosition&) {
-                  out.checkpoints.push_back(bytes);
-                  return std::string("memory");
-                })
-                .finish();
+                 .set_data(std::make_unique<SplitSemiTasks>(data, testing::synthetic_splits(4, 20, 1, 12), 3))
+                 .set_checkpoint_writer([&out](const std::string& bytes, const CheckpointPosition&) {
+                   out.checkpoints.push_back(bytes);
+                   return std::string("memory");
+                 })
+                 .finish();
   out.state = resume_from ? run->trainer->resume(*resume_from) : run->trainer->run();
   out.stats = run->method->all_stats();
   for (const auto& p : run->model->parameters()) out.parameters.push_back(p.detach().clone());

@@ -1,6 +1,8 @@
 // The run a method's behaviour tests attach to: two tasks of the 4-class
-// synthetic data (no prefetch), a small CNN (with BatchNorm buffers) and a
-// context with the task data and a backbone factory.
+// synthetic data (no prefetch) and a small CNN (with BatchNorm buffers), built
+// by the RunBuilder as the tools build a run; the tests attach the methods they
+// examine to its context (model, task data, backbone factory) and may change the
+// context's seed or mask first.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -9,8 +11,7 @@
 #include <memory>
 
 #include "core/method.h"
-#include "tasks/split_semi_tasks.h"
-#include "tests/tasks/synthetic_data.h"
+#include "tests/methods/built_run.h"
 
 namespace sscl::testing {
 
@@ -18,30 +19,26 @@ class MethodRunFixture : public ::testing::Test {
  protected:
   MethodRunFixture(int64_t labels_per_class, uint64_t seed)
       : config_(Config::from_string("[method]\n[model]\n", "method_test.toml")),
-        tasks_(options(labels_per_class), synthetic_splits(4, 20, 1, 12), 0) {
-    torch::manual_seed(0);
-    context_.model = Classifier(backbone(), tasks_.num_classes());
-    context_.task_classes = {tasks_.classes(0), tasks_.classes(1)};
-    context_.data = &tasks_;
-    context_.batch_size = 4;
+        run_config_(Config::from_string("[method]\nname = \"sft\"\n[checkpoint]\nenabled = false\n", "run.toml")),
+        run_(build_run(run_config_, run_dir_, options(labels_per_class))),
+        tasks_(dynamic_cast<SplitSemiTasks&>(*run_->data)),
+        context_(run_->method->context()) {
     context_.seed = seed;
-    context_.make_backbone = [this] { return backbone(); };
+    context_.mask_train_logits = false;  // tests that want the task mask set it
+    tasks_.set_load_unlabeled(true);     // the run's SFT turned the unlabeled views off
   }
   static SplitSemiOptions options(int64_t labels_per_class) {
-    SplitSemiOptions o;
-    o.split.num_tasks = 2;
-    o.split.labels_per_class = labels_per_class;
-    o.batch_size = 4;
-    o.uratio = 1;
+    SplitSemiOptions o = small_split(labels_per_class, 1);
     o.prefetch = false;
     return o;
   }
-  std::shared_ptr<Backbone> backbone() {
-    return BackboneRegistry::get().at("small_cnn")(config_.section("model"), tasks_.input_shape());
-  }
+  std::shared_ptr<Backbone> backbone() { return context_.make_backbone(); }
 
-  Config config_;
-  SplitSemiTasks tasks_;
+  Config config_;  // for the tests' own components
+  Config run_config_;
+  TempDir run_dir_;
+  std::unique_ptr<sscl::Run> run_;
+  SplitSemiTasks& tasks_;
   MethodContext context_;
 };
 

@@ -13,11 +13,13 @@
 #include <string>
 
 #include "core/method.h"
+#include "core/run_builder.h"
 #include "methods/continual/ewc.h"
 #include "methods/continual/lwf.h"
 #include "methods/continual/si.h"
 #include "tasks/split_semi_tasks.h"
 #include "tests/tasks/synthetic_data.h"
+#include "tests/test_util.h"
 
 namespace sscl {
 namespace {
@@ -235,22 +237,21 @@ TEST(LwfDistillation, GroupsAreSummedEachWithItsOwnSoftmax) {
 
 class RegularizationRun : public ::testing::Test {
  protected:
+  // The run built by the RunBuilder, as the tools build one (a narrower small CNN).
   RegularizationRun()
-      : tasks_(data_options(), testing::synthetic_splits(4, 10, 1, 8), 0),
-        model_config_(Config::from_string("[model]\nwidth = 4\nhidden = 16\n", "test.toml")) {
+      : run_config_(Config::from_string(
+            "[method]\nname = \"sft\"\n[model]\nwidth = 4\nhidden = 16\n[checkpoint]\nenabled = false\n", "test.toml")),
+        run_(RunBuilder(run_config_, run_dir_.path())
+                 .set_data(std::make_unique<SplitSemiTasks>(data_options(), testing::synthetic_splits(4, 10, 1, 8), 0))
+                 .finish()),
+        tasks_(dynamic_cast<SplitSemiTasks&>(*run_->data)),
+        context_(run_->method->context()) {
     tasks_.set_load_unlabeled(false);
-    torch::manual_seed(0);
-    context_.model = Classifier(make_backbone(), tasks_.num_classes());
-    context_.task_classes = {tasks_.classes(0), tasks_.classes(1)};
-    context_.data = &tasks_;
-    context_.batch_size = 4;
     context_.seed = 5;
-    context_.make_backbone = [this] { return make_backbone(); };
+    context_.mask_train_logits = false;  // tests that want the task mask set it
   }
 
-  std::shared_ptr<Backbone> make_backbone() const {
-    return BackboneRegistry::get().at("small_cnn")(model_config_.section("model"), tasks_.input_shape());
-  }
+  std::shared_ptr<Backbone> make_backbone() const { return context_.make_backbone(); }
 
   static SplitSemiOptions data_options() {
     SplitSemiOptions o;
@@ -314,8 +315,10 @@ class RegularizationRun : public ::testing::Test {
     for (auto& p : model->parameters()) p.add_(by);
   }
 
-  SplitSemiTasks tasks_;
-  Config model_config_;
+  Config run_config_;
+  testing::TempDir run_dir_;
+  std::unique_ptr<sscl::Run> run_;
+  SplitSemiTasks& tasks_;
   MethodContext context_;
 };
 

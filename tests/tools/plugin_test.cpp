@@ -51,8 +51,7 @@ TEST(Plugins, TheExampleBuiltInTheTreeTrainsFromTheFlagOrTheConfigKey) {
       << p.out;
   // The run directory's config names the plugin by its absolute path, so a resume loads it again.
   const auto saved = testing::read_file(flag_run / "config.toml");
-  EXPECT_NE(saved.find("plugins = [\"" + std::string(SSCL_PLUGIN_BALANCED_REPLAY) + "\"]"), std::string::npos)
-      << saved;
+  EXPECT_NE(saved.find("plugins = [\"" + std::string(SSCL_PLUGIN_BALANCED_REPLAY) + "\"]"), std::string::npos) << saved;
 
   // `plugins` in a config, relative to that file.
   fs::create_directories(dir / "project" / "lib");
@@ -90,9 +89,8 @@ TEST(Plugins, ABadPluginIsOneLineNamingItBeforeAnyRunDirectory) {
   for (const auto& c : cases) {
     SCOPED_TRACE(c.path);
     const auto run_dir = dir / "run";
-    const auto p = testing::run_train(kExampleConfig + " --plugin '" + c.path + "' --work-dir '" + run_dir.string() +
-                                          "'" + short_run(dir),
-                                      dir);
+    const auto p = testing::run_train(
+        kExampleConfig + " --plugin '" + c.path + "' --work-dir '" + run_dir.string() + "'" + short_run(dir), dir);
     EXPECT_EQ(p.exit_code, 1);
     EXPECT_EQ(p.err.rfind("error: " + c.needle, 0), 0u) << p.err;
     EXPECT_EQ(std::count(p.err.begin(), p.err.end(), '\n'), 1) << p.err;
@@ -117,8 +115,8 @@ TEST(Plugins, TheExampleBuildsAgainstTheInstalledPackageAndTrains) {
           "' -DCMAKE_PREFIX_PATH='" + prefix.string() + "'",
       dir);
   ASSERT_EQ(configure.exit_code, 0) << configure.out << configure.err;
-  const auto compile = testing::run_shell(std::string("'") + SSCL_CMAKE_COMMAND + "' --build '" + build.string() + "'",
-                                          dir);
+  const auto compile =
+      testing::run_shell(std::string("'") + SSCL_CMAKE_COMMAND + "' --build '" + build.string() + "'", dir);
   ASSERT_EQ(compile.exit_code, 0) << compile.out << compile.err;
   const auto run_dir = dir / "run";
   const auto p = testing::run_shell((prefix / "bin" / "sscl_train").string() + " " + kExampleConfig + " --plugin '" +
