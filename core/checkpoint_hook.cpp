@@ -42,9 +42,9 @@ void CheckpointHook::write(const CheckpointPosition& position) {
   const std::string bytes = snapshot_(position);
   last_written_ = writer_(bytes, position);
   const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-  get_logger("checkpoint")->info("task {} iteration {}{}: {} ({:.1f} MB, {:.0f} ms)", position.task,
-                                 position.next_iter, position.evaluated ? " (task end)" : "", last_written_,
-                                 bytes.size() / 1e6, ms);
+  get_logger("checkpoint")
+      ->info("task {} iteration {}{}: {} ({:.1f} MB, {:.0f} ms)", position.task, position.next_iter,
+             position.evaluated ? " (task end)" : "", last_written_, bytes.size() / 1e6, ms);
 }
 
 }  // namespace sscl

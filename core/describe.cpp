@@ -26,8 +26,7 @@ struct SectionDoc {
 
 std::vector<SectionDoc> run_sections() {
   return {
-      {"",
-       "top-level keys",
+      {"", "top-level keys",
        [] {
          return std::vector<OptionDoc>{
              {"name", "string", "(the config file's name)", "the run's name: work_dirs/<name>/<timestamp>", ""},
@@ -58,10 +57,15 @@ std::vector<SectionDoc> run_sections() {
 
 // The registries in a fixed order (their creation order depends on the link).
 std::vector<const RegistryBase*> sorted_registries() {
-  static const std::vector<std::string> order{"task sequence", "dataset",   "backbone",
-                                              "method",        "semi-supervised loss",
-                                              "optimizer",     "learning-rate schedule",
-                                              "hook",          "hook of its own table"};
+  static const std::vector<std::string> order{"task sequence",
+                                              "dataset",
+                                              "backbone",
+                                              "method",
+                                              "semi-supervised loss",
+                                              "optimizer",
+                                              "learning-rate schedule",
+                                              "hook",
+                                              "hook of its own table"};
   auto rank = [](const RegistryBase* r) {
     const auto it = std::find(order.begin(), order.end(), r->kind());
     return std::make_pair(it - order.begin(), r->kind());
@@ -119,8 +123,7 @@ void print_section(std::ostream& out, DescribeFormat format, const SectionDoc& d
   print_keys(out, format, doc.keys());
 }
 
-void print_component(std::ostream& out, DescribeFormat format, const RegistryBase& registry,
-                     const std::string& name) {
+void print_component(std::ostream& out, DescribeFormat format, const RegistryBase& registry, const std::string& name) {
   const RegistryEntryInfo& info = registry.info(name);
   const std::string where = "[" + section_of(registry, name) + "]";
   const std::string group = info.group.empty() ? "" : " (" + info.group + ")";

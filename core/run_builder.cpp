@@ -100,7 +100,7 @@ RunBuilder& RunBuilder::build_model() {
   std::vector<std::vector<int64_t>> task_classes;
   for (int t = 0; t < data.num_tasks(); ++t) task_classes.push_back(data.classes(t));
   run_->model = selection.multi_head ? Classifier(backbone, data.num_classes(), task_classes)
-                                    : Classifier(backbone, data.num_classes());
+                                     : Classifier(backbone, data.num_classes());
   run_->model->to(run_->device);
   model_ = true;
   return *this;
@@ -113,7 +113,8 @@ RunBuilder& RunBuilder::build_method() {
   run_->mask_train_logits = resolve_train_mask(selection.train_mask, run_->scenario);
   run_->method = MethodRegistry::get().at(selection.name)(section);
   // The loss's options sit next to its name: [method.<loss>].
-  if (selection.semi) run_->method->set_semi(SemiLossRegistry::get().at(*selection.semi)(section.section(*selection.semi)));
+  if (selection.semi)
+    run_->method->set_semi(SemiLossRegistry::get().at(*selection.semi)(section.section(*selection.semi)));
   ensure_supported(*run_->method, run_->scenario);
   run_->method_label = selection.name + (selection.semi ? "+" + *selection.semi : "");
 
@@ -161,7 +162,7 @@ RunBuilder& RunBuilder::build_trainer() {
   LrSchedule schedule = build_lr_schedule(config_.section("lr_schedule"), optimizer.lr);
   Evaluator evaluator(read_options<EvalOptions>(config_.section("eval")), run_->device);
   run_->trainer = std::make_unique<Trainer>(run_->trainer_options, *run_->method, *run_->data, run_->hooks, optimizer,
-                                           std::move(schedule), std::move(evaluator), run_->device);
+                                            std::move(schedule), std::move(evaluator), run_->device);
   const auto checkpoint = read_options<CheckpointOptions>(config_.section("checkpoint"));
   if (checkpoint.enabled) {
     auto writer = checkpoint_writer_ ? *checkpoint_writer_ : CheckpointHook::to_dir(run_dir_, checkpoint.keep_last);
@@ -193,8 +194,8 @@ std::vector<std::string> describe_run(const Run& run) {
   lines.push_back(std::string("classifier: ") +
                   (run.model->multi_head() ? "one head per task" : "one head over all classes") + " (" +
                   std::to_string(parameters) + " parameters)");
-  lines.push_back(std::string("training logits: ") + (run.mask_train_logits ? "masked to the current task's classes"
-                                                                             : "all classes (no task mask)"));
+  lines.push_back(std::string("training logits: ") +
+                  (run.mask_train_logits ? "masked to the current task's classes" : "all classes (no task mask)"));
   if (run.train.epochs_per_task) {
     std::string iters;
     for (auto v : run.trainer_options.task_iters) iters += (iters.empty() ? "" : ", ") + std::to_string(v);

@@ -5,6 +5,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <sstream>
 
 #include "core/error.h"
 
@@ -20,8 +21,7 @@ struct StateVisitor::Manifest {
   std::set<std::string> visited;      // fields named on this side
 };
 
-StateVisitor::StateVisitor(torch::serialize::OutputArchive* out, torch::serialize::InputArchive* in,
-                           c10::Device device)
+StateVisitor::StateVisitor(torch::serialize::OutputArchive* out, torch::serialize::InputArchive* in, c10::Device device)
     : archive_out_(out), archive_in_(in), device_(device), manifest_(std::make_unique<Manifest>()) {}
 
 StateVisitor::~StateVisitor() = default;
@@ -168,6 +168,20 @@ void StateVisitor::load(Stateful& root, torch::serialize::InputArchive& archive,
   for (auto it = fields.begin(); it != fields.end(); ++it) visitor.manifest_->saved[it.key()] = it.value().get<bool>();
   root.visit_state(visitor);
   visitor.finish();
+}
+
+std::string StateVisitor::to_bytes(Stateful& root) {
+  torch::serialize::OutputArchive archive;
+  save(root, archive);
+  std::ostringstream bytes;
+  archive.save_to(bytes);
+  return bytes.str();
+}
+
+void StateVisitor::from_bytes(Stateful& root, const std::string& bytes, const c10::Device& device) {
+  torch::serialize::InputArchive archive;
+  archive.load_from(bytes.data(), bytes.size());
+  load(root, archive, device);
 }
 
 }  // namespace sscl

@@ -87,6 +87,9 @@ class StateVisitor {
   static void save(Stateful& root, torch::serialize::OutputArchive& archive);
   // Loads what save() wrote into `root`; IoError naming a missing or extra field.
   static void load(Stateful& root, torch::serialize::InputArchive& archive, const c10::Device& device);
+  // The same through an archive's bytes (what a checkpoint file holds).
+  static std::string to_bytes(Stateful& root);
+  static void from_bytes(Stateful& root, const std::string& bytes, const c10::Device& device);
 
  private:
   struct Manifest;

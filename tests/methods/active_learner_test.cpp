@@ -376,15 +376,9 @@ TEST_F(ActiveLearnerTest, RecordsSurviveSaveAndLoad) {
   auto active = learner(*method, options(QueryStrategy::kMargin));
   const auto first = active->query(0, 0, 3, 2);
   const auto second = active->query(1, 0, 2, 2);
-  torch::serialize::OutputArchive out;
-  StateVisitor::save(*active, out);
-  std::ostringstream bytes;
-  out.save_to(bytes);
+  const std::string bytes = StateVisitor::to_bytes(*active);
   auto restored = learner(*method, options(QueryStrategy::kMargin));
-  torch::serialize::InputArchive in;
-  std::istringstream source(bytes.str());
-  in.load_from(source);
-  StateVisitor::load(*restored, in, torch::kCPU);
+  StateVisitor::from_bytes(*restored, bytes, torch::kCPU);
   ASSERT_EQ(restored->records().size(), 2u);
   const auto& r = restored->records();
   EXPECT_EQ(r[0].task, 0);

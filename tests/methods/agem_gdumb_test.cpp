@@ -41,14 +41,7 @@ void set_gradients(const std::vector<torch::Tensor>& params, const torch::Tensor
 // Saves `from`'s state and loads it into `into` through an archive's bytes, as a
 // checkpoint does.
 void agem_state_round_trip(Stateful& from, Stateful& into) {
-  torch::serialize::OutputArchive out;
-  StateVisitor::save(from, out);
-  std::ostringstream bytes;
-  out.save_to(bytes);
-  torch::serialize::InputArchive in;
-  std::istringstream source(bytes.str());
-  in.load_from(source);
-  StateVisitor::load(into, in, torch::kCPU);
+  StateVisitor::from_bytes(into, StateVisitor::to_bytes(from), torch::kCPU);
 }
 
 torch::Tensor gradients(const std::vector<torch::Tensor>& params) {

@@ -176,16 +176,10 @@ TEST_F(IcarlRun, PredictUsesNetworkLogitsUntilTheFirstTaskEndThenNearestMeanOfEx
 TEST_F(IcarlRun, SaveAndLoadRestoreMemoryMeansAndTeacher) {
   auto icarl = make_icarl(8);
   icarl->after_task(at_task(0));
-  torch::serialize::OutputArchive out;
-  StateVisitor::save(*icarl, out);
-  std::ostringstream bytes;
-  out.save_to(bytes);
+  const std::string bytes = StateVisitor::to_bytes(*icarl);
   auto restored = make_icarl(8);
   ASSERT_FALSE(restored->has_teacher());
-  torch::serialize::InputArchive in;
-  std::istringstream source(bytes.str());
-  in.load_from(source);
-  StateVisitor::load(*restored, in, torch::kCPU);
+  StateVisitor::from_bytes(*restored, bytes, torch::kCPU);
   EXPECT_TRUE(torch::equal(restored->memory().all().ids, icarl->memory().all().ids));
   EXPECT_TRUE(restored->has_teacher());
   const auto images = tasks_.eval_batch(0, 0, 8).images;

@@ -293,18 +293,9 @@ class RegularizationRun : public ::testing::Test {
   }
 
   // A method's state as a checkpoint holds it, and back.
-  static std::string save_state_bytes(Stateful& from) {
-    torch::serialize::OutputArchive out;
-    StateVisitor::save(from, out);
-    std::ostringstream bytes;
-    out.save_to(bytes);
-    return bytes.str();
-  }
+  static std::string save_state_bytes(Stateful& from) { return StateVisitor::to_bytes(from); }
   static void load_state_bytes(Stateful& into, const std::string& bytes) {
-    torch::serialize::InputArchive in;
-    std::istringstream source(bytes);
-    in.load_from(source);
-    StateVisitor::load(into, in, torch::kCPU);
+    StateVisitor::from_bytes(into, bytes, torch::kCPU);
   }
   static void state_round_trip(Stateful& from, Stateful& into) { load_state_bytes(into, save_state_bytes(from)); }
 

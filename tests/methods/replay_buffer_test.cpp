@@ -130,15 +130,8 @@ TEST(ReplayBuffer, SaveAndLoadRestoreEveryField) {
   s.logits = torch::rand({9, 2});
   Rng rng(8);
   buffer.add(s, rng);
-  torch::serialize::OutputArchive out;
-  StateVisitor::save(buffer, out);
-  std::ostringstream bytes;
-  out.save_to(bytes);
   ReplayBuffer restored(6, ReplayPolicy::kReservoir, ReplayFields{2, false});
-  torch::serialize::InputArchive in;
-  std::istringstream source(bytes.str());
-  in.load_from(source);
-  StateVisitor::load(restored, in, torch::kCPU);
+  StateVisitor::from_bytes(restored, StateVisitor::to_bytes(buffer), torch::kCPU);
   EXPECT_EQ(restored.size(), 6);
   EXPECT_EQ(restored.seen(), 9);
   EXPECT_TRUE(torch::equal(restored.all().ids, buffer.all().ids));

@@ -37,12 +37,8 @@ class MethodStateRoot : public Stateful {
 
 // `method`'s state saved as a checkpoint's bytes.
 inline std::string method_state_bytes(Method& method) {
-  torch::serialize::OutputArchive out;
   MethodStateRoot root(method);
-  StateVisitor::save(root, out);
-  std::ostringstream bytes;
-  out.save_to(bytes);
-  return bytes.str();
+  return StateVisitor::to_bytes(root);
 }
 
 // The archive method_state_bytes() wrote, read back (to look at its fields).
@@ -55,9 +51,8 @@ inline torch::serialize::InputArchive state_archive(const std::string& bytes) {
 
 // Loads what method_state_bytes() saved into `method` (attached to the run).
 inline void load_method_state(Method& method, const std::string& bytes) {
-  auto in = state_archive(bytes);
   MethodStateRoot root(method);
-  StateVisitor::load(root, in, method.context().device);
+  StateVisitor::from_bytes(root, bytes, method.context().device);
 }
 
 // A float tensor of the values (expected thresholds, counts, probabilities).
