@@ -72,14 +72,19 @@ void expect_stage(Log& out, const std::string& stage) {
   if (!before) out.push_back("outer:" + stage);
 }
 
-TEST(HookOrder, TwoTasksThreeItersVirtualEpochOfTwo) {
-  Log log;
-  testing::FakeTaskData data;
-  RecordingMethod method(&log);
+// A tiny classifier over two tasks of two classes each.
+void attach_to_two_tasks(Method& method) {
   MethodContext context;
   context.model = testing::make_tiny_classifier();
   context.task_classes = {{0, 1}, {2, 3}};
   method.attach(context);
+}
+
+TEST(HookOrder, TwoTasksThreeItersVirtualEpochOfTwo) {
+  Log log;
+  testing::FakeTaskData data;
+  RecordingMethod method(&log);
+  attach_to_two_tasks(method);
   HookDispatcher hooks;
   hooks.add(std::make_shared<RecordingHook>("a", 60, &log));
   hooks.add(std::make_shared<RecordingHook>("b", 10, &log));
@@ -133,10 +138,7 @@ TEST(HookOrder, HookErrorNamesHookStageTaskAndIteration) {
   Log log;
   testing::FakeTaskData data;
   RecordingMethod method(&log);
-  MethodContext context;
-  context.model = testing::make_tiny_classifier();
-  context.task_classes = {{0, 1}, {2, 3}};
-  method.attach(context);
+  attach_to_two_tasks(method);
   HookDispatcher hooks;
   hooks.add(std::make_shared<Failing>());
   TrainerOptions options;
@@ -164,10 +166,7 @@ TEST(HookOrder, AStopRequestCallsOnStopInsteadOfTheNextIteration) {
   Log log;
   testing::FakeTaskData data;
   RecordingMethod method(&log);
-  MethodContext context;
-  context.model = testing::make_tiny_classifier();
-  context.task_classes = {{0, 1}, {2, 3}};
-  method.attach(context);
+  attach_to_two_tasks(method);
   HookDispatcher hooks;
   hooks.add(std::make_shared<StopAfterFirstIter>());
   hooks.add(std::make_shared<RecordingHook>("b", 10, &log));

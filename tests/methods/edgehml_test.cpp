@@ -245,6 +245,16 @@ class EdgeHmlRun : public testing::MethodRunFixture {
     const auto ids = torch::arange(first, first + n, torch::kLong);
     m.offline_tier().add(ids, images_of(ids), torch::full({n}, label, torch::kLong), task, rng);
   }
+  // Task 0 of 2 offers 30 offline entries of its first class (ids 0..29) and 10 of
+  // its second (ids 1000..1009), then ends, which draws the online tier.
+  void run_first_task_with_a_rare_class(EdgeHml& m, RunState& state, Rng& rng) {
+    state.num_tasks = 2;
+    state.task = 0;
+    m.before_task(state);
+    fill_offline(m, 0, 30, tasks_.classes(0)[0], 0, rng);
+    fill_offline(m, 1000, 10, tasks_.classes(0)[1], 0, rng);
+    m.after_task(state);
+  }
 };
 
 // Equal class mass (40 each) makes the rare class (10 of 40 entries) far more
@@ -260,12 +270,7 @@ TEST_F(EdgeHmlRun, TaskEndDrawFavoursTheRareClassOverSeeds) {
     auto m = make("pool_sizes = [20, 100]");
     Rng rng(2);
     RunState state;
-    state.num_tasks = 2;
-    state.task = 0;
-    m->before_task(state);
-    fill_offline(*m, 0, 30, tasks_.classes(0)[0], 0, rng);
-    fill_offline(*m, 1000, 10, tasks_.classes(0)[1], 0, rng);
-    m->after_task(state);
+    run_first_task_with_a_rare_class(*m, state, rng);
     const auto online = m->online_tier().all();
     ASSERT_EQ(online.size(), 20);
     rare += static_cast<double>((online.ids >= 1000).sum().item<int64_t>());
@@ -279,12 +284,7 @@ TEST_F(EdgeHmlRun, TaskEndDrawsTheBudgetByClassWeightAndSplitsItOverTasks) {
   auto m = make("pool_sizes = [20, 100]");
   Rng rng(2);
   RunState state;
-  state.num_tasks = 2;
-  state.task = 0;
-  m->before_task(state);
-  fill_offline(*m, 0, 30, tasks_.classes(0)[0], 0, rng);
-  fill_offline(*m, 1000, 10, tasks_.classes(0)[1], 0, rng);
-  m->after_task(state);
+  run_first_task_with_a_rare_class(*m, state, rng);
   EXPECT_EQ(m->offline_tier().size(), 0);  // read, then emptied
   const auto online = m->online_tier().all();
   ASSERT_EQ(online.size(), 20);
