@@ -1,6 +1,6 @@
 // EdgeHML (Wang et al., "EdgeHML: hierarchical memory and progressive learning
 // for semi-supervised continual learning at the edge"), as the reference
-// framework implements it, with the reference's bugs fixed (README, "EdgeHML").
+// framework implements it, with the reference's bugs fixed (docs/methods.md, "EdgeHML").
 //
 // Per iteration t of a task (every term its own entry in the log):
 //   sup          lambda_sup * CE(labeled batch)
