@@ -54,19 +54,9 @@ struct Everything : Stateful {
   }
 };
 
-std::string saved(Stateful& root) {
-  torch::serialize::OutputArchive archive;
-  StateVisitor::save(root, archive);
-  std::ostringstream bytes;
-  archive.save_to(bytes);
-  return bytes.str();
-}
+std::string saved(Stateful& root) { return StateVisitor::to_bytes(root); }
 
-void load(Stateful& root, const std::string& bytes) {
-  torch::serialize::InputArchive archive;
-  archive.load_from(bytes.data(), bytes.size());
-  StateVisitor::load(root, archive, torch::kCPU);
-}
+void load(Stateful& root, const std::string& bytes) { StateVisitor::from_bytes(root, bytes, torch::kCPU); }
 
 TEST(State, EveryKindOfFieldComesBackByName) {
   torch::manual_seed(0);

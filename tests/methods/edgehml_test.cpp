@@ -150,21 +150,14 @@ TEST_P(OfflineTierTest, ACheckpointRestoresTheIndexAndRewritesTheStore) {
     const auto ids = torch::arange(100, 120, torch::kLong);
     tier.add(ids, images_of(ids), ids.remainder(2), 1, rng);
     saved_ids = ids_of(tier.entries());
-    torch::serialize::OutputArchive out;
-    StateVisitor::save(tier, out);
-    std::ostringstream stream;
-    out.save_to(stream);
-    bytes = stream.str();
+    bytes = StateVisitor::to_bytes(tier);
   }
   // Another tier, whose store holds other images, takes the checkpoint's entries and images.
   OfflineTier restored(12, GetParam(), dir / "restored.bin");
   Rng rng(6);
   const auto other = torch::arange(0, 5, torch::kLong);
   restored.add(other, images_of(other), other.remainder(2), 0, rng);
-  torch::serialize::InputArchive in;
-  std::istringstream source(bytes);
-  in.load_from(source);
-  StateVisitor::load(restored, in, torch::kCPU);
+  StateVisitor::from_bytes(restored, bytes, torch::kCPU);
   const auto entries = restored.entries();
   EXPECT_EQ(ids_of(entries), saved_ids);
   EXPECT_EQ(restored.store().size(), saved_ids.size());
