@@ -1,5 +1,5 @@
-// MobileNetV2 for small images, as in kuangliu/pytorch-cifar (the CIFAR MobileNetV2
-// most papers cite, 2,296,922 parameters with a 10-class head):
+// MobileNetV2 for small images (CIFAR strides: stride-1 stem and second stage, so a
+// 32x32 image ends as 4x4; ImageNet's 224 ends as 7x7):
 //
 //   stem    conv 3x3, 32, stride 1 (ImageNet: 2) + BN + ReLU
 //   blocks  (expansion t, out c, blocks n, stride s) =
@@ -7,13 +7,17 @@
 //           (6, 96, 3, 1) (6, 160, 3, 2) (6, 320, 1, 1)
 //   last    conv 1x1 to 1280 + BN + ReLU, global average pooling: 1280 features
 //
-// so a 32x32 image ends as 4x4 (ImageNet's 224 ends as 7x7). Each block: expand
-// 1x1 to t*in (also when t = 1), depthwise 3x3 with the stride, project 1x1 (no
-// activation after it), BN after each conv. Like that reference (and unlike the
-// paper and torchvision):
-//   - activations are ReLU, not ReLU6;
-//   - a stride-1 block whose in != out adds a 1x1 conv + BN projection shortcut;
-//     stride-2 blocks have no shortcut.
+// Each block: expand 1x1 to t*in, depthwise 3x3 with the stride, project 1x1 (no
+// activation after it), BN after each conv; ReLU (the reference's act_cfg), not
+// the paper's ReLU6. Two variants (model.variant):
+//   reference  the EdgeHML reference's MobileNetV2_CIFAR (mmcls's MobileNetV2 with
+//              the strides above), the paper's and torchvision's block: no expansion
+//              conv when t = 1, an identity shortcut only when the stride is 1 and
+//              the widths match, none otherwise; 2,236,682 parameters with a
+//              10-class head;
+//   kuangliu   kuangliu/pytorch-cifar's: an expansion conv also when t = 1, and a
+//              1x1 conv + BN projection shortcut on stride-1 blocks whose widths
+//              differ; 2,296,922 parameters.
 // model.width_mult (default 1.0) scales every width as torchvision does (rounded to
 // a multiple of 8, never 10 % below; the last conv stays 1280 unless width_mult > 1).
 #include <torch/nn/functional/pooling.h>
@@ -23,6 +27,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <string>
 
 #include "core/nn/backbone.h"
 
@@ -44,28 +49,31 @@ int64_t mbv2_make_divisible(double v, int64_t divisor = 8) {
 
 class InvertedResidualImpl : public nn::Module {
  public:
-  InvertedResidualImpl(int64_t in, int64_t out, int64_t expansion, int64_t stride) : stride_(stride) {
+  InvertedResidualImpl(int64_t in, int64_t out, int64_t expansion, int64_t stride, bool kuangliu)
+      : identity_(stride == 1 && in == out) {
     const int64_t hidden = expansion * in;
-    conv1_ = register_module("conv1", mbv2_conv(in, hidden, 1, 1));
-    bn1_ = register_module("bn1", nn::BatchNorm2d(hidden));
+    if (kuangliu || expansion != 1) {
+      conv1_ = register_module("conv1", mbv2_conv(in, hidden, 1, 1));
+      bn1_ = register_module("bn1", nn::BatchNorm2d(hidden));
+    }
     conv2_ = register_module("conv2", mbv2_conv(hidden, hidden, 3, stride, hidden));
     bn2_ = register_module("bn2", nn::BatchNorm2d(hidden));
     conv3_ = register_module("conv3", mbv2_conv(hidden, out, 1, 1));
     bn3_ = register_module("bn3", nn::BatchNorm2d(out));
-    if (stride == 1 && in != out)
+    if (kuangliu && stride == 1 && in != out)
       shortcut_ = register_module("shortcut", nn::Sequential(mbv2_conv(in, out, 1, 1), nn::BatchNorm2d(out)));
   }
 
   torch::Tensor forward(const torch::Tensor& x) {
-    auto out = torch::relu(bn1_(conv1_(x)));
+    auto out = conv1_ ? torch::relu(bn1_(conv1_(x))) : x;
     out = torch::relu(bn2_(conv2_(out)));
     out = bn3_(conv3_(out));
-    if (stride_ != 1) return out;
-    return out + (shortcut_ ? shortcut_->forward(x) : x);
+    if (identity_) return out + x;
+    return shortcut_ ? out + shortcut_->forward(x) : out;
   }
 
  private:
-  int64_t stride_;
+  bool identity_;
   nn::Conv2d conv1_{nullptr}, conv2_{nullptr}, conv3_{nullptr};
   nn::BatchNorm2d bn1_{nullptr}, bn2_{nullptr}, bn3_{nullptr};
   nn::Sequential shortcut_{nullptr};
@@ -81,7 +89,7 @@ constexpr MobileNetStageSpec kCifarStages[] = {{1, 16, 1, 1}, {6, 24, 2, 1},  {6
 
 class MobileNetV2 : public Backbone {
  public:
-  MobileNetV2(const InputShape& shape, double width_mult) {
+  MobileNetV2(const InputShape& shape, double width_mult, bool kuangliu) {
     int64_t in = mbv2_make_divisible(32 * width_mult);
     conv1_ = register_module("conv1", mbv2_conv(shape.channels, in, 3, 1));
     bn1_ = register_module("bn1", nn::BatchNorm2d(in));
@@ -89,7 +97,7 @@ class MobileNetV2 : public Backbone {
     for (const auto& stage : kCifarStages) {
       const int64_t out = mbv2_make_divisible(stage.out * width_mult);
       for (int64_t b = 0; b < stage.blocks; ++b) {
-        layers->push_back(InvertedResidual(in, out, stage.expansion, b == 0 ? stage.stride : 1));
+        layers->push_back(InvertedResidual(in, out, stage.expansion, b == 0 ? stage.stride : 1, kuangliu));
         in = out;
       }
     }
@@ -117,7 +125,12 @@ class MobileNetV2 : public Backbone {
 
 struct MobileNetV2Options {
   double width_mult = 1.0;
+  std::string variant = "reference";
   static void declare(OptionSpec<MobileNetV2Options>& o) {
+    o.key("variant", &MobileNetV2Options::variant,
+          "reference: the EdgeHML reference's (mmcls, torchvision's block, 2,236,682 parameters at 10 classes); "
+          "kuangliu: kuangliu/pytorch-cifar's (projection shortcuts, 2,296,922)")
+        .one_of({"reference", "kuangliu"});
     o.key("width_mult", &MobileNetV2Options::width_mult,
           "scales every width (rounded to a multiple of 8); the last conv stays 1280 unless > 1")
         .check([](double w) { return w > 0.0 && std::isfinite(w); }, "must be > 0");
@@ -125,9 +138,9 @@ struct MobileNetV2Options {
 };
 
 SSCL_REGISTER_OPTIONS(BackboneRegistry, "mobilenet_v2",
-                      "MobileNetV2 with CIFAR strides (kuangliu/pytorch-cifar), 1280 features", MobileNetV2Options{},
-                      [](const MobileNetV2Options& o, const InputShape& shape) {
-                        return std::make_shared<MobileNetV2>(shape, o.width_mult);
+                      "MobileNetV2 with CIFAR strides (the reference's, or kuangliu/pytorch-cifar's), 1280 features",
+                      MobileNetV2Options{}, [](const MobileNetV2Options& o, const InputShape& shape) {
+                        return std::make_shared<MobileNetV2>(shape, o.width_mult, o.variant == "kuangliu");
                       });
 
 }  // namespace

@@ -126,8 +126,41 @@ constexpr int64_t inverted_residual(int64_t in, int64_t out, int64_t t, int64_t 
          (stride == 1 && in != out ? conv(in, out, 1) + bn(out) : 0);
 }
 
-TEST(Backbones, MobileNetV2HasItsPublishedCifarParameterCount) {
-  // kuangliu/pytorch-cifar's MobileNetV2, the figure cited for CIFAR: 2,296,922.
+// The reference's (mmcls's, torchvision's) inverted residual: expand 1x1 only when
+// t != 1, depthwise 3x3, project 1x1, BN after each; no projection shortcut.
+constexpr int64_t reference_inverted_residual(int64_t in, int64_t out, int64_t t) {
+  const int64_t h = t * in;
+  return (t != 1 ? conv(in, h, 1) + bn(h) : 0) + h * 9 + bn(h) + conv(h, out, 1) + bn(out);
+}
+
+TEST(Backbones, MobileNetV2ReferenceHasTorchvisionsParameterCount) {
+  // The EdgeHML reference's MobileNetV2_CIFAR (the default): torchvision's
+  // mobilenet_v2 with a 10-class head has 2,236,682 parameters.
+  //   stem  3*32*9 + 64                                       =     928
+  //   (1, 16, 1, 1)  32->16, no expansion conv                =     896
+  //   (6, 24, 2, 1)  16->24, 24->24                           =  13,968
+  //   (6, 32, 3, 2)  as kuangliu's (no shortcut differs)      =  39,696
+  //   (6, 64, 4, 2)                                           = 183,872
+  //   (6, 96, 3, 1)  64->96 without shortcut, 2 x 96->96      = 303,168
+  //   (6, 160, 3, 2)                                          = 795,264
+  //   (6, 320, 1, 1) 160->320 without shortcut                = 473,920
+  //   conv 320*1280 + BN 2560                                  = 412,160
+  //   head 1280*10 + 10                                        =  12,810
+  static_assert(reference_inverted_residual(32, 16, 1) == 896);
+  static_assert(reference_inverted_residual(16, 24, 6) + reference_inverted_residual(24, 24, 6) == 13968);
+  static_assert(reference_inverted_residual(24, 32, 6) + 2 * reference_inverted_residual(32, 32, 6) == 39696);
+  static_assert(reference_inverted_residual(64, 96, 6) + 2 * reference_inverted_residual(96, 96, 6) == 303168);
+  static_assert(reference_inverted_residual(160, 320, 6) == 473920);
+  static_assert(928 + 896 + 13968 + 39696 + 183872 + 303168 + 795264 + 473920 + 412160 + 12810 == 2236682);
+  auto model = make("mobilenet_v2", {3, 32, 32}, 10);
+  EXPECT_EQ(count_parameters(*model), 2236682);
+  EXPECT_EQ(count_parameters(*make("mobilenet_v2", {3, 32, 32}, 10, "variant = \"reference\"\n")), 2236682);
+  EXPECT_EQ(model->backbone().feature_dim(), 1280);
+  EXPECT_EQ(model->forward(torch::randn({2, 3, 32, 32})).sizes(), (std::vector<int64_t>{2, 10}));
+}
+
+TEST(Backbones, MobileNetV2KuangliuHasItsPublishedCifarParameterCount) {
+  // kuangliu/pytorch-cifar's MobileNetV2 (model.variant = "kuangliu"): 2,296,922.
   //   stem  3*32*9 + 64                                       =     928
   //   (1, 16, 1, 1)  32->16 with shortcut 32*16 + 32          =   2,528
   //   (6, 24, 2, 1)  16->24 with shortcut, 24->24             =  14,400
@@ -146,11 +179,11 @@ TEST(Backbones, MobileNetV2HasItsPublishedCifarParameterCount) {
   static_assert(inverted_residual(96, 160, 6, 2) + 2 * inverted_residual(160, 160, 6, 1) == 795264);
   static_assert(inverted_residual(160, 320, 6, 1) == 525760);
   static_assert(928 + 2528 + 14400 + 39696 + 183872 + 309504 + 795264 + 525760 + 412160 + 12810 == 2296922);
-  auto model = make("mobilenet_v2", {3, 32, 32}, 10);
+  auto model = make("mobilenet_v2", {3, 32, 32}, 10, "variant = \"kuangliu\"\n");
   EXPECT_EQ(count_parameters(*model), 2296922);
   EXPECT_EQ(model->backbone().feature_dim(), 1280);
   // width_mult scales the blocks (to multiples of 8) but keeps the last conv at 1280.
-  auto half = make("mobilenet_v2", {3, 32, 32}, 10, "width_mult = 0.5\n");
+  auto half = make("mobilenet_v2", {3, 32, 32}, 10, "variant = \"kuangliu\"\nwidth_mult = 0.5\n");
   EXPECT_LT(count_parameters(*half), 2296922);
   EXPECT_EQ(half->backbone().feature_dim(), 1280);
   EXPECT_EQ(half->forward(torch::randn({2, 3, 32, 32})).sizes(), (std::vector<int64_t>{2, 10}));
@@ -315,6 +348,7 @@ TEST(Backbones, BadOptionErrorsNameTheirKey) {
       {"resnet50", "zero_init_residual = 1", "model.zero_init_residual"},
       {"mobilenet_v2", "width_mult = 0.0", "model.width_mult"},
       {"mobilenet_v2", "width_mult = -1", "model.width_mult"},
+      {"mobilenet_v2", "variant = \"torchvision\"", "model.variant"},
       {"wrn28_2", "depth = 27", "model.depth"},
       {"wrn28_2", "depth = 4", "model.depth"},
       {"wrn28_2", "widen_factor = 0", "model.widen_factor"},
