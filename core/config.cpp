@@ -172,6 +172,13 @@ void copy_subtree(Origins& dst, const Origins& src, const std::string& key) {
     dst[it->first] = it->second;
 }
 
+// A value may become a list of values and back (data.labels_per_class = 5 in a
+// base, [5, 5, 1, 1, 1] in a child): the keys that take either say so when read.
+bool scalar_and_list(const toml::node& a, const toml::node& b) {
+  const auto scalar = [](const toml::node& n) { return n.is_value(); };
+  return (scalar(a) && b.is_array()) || (a.is_array() && scalar(b));
+}
+
 std::string lookup(const Origins& origins, const std::string& key) {
   auto it = origins.find(key);
   return it == origins.end() ? std::string() : it->second;
@@ -195,7 +202,8 @@ void merge_into(toml::table& dst, Origins& dst_origins, const toml::table& src, 
     }
     if (!replace && old->is_floating_point() && node.is_integer()) {
       dst.insert_or_assign(name, static_cast<double>(*node.value<std::int64_t>()));
-    } else if (replace || old->type() == node.type() || (old->is_integer() && node.is_floating_point())) {
+    } else if (replace || old->type() == node.type() || (old->is_integer() && node.is_floating_point()) ||
+               scalar_and_list(*old, node)) {
       put(dst, name, node);
     } else {
       throw ConfigError(lookup(src_origins, key) + ": type change for '" + key + "' from " + type_word(old->type()) +
@@ -731,6 +739,11 @@ std::string Config::get_choice(std::string_view key, std::string fallback,
 
 bool Config::has(std::string_view key) const { return state_->find(key) != nullptr; }
 
+bool Config::is_array(std::string_view key) const {
+  const toml::node* node = state_->find(key);
+  return node && node->is_array();
+}
+
 std::string Config::origin(std::string_view key) const {
   auto it = state_->origins.find(key);
   return it == state_->origins.end() ? std::string() : it->second;
@@ -833,6 +846,7 @@ std::string ConfigSection::get_choice(std::string_view key, std::string fallback
 }
 
 bool ConfigSection::has(std::string_view key) const { return config_->has(full_key(key)); }
+bool ConfigSection::is_array(std::string_view key) const { return config_->is_array(full_key(key)); }
 
 std::string ConfigSection::origin(std::string_view key) const { return config_->origin(full_key(key)); }
 

@@ -71,6 +71,8 @@ class Config {
 
   // Whether the key exists (a table or a value); does not mark it used.
   bool has(std::string_view key) const;
+  // Whether the key holds an array (for keys that take a value or a list).
+  bool is_array(std::string_view key) const;
   // "PATH:LINE" or "--cfg-options KEY=VALUE"; empty for an absent key.
   std::string origin(std::string_view key) const;
   // Throws ConfigError "config key 'KEY' (ORIGIN): MESSAGE", for checks done by callers.
@@ -135,6 +137,7 @@ class ConfigSection {
   std::string get_or(std::string_view key, const char* fallback) const;
   std::string get_choice(std::string_view key, std::string fallback, const std::vector<std::string>& allowed) const;
   bool has(std::string_view key) const;
+  bool is_array(std::string_view key) const;
   std::string origin(std::string_view key) const;
   [[noreturn]] void fail(std::string_view key, const std::string& message) const;
   // Immediate children of this section (or of a table below it), sorted.

@@ -187,6 +187,16 @@ class OptionSpec {
     entries_.push_back(std::make_unique<Nested<Sub>>(std::move(name), field, std::move(doc)));
   }
 
+  // A key that takes a value or a list of another type (data.class_order =
+  // "random" or [3, 1, 2, 0]): a value goes to `field`, a list to `list`. The
+  // default is `field`'s; the caller checks the list against what it knows.
+  template <typename A, typename B>
+  void either(std::string name, A Owner::*field, B Owner::*list, std::string doc) {
+    static_assert(options_detail::is_vector<B>::value && !options_detail::is_vector<A>::value,
+                  "either(): a value field and a list field");
+    entries_.push_back(std::make_unique<Either<A, B>>(std::move(name), field, list, std::move(doc)));
+  }
+
   // A key that is refused with `message` (e.g. a reference key sscl has no use for).
   void refuse(std::string name, std::string message) {
     entries_.push_back(std::make_unique<Refused>(std::move(name), std::move(message)));
@@ -218,6 +228,8 @@ class OptionSpec {
   struct Nested;
   template <typename Base>
   struct BaseEntry;
+  template <typename A, typename B>
+  struct Either;
   struct Refused;
 
   std::vector<std::unique_ptr<Entry>> entries_;
@@ -265,6 +277,13 @@ class OptionSpec<Owner>::Key : public OptionSpec<Owner>::Entry {
         [allowed](const std::string& v) { return std::find(allowed.begin(), allowed.end(), v) != allowed.end(); },
         "must be one of: " + list);
   }
+  // A list key that also takes a single value, read as a list of one
+  // (data.labels_per_class = 5 or [5, 5, 1, 1, 1]).
+  Key& scalar_or_list() {
+    static_assert(options_detail::is_vector<Plain>::value, "scalar_or_list() is for list keys");
+    scalar_or_list_ = true;
+    return *this;
+  }
   // The key must be given (there is no default).
   Key& required() {
     required_ = true;
@@ -287,7 +306,14 @@ class OptionSpec<Owner>::Key : public OptionSpec<Owner>::Entry {
     V& value = into.*field_;
     if (given.empty() && required_) section.config().get<Plain>(section.full_key(name_));  // names the missing key
     if (!given.empty()) {
-      value = section.get<Plain>(given);
+      if constexpr (options_detail::is_vector<Plain>::value) {
+        if (scalar_or_list_ && !section.is_array(given))
+          value = Plain{section.get<options_detail::element_t<Plain>>(given)};
+        else
+          value = section.get<Plain>(given);
+      } else {
+        value = section.get<Plain>(given);
+      }
     } else if constexpr (kOptional) {
       if (!value) return;  // unset and not given: nothing to check or record
     }
@@ -308,6 +334,8 @@ class OptionSpec<Owner>::Key : public OptionSpec<Owner>::Entry {
     OptionDoc doc;
     doc.key = prefix + name_;
     doc.type = choices_.empty() ? options_detail::type_name<Plain>() : join(choices_, " | ");
+    if constexpr (options_detail::is_vector<Plain>::value)
+      if (scalar_or_list_) doc.type = options_detail::type_name<options_detail::element_t<Plain>>() + " | " + doc.type;
     const V& value = defaults.*field_;
     if (required_)
       doc.default_value = "(required)";
@@ -359,6 +387,7 @@ class OptionSpec<Owner>::Key : public OptionSpec<Owner>::Entry {
   std::vector<std::string> aliases_;
   std::vector<std::string> choices_;
   bool required_ = false;
+  bool scalar_or_list_ = false;
 };
 
 template <typename Owner>
@@ -421,6 +450,30 @@ struct OptionSpec<Owner>::BaseEntry : OptionSpec<Owner>::Entry {
   void describe(const Owner& defaults, const std::string& prefix, std::vector<OptionDoc>& out) const override {
     option_spec<Base>().describe(static_cast<const Base&>(defaults), prefix, out);
   }
+};
+
+template <typename Owner>
+template <typename A, typename B>
+struct OptionSpec<Owner>::Either : OptionSpec<Owner>::Entry {
+  Either(std::string name, A Owner::*field, B Owner::*list, std::string doc)
+      : name(std::move(name)), field(field), list(list), doc(std::move(doc)) {}
+  void read(Owner& into, const ConfigSection& section) const override {
+    if (!section.has(name)) {
+      section.config().record_default(section.full_key(name), options_detail::config_value(into.*field));
+    } else if (section.is_array(name)) {
+      into.*list = section.get<B>(name);
+    } else {
+      into.*field = section.get<A>(name);
+    }
+  }
+  void describe(const Owner& defaults, const std::string& prefix, std::vector<OptionDoc>& out) const override {
+    out.push_back({prefix + name, options_detail::type_name<A>() + " | " + options_detail::type_name<B>(),
+                   options_detail::format_value(defaults.*field), doc, ""});
+  }
+  std::string name;
+  A Owner::*field;
+  B Owner::*list;
+  std::string doc;
 };
 
 template <typename Owner>
