@@ -64,8 +64,9 @@ bool resolve_train_mask(const std::string& train_mask, Scenario scenario);
 // (Method(MethodTraits{...})) instead of one yes/no virtual each.
 struct MethodTraits {
   // Scenarios the method supports; a config asking for another is rejected before
-  // training starts.
-  std::vector<Scenario> scenarios{Scenario::kTaskIL, Scenario::kClassIL};
+  // training starts. A method that needs the task id (PNN) or keys its state by
+  // "the new classes" must leave domain-IL out or say what it means there.
+  std::vector<Scenario> scenarios{Scenario::kTaskIL, Scenario::kClassIL, Scenario::kDomainIL};
   // step() reads batch.unlabeled (always so with a semi-supervised loss composed);
   // when false the loader skips those views.
   bool uses_unlabeled = false;

@@ -14,6 +14,11 @@ namespace sscl {
 
 SSCL_DEFINE_REGISTRY(TaskSequenceRegistry, "task sequence", "data")
 
+int64_t TaskData::iters_for_epochs(int task, double epochs) const {
+  const auto labeled = static_cast<double>(labeled_set(task).ids.numel());
+  return std::max<int64_t>(1, static_cast<int64_t>(std::ceil(epochs * labeled / static_cast<double>(batch_size()))));
+}
+
 void TrainOptions::declare(OptionSpec<TrainOptions>& o) {
   o.key("seed", &TrainOptions::seed, "the run's seed: data split, batches, augmentation, initialisation").min(0);
   o.key("device", &TrainOptions::device, "auto | cpu | cuda | cuda:N");
@@ -31,7 +36,9 @@ void TrainOptions::declare(OptionSpec<TrainOptions>& o) {
 
 void DataSelection::declare(OptionSpec<DataSelection>& o) {
   o.key("sequence", &DataSelection::sequence, "the task sequence (a TaskSequenceRegistry entry)");
-  o.key("scenario", &DataSelection::scenario, "what the learner is told at test time").one_of({"task-il", "class-il"});
+  o.key("scenario", &DataSelection::scenario,
+        "what the learner is told at test time (domain-il: every task has every class)")
+      .one_of({"task-il", "class-il", "domain-il"});
 }
 
 void ModelSelection::declare(OptionSpec<ModelSelection>& o) {
@@ -76,13 +83,20 @@ RunBuilder& RunBuilder::build_data() {
   run_->scenario = parse_scenario(selection.scenario);
   const auto seed = static_cast<uint64_t>(run_->train.seed);
   if (!run_->data) run_->data = TaskSequenceRegistry::get().at(selection.sequence)(config_.section("data"), seed);
+  const bool domains = run_->data->domain_incremental();
+  if (run_->scenario == Scenario::kDomainIL && !domains)
+    config_.section("data").fail("scenario",
+                                 "domain-il needs tasks that share every class under changing inputs: set "
+                                 "data.domain.kind (rotated, permuted) or a dataset of domains (image_folder_domains)");
+  if (run_->scenario != Scenario::kDomainIL && domains)
+    config_.section("data").fail("scenario",
+                                 "the tasks are domains (every class in every task): set data.scenario = "
+                                 "\"domain-il\"");
   if (run_->train.epochs_per_task) {
     // Epochs over each task's labeled images, as the supervised benchmarks count them.
-    for (int t = 0; t < run_->data->num_tasks(); ++t) {
-      const auto labeled = static_cast<double>(run_->data->labeled_set(t).ids.numel());
-      run_->trainer_options.task_iters.push_back(std::max<int64_t>(
-          1, static_cast<int64_t>(std::ceil(*run_->train.epochs_per_task * labeled / run_->data->batch_size()))));
-    }
+    run_->data->schedule_in_epochs();
+    for (int t = 0; t < run_->data->num_tasks(); ++t)
+      run_->trainer_options.task_iters.push_back(run_->data->iters_for_epochs(t, *run_->train.epochs_per_task));
   }
   data_ = true;
   return *this;

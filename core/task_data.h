@@ -28,6 +28,8 @@ class TaskData {
   virtual ~TaskData() = default;
 
   virtual int num_tasks() const = 0;
+  // Every task holds every class and the tasks differ by domain (domain-IL).
+  virtual bool domain_incremental() const { return false; }
   virtual int64_t num_classes() const = 0;
   virtual InputShape input_shape() const = 0;
   virtual const std::vector<int64_t>& classes(int task) const = 0;
@@ -40,6 +42,14 @@ class TaskData {
   // Whether train batches carry the unlabeled views (skipped for methods that
   // would ignore them: no decoding or augmentation is spent on them).
   virtual void set_load_unlabeled(bool load) = 0;
+
+  // The run counts its iterations in epochs (train.epochs_per_task): a sequence
+  // whose sampler follows the schedule (data.sampler = "auto") makes its batches
+  // epochs that see every image once. Called before the first batch.
+  virtual void schedule_in_epochs() {}
+  // Iterations that make `epochs` epochs of `task`'s labeled images; by default
+  // ceil(epochs * labeled / batch_size).
+  virtual int64_t iters_for_epochs(int task, double epochs) const;
 
   // The training batch of iteration `iter` of `task`, on the CPU. An
   // implementation may prepare the next one in the background.

@@ -25,9 +25,9 @@ void validate(const ImageDataset& d, const std::string& source) {
          std::to_string(d.num_classes) + ")");
 }
 
-std::shared_ptr<const ImageDataset> resized(const ImageDataset& d, int rows, int cols) {
+std::shared_ptr<ImageDataset> mapped(const ImageDataset& d, int rows, int cols,
+                                     const std::function<cv::Mat(const cv::Mat&)>& op) {
   const auto shape = d.shape();
-  if (shape.height == rows && shape.width == cols) return std::make_shared<ImageDataset>(d);
   auto out = std::make_shared<ImageDataset>(d);
   const int channels = static_cast<int>(shape.channels);
   out->images = at::empty({d.size(), rows, cols, channels}, at::kByte);
@@ -38,9 +38,15 @@ std::shared_ptr<const ImageDataset> resized(const ImageDataset& d, int rows, int
     const cv::Mat image(static_cast<int>(shape.height), static_cast<int>(shape.width), CV_8UC(channels),
                         src + i * src_bytes);
     cv::Mat target(rows, cols, CV_8UC(channels), dst + i * dst_bytes);
-    resize(image, rows, cols).copyTo(target);
+    op(image).copyTo(target);
   });
   return out;
+}
+
+std::shared_ptr<const ImageDataset> resized(const ImageDataset& d, int rows, int cols) {
+  const auto shape = d.shape();
+  if (shape.height == rows && shape.width == cols) return std::make_shared<ImageDataset>(d);
+  return mapped(d, rows, cols, [rows, cols](const cv::Mat& image) { return resize(image, rows, cols); });
 }
 
 }  // namespace sscl

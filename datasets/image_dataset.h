@@ -12,6 +12,10 @@
 #include "core/nn/backbone.h"
 #include "core/registry.h"
 
+namespace cv {
+class Mat;
+}
+
 namespace sscl {
 
 struct ImageDataset {
@@ -23,6 +27,12 @@ struct ImageDataset {
   InputShape shape() const { return {images.size(3), images.size(1), images.size(2)}; }
 };
 
+// Where one domain's images lie in a dataset's training and test sets (a
+// dataset of several domains, or copies of one under a transform per domain).
+struct DomainRange {
+  int64_t train_begin = 0, train_end = 0, test_begin = 0, test_end = 0;
+};
+
 struct DatasetSplits {
   std::string name;
   std::shared_ptr<const ImageDataset> train;
@@ -31,6 +41,10 @@ struct DatasetSplits {
   // Per-channel normalisation on the 0..255 scale (data.mean / data.std override).
   std::vector<double> mean;
   std::vector<double> std;
+  // A dataset made of domains (image_folder_domains): each one's images, in
+  // order; empty for a dataset of one domain.
+  std::vector<DomainRange> domains;
+  std::vector<std::string> domain_names;
 };
 
 // Factory: the directory named by data.root.
@@ -43,5 +57,10 @@ void validate(const ImageDataset& dataset, const std::string& source);
 // A copy with every image resized to rows x cols (transforms.h's resize), done once
 // at load so that no iteration pays for it.
 std::shared_ptr<const ImageDataset> resized(const ImageDataset& dataset, int rows, int cols);
+
+// A copy with every image replaced by op(image), which must return a rows x cols
+// image of the same channels (in parallel; op must be thread-safe).
+std::shared_ptr<ImageDataset> mapped(const ImageDataset& dataset, int rows, int cols,
+                                     const std::function<cv::Mat(const cv::Mat&)>& op);
 
 }  // namespace sscl

@@ -116,6 +116,78 @@ DatasetSplits load_image_folder(const std::string& root_name) {
   return splits;
 }
 
+// One domain of image_folder_domains: root/<domain>/train|test/<class>/* when it has
+// train/, else root/<domain>/<class>/* with every fifth image of a class (by name)
+// held out for testing.
+void add_domain(const fs::path& dir, const std::vector<std::string>& classes, FileList& train, FileList& test) {
+  const bool split = fs::is_directory(dir / "train");
+  const fs::path class_root = split ? dir / "train" : dir;
+  if (subdirectories(class_root) != classes)
+    throw DataError(class_root.string() + ": its class folders differ from the first domain's (" +
+                    std::to_string(classes.size()) + " classes); every domain needs the same classes");
+  for (int64_t c = 0; c < static_cast<int64_t>(classes.size()); ++c) {
+    const fs::path class_dir = class_root / classes[c];
+    const auto files = list_images(class_dir, kFolderExtensions);
+    if (files.size() < (split ? 1u : 2u))
+      throw DataError(class_dir.string() +
+                      (split ? ": no images" : ": fewer than 2 images (one is held out for test)") +
+                      " (.png, .jpg, .jpeg, .bmp)");
+    if (split) {
+      train.add(class_dir, c);
+      continue;
+    }
+    for (size_t i = 0; i < files.size(); ++i) {
+      FileList& to = i % 5 == 4 ? test : train;
+      to.files.push_back(files[i]);
+      to.labels.push_back(c);
+    }
+  }
+  if (split) {
+    const fs::path test_dir = fs::is_directory(dir / "test") ? dir / "test" : dir / "val";
+    if (!fs::is_directory(test_dir)) throw DataError(dir.string() + ": has train/ but neither test/ nor val/");
+    if (subdirectories(test_dir) != classes)
+      throw DataError(test_dir.string() + ": its class folders differ from the first domain's");
+    for (int64_t c = 0; c < static_cast<int64_t>(classes.size()); ++c) test.add(test_dir / classes[c], c);
+  }
+}
+
+DatasetSplits load_image_folder_domains(const std::string& root_name) {
+  const fs::path root = root_name;
+  if (!fs::is_directory(root)) throw DataError("data.root '" + root_name + "': directory not found");
+  const std::vector<std::string> domains = subdirectories(root);
+  if (domains.size() < 2)
+    throw DataError(root_name + ": needs at least 2 domain folders, found " + std::to_string(domains.size()));
+  const fs::path first =
+      fs::is_directory(root / domains[0] / "train") ? root / domains[0] / "train" : root / domains[0];
+  const std::vector<std::string> classes = subdirectories(first);
+  if (classes.empty()) throw DataError(first.string() + ": no class subdirectories");
+  FileList train, test;
+  DatasetSplits splits;
+  for (const auto& domain : domains) {
+    DomainRange range;
+    range.train_begin = static_cast<int64_t>(train.files.size());
+    range.test_begin = static_cast<int64_t>(test.files.size());
+    add_domain(root / domain, classes, train, test);
+    range.train_end = static_cast<int64_t>(train.files.size());
+    range.test_end = static_cast<int64_t>(test.files.size());
+    splits.domains.push_back(range);
+    splits.domain_names.push_back(domain);
+  }
+  at::Tensor train_images = decode_images(train.files, 0);
+  at::Tensor test_images = decode_images(test.files, static_cast<int>(train_images.size(3)), train.files.front());
+  splits.name = "image_folder_domains";
+  splits.train = folder_dataset(train_images, train, static_cast<int64_t>(classes.size()), root);
+  splits.test = folder_dataset(test_images, test, static_cast<int64_t>(classes.size()), root);
+  splits.class_names = classes;
+  channel_statistics(train_images, splits.mean, splits.std);
+  return splits;
+}
+
+SSCL_REGISTER(DatasetRegistry, "image_folder_domains",
+              "domains of one class set, a task each (domain-IL): root/<domain>/<class>/* (every fifth image of a "
+              "class held out for test) or root/<domain>/train|test/<class>/*",
+              load_image_folder_domains);
+
 SSCL_REGISTER(DatasetRegistry, "image_folder",
               "image folder in torchvision's ImageFolder layout: root/train/<class>/*, root/test/ (or val/) likewise",
               load_image_folder);

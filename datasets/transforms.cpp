@@ -41,6 +41,23 @@ cv::Mat resize(const cv::Mat& image, int rows, int cols) {
   return out;
 }
 
+cv::Mat rotate(const cv::Mat& image, double degrees) {
+  const cv::Point2f centre(static_cast<float>(image.cols - 1) / 2.0f, static_cast<float>(image.rows - 1) / 2.0f);
+  cv::Mat out;
+  cv::warpAffine(image, out, cv::getRotationMatrix2D(centre, degrees, 1.0), image.size(), cv::INTER_LINEAR,
+                 cv::BORDER_CONSTANT, cv::Scalar::all(0));
+  return out;
+}
+
+cv::Mat permute_pixels(const cv::Mat& image, const std::vector<int64_t>& order) {
+  const cv::Mat src = image.isContinuous() ? image : image.clone();
+  cv::Mat out(src.size(), src.type());
+  const size_t pixel = src.elemSize();
+  for (size_t i = 0; i < order.size(); ++i)
+    std::copy_n(src.data + static_cast<size_t>(order[i]) * pixel, pixel, out.data + i * pixel);
+  return out;
+}
+
 void normalize_to_chw(const cv::Mat& image, const std::vector<double>& mean, const std::vector<double>& std,
                       float* out) {
   const int channels = image.channels(), plane = image.rows * image.cols;

@@ -5,6 +5,7 @@
 // (datasets/rand_augment.h) and Cutout.
 #pragma once
 
+#include <cstdint>
 #include <opencv2/core.hpp>
 #include <vector>
 
@@ -30,6 +31,14 @@ void random_size_cutout(cv::Mat& image, double max_fraction, const cv::Scalar& f
 // Resizes to rows x cols: area averaging when shrinking (no aliasing), bicubic
 // when enlarging.
 cv::Mat resize(const cv::Mat& image, int rows, int cols);
+
+// Rotates by `degrees` (counter-clockwise) about the centre, bilinear, zeros
+// outside: the Rotated MNIST family's transform.
+cv::Mat rotate(const cv::Mat& image, double degrees);
+
+// Output pixel i is input pixel order[i] (row-major over rows x cols, every
+// channel alike): the Permuted MNIST family's transform.
+cv::Mat permute_pixels(const cv::Mat& image, const std::vector<int64_t>& order);
 
 // Writes (image - mean) / std as float CHW into `out` (C*H*W floats).
 void normalize_to_chw(const cv::Mat& image, const std::vector<double>& mean, const std::vector<double>& std,

@@ -4,9 +4,11 @@
 #include <oneapi/tbb/parallel_for.h>
 
 #include <algorithm>
+#include <cmath>
 #include <iterator>
 #include <numeric>
 #include <opencv2/core.hpp>
+#include <string_view>
 
 #include "core/error.h"
 #include "core/logging.h"
@@ -34,6 +36,34 @@ cv::Mat image_view(const ImageDataset& d, int64_t id) {
 
 at::Tensor ids_tensor(const std::vector<int64_t>& ids) { return at::tensor(at::ArrayRef<int64_t>(ids), at::kLong); }
 
+// Batches of `batch` in an epoch over `n` items; a pool smaller than one batch
+// gives one partial batch even with drop_last.
+int64_t batches_per_epoch(int64_t n, int64_t batch, bool drop_last) {
+  if (n == 0 || batch == 0) return 0;
+  return drop_last ? std::max<int64_t>(1, n / batch) : (n + batch - 1) / batch;
+}
+
+// Positions in [0, n) of batch `iter` of a stream of epochs, each epoch a
+// permutation seeded by (seed, stream, task, epoch).
+std::vector<int64_t> epoch_batch(int64_t n, int64_t batch, bool drop_last, int64_t iter, uint64_t seed,
+                                 std::string_view stream, int task) {
+  const int64_t per_epoch = batches_per_epoch(n, batch, drop_last);
+  if (per_epoch == 0) return {};
+  std::vector<int64_t> order(n);
+  std::iota(order.begin(), order.end(), 0);
+  Rng rng(stream_seed(seed, stream, task, iter / per_epoch));
+  rng.shuffle(order);
+  const int64_t begin = (iter % per_epoch) * batch;
+  return {order.begin() + begin, order.begin() + std::min(n, begin + batch)};
+}
+
+std::vector<int64_t> pick(const std::vector<int64_t>& values, const std::vector<int64_t>& positions) {
+  std::vector<int64_t> out;
+  out.reserve(positions.size());
+  for (int64_t p : positions) out.push_back(values[p]);
+  return out;
+}
+
 }  // namespace
 
 void SplitSemiOptions::declare(OptionSpec<SplitSemiOptions>& o) {
@@ -43,11 +73,23 @@ void SplitSemiOptions::declare(OptionSpec<SplitSemiOptions>& o) {
   o.include(&O::split);
   o.key("batch_size", &O::batch_size, "labeled images per iteration").above(0);
   o.key("uratio", &O::uratio, "unlabeled images per labeled image").min(0);
+  o.key("sampler", &O::sampler,
+        "epoch: each epoch a seeded permutation (every image once); uniform: each batch an independent draw; "
+        "auto: epoch when train.epochs_per_task is set")
+      .one_of({"auto", "epoch", "uniform"});
+  o.key("drop_last", &O::drop_last, "epoch sampler: drop each epoch's last partial batch");
+  o.rule([](const O& v, const ConfigSection& s) {
+    const bool uniform = v.sampler == "uniform" || (v.sampler == "auto" && !s.config().has("train.epochs_per_task"));
+    if (v.drop_last && uniform)
+      s.fail("drop_last",
+             "applies to the epoch sampler, and data.sampler is uniform here (data.sampler = \"" + v.sampler + "\")");
+  });
   o.key("mean", &O::mean, "per-channel mean on the 0..255 scale; []: the dataset's");
   o.key("std", &O::std, "per-channel std on the 0..255 scale; []: the dataset's").above(0);
   o.key("workers", &O::workers, "loader threads (TBB)").above(0);
   o.key("prefetch", &O::prefetch, "prepare the next batch in the background");
   o.section("augment", &O::augment, "the views of the training images");
+  o.section("domain", &O::domain, "domain-IL: a copy of the dataset per task under a transform");
   o.key("resize", &O::resize, "[rows, cols]: every image resized once at load; []: native size")
       .check([](const std::vector<int64_t>& r) { return r.empty() || (r.size() == 2 && r[0] > 0 && r[1] > 0); },
              "must be [] or [rows, cols] with both > 0");
@@ -66,18 +108,68 @@ SplitSemiTasks::SplitSemiTasks(SplitSemiOptions options, DatasetSplits data, uin
     data_.test = resized(*data_.test, rows, cols);
   }
   augment_.emplace(options_.augment, options_.mean, options_.std);
-  tasks_ = build_task_split(data_, options_.split, seed_);
+  const auto& split = options_.split;
+  if (options_.domain.kind != "none") {
+    const int domains = split.num_tasks                     ? *split.num_tasks
+                        : options_.domain.rotations.empty() ? 5
+                                                            : static_cast<int>(options_.domain.rotations.size());
+    data_ = transformed_domains(data_, options_.domain, domains, seed_);
+  } else if (!data_.domains.empty() && split.num_tasks && *split.num_tasks != static_cast<int>(data_.domains.size())) {
+    throw ConfigError("data.num_tasks = " + std::to_string(*split.num_tasks) + " but " + data_.name + " has " +
+                      std::to_string(data_.domains.size()) +
+                      " domains (a task each); drop num_tasks or make them agree");
+  }
+  tasks_ = data_.domains.empty() ? build_task_split(data_, split, seed_)
+                                 : build_domain_split(data_, data_.domains, split, seed_);
+  epoch_sampler_ = options_.sampler == "epoch";
+}
+
+void SplitSemiTasks::schedule_in_epochs() {
+  if (options_.sampler == "auto") epoch_sampler_ = true;
+}
+
+int64_t SplitSemiTasks::iters_for_epochs(int task, double epochs) const {
+  if (!epoch_sampler_) return TaskData::iters_for_epochs(task, epochs);
+  const auto labeled = static_cast<int64_t>(tasks_.at(task).labeled.size());
+  if (options_.drop_last && labeled < options_.batch_size)
+    throw ConfigError("data.drop_last: task " + std::to_string(task) + " has " + std::to_string(labeled) +
+                      " labeled images, fewer than one batch of data.batch_size = " +
+                      std::to_string(options_.batch_size) + ", so an epoch would have no batch");
+  const auto per_epoch = static_cast<double>(batches_per_epoch(labeled, options_.batch_size, options_.drop_last));
+  return std::max<int64_t>(1, static_cast<int64_t>(std::ceil(epochs * per_epoch)));
 }
 
 std::vector<std::string> SplitSemiTasks::describe(bool unlabeled_views) const {
-  const auto labeled = options_.split.labels_per_class < 0
-                           ? std::string("every image")
-                           : std::to_string(options_.split.labels_per_class) + " per class";
+  const auto& split = options_.split;
+  std::string labeled;
+  if (split.labels_fraction) {
+    labeled = "a share of " + options_detail::format_number(*split.labels_fraction) + " of each class";
+  } else {
+    for (size_t i = 0; i < split.labels_per_class.size(); ++i)
+      labeled += (i ? "/" : "") + (split.labels_per_class[i] < 0 ? std::string("every image")
+                                                                 : std::to_string(split.labels_per_class[i]));
+    labeled += split.labels_per_class.size() > 1 ? " per class (task by task)" : " per class";
+    if (split.labels_per_class == std::vector<int64_t>{-1}) labeled = "every image";
+  }
+  std::string sizes;
+  for (int t = 0; t < num_tasks(); ++t) {
+    const auto size = std::to_string(classes(t).size());
+    if (t == 0 || classes(t).size() != classes(t - 1).size()) sizes += (t ? ", then " : "") + size;
+  }
   std::vector<std::string> lines;
-  lines.push_back(options_.dataset + ": " + std::to_string(num_tasks()) + " tasks of " +
-                  std::to_string(classes(0).size()) + " classes, " + labeled + " labeled, uratio " +
+  lines.push_back((data_.domains.empty() ? options_.dataset : data_.name) + ": " + std::to_string(num_tasks()) +
+                  " tasks of " + sizes + " classes, " + labeled + " labeled, uratio " +
                   std::to_string(options_.uratio) + ", batch " + std::to_string(options_.batch_size) + ", " +
                   std::to_string(options_.workers) + " loader worker(s)");
+  lines.push_back(epoch_sampler_
+                      ? std::string("sampler: epoch (each epoch a seeded permutation of the task's images, ") +
+                            (options_.drop_last ? "last partial batch dropped)" : "last partial batch kept)")
+                      : std::string("sampler: uniform (each batch an independent draw)"));
+  if (!data_.domains.empty()) {
+    std::string names;
+    for (const auto& name : data_.domain_names) names += (names.empty() ? "" : ", ") + name;
+    lines.push_back("domains (one per task, every class in each): " + names);
+  }
   if (unlabeled_views) lines.push_back("strong view: " + options_.augment.describe_strong());
   return lines;
 }
@@ -105,16 +197,23 @@ TrainBatch SplitSemiTasks::train_batch(int task, int64_t iter) {
 
 TrainBatch SplitSemiTasks::build_batch(int task, int64_t iter) const {
   const TaskIndices& indices = tasks_.at(task);
-  Rng rng(stream_seed(seed_, "split_semi.batch", task, iter));
-  std::vector<int64_t> positions(indices.labeled.size());
-  std::iota(positions.begin(), positions.end(), 0);
-  std::vector<int64_t> labeled, labels;
-  for (int64_t p : draw(positions, options_.batch_size, rng)) {
-    labeled.push_back(indices.labeled[p]);
-    labels.push_back(indices.labels[p]);
+  const int64_t unlabeled_batch = load_unlabeled_ ? options_.batch_size * options_.uratio : 0;
+  std::vector<int64_t> positions, unlabeled;
+  const auto num_labeled = static_cast<int64_t>(indices.labeled.size());
+  if (epoch_sampler_) {
+    positions =
+        epoch_batch(num_labeled, options_.batch_size, options_.drop_last, iter, seed_, "split_semi.epoch", task);
+    const auto num_unlabeled = static_cast<int64_t>(indices.unlabeled.size());
+    unlabeled = pick(indices.unlabeled, epoch_batch(num_unlabeled, unlabeled_batch, options_.drop_last, iter, seed_,
+                                                    "split_semi.unlabeled_epoch", task));
+  } else {
+    Rng rng(stream_seed(seed_, "split_semi.batch", task, iter));
+    std::vector<int64_t> all(indices.labeled.size());
+    std::iota(all.begin(), all.end(), 0);
+    positions = draw(all, options_.batch_size, rng);
+    unlabeled = draw(indices.unlabeled, unlabeled_batch, rng);
   }
-  const auto unlabeled =
-      load_unlabeled_ ? draw(indices.unlabeled, options_.batch_size * options_.uratio, rng) : std::vector<int64_t>{};
+  const std::vector<int64_t> labeled = pick(indices.labeled, positions), labels = pick(indices.labels, positions);
   const auto shape = data_.train->shape();
   const int64_t n_lab = static_cast<int64_t>(labeled.size()), n_unl = static_cast<int64_t>(unlabeled.size());
   const int64_t image_floats = shape.channels * shape.height * shape.width;

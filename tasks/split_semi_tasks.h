@@ -1,12 +1,20 @@
 // The Split-Semi task sequence the trainer consumes. Each iteration's batch holds
 // `batch_size` labeled images (weak view) and `batch_size * uratio` unlabeled
-// images drawn uniformly from the task's pool, each in a weak and a strong view.
+// images from the task's pool, each in a weak and a strong view. data.sampler
+// chooses how the images of a batch are picked:
+//   uniform  each batch an independent draw (distinct images within the batch),
+//            as the reference's iteration-based Split-Semi benchmarks;
+//   epoch    each epoch a seeded permutation of the task's labeled images, cut
+//            into batches, so an epoch shows every image exactly once (mammoth,
+//            Avalanche, PyCIL); the last batch is partial unless data.drop_last.
+//            The unlabeled pool is a stream of its own epochs of the same kind.
+//   auto     epoch when the run counts epochs (train.epochs_per_task), else uniform.
 //
-// Determinism: the images of a batch are drawn from an Rng seeded by (seed, task,
-// iteration) and each sample's augmentation from one seeded by (seed, task,
-// iteration, slot), so a batch is bit-identical whatever the number of loader
-// threads, and the batch after it is prepared in the background while the current
-// one trains.
+// Determinism: a batch is a function of (seed, task, iteration) alone (the epoch
+// and the position in it follow from the iteration), each sample's augmentation of
+// (seed, task, iteration, slot), so a batch is bit-identical whatever the number
+// of loader threads and after a resume mid-epoch, and the batch after it is
+// prepared in the background while the current one trains.
 #pragma once
 
 #include <oneapi/tbb/task_arena.h>
@@ -22,6 +30,7 @@
 #include "core/task_data.h"
 #include "datasets/augment_pipeline.h"
 #include "datasets/image_dataset.h"
+#include "tasks/domains.h"
 #include "tasks/task_split.h"
 
 namespace sscl {
@@ -34,12 +43,15 @@ struct SplitSemiOptions {
   int64_t uratio = 7;             // unlabeled images per labeled image
   std::vector<double> mean, std;  // empty: the dataset's own
   std::vector<int64_t> resize;    // [rows, cols]: resize every image once at load; empty: native size
+  std::string sampler = "auto";   // auto | epoch | uniform
+  bool drop_last = false;         // epoch sampler: drop an epoch's last partial batch
   int workers = 1;                // loader threads (TBB)
   bool prefetch = true;
   AugmentOptions augment;  // data.augment.*
+  DomainOptions domain;    // data.domain.*: domain-IL copies of the dataset
 
-  // data.* (dataset, root, num_tasks, labels_per_class, class_order, batch_size,
-  // uratio, mean, std, workers, prefetch, augment.*, resize); data.sequence and
+  // data.* (dataset, root, the split's keys, batch_size, uratio, sampler,
+  // drop_last, mean, std, workers, prefetch, augment.*, resize); data.sequence and
   // data.scenario are the run builder's.
   static void declare(OptionSpec<SplitSemiOptions>& o);
 };
@@ -52,12 +64,17 @@ class SplitSemiTasks : public TaskData, public HiddenLabels {
   ~SplitSemiTasks() override;
 
   int num_tasks() const override { return static_cast<int>(tasks_.size()); }
+  bool domain_incremental() const override { return !data_.domains.empty(); }
   int64_t num_classes() const override { return data_.train->num_classes; }
   InputShape input_shape() const override { return data_.train->shape(); }
   const std::vector<int64_t>& classes(int task) const override { return tasks_.at(task).classes; }
   int64_t batch_size() const override { return options_.batch_size; }
   std::vector<std::string> describe(bool unlabeled_views) const override;
   void set_load_unlabeled(bool load) override { load_unlabeled_ = load; }
+  void schedule_in_epochs() override;
+  int64_t iters_for_epochs(int task, double epochs) const override;
+  // Whether batches are epochs of permutations (data.sampler, auto resolved).
+  bool epoch_sampler() const { return epoch_sampler_; }
   TrainBatch train_batch(int task, int64_t iter) override;
   int64_t num_eval_batches(int task, int64_t batch_size) const override;
   EvalBatch eval_batch(int task, int64_t batch, int64_t batch_size) const override;
@@ -83,6 +100,7 @@ class SplitSemiTasks : public TaskData, public HiddenLabels {
   std::optional<AugmentPipeline> augment_;  // built once mean/std are known
   std::vector<TaskIndices> tasks_;
   bool load_unlabeled_ = true;
+  bool epoch_sampler_ = false;
   mutable tbb::task_arena arena_;
   std::future<TrainBatch> pending_;
   int pending_task_ = -1;

@@ -1,9 +1,11 @@
 #include "tools/results.h"
 
+#include <ATen/core/Tensor.h>
 #include <spdlog/fmt/fmt.h>
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <numeric>
 
 #include "core/environment.h"
@@ -62,6 +64,24 @@ std::string matrix_table(const AccuracyMatrix& m, const std::string& title) {
 
 }  // namespace
 
+nlohmann::json split_json(const TaskData& data) {
+  nlohmann::json tasks = nlohmann::json::array();
+  for (int t = 0; t < data.num_tasks(); ++t) {
+    const LabeledSet labeled = data.labeled_set(t);
+    std::map<int64_t, int64_t> per_class;
+    for (int64_t c : data.classes(t)) per_class[c] = 0;
+    const auto labels = labeled.labels.contiguous();
+    for (int64_t i = 0; i < labels.numel(); ++i) ++per_class[labels.data_ptr<int64_t>()[i]];
+    nlohmann::json counts = nlohmann::json::object();
+    for (const auto& [c, n] : per_class) counts[std::to_string(c)] = n;
+    tasks.push_back({{"classes", data.classes(t)},
+                     {"labeled", labeled.ids.numel()},
+                     {"labeled_per_class", counts},
+                     {"unlabeled", data.num_unlabeled(t)}});
+  }
+  return {{"tasks", tasks}};
+}
+
 nlohmann::json results_json(const RunState& s, const RunSummary& r) {
   nlohmann::json j;
   j["name"] = r.name;
@@ -109,6 +129,7 @@ nlohmann::json results_json(const RunState& s, const RunSummary& r) {
   for (const auto& [key, value] : r.method_stats) j["method_stats"][key] = json_number(value);
   if (!r.active_learning.is_null()) j["active_learning"] = r.active_learning;
   if (!r.resumes.is_null()) j["resumes"] = r.resumes;
+  if (!r.split.is_null()) j["split"] = r.split;
   j["environment"] = {{"sscl_version", sscl_version()},
                       {"git_commit", git_commit()},
                       {"libtorch_version", libtorch_version()},

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/run_state.h"
+#include "core/task_data.h"
 
 namespace sscl {
 
@@ -18,7 +19,12 @@ struct RunSummary {
   std::vector<std::pair<std::string, double>> method_stats;  // Method::stats()
   nlohmann::json active_learning;                            // the queries and who labeled what; null without [active]
   nlohmann::json resumes;  // one entry per resume (checkpoint, position, overrides); null when none
+  nlohmann::json split;    // split_json() of the task sequence before training; null when not taken
 };
+
+// The split as built: each task's classes, labeled images per class and
+// unlabeled pool (the label budgets actually drawn, before any active query).
+nlohmann::json split_json(const TaskData& data);
 
 // Everything the issue asks of results.json: both accuracy matrices and their
 // metrics, timing, peak memory and the environment.

@@ -177,7 +177,9 @@ TrainOutcome run_training(const TrainArgs& args) {
                      0.0,
                      {},
                      {},
+                     {},
                      {}};
+  summary.split = split_json(*run.data);
   log->info("run directory {}", run_dir.string());
   for (const auto& line : describe_run(run)) log->info("{}", line);
 

@@ -194,5 +194,54 @@ TEST(Options, DescribeListsEveryKeyWithTypeDefaultRuleAndDoc) {
   EXPECT_EQ(docs[11].doc, "unlabeled weight (also: lambda_unsup)");
 }
 
+struct PerTaskOptions {
+  std::vector<int64_t> budget{5};
+  std::string order = "ascending";
+  std::vector<int64_t> order_list;
+  static void declare(OptionSpec<PerTaskOptions>& o) {
+    o.key("budget", &PerTaskOptions::budget, "one number or one per task").scalar_or_list().min(-1);
+    o.either("order", &PerTaskOptions::order, &PerTaskOptions::order_list, "a name or the ids");
+  }
+};
+
+TEST(Options, ScalarOrListAndEitherTakeAValueOrAList) {
+  const auto read = [](const std::string& toml) {
+    Config config = Config::from_string("[m]\n" + toml, "o.toml");
+    const auto options = read_options<PerTaskOptions>(config.section("m"));
+    return std::make_pair(options, config.to_toml());
+  };
+  auto [scalar, scalar_toml] = read("budget = 3\norder = \"random\"\n");
+  EXPECT_EQ(scalar.budget, (std::vector<int64_t>{3}));
+  EXPECT_EQ(scalar.order, "random");
+  EXPECT_TRUE(scalar.order_list.empty());
+  auto [list, list_toml] = read("budget = [3, 1, -1]\norder = [2, 0, 1]\n");
+  EXPECT_EQ(list.budget, (std::vector<int64_t>{3, 1, -1}));
+  EXPECT_EQ(list.order, "ascending");
+  EXPECT_EQ(list.order_list, (std::vector<int64_t>{2, 0, 1}));
+  // Defaults are recorded as declared; checks apply to a value and to each entry.
+  auto [defaults, defaults_toml] = read("");
+  EXPECT_NE(defaults_toml.find("budget = [5]\n"), std::string::npos) << defaults_toml;
+  EXPECT_NE(defaults_toml.find("order = \"ascending\""), std::string::npos) << defaults_toml;
+  EXPECT_THROW(read("budget = -2\n"), ConfigError);
+  EXPECT_THROW(read("budget = [1, -2]\n"), ConfigError);
+  EXPECT_THROW(read("budget = \"five\"\n"), ConfigError);
+  EXPECT_THROW(read("order = [\"a\"]\n"), ConfigError);
+  const auto docs = describe_options(PerTaskOptions{});
+  EXPECT_EQ(docs[0].type, "int | [int]");
+  EXPECT_EQ(docs[1].type, "string | [int]");
+}
+
+TEST(Options, AValueMayBecomeAListAcrossOverridesButNotATable) {
+  Config config = Config::from_string("[m]\nbudget = 5\norder = \"random\"\n", "o.toml");
+  config.apply_override("m.budget=[1, 2]");
+  config.apply_override("m.order=[1, 0]");
+  const auto options = read_options<PerTaskOptions>(config.section("m"));
+  EXPECT_EQ(options.budget, (std::vector<int64_t>{1, 2}));
+  EXPECT_EQ(options.order_list, (std::vector<int64_t>{1, 0}));
+  config.apply_override("m.budget=4");
+  EXPECT_EQ(read_options<PerTaskOptions>(config.section("m")).budget, (std::vector<int64_t>{4}));
+  EXPECT_THROW(config.apply_override("m.budget={a = 1}"), ConfigError);
+}
+
 }  // namespace
 }  // namespace sscl

@@ -204,5 +204,53 @@ TEST(ImageFolder, ImagesBeyondMemoryAreADataError) {
       << error;
 }
 
+// root/<domain>/<class>/img_i.png with pixel value 10 * domain + class + i.
+void write_domain(const fs::path& root, const std::string& domain, int d, const std::vector<std::string>& classes,
+                  int per_class) {
+  for (size_t c = 0; c < classes.size(); ++c)
+    for (int i = 0; i < per_class; ++i) {
+      fs::create_directories(root / domain / classes[c]);
+      const cv::Mat image(4, 4, CV_8UC1, cv::Scalar(10 * d + static_cast<int>(c) + i));
+      ASSERT_TRUE(cv::imwrite((root / domain / classes[c] / ("img_" + std::to_string(i) + ".png")).string(), image));
+    }
+}
+
+TEST(ImageFolderDomains, EachDomainIsARangeOfTheSameClassesWithAFifthHeldOut) {
+  TempDir dir;
+  write_domain(dir.path(), "a_day", 0, {"cat", "dog"}, 10);
+  write_domain(dir.path(), "b_night", 1, {"cat", "dog"}, 5);
+  const auto splits = DatasetRegistry::get().at("image_folder_domains")(dir.path().string());
+  EXPECT_EQ(splits.domain_names, (std::vector<std::string>{"a_day", "b_night"}));
+  EXPECT_EQ(splits.class_names, (std::vector<std::string>{"cat", "dog"}));
+  ASSERT_EQ(splits.domains.size(), 2u);
+  // Domain a: 2 classes x 10 images, every fifth (img_4, img_9) for test: 16 + 4.
+  EXPECT_EQ(splits.domains[0].train_begin, 0);
+  EXPECT_EQ(splits.domains[0].train_end, 16);
+  EXPECT_EQ(splits.domains[0].test_end, 4);
+  EXPECT_EQ(splits.domains[1].train_begin, 16);
+  EXPECT_EQ(splits.domains[1].train_end, 24);  // 2 x 4
+  EXPECT_EQ(splits.domains[1].test_begin, 4);
+  EXPECT_EQ(splits.domains[1].test_end, 6);
+  EXPECT_EQ(splits.train->size(), 24);
+  EXPECT_EQ(splits.test->labels[5].item<int64_t>(), 1);
+  // The files' order is by name: img_0, img_1, img_2, img_3, img_5 ... of cat in
+  // domain b start at 16; its held-out test image is img_4 (10 + 0 + 4).
+  EXPECT_EQ(splits.train->images[16].flatten()[0].item<int>(), 10);
+  EXPECT_EQ(splits.test->images[4].flatten()[0].item<int>(), 14);
+}
+
+TEST(ImageFolderDomains, ADomainWithOtherClassesIsNamed) {
+  TempDir dir;
+  write_domain(dir.path(), "a", 0, {"cat", "dog"}, 5);
+  write_domain(dir.path(), "b", 1, {"cat", "cow"}, 5);
+  try {
+    DatasetRegistry::get().at("image_folder_domains")(dir.path().string());
+    ADD_FAILURE() << "no error";
+  } catch (const DataError& e) {
+    EXPECT_NE(std::string(e.what()).find((dir.path() / "b").string() + ": its class folders differ"), std::string::npos)
+        << e.what();
+  }
+}
+
 }  // namespace
 }  // namespace sscl

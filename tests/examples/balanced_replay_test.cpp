@@ -29,7 +29,7 @@ Trained train_example(const testing::TempDir& dir, const std::string* resume_fro
       "example.toml");
   SplitSemiOptions data;
   data.split.num_tasks = 2;
-  data.split.labels_per_class = 6;
+  data.split.labels_per_class = {6};
   data.batch_size = 4;
   data.uratio = 1;
   data.prefetch = false;

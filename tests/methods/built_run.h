@@ -19,7 +19,7 @@ namespace sscl::testing {
 inline SplitSemiOptions small_split(int64_t labels_per_class = 3, int64_t uratio = 2) {
   SplitSemiOptions o;
   o.split.num_tasks = 2;
-  o.split.labels_per_class = labels_per_class;
+  o.split.labels_per_class = {labels_per_class};
   o.batch_size = 4;
   o.uratio = uratio;
   return o;

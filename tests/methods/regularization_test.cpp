@@ -256,7 +256,7 @@ class RegularizationRun : public ::testing::Test {
   static SplitSemiOptions data_options() {
     SplitSemiOptions o;
     o.split.num_tasks = 2;
-    o.split.labels_per_class = 3;
+    o.split.labels_per_class = {3};
     o.batch_size = 4;
     o.uratio = 1;
     return o;

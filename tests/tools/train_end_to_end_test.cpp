@@ -180,10 +180,64 @@ TEST(TrainEndToEnd, EpochsPerTaskConvertToIterationsOverTheLabeledImages) {
   for (const auto& task : results["timing"]["tasks"]) EXPECT_EQ(task["iters"], 10);
   EXPECT_TRUE(results["method_stats"].is_object());
 
+  // An epoch schedule makes the sampler epochs of permutations; the split as drawn
+  // is in results.json.
+  EXPECT_NE(p.out.find("sampler: epoch (each epoch a seeded permutation"), std::string::npos) << p.out;
+  const auto& split = results["split"]["tasks"];
+  ASSERT_EQ(split.size(), 5u);
+  EXPECT_EQ(split[1]["classes"], nlohmann::json::array({2, 3}));
+  EXPECT_EQ(split[1]["labeled_per_class"]["2"], 12);
+  EXPECT_EQ(split[1]["unlabeled"], 0);
+
   const auto bad = testing::run_train(
       testing::config_path("configs/sft/sft_small_cnn_fmnist5.toml") + " --cfg-options train.epochs_per_task=0", dir);
   EXPECT_NE(bad.exit_code, 0);
   EXPECT_NE(bad.err.find("train.epochs_per_task"), std::string::npos) << bad.err;
+}
+
+// Domain-IL on Rotated Fashion-MNIST: every task has the 10 classes, one shared
+// head, and the accuracy matrices cover each rotation seen.
+TEST(TrainEndToEnd, DomainIncrementalRunOnRotatedFashionMnist) {
+  TempDir dir;
+  testing::write_tiny_fashion_mnist(dir / "data", 12, 4);
+  const auto run_dir = dir / "run";
+  const std::string base = testing::config_path("configs/er/er_small_cnn_fmnist5.toml") + " " + tiny_overrides(dir) +
+                           " data.scenario=domain-il data.domain.kind=rotated data.num_tasks=3 "
+                           "'data.domain.rotations=[0.0, 45.0, 90.0]'";
+  const auto p = testing::run_train(base + " --work-dir '" + run_dir.string() + "'", dir);
+  ASSERT_EQ(p.exit_code, 0) << p.err << p.out;
+  EXPECT_NE(p.out.find("domains (one per task, every class in each): rotated 0 deg, rotated 45 deg, rotated 90 deg"),
+            std::string::npos)
+      << p.out;
+  const auto results = nlohmann::json::parse(testing::read_file(run_dir / "results.json"));
+  EXPECT_EQ(results["scenario"], "domain-il");
+  const auto& m = results["accuracy"]["class_il"]["matrix"];
+  ASSERT_EQ(m.size(), 3u);
+  for (int i = 0; i < 3; ++i)
+    for (int j = 0; j <= i; ++j) EXPECT_TRUE(m[i][j].is_number()) << i << " " << j;
+  // One head over every class: the task mask is every class, so both views agree.
+  EXPECT_EQ(results["accuracy"]["task_il"]["matrix"], m);
+  EXPECT_EQ(results["split"]["tasks"][2]["labeled_per_class"].size(), 10u);
+  EXPECT_EQ(results["split"]["tasks"][2]["labeled_per_class"]["7"], 3);
+
+  // Refused combinations name their key, and nothing is written.
+  const auto refused = [&](const std::string& args, const std::string& key) {
+    const auto bad_dir = dir / "refused";
+    const auto r = testing::run_train(args + " --work-dir '" + bad_dir.string() + "'", dir);
+    EXPECT_NE(r.exit_code, 0) << args;
+    EXPECT_NE(r.err.find(key), std::string::npos) << args << ": " << r.err;
+    EXPECT_FALSE(std::filesystem::exists(bad_dir)) << args;
+  };
+  refused(testing::config_path("configs/er/er_small_cnn_fmnist5.toml") + " " + tiny_overrides(dir) +
+              " data.scenario=domain-il",
+          "config key 'data.scenario'");
+  refused(base + " data.scenario=class-il", "config key 'data.scenario'");
+  refused(base + " 'data.domain.rotations=[0.0, 45.0]'", "data.domain.rotations");
+  refused(testing::config_path("configs/pnn/pnn_small_cnn_fmnist5.toml") + " " + tiny_overrides(dir) +
+              " data.scenario=domain-il data.domain.kind=permuted data.num_tasks=2",
+          "does not support data.scenario = 'domain-il'");
+  refused(base + " 'data.labels_per_class=[3, 3]'", "data.labels_per_class");
+  refused(base + " data.labels_fraction=0", "data.labels_fraction");
 }
 
 // Entropy queries with the ground-truth oracle, then a second run whose labels

@@ -162,12 +162,25 @@ TEST(TrainErrors, WrongMagicIdxFile) {
   expect_one_line_error(f, "t10k-labels-idx1-ubyte: not an IDX file");
 }
 
-TEST(TrainErrors, ScenarioTheMethodDoesNotSupportIsRejectedBeforeTraining) {
+TEST(TrainErrors, ScenarioTheDataOrMethodDoesNotSupportIsRejectedBeforeTraining) {
   TempDir dir;
-  const auto f = run_failing(testing::config_path(kSftConfig) + " --cfg-options data.scenario=domain-il", dir);
+  testing::write_tiny_fashion_mnist(dir / "data", 6, 2);
+  const std::string data = " data.root='" + (dir / "data").string() + "'";
+  auto f = run_failing(testing::config_path(kSftConfig) + " --cfg-options data.scenario=online-il", dir);
   expect_one_line_error(f,
-                        "config key 'data.scenario' (--cfg-options data.scenario=domain-il): must be one of: task-il, "
-                        "class-il; got 'domain-il'");
+                        "config key 'data.scenario' (--cfg-options data.scenario=online-il): must be one of: task-il, "
+                        "class-il, domain-il; got 'online-il'");
+  // Class-incremental tasks are not domains.
+  f = run_failing(testing::config_path(kSftConfig) + " --cfg-options data.scenario=domain-il" + data, dir);
+  expect_one_line_error(
+      f,
+      "config key 'data.scenario' (--cfg-options data.scenario=domain-il): domain-il needs tasks that "
+      "share every class under changing inputs");
+  // Multi-head models choose a head by the task id.
+  f = run_failing(testing::config_path(kSftConfig) +
+                      " --cfg-options data.scenario=domain-il data.domain.kind=rotated model.multi_head=true" + data,
+                  dir);
+  expect_one_line_error(f, "config key 'model.multi_head' (--cfg-options model.multi_head=true): needs data.scenario");
 }
 
 TEST(TrainErrors, DivergingRunStopsAndIsNotMarkedFinished) {
