@@ -12,7 +12,9 @@ namespace sscl {
 SSCL_DEFINE_REGISTRY(MethodRegistry, "method", "method")
 
 bool resolve_train_mask(const std::string& train_mask, Scenario scenario) {
-  if (train_mask == "task") return true;
+  // In domain-IL a task's classes are every class: the mask would change nothing,
+  // and methods that group classes by task (LwF) would count them once per task.
+  if (train_mask == "task") return scenario != Scenario::kDomainIL;
   if (train_mask == "none") return false;
   if (train_mask == "auto") return scenario == Scenario::kTaskIL;
   throw ConfigError("method.train_mask = '" + train_mask + "': expected auto, task or none");

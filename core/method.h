@@ -55,9 +55,9 @@ struct MethodContext {
 
 // method.train_mask: "task" masks the training logits to the current task's
 // classes, "none" trains on all logits (the reference), "auto" = "task" in
-// task-IL and "none" in class-IL. Without the mask, learning a new task pushes the
-// old classes' logits down along the new task's features, and in task-IL an old
-// task's look-alike classes can end up inverted (docs/methods.md, "Training logits").
+// task-IL and "none" in class-IL; in domain-IL every mask is every class, so "none". Without the mask, learning a new
+// task pushes the old classes' logits down along the new task's features, and in task-IL an old task's look-alike
+// classes can end up inverted (docs/methods.md, "Training logits").
 bool resolve_train_mask(const std::string& train_mask, Scenario scenario);
 
 // What a method can do and needs, declared once in its constructor

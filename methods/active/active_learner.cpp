@@ -244,8 +244,11 @@ std::vector<int64_t> ActiveLearner::choose(int task, int round, int64_t count) {
 
 std::vector<int64_t> ActiveLearner::query_classes(int task) const {
   if (method_.context().scenario == Scenario::kTaskIL) return data_.classes(task);
+  // Every class seen so far, once each (in domain-IL every task brings them all again).
   std::vector<int64_t> out;
-  for (int t = 0; t <= task; ++t) out.insert(out.end(), data_.classes(t).begin(), data_.classes(t).end());
+  for (int t = 0; t <= task; ++t)
+    for (int64_t c : data_.classes(t))
+      if (std::find(out.begin(), out.end(), c) == out.end()) out.push_back(c);
   return out;
 }
 

@@ -3,6 +3,8 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <map>
+#include <utility>
 
 #include "core/error.h"
 
@@ -63,23 +65,24 @@ void ReplayBuffer::write(int64_t slot, const ReplaySamples& s, int64_t row) {
   index_slot(slot, s.ids[row].item<int64_t>());
 }
 
-int64_t ReplayBuffer::class_balanced_slot(int64_t label, Rng& rng) {
-  std::vector<int64_t> counts;
-  for (int64_t l : labels_) {
-    if (l < 0) continue;
-    if (l >= static_cast<int64_t>(counts.size())) counts.resize(static_cast<size_t>(l) + 1, 0);
-    ++counts[static_cast<size_t>(l)];
+int64_t ReplayBuffer::class_balanced_slot(int64_t label, int64_t task, Rng& rng) {
+  const auto tasks = store_.tasks.accessor<int64_t, 1>();
+  std::map<std::pair<int64_t, int64_t>, int64_t> counts;  // (label, task) -> entries, in order
+  for (int64_t slot = 0; slot < size_; ++slot) {
+    const int64_t l = labels_[static_cast<size_t>(slot)];
+    if (l >= 0) ++counts[{l, tasks[slot]}];
   }
-  const int64_t largest = *std::max_element(counts.begin(), counts.end());
-  const int64_t own = label < static_cast<int64_t>(counts.size()) ? counts[static_cast<size_t>(label)] : 0;
-  if (own >= largest) return -1;  // its class is already among the largest: drop
-  std::vector<int64_t> victims;   // entries of a largest class, chosen at random among ties
-  std::vector<int64_t> largest_classes;
-  for (size_t c = 0; c < counts.size(); ++c)
-    if (counts[c] == largest) largest_classes.push_back(static_cast<int64_t>(c));
-  const int64_t victim_class = largest_classes[rng.below(largest_classes.size())];
+  int64_t largest = 0;
+  for (const auto& [group, n] : counts) largest = std::max(largest, n);
+  const auto own = counts.find({label, task});
+  if (own != counts.end() && own->second >= largest) return -1;  // already among the largest: drop
+  std::vector<std::pair<int64_t, int64_t>> largest_groups;       // chosen at random among ties
+  for (const auto& [group, n] : counts)
+    if (n == largest) largest_groups.push_back(group);
+  const auto victim = largest_groups[rng.below(largest_groups.size())];
+  std::vector<int64_t> victims;
   for (int64_t slot = 0; slot < size_; ++slot)
-    if (labels_[static_cast<size_t>(slot)] == victim_class) victims.push_back(slot);
+    if (labels_[static_cast<size_t>(slot)] == victim.first && tasks[slot] == victim.second) victims.push_back(slot);
   return victims[rng.below(victims.size())];
 }
 
@@ -114,7 +117,7 @@ int64_t ReplayBuffer::add(const ReplaySamples& s, Rng& rng, std::vector<int64_t>
       const auto j = static_cast<int64_t>(rng.below(static_cast<uint64_t>(seen_) + 1));
       if (j < capacity_) slot = j;
     } else {
-      slot = class_balanced_slot(host.labels[row].item<int64_t>(), rng);
+      slot = class_balanced_slot(host.labels[row].item<int64_t>(), host.tasks[row].item<int64_t>(), rng);
     }
     ++seen_;
     if (slot < 0) continue;

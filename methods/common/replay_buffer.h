@@ -10,6 +10,8 @@
 //   - class_balanced (GDumb's greedy sampler): while not full every sample is
 //     kept; when full, a sample of a class with fewer entries than the largest
 //     class replaces a random entry of the largest class, otherwise it is dropped.
+//     A "class" is a (label, task) pair: the label alone in class-IL (a label has
+//     one task), a class per domain in domain-IL, so later domains still get in.
 // Randomness comes from the Rng the caller passes, so a method can seed it by
 // (seed, task, iteration) and stay reproducible without storing generator state.
 #pragma once
@@ -96,7 +98,7 @@ class ReplayBuffer : public Stateful {
  private:
   void allocate(const ReplaySamples& like);
   void write(int64_t slot, const ReplaySamples& samples, int64_t row);
-  int64_t class_balanced_slot(int64_t label, Rng& rng);
+  int64_t class_balanced_slot(int64_t label, int64_t task, Rng& rng);
 
   int64_t capacity_;
   ReplayPolicy policy_;

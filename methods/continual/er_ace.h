@@ -34,6 +34,10 @@ class ErAce : public Er {
  public:
   explicit ErAce(const ReplayOptions& options) : Er(options) {
     traits_.needs_plain_labeled_pass = true;  // its asymmetric loss
+    // The asymmetric loss keeps a new task's classes from pushing the old ones
+    // down; in domain-IL every task has every class, so there is nothing for it to
+    // separate (it would be ER): use ER there.
+    traits_.scenarios = {Scenario::kTaskIL, Scenario::kClassIL};
   }
 
   std::string name() const override { return "er_ace"; }

@@ -44,13 +44,15 @@ std::vector<int64_t> herding_selection(const at::Tensor& features, int64_t m) {
   return chosen;
 }
 
-std::vector<int64_t> keep_first_per_class(const at::Tensor& labels, int64_t m) {
+std::vector<int64_t> keep_first_per_class(const at::Tensor& labels, int64_t m, const at::Tensor& tasks) {
   const auto host = labels.to(torch::kCPU, torch::kLong).contiguous();
+  const auto task_host = tasks.defined() ? tasks.to(torch::kCPU, torch::kLong).contiguous() : torch::zeros_like(host);
   const int64_t* l = host.data_ptr<int64_t>();
-  std::map<int64_t, int64_t> kept_of_class;
+  const int64_t* t = task_host.data_ptr<int64_t>();
+  std::map<std::pair<int64_t, int64_t>, int64_t> kept_of_group;
   std::vector<int64_t> rows;
   for (int64_t i = 0; i < host.numel(); ++i)
-    if (kept_of_class[l[i]]++ < m) rows.push_back(i);
+    if (kept_of_group[{l[i], t[i]}]++ < m) rows.push_back(i);
   return rows;
 }
 
@@ -126,7 +128,10 @@ LossTerms Icarl::step(const TrainBatch& batch, const RunState& state) {
     torch::NoGradGuard no_grad;
     old_logits = teacher_->forward(images);
   }
-  const auto targets = icarl_targets(labels, old_logits, classes_up_to(task - 1), model()->num_classes());
+  // The old classes are those of earlier tasks that this task does not bring again:
+  // in domain-IL none (every task has every class), so labels always count.
+  const auto old_classes = classes_up_to(task - 1).logical_and(task_class_masks_.at(task).logical_not());
+  const auto targets = icarl_targets(labels, old_logits, old_classes, model()->num_classes());
   // Each row learns the classes seen so far, or, under the task mask, its own task's classes.
   const auto class_mask =
       context().mask_train_logits ? torch::stack(task_class_masks_).index_select(0, tasks) : classes_up_to(task);
@@ -154,14 +159,17 @@ torch::Tensor Icarl::plain_features(const torch::Tensor& raw) {
 }
 
 void Icarl::update_exemplars(int task) {
+  // Exemplars per (class, task) pair: per class in class-IL, per class per domain
+  // in domain-IL (a class that every task brings counts once per task).
   int64_t seen = 0;
   for (int t = 0; t <= task; ++t) seen += static_cast<int64_t>(task_classes(t).size());
-  const int64_t m = options_.buffer_size / seen;  // exemplars per class
+  const int64_t m = options_.buffer_size / seen;
   Rng rng = this->rng("icarl.memory", task);
 
   // ReduceExemplarSet (Alg. 5): every old class keeps the first m of its herding order.
   ReplaySamples kept = memory_.all();
-  if (kept.size() > 0) kept = memory_.at_slots(torch::tensor(keep_first_per_class(kept.labels, m), torch::kLong));
+  if (kept.size() > 0)
+    kept = memory_.at_slots(torch::tensor(keep_first_per_class(kept.labels, m, kept.tasks), torch::kLong));
   memory_.clear();
   if (kept.size() > 0) memory_.add(kept, rng);
 

@@ -25,7 +25,9 @@ std::vector<int64_t> herding_selection(const at::Tensor& features, int64_t m);
 
 // Reduce (Alg. 5): the rows to keep when every class keeps its first m entries.
 // `labels` [N] lists the entries in stored order (each class's in herding order).
-std::vector<int64_t> keep_first_per_class(const at::Tensor& labels, int64_t m);
+// With `tasks` [N], every (class, task) pair keeps its first m: the same in
+// class-IL (a class has one task), a quota per class per domain in domain-IL.
+std::vector<int64_t> keep_first_per_class(const at::Tensor& labels, int64_t m, const at::Tensor& tasks = {});
 
 // Class means of exemplar features (Alg. 1): each class's L2-normalised features
 // averaged and re-normalised. Returns means [num_classes, D] (zero rows for

@@ -112,7 +112,7 @@ void EdgeHml::after_task(const RunState& state) {
   refill_online_tier(state.task);
 }
 
-std::vector<double> EdgeHml::labeled_class_losses(const std::vector<int64_t>& classes) {
+std::vector<double> EdgeHml::labeled_class_losses(const std::vector<int64_t>& classes, int task) {
   namespace F = torch::nn::functional;
   std::vector<double> sum(classes.size(), 0.0);
   std::vector<int64_t> count(classes.size(), 0);
@@ -130,7 +130,9 @@ std::vector<double> EdgeHml::labeled_class_losses(const std::vector<int64_t>& cl
                                            F::CrossEntropyFuncOptions().reduction(torch::kNone))
                               .to(torch::kCPU, torch::kDouble);
       const auto host_labels = labels.cpu();
+      const auto host_tasks = tasks.cpu();
       for (int64_t i = 0; i < n; ++i) {
+        if (host_tasks[i].item<int64_t>() != task) continue;
         const auto it = std::find(classes.begin(), classes.end(), host_labels[i].item<int64_t>());
         if (it == classes.end()) continue;
         const auto c = static_cast<size_t>(it - classes.begin());
@@ -210,7 +212,7 @@ void EdgeHml::refill_online_tier(int task) {
   std::vector<double> class_weights;
   int64_t drawn = 0;
   if (k > 0 && entries.size() > 0) {
-    const auto losses = labeled_class_losses(classes);
+    const auto losses = labeled_class_losses(classes, task);
     class_weights = edgehml_class_weights(counts, losses, entries.size());
     std::vector<double> weights(static_cast<size_t>(entries.size()));
     for (int64_t i = 0; i < entries.size(); ++i) {

@@ -77,8 +77,10 @@ class EdgeHml : public Er {
   OfflineTier& offline_tier() { return *offline_; }
 
  private:
-  // Mean CE of the labeled tier's images per class (eval mode, no gradient).
-  std::vector<double> labeled_class_losses(const std::vector<int64_t>& classes);
+  // Mean CE per class of the labeled tier's images of `task` (eval mode, no
+  // gradient): in class-IL those are the class's entries anyway; in domain-IL a
+  // class's entries of earlier domains would blur how hard the current one is.
+  std::vector<double> labeled_class_losses(const std::vector<int64_t>& classes, int task);
   // The task-end draw from the offline tier into the online tier.
   void refill_online_tier(int task);
 

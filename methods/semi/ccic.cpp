@@ -220,16 +220,20 @@ ReplayBatch Ccic::draw_past(int64_t n, int task, Rng& rng) const {
   std::vector<int64_t> order(static_cast<size_t>(past_limit_));
   std::iota(order.begin(), order.end(), 0);
   order = rng.sample(order, order.size());  // a uniform permutation of the candidate slots
-  // The first n slots of it that still hold an earlier task: a uniform draw among them.
+  // The first n slots of it that hold a class of an earlier task and not of this
+  // one: a uniform draw among them. In domain-IL every class is the current task's
+  // too, so there are none and the memory contrast is off (it would learn to tell
+  // the domains of one class apart).
+  const auto& current = task_classes(task);
   std::vector<int64_t> chosen;
   for (size_t pos = 0; pos < order.size() && static_cast<int64_t>(chosen.size()) < n; pos += static_cast<size_t>(n)) {
     const size_t end = std::min(order.size(), pos + static_cast<size_t>(n));
     const std::vector<int64_t> chunk(order.begin() + static_cast<std::ptrdiff_t>(pos),
                                      order.begin() + static_cast<std::ptrdiff_t>(end));
-    const auto tasks = buffer_.at_slots(torch::tensor(chunk, torch::kLong)).tasks.contiguous();
-    const int64_t* t = tasks.data_ptr<int64_t>();
+    const auto labels = buffer_.at_slots(torch::tensor(chunk, torch::kLong)).labels.contiguous();
+    const int64_t* l = labels.data_ptr<int64_t>();
     for (size_t j = 0; j < chunk.size() && static_cast<int64_t>(chosen.size()) < n; ++j)
-      if (t[j] != task) chosen.push_back(chunk[j]);
+      if (std::find(current.begin(), current.end(), l[j]) == current.end()) chosen.push_back(chunk[j]);
   }
   if (chosen.empty()) return {};
   return to_replay_batch(buffer_.at_slots(torch::tensor(chosen, torch::kLong)), data(), View::kWeak, rng.next(),

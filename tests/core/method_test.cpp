@@ -32,6 +32,8 @@ TEST(Method, TrainMaskResolvesPerScenario) {
   EXPECT_TRUE(resolve_train_mask("auto", Scenario::kTaskIL));
   EXPECT_FALSE(resolve_train_mask("auto", Scenario::kClassIL));
   EXPECT_TRUE(resolve_train_mask("task", Scenario::kClassIL));
+  EXPECT_FALSE(resolve_train_mask("task", Scenario::kDomainIL));  // every class: nothing to mask
+  EXPECT_FALSE(resolve_train_mask("auto", Scenario::kDomainIL));
   EXPECT_FALSE(resolve_train_mask("none", Scenario::kTaskIL));
   EXPECT_THROW(resolve_train_mask("heads", Scenario::kTaskIL), ConfigError);
 }

@@ -38,6 +38,11 @@ TEST(Icarl, ReductionKeepsTheFirstMOfEachClassInStoredOrder) {
   EXPECT_EQ(keep_first_per_class(labels, 2), (std::vector<int64_t>{0, 1, 3, 4, 7}));
   EXPECT_EQ(keep_first_per_class(labels, 1), (std::vector<int64_t>{0, 3, 7}));
   EXPECT_TRUE(keep_first_per_class(labels, 0).empty());
+  // Per (class, task): a class that two tasks bring (domain-IL) keeps m of each.
+  const auto same = torch::tensor({0, 0, 0, 0, 1, 1}, torch::kLong);
+  const auto tasks = torch::tensor({0, 0, 1, 1, 0, 1}, torch::kLong);
+  EXPECT_EQ(keep_first_per_class(same, 1, tasks), (std::vector<int64_t>{0, 2, 4, 5}));
+  EXPECT_EQ(keep_first_per_class(same, 1), (std::vector<int64_t>{0, 4}));
 }
 
 TEST(Icarl, ClassMeansAverageNormalisedFeaturesAndRenormalise) {

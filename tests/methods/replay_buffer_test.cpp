@@ -87,6 +87,26 @@ TEST(ReplayBuffer, ClassBalancedReplacesFromTheLargestClassAndDropsOverrepresent
   EXPECT_LE(*std::max_element(counts.begin(), counts.end()) - *std::min_element(counts.begin(), counts.end()), 1);
 }
 
+TEST(ReplayBuffer, ClassBalancedCountsAClassOfEachTaskApartForDomains) {
+  // Domain-IL: task 1 brings classes 0 and 1 again. Balancing by label alone would
+  // drop all of task 1 (its classes are already the largest); by (label, task)
+  // task 1's classes enter, each taking entries from the largest pairs.
+  ReplayBuffer buffer(8, ReplayPolicy::kClassBalanced);
+  Rng rng(3);
+  buffer.add(labeled({0, 0, 0, 0, 1, 1, 1, 1}), rng);
+  auto second = labeled({0, 1, 0, 1, 0, 1, 0, 1});
+  second.ids = second.ids + 100;
+  second.tasks = torch::ones({8}, torch::kLong);
+  const int64_t stored = buffer.add(second, rng);
+  EXPECT_GE(stored, 3);
+  const auto all = buffer.all();
+  EXPECT_EQ(all.tasks.eq(1).sum().item<int64_t>(), stored);
+  // Every (label, task) pair has 2 entries: the memory is balanced over the domains.
+  for (int64_t label : {0, 1})
+    for (int64_t task : {0, 1})
+      EXPECT_EQ((all.labels.eq(label) & all.tasks.eq(task)).sum().item<int64_t>(), 2) << label << ", " << task;
+}
+
 TEST(ReplayBuffer, BytesAreTheFullAllocationOfEveryStoredField) {
   ReplayBuffer buffer(7, ReplayPolicy::kReservoir, ReplayFields{3, true});
   EXPECT_EQ(buffer.bytes(), 0);  // nothing allocated before the first offer
