@@ -60,8 +60,8 @@ DatasetSplits transformed_domains(const DatasetSplits& data, const DomainOptions
     throw ConfigError("data.domain.kind = " + options.kind + ": " + data.name +
                       " has domains of its own; set data.domain.kind = \"none\"");
   std::function<cv::Mat(int, const cv::Mat&)> op;
+  const auto angles = options.kind == "rotated" ? rotation_angles(options, domains) : std::vector<double>{};
   if (options.kind == "rotated") {
-    const auto angles = rotation_angles(options, domains);
     op = [angles](int t, const cv::Mat& image) { return rotate(image, angles[t]); };
   } else {
     const auto shape = data.train->shape();
@@ -82,8 +82,7 @@ DatasetSplits transformed_domains(const DatasetSplits& data, const DomainOptions
     out.domains.push_back(
         {train_begins[t], train_begins[t] + data.train->size(), test_begins[t], test_begins[t] + data.test->size()});
     out.domain_names.push_back(options.kind == "rotated"
-                                   ? options.kind + " " +
-                                         options_detail::format_number(rotation_angles(options, domains)[t]) + " deg"
+                                   ? options.kind + " " + options_detail::format_number(angles[t]) + " deg"
                                    : "permutation " + std::to_string(t));
   }
   return out;
