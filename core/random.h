@@ -8,6 +8,7 @@
 #include <initializer_list>
 #include <random>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -100,6 +101,33 @@ class Rng {
     for (size_t i = 0; i < k && i < v.size(); ++i) std::swap(v[i], v[i + below(v.size() - i)]);
     v.resize(std::min(k, v.size()));
     return v;
+  }
+  // The positions in v of the k elements sample(v, k) would return for the same
+  // state (the swaps do not depend on the values), in O(k): the partial
+  // Fisher-Yates runs on a virtual [0, n) whose swapped entries a small map holds.
+  // For draws of a batch from a large pool.
+  std::vector<int64_t> sample_positions(size_t n, size_t k) {
+    const size_t m = std::min(k, n);
+    std::unordered_map<size_t, int64_t> moved;  // entries that differ from their position
+    moved.reserve(2 * m);
+    const auto at = [&](size_t p) {
+      const auto it = moved.find(p);
+      return it == moved.end() ? static_cast<int64_t>(p) : it->second;
+    };
+    std::vector<int64_t> out(m);
+    for (size_t i = 0; i < m; ++i) {
+      const size_t j = i + below(n - i);
+      out[i] = at(j);
+      moved[j] = at(i);
+    }
+    return out;
+  }
+  // sample(v, k) without copying v.
+  template <typename T>
+  std::vector<T> sample_from(const std::vector<T>& v, size_t k) {
+    std::vector<T> out;
+    for (const int64_t p : sample_positions(v.size(), k)) out.push_back(v[static_cast<size_t>(p)]);
+    return out;
   }
 
  private:

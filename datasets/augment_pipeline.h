@@ -36,6 +36,9 @@ class AugmentPipeline {
   AugmentPipeline(AugmentOptions options, std::vector<double> mean, std::vector<double> std);
 
   cv::Mat weak(const cv::Mat& image, Rng& rng) const;
+  // No crop and no flip: the weak view is the image unchanged (what it draws moves
+  // only the generator, so a caller that draws nothing after it may skip it).
+  bool weak_is_identity() const { return options_.crop_padding <= 0 && options_.hflip <= 0; }
   cv::Mat strong(const cv::Mat& image, Rng& rng) const;
   void normalize(const cv::Mat& image, float* chw) const;
 

@@ -21,9 +21,18 @@ namespace {
 // k ids from `pool`: distinct when the pool is large enough, else with replacement.
 std::vector<int64_t> draw(const std::vector<int64_t>& pool, int64_t k, Rng& rng) {
   if (pool.empty() || k == 0) return {};
-  if (static_cast<size_t>(k) <= pool.size()) return rng.sample(pool, static_cast<size_t>(k));
+  if (static_cast<size_t>(k) <= pool.size()) return rng.sample_from(pool, static_cast<size_t>(k));
   std::vector<int64_t> out(k);
   for (auto& id : out) id = pool[rng.below(pool.size())];
+  return out;
+}
+
+// draw() from the positions [0, n) of a pool, without building them.
+std::vector<int64_t> draw_positions(size_t n, int64_t k, Rng& rng) {
+  if (n == 0 || k == 0) return {};
+  if (static_cast<size_t>(k) <= n) return rng.sample_positions(n, static_cast<size_t>(k));
+  std::vector<int64_t> out(k);
+  for (auto& p : out) p = static_cast<int64_t>(rng.below(n));
   return out;
 }
 
@@ -41,20 +50,6 @@ at::Tensor ids_tensor(const std::vector<int64_t>& ids) { return at::tensor(at::A
 int64_t batches_per_epoch(int64_t n, int64_t batch, bool drop_last) {
   if (n == 0 || batch == 0) return 0;
   return drop_last ? std::max<int64_t>(1, n / batch) : (n + batch - 1) / batch;
-}
-
-// Positions in [0, n) of batch `iter` of a stream of epochs, each epoch a
-// permutation seeded by (seed, stream, task, epoch).
-std::vector<int64_t> epoch_batch(int64_t n, int64_t batch, bool drop_last, int64_t iter, uint64_t seed,
-                                 std::string_view stream, int task) {
-  const int64_t per_epoch = batches_per_epoch(n, batch, drop_last);
-  if (per_epoch == 0) return {};
-  std::vector<int64_t> order(n);
-  std::iota(order.begin(), order.end(), 0);
-  Rng rng(stream_seed(seed, stream, task, iter / per_epoch));
-  rng.shuffle(order);
-  const int64_t begin = (iter % per_epoch) * batch;
-  return {order.begin() + begin, order.begin() + std::min(n, begin + batch)};
 }
 
 std::vector<int64_t> pick(const std::vector<int64_t>& values, const std::vector<int64_t>& positions) {
@@ -87,7 +82,8 @@ void SplitSemiOptions::declare(OptionSpec<SplitSemiOptions>& o) {
   o.key("mean", &O::mean, "per-channel mean on the 0..255 scale; []: the dataset's");
   o.key("std", &O::std, "per-channel std on the 0..255 scale; []: the dataset's").above(0);
   o.key("workers", &O::workers, "loader threads (TBB)").above(0);
-  o.key("prefetch", &O::prefetch, "prepare the next batch in the background");
+  o.key("prefetch", &O::prefetch, "a loader thread prepares the coming batches in the background");
+  o.key("prefetch_factor", &O::prefetch_factor, "batches the loader thread prepares ahead").above(0);
   o.section("augment", &O::augment, "the views of the training images");
   o.section("domain", &O::domain, "domain-IL: a copy of the dataset per task under a transform");
   o.key("resize", &O::resize, "[rows, cols]: every image resized once at load; []: native size")
@@ -125,6 +121,7 @@ SplitSemiTasks::SplitSemiTasks(SplitSemiOptions options, DatasetSplits data, uin
 }
 
 void SplitSemiTasks::schedule_in_epochs() {
+  drop_prepared();
   if (options_.sampler == "auto") epoch_sampler_ = true;
 }
 
@@ -174,25 +171,48 @@ std::vector<std::string> SplitSemiTasks::describe(bool unlabeled_views) const {
   return lines;
 }
 
-SplitSemiTasks::~SplitSemiTasks() {
-  if (pending_.valid()) pending_.wait();
+SplitSemiTasks::~SplitSemiTasks() { ring_.reset(); }
+
+void SplitSemiTasks::drop_prepared() {
+  if (ring_) ring_->flush();
+}
+
+void SplitSemiTasks::set_load_unlabeled(bool load) {
+  drop_prepared();
+  load_unlabeled_ = load;
 }
 
 TrainBatch SplitSemiTasks::train_batch(int task, int64_t iter) {
-  TrainBatch batch;
-  if (pending_.valid() && pending_task_ == task && pending_iter_ == iter) {
-    batch = pending_.get();
-  } else {
-    if (pending_.valid()) pending_.wait();  // a stale guess (e.g. across a task boundary)
-    pending_ = {};
-    batch = build_batch(task, iter);
+  if (options_.prefetch && !ring_)
+    ring_ =
+        std::make_unique<BatchRing>([this](int t, int64_t i) { return build_batch(t, i); }, options_.prefetch_factor);
+  return ring_ ? ring_->take(task, iter) : build_batch(task, iter);
+}
+
+std::vector<int64_t> SplitSemiTasks::epoch_batch(int64_t n, int64_t batch, int64_t iter, std::string_view stream,
+                                                 int task) const {
+  const int64_t per_epoch = batches_per_epoch(n, batch, options_.drop_last);
+  if (per_epoch == 0) return {};
+  const int64_t epoch = iter / per_epoch;
+  std::lock_guard lock(epoch_mutex_);
+  auto cached =
+      std::find_if(epoch_orders_.begin(), epoch_orders_.end(), [&](const EpochOrder& e) { return e.stream == stream; });
+  if (cached == epoch_orders_.end()) {
+    cached = epoch_orders_.insert(epoch_orders_.end(), EpochOrder{});
+    cached->stream = stream;
   }
-  if (options_.prefetch) {
-    pending_task_ = task;
-    pending_iter_ = iter + 1;
-    pending_ = std::async(std::launch::async, [this, task, iter] { return build_batch(task, iter + 1); });
+  if (cached->task != task || cached->epoch != epoch || cached->n != n) {
+    // Each epoch a permutation seeded by (seed, stream, task, epoch).
+    cached->order.resize(static_cast<size_t>(n));
+    std::iota(cached->order.begin(), cached->order.end(), 0);
+    Rng rng(stream_seed(seed_, stream, task, epoch));
+    rng.shuffle(cached->order);
+    cached->task = task;
+    cached->epoch = epoch;
+    cached->n = n;
   }
-  return batch;
+  const int64_t begin = (iter % per_epoch) * batch;
+  return {cached->order.begin() + begin, cached->order.begin() + std::min(n, begin + batch)};
 }
 
 TrainBatch SplitSemiTasks::build_batch(int task, int64_t iter) const {
@@ -201,16 +221,13 @@ TrainBatch SplitSemiTasks::build_batch(int task, int64_t iter) const {
   std::vector<int64_t> positions, unlabeled;
   const auto num_labeled = static_cast<int64_t>(indices.labeled.size());
   if (epoch_sampler_) {
-    positions =
-        epoch_batch(num_labeled, options_.batch_size, options_.drop_last, iter, seed_, "split_semi.epoch", task);
+    positions = epoch_batch(num_labeled, options_.batch_size, iter, "split_semi.epoch", task);
     const auto num_unlabeled = static_cast<int64_t>(indices.unlabeled.size());
-    unlabeled = pick(indices.unlabeled, epoch_batch(num_unlabeled, unlabeled_batch, options_.drop_last, iter, seed_,
-                                                    "split_semi.unlabeled_epoch", task));
+    unlabeled =
+        pick(indices.unlabeled, epoch_batch(num_unlabeled, unlabeled_batch, iter, "split_semi.unlabeled_epoch", task));
   } else {
     Rng rng(stream_seed(seed_, "split_semi.batch", task, iter));
-    std::vector<int64_t> all(indices.labeled.size());
-    std::iota(all.begin(), all.end(), 0);
-    positions = draw(all, options_.batch_size, rng);
+    positions = draw_positions(indices.labeled.size(), options_.batch_size, rng);
     unlabeled = draw(indices.unlabeled, unlabeled_batch, rng);
   }
   const std::vector<int64_t> labeled = pick(indices.labeled, positions), labels = pick(indices.labels, positions);
@@ -234,11 +251,19 @@ TrainBatch SplitSemiTasks::build_batch(int task, int64_t iter) const {
   const AugmentPipeline& augment = *augment_;
   arena_.execute([&] {
     tbb::parallel_for(int64_t{0}, n_lab + n_unl, [&](int64_t slot) {
-      Rng r(stream_seed(seed_, "split_semi.augment", task, iter, slot));
       if (slot < n_lab) {
-        augment.normalize(augment.weak(image_view(*data_.train, labeled[slot]), r), lab_out + slot * image_floats);
+        // A labeled slot draws its weak view only: without augmentation nothing is
+        // drawn, so neither the slot's generator nor a copy of the image is made.
+        const cv::Mat image = image_view(*data_.train, labeled[slot]);
+        if (augment.weak_is_identity()) {
+          augment.normalize(image, lab_out + slot * image_floats);
+          return;
+        }
+        Rng r(stream_seed(seed_, "split_semi.augment", task, iter, slot));
+        augment.normalize(augment.weak(image, r), lab_out + slot * image_floats);
         return;
       }
+      Rng r(stream_seed(seed_, "split_semi.augment", task, iter, slot));
       const int64_t u = slot - n_lab;
       const cv::Mat image = image_view(*data_.train, unlabeled[u]);
       augment.normalize(augment.weak(image, r), weak_out + u * image_floats);
@@ -281,12 +306,8 @@ LabeledSet SplitSemiTasks::labeled_set(int task) const {
 }
 
 void SplitSemiTasks::add_labels(int task, const at::Tensor& ids, const at::Tensor& labels) {
-  // A batch being prepared in the background reads the sets: let it finish, then
-  // drop it (it was drawn from the old ones).
-  if (pending_.valid()) pending_.wait();
-  pending_ = {};
-  pending_task_ = -1;
-  pending_iter_ = -1;
+  // The batches prepared in the background were drawn from the old sets.
+  drop_prepared();
   TaskIndices& indices = tasks_.at(task);
   const auto id_rows = ids.to(at::kLong).cpu().contiguous(), label_rows = labels.to(at::kLong).cpu().contiguous();
   check<Error>(id_rows.dim() == 1 && label_rows.sizes() == id_rows.sizes(), "add_labels: one label per id expected");
@@ -338,12 +359,16 @@ at::Tensor SplitSemiTasks::views(const at::Tensor& raw, View view, uint64_t seed
     tbb::parallel_for(int64_t{0}, n, [&](int64_t i) {
       const cv::Mat image(static_cast<int>(shape.height), static_cast<int>(shape.width),
                           CV_8UC(static_cast<int>(shape.channels)), src + i * image_floats);
-      Rng r(stream_seed(seed, "split_semi.replay_view", i));
-      switch (view) {
-        case View::kPlain: augment.normalize(image, dst + i * image_floats); break;
-        case View::kWeak: augment.normalize(augment.weak(image, r), dst + i * image_floats); break;
-        case View::kStrong: augment.normalize(augment.strong(image, r), dst + i * image_floats); break;
+      // One view an image: a plain view, or a weak one without augmentation, draws nothing.
+      if (view == View::kPlain || (view == View::kWeak && augment.weak_is_identity())) {
+        augment.normalize(image, dst + i * image_floats);
+        return;
       }
+      Rng r(stream_seed(seed, "split_semi.replay_view", i));
+      if (view == View::kWeak)
+        augment.normalize(augment.weak(image, r), dst + i * image_floats);
+      else
+        augment.normalize(augment.strong(image, r), dst + i * image_floats);
     });
   });
   return out;

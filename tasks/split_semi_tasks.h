@@ -19,10 +19,11 @@
 
 #include <oneapi/tbb/task_arena.h>
 
-#include <future>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/config.h"
@@ -30,6 +31,7 @@
 #include "core/task_data.h"
 #include "datasets/augment_pipeline.h"
 #include "datasets/image_dataset.h"
+#include "tasks/batch_ring.h"
 #include "tasks/domains.h"
 #include "tasks/task_split.h"
 
@@ -46,9 +48,10 @@ struct SplitSemiOptions {
   std::string sampler = "auto";   // auto | epoch | uniform
   bool drop_last = false;         // epoch sampler: drop an epoch's last partial batch
   int workers = 1;                // loader threads (TBB)
-  bool prefetch = true;
-  AugmentOptions augment;  // data.augment.*
-  DomainOptions domain;    // data.domain.*: domain-IL copies of the dataset
+  bool prefetch = true;           // a loader thread builds the coming batches (BatchRing)
+  int prefetch_factor = 4;        // batches it prepares ahead
+  AugmentOptions augment;         // data.augment.*
+  DomainOptions domain;           // data.domain.*: domain-IL copies of the dataset
 
   // data.* (dataset, root, the split's keys, batch_size, uratio, sampler,
   // drop_last, mean, std, workers, prefetch, augment.*, resize); data.sequence and
@@ -70,7 +73,7 @@ class SplitSemiTasks : public TaskData, public HiddenLabels {
   const std::vector<int64_t>& classes(int task) const override { return tasks_.at(task).classes; }
   int64_t batch_size() const override { return options_.batch_size; }
   std::vector<std::string> describe(bool unlabeled_views) const override;
-  void set_load_unlabeled(bool load) override { load_unlabeled_ = load; }
+  void set_load_unlabeled(bool load) override;
   void schedule_in_epochs() override;
   int64_t iters_for_epochs(int task, double epochs) const override;
   // Whether batches are epochs of permutations (data.sampler, auto resolved).
@@ -97,14 +100,26 @@ class SplitSemiTasks : public TaskData, public HiddenLabels {
   SplitSemiOptions options_;
   DatasetSplits data_;
   uint64_t seed_;
+  // The permutation of one epoch of a sampler's stream, kept while that epoch's
+  // batches are cut from it (a permutation of the task's pool for every batch cost
+  // more than the rest of the batch).
+  struct EpochOrder {
+    std::string_view stream;
+    int task = -1;
+    int64_t epoch = -1, n = -1;
+    std::vector<int64_t> order;
+  };
+  std::vector<int64_t> epoch_batch(int64_t n, int64_t batch, int64_t iter, std::string_view stream, int task) const;
+  void drop_prepared();  // the batches prepared ahead, before what they are drawn from changes
+
   std::optional<AugmentPipeline> augment_;  // built once mean/std are known
   std::vector<TaskIndices> tasks_;
   bool load_unlabeled_ = true;
   bool epoch_sampler_ = false;
   mutable tbb::task_arena arena_;
-  std::future<TrainBatch> pending_;
-  int pending_task_ = -1;
-  int64_t pending_iter_ = -1;
+  mutable std::mutex epoch_mutex_;
+  mutable std::vector<EpochOrder> epoch_orders_;  // one per stream
+  std::unique_ptr<BatchRing> ring_;               // last: its thread reads everything above
 };
 
 }  // namespace sscl

@@ -144,10 +144,7 @@ ReplaySamples ReplayBuffer::at_slots(const at::Tensor& slots) const {
 }
 
 ReplaySamples ReplayBuffer::sample(int64_t n, Rng& rng) const {
-  std::vector<int64_t> slots(static_cast<size_t>(size_));
-  for (int64_t i = 0; i < size_; ++i) slots[static_cast<size_t>(i)] = i;
-  slots = rng.sample(slots, static_cast<size_t>(std::min(n, size_)));
-  slots.resize(static_cast<size_t>(std::min(n, size_)));
+  const auto slots = rng.sample_positions(static_cast<size_t>(size_), static_cast<size_t>(std::max<int64_t>(n, 0)));
   return at_slots(torch::tensor(slots, torch::kLong));
 }
 

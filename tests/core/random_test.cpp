@@ -35,6 +35,20 @@ TEST(Random, SampleGivesDistinctElements) {
   EXPECT_EQ(s.size(), 30u);
 }
 
+TEST(Random, SampleFromMatchesSampleWithoutCopying) {
+  std::vector<int64_t> pool(1000);
+  for (int i = 0; i < 1000; ++i) pool[i] = 3 * i + 1;
+  for (const size_t k : {0u, 1u, 7u, 70u, 124u, 125u, 400u, 1000u, 1200u}) {
+    Rng a(17), b(17);
+    EXPECT_EQ(a.sample_from(pool, k), b.sample(pool, k)) << "k = " << k;
+    EXPECT_EQ(a.next(), b.next()) << "k = " << k;  // the same numbers consumed
+  }
+  std::vector<int64_t> iota(50);
+  for (int i = 0; i < 50; ++i) iota[i] = i;
+  Rng a(3), b(3);
+  EXPECT_EQ(a.sample_positions(50, 20), b.sample(iota, 20));
+}
+
 TEST(Random, NormalHasUnitVariance) {
   Rng rng(9);
   double sum = 0, sq = 0;
