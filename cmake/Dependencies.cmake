@@ -32,6 +32,11 @@ add_library(sscl_torch INTERFACE)
 target_link_libraries(sscl_torch INTERFACE ${TORCH_LIBRARIES})
 target_include_directories(sscl_torch SYSTEM INTERFACE ${TORCH_INCLUDE_DIRS})
 target_compile_options(sscl_torch INTERFACE ${TORCH_CXX_FLAGS})
+# A CUDA LibTorch: core/cuda_support.cpp asks the CUDA runtime (bfloat16 support)
+# and the caching allocator (peak memory); a CPU build answers without them.
+if(TARGET c10_cuda)
+  target_compile_definitions(sscl_torch INTERFACE SSCL_WITH_CUDA)
+endif()
 # PyTorch's wheels (2.5 and later) export copies of libstdc++ symbols that they
 # link statically, std::filesystem among them (pytorch/pytorch#133437); an
 # executable that needs libtorch before libstdc++ binds to those copies, and

@@ -24,10 +24,12 @@ torch::Tensor class_mask(const std::vector<int64_t>& classes, int64_t num_classe
 void EvalOptions::declare(OptionSpec<EvalOptions>& o) {
   o.key("batch_size", &EvalOptions::batch_size, "test images per forward pass").above(0);
   o.key("all_tasks", &EvalOptions::all_tasks, "also evaluate tasks not trained yet (forward transfer)");
+  o.key("amp", &EvalOptions::amp, "evaluate in train.amp's precision; false: in float32");
 }
 
 void Evaluator::evaluate(Method& method, const TaskData& data, int after_task, RunState& state) const {
   torch::NoGradGuard no_grad;
+  AutocastScope autocast(amp_, device_.type());
   method.model()->eval();
   const int64_t num_classes = data.num_classes();
   std::vector<int64_t> seen;

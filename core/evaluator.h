@@ -10,6 +10,7 @@
 #include <cstdint>
 
 #include "core/options.h"
+#include "core/precision.h"
 #include "core/run_state.h"
 
 namespace sscl {
@@ -20,12 +21,14 @@ class TaskData;
 struct EvalOptions {
   int64_t batch_size = 256;
   bool all_tasks = false;
+  bool amp = true;  // in train.amp's precision; false: float32
   static void declare(OptionSpec<EvalOptions>& o);
 };
 
 class Evaluator {
  public:
-  Evaluator(EvalOptions options, c10::Device device) : options_(options), device_(device) {}
+  Evaluator(EvalOptions options, c10::Device device, Amp amp = Amp::kNone)
+      : options_(options), device_(device), amp_(options.amp ? amp : Amp::kNone) {}
 
   // Fills row `after_task` of state.task_il and state.class_il. TrainingError
   // when a task has no evaluation images.
@@ -34,6 +37,7 @@ class Evaluator {
  private:
   EvalOptions options_;
   c10::Device device_;
+  Amp amp_;
 };
 
 }  // namespace sscl

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <sstream>
 
+#include "core/cuda_support.h"
 #include "core/device.h"
 #include "core/environment.h"
 #include "core/error.h"
@@ -32,6 +33,12 @@ void TrainOptions::declare(OptionSpec<TrainOptions>& o) {
         "epochs over each task's labeled images instead of iters_per_task")
       .above(0);
   o.key("save_model", &TrainOptions::save_model, "write RUN_DIR/model.pt at the end");
+  o.key("amp", &TrainOptions::amp,
+        "mixed precision of the forward passes and losses: autocast to bfloat16 (CPU or GPU) or float16 with a "
+        "gradient scaler (GPU only); eval.amp chooses it for evaluation")
+      .one_of({"none", "bf16", "fp16"});
+  o.key("cudnn_benchmark", &TrainOptions::cudnn_benchmark,
+        "GPU: cuDNN times its kernels for each new shape and keeps the fastest (faster, not bit-reproducible)");
 }
 
 void DataSelection::declare(OptionSpec<DataSelection>& o) {
@@ -44,6 +51,8 @@ void DataSelection::declare(OptionSpec<DataSelection>& o) {
 void ModelSelection::declare(OptionSpec<ModelSelection>& o) {
   o.key("backbone", &ModelSelection::backbone, "the feature extractor (a BackboneRegistry entry)");
   o.key("multi_head", &ModelSelection::multi_head, "one linear head per task (task-IL only)");
+  o.key("channels_last", &ModelSelection::channels_last,
+        "convolution weights and input images in NHWC memory order (faster convolutions on GPUs with tensor cores)");
 }
 
 void MethodSelection::declare(OptionSpec<MethodSelection>& o) {
@@ -62,10 +71,18 @@ RunBuilder::RunBuilder(const Config& config, std::filesystem::path run_dir)
     : config_(config), run_dir_(std::move(run_dir)) {
   run_->train = read_options<TrainOptions>(config_.section("train"));
   run_->device = resolve_device(run_->train.device);
+  run_->amp = parse_amp(run_->train.amp);
+  check_amp(run_->amp, run_->device);
+  if (run_->device.is_cuda()) {
+    at::globalContext().setBenchmarkCuDNN(run_->train.cudnn_benchmark);
+    reset_cuda_peak(run_->device.index());
+  }
   run_->threads = set_torch_threads(run_->train.threads);
   run_->blas_threads = set_blas_threads(run_->train.blas_threads);
   run_->trainer_options.iters_per_task = run_->train.iters_per_task;
   run_->trainer_options.iters_per_virtual_epoch = run_->train.iters_per_virtual_epoch;
+  run_->trainer_options.amp = run_->amp;
+  run_->trainer_options.grad_scaling = run_->amp == Amp::kFP16;
 }
 
 RunBuilder& RunBuilder::set_data(std::unique_ptr<TaskData> data) {
@@ -116,6 +133,9 @@ RunBuilder& RunBuilder::build_model() {
   run_->model = selection.multi_head ? Classifier(backbone, data.num_classes(), task_classes)
                                      : Classifier(backbone, data.num_classes());
   run_->model->to(run_->device);
+  if (selection.channels_last && !run_->model->set_channels_last())
+    section.fail("channels_last", "backbone '" + selection.backbone +
+                                      "' has no convolution (no 4-D weight) to run in channels-last order");
   model_ = true;
   return *this;
 }
@@ -174,7 +194,7 @@ RunBuilder& RunBuilder::build_trainer() {
   if (!hooks_) build_hooks();
   const Optimizer optimizer = build_optimizer(config_.section("optimizer"));
   LrSchedule schedule = build_lr_schedule(config_.section("lr_schedule"), optimizer.lr);
-  Evaluator evaluator(read_options<EvalOptions>(config_.section("eval")), run_->device);
+  Evaluator evaluator(read_options<EvalOptions>(config_.section("eval")), run_->device, run_->amp);
   run_->trainer = std::make_unique<Trainer>(run_->trainer_options, *run_->method, *run_->data, run_->hooks, optimizer,
                                             std::move(schedule), std::move(evaluator), run_->device);
   const auto checkpoint = read_options<CheckpointOptions>(config_.section("checkpoint"));
@@ -208,6 +228,10 @@ std::vector<std::string> describe_run(const Run& run) {
   lines.push_back(std::string("classifier: ") +
                   (run.model->multi_head() ? "one head per task" : "one head over all classes") + " (" +
                   std::to_string(parameters) + " parameters)");
+  if (run.amp != Amp::kNone)
+    lines.push_back("precision: " + amp_name(run.amp) + " autocast for the forward passes and losses" +
+                    (run.amp == Amp::kFP16 ? ", a dynamic gradient scaler" : "") + " (train.amp)");
+  if (run.model->channels_last()) lines.push_back("memory order: channels-last (model.channels_last)");
   lines.push_back(std::string("training logits: ") +
                   (run.mask_train_logits ? "masked to the current task's classes" : "all classes (no task mask)"));
   if (run.train.epochs_per_task) {

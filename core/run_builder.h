@@ -27,6 +27,7 @@
 #include "core/hook.h"
 #include "core/method.h"
 #include "core/nn/classifier.h"
+#include "core/precision.h"
 #include "core/scenario.h"
 #include "core/task_data.h"
 #include "core/trainer.h"
@@ -43,6 +44,8 @@ struct TrainOptions {
   int64_t iters_per_virtual_epoch = 100;
   std::optional<double> epochs_per_task;
   bool save_model = true;
+  std::string amp = "none";     // none | bf16 | fp16 (core/precision.h)
+  bool cudnn_benchmark = true;  // cuDNN picks the fastest kernels per shape (not deterministic)
   static void declare(OptionSpec<TrainOptions>& o);
 };
 
@@ -55,6 +58,7 @@ struct DataSelection {
 struct ModelSelection {
   std::string backbone = "small_cnn";
   bool multi_head = false;
+  bool channels_last = false;
   static void declare(OptionSpec<ModelSelection>& o);
 };
 struct MethodSelection {
@@ -77,6 +81,7 @@ struct Run {
   TrainOptions train;
   Scenario scenario = Scenario::kTaskIL;
   c10::Device device{c10::kCPU};
+  Amp amp = Amp::kNone;
   int threads = 0;
   std::string blas_threads;
   std::unique_ptr<TaskData> data;

@@ -45,6 +45,9 @@ struct RunState {
   std::vector<std::pair<std::string, double>> losses;  // named terms, as the method returned them
   double loss = 0;                                     // their sum
   IterationTiming last_timing;
+  // train.amp = fp16: steps skipped for an overflowed gradient, and the loss scale now.
+  int64_t amp_skipped_steps = 0;
+  double amp_loss_scale = 0;
 
   // One entry per finished (or running) task.
   std::vector<TaskTiming> task_timings;

@@ -60,6 +60,7 @@ Trainer::Trainer(TrainerOptions options, Method& method, TaskData& data, HookDis
       schedule_(std::move(schedule)),
       evaluator_(std::move(evaluator)),
       device_(device) {
+  if (options_.grad_scaling) scaler_.emplace();
   hooks_.set_method_hooks(method_.lifecycle_hooks());
   data_.set_load_unlabeled(method_.uses_unlabeled());
   state_.num_tasks = data_.num_tasks();
@@ -142,6 +143,7 @@ std::string Trainer::checkpoint_bytes(const CheckpointPosition& position) const 
   torch::serialize::OutputArchive optimizer;
   optimizer_->save(optimizer);
   archive.write("optimizer", optimizer);
+  if (scaler_) archive.write("grad_scaler", torch::tensor(scaler_->state(), torch::kFloat64));
   torch::serialize::OutputArchive method;
   MethodState method_state(method_);
   StateVisitor::save(method_state, method);
@@ -238,6 +240,13 @@ CheckpointPosition Trainer::restore_archive(const std::string& checkpoint) {
   torch::serialize::InputArchive optimizer;
   archive.read("optimizer", optimizer);
   optimizer_->load(optimizer);
+  if (scaler_) {
+    at::Tensor scaler;
+    if (archive.try_read("grad_scaler", scaler)) {
+      scaler = scaler.contiguous();
+      scaler_->load_state(std::vector<double>(scaler.data_ptr<double>(), scaler.data_ptr<double>() + scaler.numel()));
+    }
+  }
   load_generator_states(archive);
 
   state_ = std::move(saved);
@@ -263,7 +272,12 @@ void Trainer::train_iteration(int task, int64_t iter) {
 
   mark = Clock::now();
   method_.model()->train();
-  LossTerms terms = method_.step(batch, state_);
+  LossTerms terms;
+  {
+    // The forward passes and losses; backward runs outside, as torch.autocast asks.
+    AutocastScope autocast(options_.amp, device_.type());
+    terms = method_.step(batch, state_);
+  }
   check<TrainingError>(!terms.empty(), "method '" + method_.name() + "' returned no loss term");
   torch::Tensor total = terms.front().second;
   for (size_t i = 1; i < terms.size(); ++i) total = total + terms[i].second;
@@ -280,9 +294,25 @@ void Trainer::train_iteration(int task, int64_t iter) {
 
   mark = Clock::now();
   optimizer_->zero_grad();
-  if (total.requires_grad()) total.backward();
-  method_.after_backward(state_);
-  optimizer_->step();
+  if (total.requires_grad()) (scaler_ ? scaler_->scale(total) : total).backward();
+  // fp16: gradients back at their true size before any method looks at them; a
+  // step with an overflowed gradient is skipped (state.amp_skipped_steps counts them).
+  bool finite = true;
+  if (scaler_) {
+    std::vector<at::Tensor> params;
+    for (const auto& group : optimizer_->param_groups())
+      params.insert(params.end(), group.params().begin(), group.params().end());
+    finite = scaler_->unscale(params);
+  }
+  if (finite) {
+    method_.after_backward(state_);
+    optimizer_->step();
+  }
+  if (scaler_) {
+    scaler_->update(finite);
+    state_.amp_skipped_steps = scaler_->skipped_steps();
+    state_.amp_loss_scale = scaler_->current_scale();
+  }
   sync_device();
   timing.backward_ms = ms_since(mark);
 

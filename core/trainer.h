@@ -16,6 +16,7 @@
 #include "core/hook.h"
 #include "core/method.h"
 #include "core/optim.h"
+#include "core/precision.h"
 #include "core/task_data.h"
 
 namespace sscl {
@@ -26,6 +27,8 @@ struct TrainerOptions {
   // Iterations of each task when they differ (train.epochs_per_task converts epochs
   // over each task's labeled images); empty: iters_per_task for every task.
   std::vector<int64_t> task_iters;
+  Amp amp = Amp::kNone;       // train.amp: autocast around Method::step
+  bool grad_scaling = false;  // a GradScaler around backward and step (train.amp = fp16)
 
   int64_t iters_of(int task) const {
     return task_iters.empty() ? iters_per_task : task_iters.at(static_cast<size_t>(task));
@@ -68,6 +71,7 @@ class Trainer {
   Evaluator evaluator_;
   torch::Device device_;
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
+  std::optional<GradScaler> scaler_;  // train.amp = fp16
   RunState state_;
 };
 

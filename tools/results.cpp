@@ -124,7 +124,15 @@ nlohmann::json results_json(const RunState& s, const RunSummary& r) {
                  {"train_s", train_s},
                  {"eval_s", eval_s},
                  {"wall_s", r.wall_s}};
-  j["memory"] = {{"peak_rss_mib", peak_rss_mib()}};
+  j["memory"] = {{"peak_rss_mib", peak_rss_mib()},
+                 {"peak_gpu_mib", r.peak_device_bytes < 0 ? nlohmann::json(nullptr)
+                                                          : nlohmann::json(double(r.peak_device_bytes) / (1 << 20))}};
+  nlohmann::json precision = r.precision.is_null() ? nlohmann::json{{"amp", "none"}} : r.precision;
+  if (s.amp_loss_scale > 0) {
+    precision["loss_scale"] = s.amp_loss_scale;
+    precision["skipped_steps"] = s.amp_skipped_steps;
+  }
+  j["precision"] = precision;
   j["method_stats"] = nlohmann::json::object();
   for (const auto& [key, value] : r.method_stats) j["method_stats"][key] = json_number(value);
   if (!r.active_learning.is_null()) j["active_learning"] = r.active_learning;

@@ -18,8 +18,10 @@ struct RunSummary {
   double wall_s = 0;
   std::vector<std::pair<std::string, double>> method_stats;  // Method::stats()
   nlohmann::json active_learning;                            // the queries and who labeled what; null without [active]
-  nlohmann::json resumes;  // one entry per resume (checkpoint, position, overrides); null when none
-  nlohmann::json split;    // split_json() of the task sequence before training; null when not taken
+  nlohmann::json resumes;          // one entry per resume (checkpoint, position, overrides); null when none
+  nlohmann::json split;            // split_json() of the task sequence before training; null when not taken
+  nlohmann::json precision;        // train.amp, eval.amp, model.channels_last; null: float32
+  int64_t peak_device_bytes = -1;  // GPU: the caching allocator's peak; -1 on a CPU
 };
 
 // The split as built: each task's classes, labeled images per class and

@@ -12,6 +12,7 @@
 
 #include "core/atomic_file.h"
 #include "core/checkpoint.h"
+#include "core/cuda_support.h"
 #include "core/environment.h"
 #include "core/error.h"
 #include "core/logging.h"
@@ -180,6 +181,9 @@ TrainOutcome run_training(const TrainArgs& args) {
                      {},
                      {}};
   summary.split = split_json(*run.data);
+  summary.precision = {{"amp", amp_name(run.amp)},
+                       {"eval_amp", run.amp != Amp::kNone && resolved.get<bool>("eval.amp")},
+                       {"channels_last", run.model->channels_last()}};
   log->info("run directory {}", run_dir.string());
   for (const auto& line : describe_run(run)) log->info("{}", line);
 
@@ -234,6 +238,7 @@ TrainOutcome run_training(const TrainArgs& args) {
     torch::save(run.model, weights);
     write_file_atomic(run_dir / "model.pt", weights.str());
   }
+  if (run.device.is_cuda()) summary.peak_device_bytes = cuda_peak_allocated_bytes(run.device.index());
   summary.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
   TrainOutcome outcome{run_dir, results_json(state, summary)};
   write_file_atomic(run_dir / "results.json", outcome.results.dump(2) + "\n");

@@ -34,9 +34,29 @@ ClassifierImpl::ClassifierImpl(std::shared_ptr<Backbone> backbone, int64_t num_c
   }
 }
 
-torch::Tensor ClassifierImpl::forward(const torch::Tensor& images) { return head(backbone_->forward(images)); }
+torch::Tensor ClassifierImpl::forward(const torch::Tensor& images) {
+  return head(backbone_->forward(in_memory_order(images)));
+}
 
-torch::Tensor ClassifierImpl::features(const torch::Tensor& images) { return backbone_->forward(images); }
+torch::Tensor ClassifierImpl::features(const torch::Tensor& images) {
+  return backbone_->forward(in_memory_order(images));
+}
+
+torch::Tensor ClassifierImpl::in_memory_order(const torch::Tensor& images) const {
+  return channels_last_ && images.dim() == 4 ? images.contiguous(at::MemoryFormat::ChannelsLast) : images;
+}
+
+bool ClassifierImpl::set_channels_last() {
+  bool any = false;
+  torch::NoGradGuard no_grad;
+  for (auto& p : parameters())
+    if (p.dim() == 4) {
+      p.set_data(p.data().contiguous(at::MemoryFormat::ChannelsLast));
+      any = true;
+    }
+  channels_last_ = any;
+  return any;
+}
 
 torch::Tensor ClassifierImpl::head(const torch::Tensor& features) {
   if (!heads_) return head_(features);

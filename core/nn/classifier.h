@@ -33,13 +33,20 @@ class ClassifierImpl : public torch::nn::Module {
   int64_t num_classes() const { return num_classes_; }
   int64_t num_heads() const { return heads_ ? static_cast<int64_t>(heads_->size()) : 1; }
   bool multi_head() const { return static_cast<bool>(heads_); }
+  // model.channels_last: 4-D weights now, and every image batch at forward(),
+  // features(), in NHWC order. False (nothing changed) when no weight is 4-D.
+  bool set_channels_last();
+  bool channels_last() const { return channels_last_; }
 
  private:
+  torch::Tensor in_memory_order(const torch::Tensor& images) const;
+
   std::shared_ptr<Backbone> backbone_;
   torch::nn::Linear head_{nullptr};          // single head
   torch::nn::ModuleList heads_{nullptr};     // multi-head
   std::vector<torch::Tensor> head_classes_;  // class ids of each head (int64)
   int64_t num_classes_;
+  bool channels_last_ = false;
 };
 TORCH_MODULE(Classifier);
 

@@ -15,7 +15,9 @@ class CeMethod : public Method {
  public:
   std::string name() const override { return "ce"; }
   LossTerms step(const TrainBatch& batch, const RunState& s) override {
-    auto ce = torch::nn::functional::cross_entropy(model()->forward(batch.labeled.images), batch.labeled.labels);
+    const auto logits = model()->forward(batch.labeled.images);
+    logit_dtypes.push_back(logits.scalar_type());
+    auto ce = torch::nn::functional::cross_entropy(logits, batch.labeled.labels);
     LossTerms terms{{"ce", ce}};
     if (s.task == nan_task && s.iter == nan_iter) terms.emplace_back("bad", torch::tensor(NAN));
     return terms;
@@ -24,6 +26,7 @@ class CeMethod : public Method {
   int nan_task = -1;
   int64_t nan_iter = -1;
   std::vector<double> lrs;
+  std::vector<c10::ScalarType> logit_dtypes;
 };
 
 struct Fixture {
@@ -138,6 +141,36 @@ TEST(Trainer, FreshOptimizerEachTaskDropsMomentum) {
   const auto carried = final_weights(false), fresh = final_weights(true);
   // Identical first task; the second task's first step differs by the carried momentum.
   EXPECT_FALSE(torch::allclose(carried, fresh));
+}
+
+TEST(Trainer, AmpRunsTheStepUnderAutocastAndLeavesItOffAfter) {
+  Fixture f;
+  TrainerOptions options = iters(30);
+  options.amp = Amp::kBF16;
+  auto trainer = f.trainer(options);
+  const auto& s = trainer.run();
+  ASSERT_EQ(f.method.logit_dtypes.size(), 60u);
+  for (auto dtype : f.method.logit_dtypes) EXPECT_EQ(dtype, torch::kBFloat16);
+  EXPECT_EQ(s.task_il.at(1, 1), 100.0);  // still learns the separable tasks
+  EXPECT_EQ(torch::mm(torch::ones({1, 1}), torch::ones({1, 1})).scalar_type(), torch::kFloat32);
+}
+
+// Loss scaling by a power of two, then unscaling, is exact in float32: the run
+// with the scaler is bit-identical to the run without (the scaler's arithmetic
+// is what this checks; its float16 use needs a GPU).
+TEST(Trainer, GradScalingWithoutOverflowChangesNothing) {
+  Fixture plain, scaled;
+  TrainerOptions options = iters(20);
+  auto a = plain.trainer(options);
+  a.run();
+  options.grad_scaling = true;
+  auto b = scaled.trainer(options);
+  const auto& s = b.run();
+  EXPECT_EQ(s.amp_skipped_steps, 0);
+  EXPECT_EQ(s.amp_loss_scale, 65536.0);
+  const auto pa = plain.method.model()->parameters(), pb = scaled.method.model()->parameters();
+  ASSERT_EQ(pa.size(), pb.size());
+  for (size_t i = 0; i < pa.size(); ++i) EXPECT_TRUE(pa[i].equal(pb[i])) << "parameter " << i;
 }
 
 }  // namespace

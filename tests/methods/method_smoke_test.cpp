@@ -39,10 +39,11 @@ std::unique_ptr<Method> make_method(const std::string& name) {
   return MethodRegistry::get().at(name)(config.section("method"));
 }
 
-// The config of a smoke run: `method` (+ `semi`), 2 tasks x 4 iterations.
-Config smoke_config(const std::string& method, const std::string& semi = "") {
-  std::string toml =
-      "[train]\niters_per_task = 4\n[checkpoint]\nenabled = false\n[method]\nname = \"" + method + "\"\n";
+// The config of a smoke run: `method` (+ `semi`), 2 tasks x 4 iterations, in
+// train.amp's precision.
+Config smoke_config(const std::string& method, const std::string& semi = "", const std::string& amp = "none") {
+  std::string toml = "[train]\niters_per_task = 4\namp = \"" + amp +
+                     "\"\n[checkpoint]\nenabled = false\n[method]\nname = \"" + method + "\"\n";
   if (!semi.empty()) toml += "semi = \"" + semi + "\"\n";
   return Config::from_string(toml, "smoke.toml");
 }
@@ -69,6 +70,14 @@ class MethodSmoke : public ::testing::TestWithParam<std::string> {};
 TEST_P(MethodSmoke, TrainsTwoTasksWithFiniteLossesAndAFullMatrix) { smoke_train(smoke_config(GetParam())); }
 
 INSTANTIATE_TEST_SUITE_P(AllRegistered, MethodSmoke, ::testing::ValuesIn(MethodRegistry::get().names()));
+
+// Every method, and every loss alone (registered as methods too), trains under
+// bfloat16 autocast on the CPU: no op of theirs mixes dtypes autocast produces.
+class MethodSmokeBf16 : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(MethodSmokeBf16, TrainsTwoTasksUnderBfloat16Autocast) { smoke_train(smoke_config(GetParam(), "", "bf16")); }
+
+INSTANTIATE_TEST_SUITE_P(AllRegistered, MethodSmokeBf16, ::testing::ValuesIn(MethodRegistry::get().names()));
 
 std::vector<std::string> composable_methods() {
   std::vector<std::string> out;
