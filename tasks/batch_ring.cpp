@@ -16,10 +16,7 @@ size_t checked_depth(int depth) {
 }  // namespace
 
 BatchRing::BatchRing(Build build, int depth)
-    : build_(std::move(build)),
-      depth_(checked_depth(depth)),
-      low_water_(depth_ / 2),
-      thread_([this] { loop(); }) {}
+    : build_(std::move(build)), depth_(checked_depth(depth)), low_water_(depth_ / 2), thread_([this] { loop(); }) {}
 
 BatchRing::~BatchRing() {
   {

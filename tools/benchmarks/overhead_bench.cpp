@@ -13,7 +13,6 @@
 //
 //   tools/bench overhead [--config FILE ...] [--repeats 1] [--bare-iters 2000] [--cfg-options key=value ...]
 #include <torch/torch.h>
-
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -103,8 +102,8 @@ BareFigures bare_step(const fs::path& config_path, const std::vector<std::string
   model->train();
   const auto replay_logits = model->forward(replay_images).detach();
   const double lr = config.get<double>("optimizer.lr");
-  torch::optim::SGD sgd(model->parameters(), torch::optim::SGDOptions(lr).momentum(
-                                                 value_or(config, "optimizer.momentum", 0.0)));
+  torch::optim::SGD sgd(model->parameters(),
+                        torch::optim::SGDOptions(lr).momentum(value_or(config, "optimizer.momentum", 0.0)));
   const double alpha = value_or(config, "method.alpha", 0.1), beta = value_or(config, "method.beta", 0.5);
   const double threshold = value_or(config, "method.threshold", 0.95);
   const auto step = [&](const TrainBatch& b) {
@@ -116,7 +115,8 @@ BareFigures bare_step(const fs::path& config_path, const std::vector<std::string
     } else if (method == "der" || method == "derpp") {
       loss = torch::cross_entropy_loss(model->forward(x), y) +
              alpha * torch::mse_loss(model->forward(replay_images), replay_logits);
-      if (method == "derpp") loss = loss + beta * torch::cross_entropy_loss(model->forward(replay_images), replay_labels);
+      if (method == "derpp")
+        loss = loss + beta * torch::cross_entropy_loss(model->forward(replay_images), replay_labels);
     } else if (unlabeled) {
       const int64_t nu = b.unlabeled.weak.size(0);
       const auto logits = model->forward(torch::cat({x, replay_images, b.unlabeled.weak, b.unlabeled.strong}));
@@ -173,8 +173,8 @@ int run_main(int argc, char** argv) {
       bare[c].push_back(bare_step(configs[c], overrides, bare_iters));
     }
   }
-  std::printf("\n%-34s %8s %8s %8s %8s %8s %9s %8s %7s %9s\n", "config", "ms/iter", "data", "fwd+loss",
-              "bwd+step", "other", "overhead", "bare ms", "ratio", "build ms");
+  std::printf("\n%-34s %8s %8s %8s %8s %8s %9s %8s %7s %9s\n", "config", "ms/iter", "data", "fwd+loss", "bwd+step",
+              "other", "overhead", "bare ms", "ratio", "build ms");
   for (size_t c = 0; c < configs.size(); ++c) {
     const auto med = [&](double RunFigures::*field) {
       std::vector<double> v;
@@ -188,9 +188,9 @@ int run_main(int argc, char** argv) {
       builds.push_back(f.build_ms);
     }
     const double b = median_of(steps);
-    std::printf("%-34s %8.4f %8.4f %8.4f %8.4f %8.4f %8.1f%% %8.4f %6.2fx %9.4f\n",
-                fs::path(configs[c]).stem().c_str(), ms, data, med(&RunFigures::forward), med(&RunFigures::backward),
-                other, 100.0 * (data + other) / ms, b, ms / b, median_of(builds));
+    std::printf("%-34s %8.4f %8.4f %8.4f %8.4f %8.4f %8.1f%% %8.4f %6.2fx %9.4f\n", fs::path(configs[c]).stem().c_str(),
+                ms, data, med(&RunFigures::forward), med(&RunFigures::backward), other, 100.0 * (data + other) / ms, b,
+                ms / b, median_of(builds));
   }
   std::printf(
       "\noverhead = (data wait + other) / iteration; ratio = the run's ms/iter over the bare step's, both measured in "
