@@ -17,12 +17,9 @@ Amp parse_amp(const std::string& name) {
 
 std::string amp_name(Amp amp) {
   switch (amp) {
-    case Amp::kBF16:
-      return "bf16";
-    case Amp::kFP16:
-      return "fp16";
-    default:
-      return "none";
+    case Amp::kBF16: return "bf16";
+    case Amp::kFP16: return "fp16";
+    default: return "none";
   }
 }
 
