@@ -100,6 +100,7 @@ RunBuilder& RunBuilder::build_data() {
   run_->scenario = parse_scenario(selection.scenario);
   const auto seed = static_cast<uint64_t>(run_->train.seed);
   if (!run_->data) run_->data = TaskSequenceRegistry::get().at(selection.sequence)(config_.section("data"), seed);
+  run_->data->set_device(run_->device);
   const bool domains = run_->data->domain_incremental();
   if (run_->scenario == Scenario::kDomainIL && !domains)
     config_.section("data").fail("scenario",

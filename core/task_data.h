@@ -4,6 +4,7 @@
 #pragma once
 
 #include <ATen/core/Tensor.h>
+#include <c10/core/Device.h>
 
 #include <cstdint>
 #include <vector>
@@ -47,12 +48,16 @@ class TaskData {
   // whose sampler follows the schedule (data.sampler = "auto") makes its batches
   // epochs that see every image once. Called before the first batch.
   virtual void schedule_in_epochs() {}
+  // The training device, before the first batch: a sequence may size its loader
+  // for it and hand over batches already on it (train_batch's tensors may then be
+  // on `device`).
+  virtual void set_device(c10::Device /*device*/) {}
   // Iterations that make `epochs` epochs of `task`'s labeled images; by default
   // ceil(epochs * labeled / batch_size).
   virtual int64_t iters_for_epochs(int task, double epochs) const;
 
-  // The training batch of iteration `iter` of `task`, on the CPU. An
-  // implementation may prepare the next one in the background.
+  // The training batch of iteration `iter` of `task`, on the CPU or on the device
+  // set_device named. An implementation may prepare the next ones in the background.
   virtual TrainBatch train_batch(int task, int64_t iter) = 0;
 
   // Evaluation data of `task` in batches of at most `batch_size` images.

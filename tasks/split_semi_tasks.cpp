@@ -9,6 +9,7 @@
 #include <numeric>
 #include <opencv2/core.hpp>
 #include <string_view>
+#include <thread>
 
 #include "core/error.h"
 #include "core/logging.h"
@@ -81,7 +82,10 @@ void SplitSemiOptions::declare(OptionSpec<SplitSemiOptions>& o) {
   });
   o.key("mean", &O::mean, "per-channel mean on the 0..255 scale; []: the dataset's");
   o.key("std", &O::std, "per-channel std on the 0..255 scale; []: the dataset's").above(0);
-  o.key("workers", &O::workers, "loader threads (TBB)").above(0);
+  o.key("workers", &O::workers,
+        "loader threads (TBB); 0: auto (1 on a CPU, where torch uses the cores; on a GPU every core but one, "
+        "at most 8)")
+      .min(0);
   o.key("prefetch", &O::prefetch, "a loader thread prepares the coming batches in the background");
   o.key("prefetch_factor", &O::prefetch_factor, "batches the loader thread prepares ahead").above(0);
   o.section("augment", &O::augment, "the views of the training images");
@@ -92,7 +96,11 @@ void SplitSemiOptions::declare(OptionSpec<SplitSemiOptions>& o) {
 }
 
 SplitSemiTasks::SplitSemiTasks(SplitSemiOptions options, DatasetSplits data, uint64_t seed)
-    : options_(std::move(options)), data_(std::move(data)), seed_(seed), arena_(options_.workers) {
+    : options_(std::move(options)),
+      data_(std::move(data)),
+      seed_(seed),
+      workers_(resolve_workers(options_.workers, c10::Device(c10::kCPU))),
+      arena_(workers_) {
   const int64_t channels = data_.train->shape().channels;
   if (options_.mean.empty()) options_.mean = data_.mean;
   if (options_.std.empty()) options_.std = data_.std;
@@ -157,7 +165,10 @@ std::vector<std::string> SplitSemiTasks::describe(bool unlabeled_views) const {
   lines.push_back((data_.domains.empty() ? options_.dataset : data_.name) + ": " + std::to_string(num_tasks()) +
                   " tasks of " + sizes + " classes, " + labeled + " labeled, uratio " +
                   std::to_string(options_.uratio) + ", batch " + std::to_string(options_.batch_size) + ", " +
-                  std::to_string(options_.workers) + " loader worker(s)");
+                  std::to_string(workers_) + " loader worker(s)" + (options_.workers == 0 ? " (auto)" : ""));
+  if (stager_)
+    lines.push_back("device copies: the loader pins each batch and copies it to " + device_name_ +
+                    " on a side stream, overlapped with the step");
   lines.push_back(epoch_sampler_
                       ? std::string("sampler: epoch (each epoch a seeded permutation of the task's images, ") +
                             (options_.drop_last ? "last partial batch dropped)" : "last partial batch kept)")
@@ -173,6 +184,26 @@ std::vector<std::string> SplitSemiTasks::describe(bool unlabeled_views) const {
 
 SplitSemiTasks::~SplitSemiTasks() { ring_.reset(); }
 
+int resolve_workers(int workers, c10::Device device) {
+  if (workers > 0) return workers;
+  if (device.is_cpu()) return 1;
+  const int cores = static_cast<int>(std::thread::hardware_concurrency());
+  return std::clamp(cores - 1, 1, 8);
+}
+
+void SplitSemiTasks::set_device(c10::Device device) {
+  drop_prepared();
+  const int workers = resolve_workers(options_.workers, device);
+  if (workers != workers_) {
+    workers_ = workers;
+    arena_.terminate();
+    arena_.initialize(workers_);
+  }
+  stager_.reset();
+  if (!device.is_cpu()) stager_.emplace(device);
+  device_name_ = device.str();
+}
+
 void SplitSemiTasks::drop_prepared() {
   if (ring_) ring_->flush();
 }
@@ -183,10 +214,13 @@ void SplitSemiTasks::set_load_unlabeled(bool load) {
 }
 
 TrainBatch SplitSemiTasks::train_batch(int task, int64_t iter) {
-  if (options_.prefetch && !ring_)
-    ring_ =
-        std::make_unique<BatchRing>([this](int t, int64_t i) { return build_batch(t, i); }, options_.prefetch_factor);
-  return ring_ ? ring_->take(task, iter) : build_batch(task, iter);
+  const auto build = [this](int t, int64_t i) {
+    return stager_ ? stager_->stage(build_batch(t, i)) : build_batch(t, i);
+  };
+  if (options_.prefetch && !ring_) ring_ = std::make_unique<BatchRing>(build, options_.prefetch_factor);
+  TrainBatch batch = ring_ ? ring_->take(task, iter) : build(task, iter);
+  if (stager_) stager_->adopt(batch);
+  return batch;
 }
 
 std::vector<int64_t> SplitSemiTasks::epoch_batch(int64_t n, int64_t batch, int64_t iter, std::string_view stream,

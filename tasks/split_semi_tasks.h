@@ -32,10 +32,16 @@
 #include "datasets/augment_pipeline.h"
 #include "datasets/image_dataset.h"
 #include "tasks/batch_ring.h"
+#include "tasks/device_staging.h"
 #include "tasks/domains.h"
 #include "tasks/task_split.h"
 
 namespace sscl {
+
+// data.workers = 0 (auto): 1 on a CPU, where torch's threads already use every
+// core for the step (a second loader thread only competed with them on 2 cores);
+// on a GPU every core but the trainer's, for up to 8 threads.
+int resolve_workers(int workers, c10::Device device);
 
 struct SplitSemiOptions {
   std::string dataset = "fashion_mnist";
@@ -47,7 +53,7 @@ struct SplitSemiOptions {
   std::vector<int64_t> resize;    // [rows, cols]: resize every image once at load; empty: native size
   std::string sampler = "auto";   // auto | epoch | uniform
   bool drop_last = false;         // epoch sampler: drop an epoch's last partial batch
-  int workers = 1;                // loader threads (TBB)
+  int workers = 0;                // loader threads (TBB); 0: auto (resolve_workers)
   bool prefetch = true;           // a loader thread builds the coming batches (BatchRing)
   int prefetch_factor = 4;        // batches it prepares ahead
   AugmentOptions augment;         // data.augment.*
@@ -93,6 +99,9 @@ class SplitSemiTasks : public TaskData, public HiddenLabels {
   const DatasetSplits& data() const { return data_; }
   const SplitSemiOptions& options() const { return options_; }
 
+  void set_device(c10::Device device) override;
+  int workers() const { return workers_; }
+
   // The batch of (task, iter), built on the calling thread (no prefetch involved).
   TrainBatch build_batch(int task, int64_t iter) const;
 
@@ -116,7 +125,10 @@ class SplitSemiTasks : public TaskData, public HiddenLabels {
   std::vector<TaskIndices> tasks_;
   bool load_unlabeled_ = true;
   bool epoch_sampler_ = false;
+  int workers_;  // data.workers resolved for the device
   mutable tbb::task_arena arena_;
+  std::optional<DeviceStager> stager_;  // GPU: pinned copies on a side stream
+  std::string device_name_ = "cpu";
   mutable std::mutex epoch_mutex_;
   mutable std::vector<EpochOrder> epoch_orders_;  // one per stream
   std::unique_ptr<BatchRing> ring_;               // last: its thread reads everything above

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <set>
+#include <thread>
 
 #include "core/config.h"
 #include "core/error.h"
@@ -89,6 +90,32 @@ TEST(SplitSemiTasks, EvalBatchesCoverTheTaskTestImagesNormalised) {
   const auto expected = (data.test->images[id].permute({2, 0, 1}).to(torch::kFloat) - 127.5) / 64.0;
   EXPECT_TRUE(torch::allclose(b0.images[0], expected));
   EXPECT_EQ(b0.labels[0].item<int64_t>(), data.test->labels[id].item<int64_t>());
+}
+
+TEST(SplitSemiTasks, AutoWorkersAreOneOnACpuAndTheSpareCoresForAGpu) {
+  EXPECT_EQ(resolve_workers(0, c10::Device(c10::kCPU)), 1);
+  EXPECT_EQ(resolve_workers(3, c10::Device(c10::kCPU)), 3);
+  EXPECT_EQ(resolve_workers(3, c10::Device(c10::kCUDA, 0)), 3);
+  const int cores = static_cast<int>(std::thread::hardware_concurrency());
+  EXPECT_EQ(resolve_workers(0, c10::Device(c10::kCUDA, 0)), std::clamp(cores - 1, 1, 8));
+  SplitSemiOptions o = options(0, true);
+  SplitSemiTasks tasks(o, testing::synthetic_splits(4, 30), 1);
+  tasks.set_device(c10::Device(c10::kCPU));
+  EXPECT_EQ(tasks.workers(), 1);
+  EXPECT_NE(tasks.describe(false).at(0).find("1 loader worker(s) (auto)"), std::string::npos);
+  // On a CPU the batches stay where the loader built them, as a direct build makes them.
+  expect_same(tasks.train_batch(0, 3), tasks.build_batch(0, 3));
+}
+
+TEST(DeviceStager, IsANoOpOnACpu) {
+  DeviceStager stager(c10::Device(c10::kCPU));
+  EXPECT_FALSE(stager.active());
+  TrainBatch batch;
+  batch.labeled.images = torch::ones({2, 1, 2, 2});
+  const auto* data = batch.labeled.images.data_ptr();
+  TrainBatch staged = stager.stage(std::move(batch));
+  stager.adopt(staged);
+  EXPECT_EQ(staged.labeled.images.data_ptr(), data);
 }
 
 TEST(SplitSemiTasks, TellsItsBatchSizeAndDescribesItself) {
@@ -318,7 +345,7 @@ TEST_F(SplitSemiRegistration, BuildsTheTasksFromTheDataSection) {
   // The resolved config names the defaults that took effect.
   const std::string resolved = config.to_toml();
   for (const char* key :
-       {"class_order = \"ascending\"", "workers = 1", "crop_padding = 4", "variant = \"reference\"", "num_ops = 3"})
+       {"class_order = \"ascending\"", "workers = 0", "crop_padding = 4", "variant = \"reference\"", "num_ops = 3"})
     EXPECT_NE(resolved.find(key), std::string::npos) << key << " in\n" << resolved;
 }
 
@@ -346,7 +373,7 @@ TEST_F(SplitSemiRegistration, ReadsTaskSizesOrdersAndBudgetsFromTheDataSection) 
 
 TEST_F(SplitSemiRegistration, ErrorsNameTheirKey) {
   const std::vector<std::pair<std::string, std::string>> cases = {
-      {"workers = 0\n", "data.workers"},
+      {"workers = -1\n", "data.workers"},
       {"std = [0.0]\n", "data.std"},
       {"resize = [8]\n", "data.resize"},
       {"class_order = \"shuffled\"\n", "data.class_order"},
