@@ -179,7 +179,9 @@ TrainOutcome run_training(const TrainArgs& args) {
                      {},
                      {},
                      {},
-                     {}};
+                     {},
+                     {},
+                     -1};
   summary.split = split_json(*run.data);
   summary.precision = {{"amp", amp_name(run.amp)},
                        {"eval_amp", run.amp != Amp::kNone && resolved.get<bool>("eval.amp")},

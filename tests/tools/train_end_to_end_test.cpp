@@ -53,6 +53,8 @@ TEST(TrainEndToEnd, FixMatchRunWritesAFinishedRunDirectory) {
   EXPECT_GT(results["timing"]["ms_per_iter_median"].get<double>(), 0.0);
   EXPECT_EQ(results["timing"]["tasks"].size(), 5u);
   EXPECT_GT(results["memory"]["peak_rss_mib"].get<double>(), 0.0);
+  EXPECT_TRUE(results["memory"]["peak_gpu_mib"].is_null());  // a CPU run
+  EXPECT_EQ(results["precision"]["amp"], "none");
   EXPECT_EQ(results["environment"]["threads"], 1);
   EXPECT_FALSE(results["environment"]["config_hash"].get<std::string>().empty());
 

@@ -40,6 +40,24 @@ TEST(TrainErrors, MultiHeadOutsideTaskIlIsRejected) {
   EXPECT_FALSE(f.run_dir_exists);
 }
 
+// Precision and device keys the machine cannot honour: one line naming the key,
+// before the run directory exists.
+TEST(TrainErrors, DeviceKeysTheMachineCannotHonourNameTheKey) {
+  const std::vector<std::pair<std::string, std::string>> cases{
+      {"train.amp='\"fp16\"'", "train.amp"},  // a CPU run (this suite has no GPU to give)
+      {"train.amp='\"fp8\"'", "train.amp"},
+      {"train.device='\"cuda:7\"'", "train.device"},
+      {"model.backbone='\"mlp\"' model.channels_last=true", "model.channels_last"},
+  };
+  for (const auto& [overrides, key] : cases) {
+    TempDir dir;
+    const auto f =
+        run_failing(testing::config_path(kSftConfig) + " --cfg-options train.device='\"cpu\"' " + overrides, dir);
+    expect_one_line_error(f, key);
+    EXPECT_FALSE(f.run_dir_exists) << overrides;
+  }
+}
+
 TEST(TrainErrors, MissingConfig) {
   TempDir dir;
   const auto f = run_failing("'" + (dir / "none.toml").string() + "'", dir);
