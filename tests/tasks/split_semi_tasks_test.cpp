@@ -108,7 +108,7 @@ TEST(SplitSemiTasks, AutoWorkersAreOneOnACpuAndTheSpareCoresForAGpu) {
 }
 
 TEST(DeviceStager, IsANoOpOnACpu) {
-  DeviceStager stager(c10::Device(c10::kCPU));
+  DeviceStager stager{c10::Device(c10::kCPU)};
   EXPECT_FALSE(stager.active());
   TrainBatch batch;
   batch.labeled.images = torch::ones({2, 1, 2, 2});
