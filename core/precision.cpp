@@ -71,6 +71,8 @@ GradScaler::GradScaler(Options options) : options_(options), scale_(options.init
                      "growth_interval > 0");
 }
 
+at::Tensor GradScaler::scale(const at::Tensor& loss) const { return loss * scale_; }
+
 bool GradScaler::unscale(const std::vector<at::Tensor>& params) const {
   at::NoGradGuard no_grad;
   const double inverse = 1.0 / scale_;

@@ -53,7 +53,7 @@ class GradScaler {
   GradScaler() : GradScaler(Options{}) {}
   explicit GradScaler(Options options);
 
-  at::Tensor scale(const at::Tensor& loss) const { return loss * scale_; }
+  at::Tensor scale(const at::Tensor& loss) const;
   // Divides every defined gradient of `params` by the scale; false when any
   // gradient holds an inf or a NaN (the step must then be skipped).
   bool unscale(const std::vector<at::Tensor>& params) const;
