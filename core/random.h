@@ -122,13 +122,6 @@ class Rng {
     }
     return out;
   }
-  // sample(v, k) without copying v.
-  template <typename T>
-  std::vector<T> sample_from(const std::vector<T>& v, size_t k) {
-    std::vector<T> out;
-    for (const int64_t p : sample_positions(v.size(), k)) out.push_back(v[static_cast<size_t>(p)]);
-    return out;
-  }
 
  private:
   std::mt19937_64 engine_;

@@ -19,16 +19,8 @@ namespace sscl {
 
 namespace {
 
-// k ids from `pool`: distinct when the pool is large enough, else with replacement.
-std::vector<int64_t> draw(const std::vector<int64_t>& pool, int64_t k, Rng& rng) {
-  if (pool.empty() || k == 0) return {};
-  if (static_cast<size_t>(k) <= pool.size()) return rng.sample_from(pool, static_cast<size_t>(k));
-  std::vector<int64_t> out(k);
-  for (auto& id : out) id = pool[rng.below(pool.size())];
-  return out;
-}
-
-// draw() from the positions [0, n) of a pool, without building them.
+// k positions in [0, n) of a pool: distinct when the pool is large enough, else
+// with replacement (the pool's ids are not needed to draw them).
 std::vector<int64_t> draw_positions(size_t n, int64_t k, Rng& rng) {
   if (n == 0 || k == 0) return {};
   if (static_cast<size_t>(k) <= n) return rng.sample_positions(n, static_cast<size_t>(k));
@@ -58,6 +50,11 @@ std::vector<int64_t> pick(const std::vector<int64_t>& values, const std::vector<
   out.reserve(positions.size());
   for (int64_t p : positions) out.push_back(values[p]);
   return out;
+}
+
+// k ids from `pool`, as draw_positions chooses them.
+std::vector<int64_t> draw(const std::vector<int64_t>& pool, int64_t k, Rng& rng) {
+  return pick(pool, draw_positions(pool.size(), k, rng));
 }
 
 }  // namespace
