@@ -70,8 +70,11 @@ AccuracyMatrix matrix_from(const json& rows) {
 }
 
 json timing_json(const IterationTiming& t) {
-  return {
-      {"data_ms", t.data_ms}, {"forward_ms", t.forward_ms}, {"backward_ms", t.backward_ms}, {"other_ms", t.other_ms}};
+  return {{"data_ms", t.data_ms},
+          {"forward_ms", t.forward_ms},
+          {"backward_ms", t.backward_ms},
+          {"other_ms", t.other_ms},
+          {"comm_ms", t.comm_ms}};
 }
 
 IterationTiming timing_from(const json& j) {
@@ -79,6 +82,7 @@ IterationTiming timing_from(const json& j) {
   t.data_ms = j.at("data_ms");
   t.forward_ms = j.at("forward_ms");
   t.backward_ms = j.at("backward_ms");
+  t.comm_ms = j.value("comm_ms", 0.0);
   t.other_ms = j.at("other_ms");
   return t;
 }

@@ -38,6 +38,7 @@ void CheckpointHook::write(const CheckpointPosition& position) {
     resumed_from_.reset();
     return;
   }
+  if (!writer_) return;  // a distributed run's other ranks: rank 0 writes
   const auto start = std::chrono::steady_clock::now();
   const std::string bytes = snapshot_(position);
   last_written_ = writer_(bytes, position);

@@ -28,6 +28,8 @@ class CheckpointHook : public Hook {
   CheckpointHook(CheckpointOptions options, Writer writer, Snapshot snapshot);
   // RUN_DIR/checkpoints, written atomically, the newest keep_last kept.
   static Writer to_dir(const std::filesystem::path& run_dir, int keep_last);
+  // A null writer writes nothing and takes no snapshot (the ranks but 0 of a
+  // distributed run, whose state is rank 0's).
 
   std::string hook_name() const override { return "checkpoint"; }
   void before_epoch(const RunState& s) override;

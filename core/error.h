@@ -42,6 +42,12 @@ class IoError : public Error {
   using Error::Error;
 };
 
+// A collective of a distributed run failed: a rank stopped, hung or cannot be reached.
+class DistributedError : public Error {
+ public:
+  using Error::Error;
+};
+
 // SIGINT or SIGTERM stopped the run (after a checkpoint was written, if enabled).
 class Interrupted : public Error {
  public:

@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "core/method.h"
 #include "core/task_data.h"
+#include "core/world.h"
 
 namespace sscl {
 
@@ -37,12 +38,15 @@ void Evaluator::evaluate(Method& method, const TaskData& data, int after_task, R
     for (int64_t c : data.classes(t)) seen.push_back(c);
   const auto seen_mask = class_mask(seen, num_classes, device_);
   const int last = options_.all_tasks ? data.num_tasks() - 1 : after_task;
+  const int rank = world_ ? world_->rank() : 0, ranks = world_ ? world_->size() : 1;
+  // [task][correct task-IL, correct class-IL, count], summed over the ranks at the end.
+  auto counts = torch::zeros({last + 1, 3}, torch::kLong);
   for (int task = 0; task <= last; ++task) {
     const auto task_mask = class_mask(data.classes(task), num_classes, device_);
     const float neg_inf = -std::numeric_limits<float>::infinity();
     int64_t correct_til = 0, correct_cil = 0, count = 0;
     const int64_t batches = data.num_eval_batches(task, options_.batch_size);
-    for (int64_t b = 0; b < batches; ++b) {
+    for (int64_t b = rank; b < batches; b += ranks) {
       EvalBatch batch = data.eval_batch(task, b, options_.batch_size);
       const auto labels = batch.labels.to(device_);
       const auto logits = method.predict(batch.images.to(device_));
@@ -50,9 +54,20 @@ void Evaluator::evaluate(Method& method, const TaskData& data, int after_task, R
       correct_cil += logits.masked_fill(~seen_mask, neg_inf).argmax(1).eq(labels).sum().item<int64_t>();
       count += labels.size(0);
     }
+    counts[task][0] = correct_til;
+    counts[task][1] = correct_cil;
+    counts[task][2] = count;
+  }
+  if (world_ && world_->distributed()) {
+    std::vector<at::Tensor> all{counts};
+    world_->all_reduce_sum(all);
+  }
+  for (int task = 0; task <= last; ++task) {
+    const auto c = counts[task];
+    const int64_t count = c[2].item<int64_t>();
     check<TrainingError>(count > 0, "task " + std::to_string(task) + " has no evaluation images");
-    state.task_il.set(after_task, task, 100.0 * correct_til / count);
-    state.class_il.set(after_task, task, 100.0 * correct_cil / count);
+    state.task_il.set(after_task, task, 100.0 * c[0].item<int64_t>() / count);
+    state.class_il.set(after_task, task, 100.0 * c[1].item<int64_t>() / count);
   }
 }
 

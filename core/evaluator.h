@@ -17,6 +17,7 @@ namespace sscl {
 
 class Method;
 class TaskData;
+class World;
 
 struct EvalOptions {
   int64_t batch_size = 256;
@@ -34,10 +35,15 @@ class Evaluator {
   // when a task has no evaluation images.
   void evaluate(Method& method, const TaskData& data, int after_task, RunState& state) const;
 
+  // A distributed run: each rank evaluates every size-th batch and the counts are
+  // summed, so every rank fills the same rows.
+  void set_world(World* world) { world_ = world; }
+
  private:
   EvalOptions options_;
   c10::Device device_;
   Amp amp_;
+  World* world_ = nullptr;
 };
 
 }  // namespace sscl

@@ -27,6 +27,8 @@ struct HookContext {
   TaskData* data = nullptr;
   c10::Device device{c10::kCPU};
   std::vector<int64_t> task_iters;  // the iterations of each task
+  // False on the ranks but 0 of a distributed run: hooks write no files there.
+  bool main_process = true;
 };
 
 // Factory: the [log] section and the run's context.

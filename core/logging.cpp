@@ -35,13 +35,16 @@ std::shared_ptr<spdlog::logger> get_logger(const std::string& component) {
   return logger;
 }
 
-void add_log_file(const std::filesystem::path& file) {
+void add_log_file(const std::filesystem::path& file, bool warnings_only) {
   auto sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(file.string(), /*truncate=*/false);
   sink->set_pattern("[%Y-%m-%d %H:%M:%S] [%n] %v");
+  if (warnings_only) sink->set_level(spdlog::level::warn);
   sinks().files->add_sink(sink);
 }
 
 void reset_log_files() { sinks().files->set_sinks({}); }
+
+void console_warnings_only() { sinks().console->set_level(spdlog::level::warn); }
 
 void set_console_logging(bool enabled) {
   sinks().console->set_level(enabled ? spdlog::level::trace : spdlog::level::off);

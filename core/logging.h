@@ -13,8 +13,11 @@ namespace sscl {
 
 std::shared_ptr<spdlog::logger> get_logger(const std::string& component);
 
-// Adds `file` as a sink of every logger (existing and future ones).
-void add_log_file(const std::filesystem::path& file);
+// Adds `file` as a sink of every logger (existing and future ones); with
+// `warnings_only` it receives warnings and errors only.
+void add_log_file(const std::filesystem::path& file, bool warnings_only = false);
+// The console shows warnings and errors only (the ranks but 0 of a distributed run).
+void console_warnings_only();
 // Back to console only (tests, successive runs in one process).
 void reset_log_files();
 // Silences the console sink (tests); files still receive everything.

@@ -20,6 +20,11 @@ bool resolve_train_mask(const std::string& train_mask, Scenario scenario) {
   throw ConfigError("method.train_mask = '" + train_mask + "': expected auto, task or none");
 }
 
+World& Method::world() const {
+  static const std::shared_ptr<World> one = single_process_world();
+  return context_.world ? *context_.world : *one;
+}
+
 void Method::attach(MethodContext context) {
   context_ = std::move(context);
   task_masks_.clear();

@@ -29,6 +29,7 @@
 #include "core/scenario.h"
 #include "core/semi_loss.h"
 #include "core/task_data.h"
+#include "core/world.h"
 
 namespace sscl {
 
@@ -51,6 +52,8 @@ struct MethodContext {
   // The run directory (results.json, checkpoints); methods that keep files of
   // their own put them under it (EdgeHML's offline tier). Empty in tests.
   std::filesystem::path run_dir;
+  // The ranks of a distributed run (core/world.h); null: one process.
+  std::shared_ptr<World> world;
 };
 
 // method.train_mask: "task" masks the training logits to the current task's
@@ -89,6 +92,11 @@ struct MethodTraits {
   // (GDumb): the trainer builds a fresh optimizer (no momentum carried over) over
   // trainable_parameters() after the method's before_task.
   bool fresh_optimizer_each_task = false;
+  // The method runs distributed: whatever it keeps it builds from the whole
+  // global batch (gather_rows) and its replay draws are sharded, so every rank
+  // holds the same state after every iteration. A distributed run of a method
+  // without it is refused before training.
+  bool distributed = false;
 };
 
 class Method : public Hook {
@@ -138,6 +146,12 @@ class Method : public Hook {
   // names in visit_state() (core/state.h); this visits it under "method." and the
   // semi-supervised loss's under "semi.".
   void visit_all_state(StateVisitor& visitor);
+
+  // The ranks this run trains in (one process unless distributed).
+  World& world() const;
+  // Every rank's rows of `local` in rank order: the global batch's rows when
+  // `local` is this rank's slice (itself on one process).
+  at::Tensor gather_rows(const at::Tensor& local) const { return world().gather_rows(local); }
 
   Classifier& model() { return context_.model; }
   const MethodContext& context() const { return context_; }

@@ -26,6 +26,7 @@ class MetricsJsonlHook : public Hook {
   int priority() const override { return 90; }
 
   void before_run(const RunState&) override {
+    if (path_.empty()) return;  // a rank but 0 of a distributed run
     out_.open(path_, std::ios::app);
     if (!out_) throw IoError(path_.string() + ": cannot open for writing");
   }
@@ -64,6 +65,7 @@ class MetricsJsonlHook : public Hook {
 
  private:
   void cut_to(std::uintmax_t keep) {
+    if (path_.empty()) return;
     out_.close();
     std::error_code ec;
     if (std::filesystem::file_size(path_, ec) > keep && !ec) std::filesystem::resize_file(path_, keep, ec);
@@ -81,6 +83,7 @@ class MetricsJsonlHook : public Hook {
   }
 
   void write(const nlohmann::json& j) {
+    if (path_.empty()) return;
     out_ << j.dump() << '\n';
     out_.flush();
     if (!out_) throw IoError(path_.string() + ": write failed");
@@ -96,7 +99,9 @@ class MetricsJsonlHook : public Hook {
 SSCL_REGISTER_OPTIONS(HookRegistry, "metrics_jsonl",
                       "RUN_DIR/metrics.jsonl: a JSON line per log interval and per evaluation (every run has it)",
                       LogIntervalOptions{}, [](const LogIntervalOptions& o, const HookContext& context) {
-                        return std::make_shared<MetricsJsonlHook>(context.run_dir / "metrics.jsonl", o.interval);
+                        return std::make_shared<MetricsJsonlHook>(
+                            context.main_process ? context.run_dir / "metrics.jsonl" : std::filesystem::path(),
+                            o.interval);
                       });
 
 }  // namespace

@@ -2,8 +2,10 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
 #include <sstream>
+#include <thread>
 
 #include "core/cuda_support.h"
 #include "core/device.h"
@@ -39,6 +41,7 @@ void TrainOptions::declare(OptionSpec<TrainOptions>& o) {
       .one_of({"none", "bf16", "fp16"});
   o.key("cudnn_benchmark", &TrainOptions::cudnn_benchmark,
         "GPU: cuDNN times its kernels for each new shape and keeps the fastest (faster, not bit-reproducible)");
+  o.include(&TrainOptions::dist);
 }
 
 void DataSelection::declare(OptionSpec<DataSelection>& o) {
@@ -67,22 +70,31 @@ void LogOptions::declare(OptionSpec<LogOptions>& o) {
   o.key("hooks", &LogOptions::hooks, "hooks added to logger and metrics_jsonl (HookRegistry entries)");
 }
 
-RunBuilder::RunBuilder(const Config& config, std::filesystem::path run_dir)
+RunBuilder::RunBuilder(const Config& config, std::filesystem::path run_dir, std::shared_ptr<World> world)
     : config_(config), run_dir_(std::move(run_dir)) {
+  run_->world = world ? std::move(world) : single_process_world();
+  const World& ranks = *run_->world;
   run_->train = read_options<TrainOptions>(config_.section("train"));
   run_->device = resolve_device(run_->train.device);
+  if (ranks.distributed() && run_->device.is_cuda() && run_->train.device.find(':') == std::string::npos)
+    run_->device = c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(ranks.local_rank()));
   run_->amp = parse_amp(run_->train.amp);
   check_amp(run_->amp, run_->device);
   if (run_->device.is_cuda()) {
     at::globalContext().setBenchmarkCuDNN(run_->train.cudnn_benchmark);
     reset_cuda_peak(run_->device.index());
   }
-  run_->threads = set_torch_threads(run_->train.threads);
+  int threads = run_->train.threads;
+  if (threads == 0 && ranks.local_size() > 1)
+    threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / ranks.local_size());
+  run_->threads = set_torch_threads(threads);
   run_->blas_threads = set_blas_threads(run_->train.blas_threads);
   run_->trainer_options.iters_per_task = run_->train.iters_per_task;
   run_->trainer_options.iters_per_virtual_epoch = run_->train.iters_per_virtual_epoch;
   run_->trainer_options.amp = run_->amp;
   run_->trainer_options.grad_scaling = run_->amp == Amp::kFP16;
+  run_->trainer_options.world = run_->world;
+  run_->trainer_options.bucket_mb = run_->train.dist.bucket_mb;
 }
 
 RunBuilder& RunBuilder::set_data(std::unique_ptr<TaskData> data) {
@@ -152,6 +164,21 @@ RunBuilder& RunBuilder::build_method() {
     run_->method->set_semi(SemiLossRegistry::get().at(*selection.semi)(section.section(*selection.semi)));
   ensure_supported(*run_->method, run_->scenario);
   run_->method_label = selection.name + (selection.semi ? "+" + *selection.semi : "");
+  if (run_->world->distributed()) {
+    // Only methods whose state is known to stay the same on every rank run distributed.
+    if (!run_->method->traits().distributed)
+      section.fail("name", "method '" + selection.name +
+                               "' does not run distributed yet (its state would differ "
+                               "between the ranks); run it with one process");
+    if (selection.semi)
+      section.fail("semi", "semi-supervised losses do not run distributed yet; run '" + run_->method_label +
+                               "' with one process");
+    const int64_t ranks = run_->world->size();
+    if (run_->data->batch_size() % ranks != 0)
+      config_.section("data").fail("batch_size", "the global batch of " + std::to_string(run_->data->batch_size()) +
+                                                     " labeled images does not split evenly into " +
+                                                     std::to_string(ranks) + " ranks");
+  }
 
   const TaskData& data = *run_->data;
   MethodContext context;
@@ -164,6 +191,7 @@ RunBuilder& RunBuilder::build_method() {
   context.data = &data;
   context.batch_size = data.batch_size();
   context.run_dir = run_dir_;
+  context.world = run_->world;
   const auto backbone = read_options<ModelSelection>(config_.section("model")).backbone;
   context.make_backbone = [&config = config_, backbone, shape = data.input_shape(), device = run_->device] {
     auto fresh = BackboneRegistry::get().at(backbone)(config.section("model"), shape);
@@ -177,7 +205,7 @@ RunBuilder& RunBuilder::build_method() {
 
 RunBuilder& RunBuilder::build_hooks() {
   if (!method_) build_method();
-  HookContext context{run_dir_, run_->method.get(), run_->data.get(), run_->device, {}};
+  HookContext context{run_dir_, run_->method.get(), run_->data.get(), run_->device, {}, run_->world->is_main()};
   for (int t = 0; t < run_->data->num_tasks(); ++t) context.task_iters.push_back(run_->trainer_options.iters_of(t));
   const auto log = config_.section("log");
   std::vector<std::string> names{"logger", "metrics_jsonl"};
@@ -201,6 +229,7 @@ RunBuilder& RunBuilder::build_trainer() {
   const auto checkpoint = read_options<CheckpointOptions>(config_.section("checkpoint"));
   if (checkpoint.enabled) {
     auto writer = checkpoint_writer_ ? *checkpoint_writer_ : CheckpointHook::to_dir(run_dir_, checkpoint.keep_last);
+    if (!run_->world->is_main()) writer = nullptr;  // rank 0 writes the checkpoints
     Trainer* trainer = run_->trainer.get();
     run_->checkpoints = std::make_shared<CheckpointHook>(
         checkpoint, std::move(writer), [trainer](const CheckpointPosition& p) { return trainer->checkpoint_bytes(p); });

@@ -24,6 +24,7 @@
 
 #include "core/checkpoint_hook.h"
 #include "core/config.h"
+#include "core/distributed.h"
 #include "core/hook.h"
 #include "core/method.h"
 #include "core/nn/classifier.h"
@@ -46,6 +47,7 @@ struct TrainOptions {
   bool save_model = true;
   std::string amp = "none";     // none | bf16 | fp16 (core/precision.h)
   bool cudnn_benchmark = true;  // cuDNN picks the fastest kernels per shape (not deterministic)
+  DistOptions dist;             // backend, dist_timeout_s, dist_init, dist_bucket_mb
   static void declare(OptionSpec<TrainOptions>& o);
 };
 
@@ -84,6 +86,7 @@ struct Run {
   Amp amp = Amp::kNone;
   int threads = 0;
   std::string blas_threads;
+  std::shared_ptr<World> world;  // one process unless distributed
   std::unique_ptr<TaskData> data;
   Classifier model{nullptr};
   bool mask_train_logits = false;
@@ -102,7 +105,10 @@ class RunBuilder {
   // The config must outlive the builder and the run (sections view it).
   // `run_dir` may not exist yet (nothing is written before training); empty in
   // tests that write no files.
-  explicit RunBuilder(const Config& config, std::filesystem::path run_dir = {});
+  // `world`: the ranks of a distributed run (null: one process); train.threads = 0
+  // then divides the cores among this machine's ranks, and a CUDA device without
+  // an index is the local rank's GPU.
+  explicit RunBuilder(const Config& config, std::filesystem::path run_dir = {}, std::shared_ptr<World> world = nullptr);
 
   // A task sequence built by the caller instead of from data.sequence.
   RunBuilder& set_data(std::unique_ptr<TaskData> data);

@@ -18,6 +18,9 @@ struct IterationTiming {
   double forward_ms = 0;   // the method's step: forward passes and losses
   double backward_ms = 0;  // backward and optimizer step
   double other_ms = 0;     // hooks and bookkeeping
+  // Of forward_ms and backward_ms: waiting for the other ranks (the loss and
+  // statistics reduction, the gradient buckets not hidden behind backward).
+  double comm_ms = 0;
   double total_ms() const { return data_ms + forward_ms + backward_ms + other_ms; }
 };
 

@@ -56,6 +56,11 @@ class TaskData {
   // ceil(epochs * labeled / batch_size).
   virtual int64_t iters_for_epochs(int task, double epochs) const;
 
+  // A distributed run: from now on train_batch holds only rank `rank`'s rows of
+  // each global batch (shard_range, core/world.h, over its labeled rows and over
+  // its unlabeled rows), each augmented as in its global slot. False when the
+  // sequence cannot (the trainer then refuses to run distributed).
+  virtual bool set_shard(int /*rank*/, int /*size*/) { return false; }
   // The training batch of iteration `iter` of `task`, on the CPU or on the device
   // set_device named. An implementation may prepare the next ones in the background.
   virtual TrainBatch train_batch(int task, int64_t iter) = 0;
@@ -81,7 +86,9 @@ class TaskData {
   virtual at::Tensor raw_images(const at::Tensor& ids) const = 0;
   // uint8 [N, H, W, C] -> float [N, C, H, W] on the CPU, through `view`; the
   // augmentation of image i is seeded by (seed, i) alone.
-  virtual at::Tensor views(const at::Tensor& raw, View view, uint64_t seed) const = 0;
+  // `first_row`: the raw images are rows first_row.. of a larger draw, each
+  // augmented as in that draw (a rank's slice of a global replay batch).
+  virtual at::Tensor views(const at::Tensor& raw, View view, uint64_t seed, int64_t first_row = 0) const = 0;
 };
 
 // What a task sequence keeps from the learner: the label of every training image.

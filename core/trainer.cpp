@@ -61,6 +61,12 @@ Trainer::Trainer(TrainerOptions options, Method& method, TaskData& data, HookDis
       evaluator_(std::move(evaluator)),
       device_(device) {
   if (options_.grad_scaling) scaler_.emplace();
+  world_ = options_.world ? options_.world : single_process_world();
+  if (world_->distributed()) {
+    check<ConfigError>(data_.set_shard(world_->rank(), world_->size()),
+                       "this task sequence cannot hand each rank its slice of a batch: it does not run distributed");
+    evaluator_.set_world(world_.get());
+  }
   hooks_.set_method_hooks(method_.lifecycle_hooks());
   data_.set_load_unlabeled(method_.uses_unlabeled());
   state_.num_tasks = data_.num_tasks();
@@ -77,6 +83,7 @@ const RunState& Trainer::run() { return run_from(nullptr); }
 const RunState& Trainer::resume(const std::string& checkpoint) { return run_from(&checkpoint); }
 
 const RunState& Trainer::run_from(const std::string* checkpoint) {
+  broadcast_model();
   hooks_.call(&Hook::before_run, state_);
   // Built after the method's before_run, which may add parameters.
   optimizer_ = optimizer_factory_.make(method_.trainable_parameters());
@@ -119,7 +126,8 @@ void Trainer::train_task(int task, int64_t first_iter, bool resumed) {
   const auto update_train_s = [&] { state_.task_timings.back().train_s = earlier_s + ms_since(start) / 1000.0; };
   for (int64_t iter = first_iter; iter < state_.iters_per_task; ++iter) {
     // A stop asked for before this iteration: the state is whole between iterations.
-    if (const int signal = stop_requested()) {
+    // Ranks stop together, at the stop the last reduction agreed on.
+    if (const int signal = world_->distributed() ? agreed_stop_ : stop_requested()) {
       state_.iter = iter;
       hooks_.call(&Hook::on_stop, state_);
       throw Interrupted(signal, "stopped by " + signal_name(signal) + " before iteration " + std::to_string(iter) +
@@ -281,9 +289,16 @@ void Trainer::train_iteration(int task, int64_t iter) {
   check<TrainingError>(!terms.empty(), "method '" + method_.name() + "' returned no loss term");
   torch::Tensor total = terms.front().second;
   for (size_t i = 1; i < terms.size(); ++i) total = total + terms[i].second;
+  std::vector<double> values;
+  for (const auto& term : terms) values.push_back(term.second.item<double>());
+  if (world_->distributed()) timing.comm_ms += reduce_across_ranks(values);
   state_.losses.clear();
-  for (const auto& [name, value] : terms) state_.losses.emplace_back(name, value.item<double>());
-  state_.loss = total.item<double>();
+  state_.loss = 0;
+  for (size_t i = 0; i < terms.size(); ++i) {
+    state_.losses.emplace_back(terms[i].first, values[i]);
+    state_.loss += values[i];
+  }
+  if (!world_->distributed()) state_.loss = total.item<double>();
   timing.forward_ms = ms_since(mark);
   if (!std::isfinite(state_.loss)) {
     std::ostringstream terms_text;
@@ -294,7 +309,11 @@ void Trainer::train_iteration(int task, int64_t iter) {
 
   mark = Clock::now();
   optimizer_->zero_grad();
+  GradSync* sync = world_->distributed() ? &grad_sync() : nullptr;
+  if (sync) sync->arm();
   if (total.requires_grad()) (scaler_ ? scaler_->scale(total) : total).backward();
+  // Every rank's gradients are the mean over the ranks before anything reads them.
+  if (sync) timing.comm_ms += sync->finish();
   // fp16: gradients back at their true size before any method looks at them; a
   // step with an overflowed gradient is skipped (state.amp_skipped_steps counts them).
   bool finite = true;
@@ -330,6 +349,54 @@ void Trainer::train_iteration(int task, int64_t iter) {
   task_timing.sum.forward_ms += timing.forward_ms;
   task_timing.sum.backward_ms += timing.backward_ms;
   task_timing.sum.other_ms += timing.other_ms;
+  task_timing.sum.comm_ms += timing.comm_ms;
+}
+
+void Trainer::broadcast_model() {
+  if (!world_->distributed()) return;
+  torch::NoGradGuard no_grad;
+  std::vector<at::Tensor> tensors = method_.model()->parameters();
+  for (const auto& b : method_.model()->buffers()) tensors.push_back(b);
+  world_->broadcast(tensors, 0);
+}
+
+double Trainer::reduce_across_ranks(std::vector<double>& losses) {
+  const auto start = Clock::now();
+  torch::NoGradGuard no_grad;
+  // One all-reduce: [losses..., stop signal, floating buffers...].
+  std::vector<at::Tensor> buffers;
+  for (const auto& b : method_.model()->buffers())
+    if (b.is_floating_point()) buffers.push_back(b);
+  std::vector<at::Tensor> parts{torch::tensor(losses, torch::kFloat64),
+                                torch::tensor({static_cast<double>(stop_requested())}, torch::kFloat64)};
+  for (const auto& b : buffers) parts.push_back(b.detach().reshape({-1}).to(torch::kCPU, torch::kFloat64));
+  std::vector<at::Tensor> flat{torch::cat(parts)};
+  world_->all_reduce_sum(flat);
+  const double n = world_->size();
+  const auto values = flat[0].contiguous();
+  const double* v = values.data_ptr<double>();
+  for (size_t i = 0; i < losses.size(); ++i) losses[i] = v[i] / n;
+  // A signal number summed over the ranks that got it: any non-zero stops every rank.
+  const double signals = v[losses.size()];
+  if (signals != 0) agreed_stop_ = stop_requested() ? stop_requested() : signals == SIGINT ? SIGINT : SIGTERM;
+  int64_t offset = static_cast<int64_t>(losses.size()) + 1;
+  for (auto& b : buffers) {
+    const int64_t k = b.numel();
+    b.copy_(values.narrow(0, offset, k).div(n).view(b.sizes()).to(b.device(), b.scalar_type()));
+    offset += k;
+  }
+  return ms_since(start);
+}
+
+GradSync& Trainer::grad_sync() {
+  if (!grad_sync_ || synced_optimizer_ != optimizer_.get()) {
+    std::vector<at::Tensor> params;
+    for (const auto& group : optimizer_->param_groups())
+      params.insert(params.end(), group.params().begin(), group.params().end());
+    grad_sync_ = std::make_unique<GradSync>(*world_, std::move(params), options_.bucket_mb);
+    synced_optimizer_ = optimizer_.get();
+  }
+  return *grad_sync_;
 }
 
 void Trainer::sync_device() const {

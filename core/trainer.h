@@ -13,11 +13,13 @@
 
 #include "core/checkpoint.h"
 #include "core/evaluator.h"
+#include "core/grad_sync.h"
 #include "core/hook.h"
 #include "core/method.h"
 #include "core/optim.h"
 #include "core/precision.h"
 #include "core/task_data.h"
+#include "core/world.h"
 
 namespace sscl {
 
@@ -29,6 +31,9 @@ struct TrainerOptions {
   std::vector<int64_t> task_iters;
   Amp amp = Amp::kNone;       // train.amp: autocast around Method::step
   bool grad_scaling = false;  // a GradScaler around backward and step (train.amp = fp16)
+  // The ranks of a distributed run (core/world.h); null: one process.
+  std::shared_ptr<World> world;
+  double bucket_mb = 25;  // train.dist_bucket_mb
 
   int64_t iters_of(int task) const {
     return task_iters.empty() ? iters_per_task : task_iters.at(static_cast<size_t>(task));
@@ -61,6 +66,14 @@ class Trainer {
   void train_task(int task, int64_t first_iter, bool resumed);
   void train_iteration(int task, int64_t iter);
   void sync_device() const;  // so that timings of asynchronous devices are honest
+  // Distributed: every rank starts from rank 0's weights.
+  void broadcast_model();
+  // Distributed: the loss terms become their means over the ranks, the model's
+  // floating buffers (BatchNorm's running statistics) too, and a stop asked of
+  // any rank becomes every rank's. Returns the milliseconds it took.
+  double reduce_across_ranks(std::vector<double>& losses);
+  // The gradient synchroniser of the current optimizer's parameters.
+  GradSync& grad_sync();
 
   TrainerOptions options_;
   Method& method_;
@@ -72,6 +85,10 @@ class Trainer {
   torch::Device device_;
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
   std::optional<GradScaler> scaler_;  // train.amp = fp16
+  std::shared_ptr<World> world_;
+  std::unique_ptr<GradSync> grad_sync_;
+  const torch::optim::Optimizer* synced_optimizer_ = nullptr;
+  int agreed_stop_ = 0;  // distributed: the stop every rank saw in the last reduction
   RunState state_;
 };
 

@@ -201,6 +201,13 @@ void SplitSemiTasks::set_device(c10::Device device) {
   device_name_ = device.str();
 }
 
+bool SplitSemiTasks::set_shard(int rank, int size) {
+  drop_prepared();
+  shard_rank_ = rank;
+  shard_size_ = size;
+  return true;
+}
+
 void SplitSemiTasks::drop_prepared() {
   if (ring_) ring_->flush();
 }
@@ -261,6 +268,12 @@ TrainBatch SplitSemiTasks::build_batch(int task, int64_t iter) const {
     positions = draw_positions(indices.labeled.size(), options_.batch_size, rng);
     unlabeled = draw(indices.unlabeled, unlabeled_batch, rng);
   }
+  // A rank's slice of the global batch; each row keeps the augmentation of its global slot.
+  const auto [lab_begin, lab_end] = shard_range(static_cast<int64_t>(positions.size()), shard_rank_, shard_size_);
+  const auto [unl_begin, unl_end] = shard_range(static_cast<int64_t>(unlabeled.size()), shard_rank_, shard_size_);
+  const int64_t global_labeled = static_cast<int64_t>(positions.size());
+  positions = {positions.begin() + lab_begin, positions.begin() + lab_end};
+  unlabeled = {unlabeled.begin() + unl_begin, unlabeled.begin() + unl_end};
   const std::vector<int64_t> labeled = pick(indices.labeled, positions), labels = pick(indices.labels, positions);
   const auto shape = data_.train->shape();
   const int64_t n_lab = static_cast<int64_t>(labeled.size()), n_unl = static_cast<int64_t>(unlabeled.size());
@@ -290,12 +303,12 @@ TrainBatch SplitSemiTasks::build_batch(int task, int64_t iter) const {
           augment.normalize(image, lab_out + slot * image_floats);
           return;
         }
-        Rng r(stream_seed(seed_, "split_semi.augment", task, iter, slot));
+        Rng r(stream_seed(seed_, "split_semi.augment", task, iter, lab_begin + slot));
         augment.normalize(augment.weak(image, r), lab_out + slot * image_floats);
         return;
       }
-      Rng r(stream_seed(seed_, "split_semi.augment", task, iter, slot));
       const int64_t u = slot - n_lab;
+      Rng r(stream_seed(seed_, "split_semi.augment", task, iter, global_labeled + unl_begin + u));
       const cv::Mat image = image_view(*data_.train, unlabeled[u]);
       augment.normalize(augment.weak(image, r), weak_out + u * image_floats);
       augment.normalize(augment.strong(image, r), strong_out + u * image_floats);
@@ -373,7 +386,7 @@ at::Tensor SplitSemiTasks::raw_images(const at::Tensor& ids) const {
   return data_.train->images.index_select(0, ids.to(at::kLong).cpu());
 }
 
-at::Tensor SplitSemiTasks::views(const at::Tensor& raw, View view, uint64_t seed) const {
+at::Tensor SplitSemiTasks::views(const at::Tensor& raw, View view, uint64_t seed, int64_t first_row) const {
   const auto shape = data_.train->shape();
   check<Error>(raw.dim() == 4 && raw.scalar_type() == at::kByte && raw.size(1) == shape.height &&
                    raw.size(2) == shape.width && raw.size(3) == shape.channels,
@@ -395,7 +408,7 @@ at::Tensor SplitSemiTasks::views(const at::Tensor& raw, View view, uint64_t seed
         augment.normalize(image, dst + i * image_floats);
         return;
       }
-      Rng r(stream_seed(seed, "split_semi.replay_view", i));
+      Rng r(stream_seed(seed, "split_semi.replay_view", first_row + i));
       if (view == View::kWeak)
         augment.normalize(augment.weak(image, r), dst + i * image_floats);
       else

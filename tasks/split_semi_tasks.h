@@ -29,6 +29,7 @@
 #include "core/config.h"
 #include "core/options.h"
 #include "core/task_data.h"
+#include "core/world.h"
 #include "datasets/augment_pipeline.h"
 #include "datasets/image_dataset.h"
 #include "tasks/batch_ring.h"
@@ -84,6 +85,7 @@ class SplitSemiTasks : public TaskData, public HiddenLabels {
   int64_t iters_for_epochs(int task, double epochs) const override;
   // Whether batches are epochs of permutations (data.sampler, auto resolved).
   bool epoch_sampler() const { return epoch_sampler_; }
+  bool set_shard(int rank, int size) override;
   TrainBatch train_batch(int task, int64_t iter) override;
   int64_t num_eval_batches(int task, int64_t batch_size) const override;
   EvalBatch eval_batch(int task, int64_t batch, int64_t batch_size) const override;
@@ -92,7 +94,7 @@ class SplitSemiTasks : public TaskData, public HiddenLabels {
   void add_labels(int task, const at::Tensor& ids, const at::Tensor& labels) override;
   LabeledSet labeled_set(int task) const override;
   at::Tensor raw_images(const at::Tensor& ids) const override;
-  at::Tensor views(const at::Tensor& raw, View view, uint64_t seed) const override;
+  at::Tensor views(const at::Tensor& raw, View view, uint64_t seed, int64_t first_row = 0) const override;
   at::Tensor hidden_train_labels() const override { return data_.train->labels; }
 
   const TaskIndices& indices(int task) const { return tasks_.at(task); }
@@ -125,7 +127,8 @@ class SplitSemiTasks : public TaskData, public HiddenLabels {
   std::vector<TaskIndices> tasks_;
   bool load_unlabeled_ = true;
   bool epoch_sampler_ = false;
-  int workers_;  // data.workers resolved for the device
+  int workers_;                          // data.workers resolved for the device
+  int shard_rank_ = 0, shard_size_ = 1;  // set_shard: this rank's rows of each batch
   mutable tbb::task_arena arena_;
   std::optional<DeviceStager> stager_;  // GPU: pinned copies on a side stream
   std::string device_name_ = "cpu";

@@ -104,6 +104,7 @@ nlohmann::json results_json(const RunState& s, const RunSummary& r) {
     parts.forward_ms += t.sum.forward_ms;
     parts.backward_ms += t.sum.backward_ms;
     parts.other_ms += t.sum.other_ms;
+    parts.comm_ms += t.sum.comm_ms;
     train_s += t.train_s;
     eval_s += t.eval_s;
     tasks.push_back({{"iters", t.iteration_ms.size()},
@@ -119,7 +120,8 @@ nlohmann::json results_json(const RunState& s, const RunSummary& r) {
                   {{"data", parts.data_ms / n},
                    {"forward_and_loss", parts.forward_ms / n},
                    {"backward_and_step", parts.backward_ms / n},
-                   {"other", parts.other_ms / n}}},
+                   {"other", parts.other_ms / n},
+                   {"communication", parts.comm_ms / n}}},
                  {"tasks", tasks},
                  {"train_s", train_s},
                  {"eval_s", eval_s},
@@ -143,6 +145,8 @@ nlohmann::json results_json(const RunState& s, const RunSummary& r) {
                       {"libtorch_version", libtorch_version()},
                       {"device", r.device},
                       {"threads", r.threads},
+                      {"world_size", r.world_size},
+                      {"backend", r.backend},
                       {"blas", r.blas},
                       {"blas_threads", r.blas_threads},
                       {"cpu", cpu_model()},

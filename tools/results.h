@@ -22,6 +22,8 @@ struct RunSummary {
   nlohmann::json split;            // split_json() of the task sequence before training; null when not taken
   nlohmann::json precision;        // train.amp, eval.amp, model.channels_last; null: float32
   int64_t peak_device_bytes = -1;  // GPU: the caching allocator's peak; -1 on a CPU
+  int world_size = 1;              // ranks of a distributed run
+  std::string backend = "none";    // their c10d backend
 };
 
 // The split as built: each task's classes, labeled images per class and

@@ -13,6 +13,8 @@
 #include "core/atomic_file.h"
 #include "core/checkpoint.h"
 #include "core/cuda_support.h"
+#include "core/device.h"
+#include "core/distributed.h"
 #include "core/environment.h"
 #include "core/error.h"
 #include "core/logging.h"
@@ -128,6 +130,9 @@ std::pair<fs::path, std::string> newest_readable_checkpoint(const fs::path& run_
 TrainOutcome run_training(const TrainArgs& args) {
   const auto wall_start = std::chrono::steady_clock::now();
   auto log = get_logger("sscl");
+  // A launcher's ranks (core/distributed.h): the others log warnings and errors only.
+  const DistEnv env = read_dist_env();
+  if (env.rank != 0) console_warnings_only();
   const std::optional<fs::path> resuming = resume_dir(args);
   if (args.resume && *args.resume == "auto" && !resuming)
     log->info("--resume auto: no unfinished run with a checkpoint; starting a new one");
@@ -141,22 +146,37 @@ TrainOutcome run_training(const TrainArgs& args) {
   // re-running a run directory's config.toml gives the same name and hash.
   if (!config.has("name")) config.apply_override("name=\"" + args.config.stem().string() + "\"");
   const std::string name = config.get<std::string>("name");
-  const fs::path run_dir = resuming ? *resuming : choose_run_dir(args, name);
+  std::shared_ptr<World> world = single_process_world();
+  if (env.world_size > 1) {
+    const auto train = config.section("train");
+    world =
+        make_world(env, read_options<DistOptions>(train), resolve_device(train.get_or<std::string>("device", "auto")));
+  }
+  const bool main = world->is_main();
+  // Rank 0 names the run directory (a timestamp), every rank uses it.
+  const fs::path run_dir =
+      world->broadcast_string(main ? (resuming ? *resuming : choose_run_dir(args, name)).string() : std::string());
 
   // Everything is built and every key read before anything is written.
-  const std::unique_ptr<Run> built = RunBuilder(config, run_dir).finish();
+  const std::unique_ptr<Run> built = RunBuilder(config, run_dir, world).finish();
   Run& run = *built;
 
   // The checkpoint to go on from is read before anything is written.
   std::optional<std::pair<fs::path, std::string>> checkpoint;
   if (resuming) checkpoint = newest_readable_checkpoint(run_dir);
 
-  create_run_dir(run_dir);
-  // A run directory that cannot take checkpoints fails now, not after an hour.
-  if (run.checkpoints) CheckpointDir(run_dir, 1).prepare();
-  // A resumed run keeps its config.toml unless overrides changed it.
-  if (!resuming || !args.overrides.empty()) write_file_atomic(run_dir / "config.toml", config.to_toml());
-  add_log_file(run_dir / "train.log");
+  if (main) {
+    create_run_dir(run_dir);
+    // A run directory that cannot take checkpoints fails now, not after an hour.
+    if (run.checkpoints) CheckpointDir(run_dir, 1).prepare();
+    // A resumed run keeps its config.toml unless overrides changed it.
+    if (!resuming || !args.overrides.empty()) write_file_atomic(run_dir / "config.toml", config.to_toml());
+  }
+  world->barrier();  // the directory exists for every rank
+  if (main)
+    add_log_file(run_dir / "train.log");
+  else
+    add_log_file(run_dir / ("train.rank" + std::to_string(world->rank()) + ".log"), /*warnings_only=*/true);
   struct LogFileGuard {
     ~LogFileGuard() { reset_log_files(); }
   } log_file_guard;
@@ -183,6 +203,8 @@ TrainOutcome run_training(const TrainArgs& args) {
                      {},
                      -1};
   summary.split = split_json(*run.data);
+  summary.world_size = world->size();
+  summary.backend = world->backend();
   summary.precision = {{"amp", amp_name(run.amp)},
                        {"eval_amp", run.amp != Amp::kNone && resolved.get<bool>("eval.amp")},
                        {"channels_last", run.model->channels_last()}};
@@ -206,8 +228,9 @@ TrainOutcome run_training(const TrainArgs& args) {
                          {"next_iter", from.next_iter},
                          {"task_end", from.evaluated},
                          {"global_iter", from.global_iter},
+                         {"world_size", world->size()},
                          {"overrides", args.overrides}});
-      write_file_atomic(run_dir / "resumes.json", resumes.dump(2) + "\n");
+      if (main) write_file_atomic(run_dir / "resumes.json", resumes.dump(2) + "\n");
     } else {
       trainer.run();
     }
@@ -229,6 +252,8 @@ TrainOutcome run_training(const TrainArgs& args) {
   }
   const RunState& state = trainer.state();
   summary.resumes = resumes;
+  // Every rank holds the same model and state: rank 0 writes them.
+  if (!main) return TrainOutcome{run_dir, nullptr};
 
   summary.method_stats = run.method->all_stats();
   for (const auto& hook : run.hooks.hooks())

@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "core/plugins.h"
 #include "core/stop_request.h"
+#include "tools/launcher.h"
 #include "tools/runner.h"
 
 int main(int argc, char** argv) {
@@ -15,6 +16,7 @@ int main(int argc, char** argv) {
   std::string work_dir, resume, describe, list_kind, list_group;
   std::vector<std::string> plugins;
   bool list = false, markdown = false;
+  int nproc = 1;
   app.add_option("config", args.config, "config file (TOML), e.g. configs/edgehml/edgehml_small_cnn_fmnist5.toml");
   app.add_option("--cfg-options", args.overrides, "overrides as key=value (dotted keys, TOML values)")->expected(1, -1);
   app.add_option("--work-dir", work_dir, "run directory (default work_dirs/<name>/<timestamp>)");
@@ -22,6 +24,10 @@ int main(int argc, char** argv) {
                  "RUN_DIR: go on with that run from its newest checkpoint (its own config.toml; --cfg-options "
                  "may change it); auto: the newest unfinished run of CONFIG (or --work-dir) with a checkpoint, "
                  "or a new run when there is none");
+  app.add_option("--nproc", nproc,
+                 "start this many ranks on this machine (one per GPU, or CPU processes sharing the cores) and "
+                 "train one distributed run with them")
+      ->check(CLI::Range(1, 1024));
   app.add_option("--plugin", plugins, "a shared library of components to load first (repeatable)");
   app.add_flag("--list", list, "list every registered component with its one-line summary");
   app.add_option("--list-names", list_kind, "print the names of one kind (method, backbone, ...), one per line");
@@ -50,6 +56,25 @@ int main(int argc, char** argv) {
       return 2;
     }
     if (!work_dir.empty()) args.work_dir = work_dir;
+    if (nproc > 1) {
+      if (std::getenv("RANK") || std::getenv("WORLD_SIZE")) {
+        std::cerr << "error: --nproc " << nproc << ": RANK / WORLD_SIZE are set already (a launcher started this "
+                  << "process); leave out --nproc\n";
+        return 2;
+      }
+      // The ranks get the same command line without --nproc.
+      std::vector<std::string> rank_args;
+      for (int i = 0; i < argc; ++i) {
+        const std::string a = argv[i];
+        if (a == "--nproc") {
+          ++i;
+          continue;
+        }
+        if (a.rfind("--nproc=", 0) == 0) continue;
+        rank_args.push_back(a);
+      }
+      return sscl::launch_local_ranks(nproc, rank_args, /*grace_s=*/60);
+    }
     args.plugins = plugin_paths;
     // SIGINT / SIGTERM: finish the iteration, write a checkpoint, exit 128 + signal.
     sscl::install_stop_handlers();

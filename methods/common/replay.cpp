@@ -35,23 +35,38 @@ ReplaySamples labeled_offer(const LabeledBatch& batch, int task, const TaskData&
   return offer;
 }
 
+ReplaySamples global_labeled_offer(World& world, const LabeledBatch& batch, int task, const TaskData& data,
+                                   const at::Tensor& logits) {
+  if (!world.distributed()) return labeled_offer(batch, task, data, logits);
+  LabeledBatch global;
+  global.indices = world.gather_rows(batch.indices.cpu());
+  global.labels = world.gather_rows(batch.labels.cpu());
+  const auto all_logits = logits.defined() ? world.gather_rows(logits.detach().to(torch::kCPU, torch::kFloat)) : logits;
+  return labeled_offer(global, task, data, all_logits);
+}
+
 ReplayBatch to_replay_batch(const ReplaySamples& samples, const TaskData& data, View view, uint64_t seed,
-                            const c10::Device& device) {
+                            const c10::Device& device, const World* world) {
   ReplayBatch out;
   if (samples.size() == 0) return out;
-  out.images = data.views(samples.images, view, seed).to(device);
-  out.labels = samples.labels.to(device);
-  out.tasks = samples.tasks.to(device);
-  if (samples.logits.defined()) out.logits = samples.logits.to(device);
-  out.slots = samples.slots;
+  auto [begin, end] = world ? world->shard(samples.size()) : std::pair<int64_t, int64_t>{0, samples.size()};
+  const auto rows = [&, begin = begin, end = end](const at::Tensor& t) {
+    return t.defined() ? t.narrow(0, begin, end - begin) : t;
+  };
+  out.images = data.views(rows(samples.images), view, seed, begin).to(device);
+  out.labels = rows(samples.labels).to(device);
+  out.tasks = rows(samples.tasks).to(device);
+  if (samples.logits.defined()) out.logits = rows(samples.logits).to(device);
+  out.slots = rows(samples.slots);
+  if (world && world->distributed()) out.weight = static_cast<double>(world->size() * (end - begin)) / samples.size();
   return out;
 }
 
 ReplayBatch draw_replay_batch(const ReplayBuffer& buffer, int64_t n, const TaskData& data, View view, Rng& rng,
-                              const c10::Device& device) {
+                              const c10::Device& device, const World* world) {
   if (buffer.empty() || n <= 0) return {};
   const auto samples = buffer.sample(n, rng);
-  return to_replay_batch(samples, data, view, rng.next(), device);
+  return to_replay_batch(samples, data, view, rng.next(), device, world);
 }
 
 }  // namespace sscl

@@ -15,6 +15,7 @@
 #include "core/batch.h"
 #include "core/options.h"
 #include "core/task_data.h"
+#include "core/world.h"
 #include "methods/common/replay_buffer.h"
 
 namespace sscl {
@@ -44,19 +45,29 @@ struct ReplayBatch {
   at::Tensor tasks;   // int64 [N] on the device
   at::Tensor logits;  // float [N, K] on the device when stored
   at::Tensor slots;   // int64 [N] on the CPU
+  // A rank's slice of a distributed draw: world size * rows here / rows drawn.
+  // A mean over these rows times `weight`, averaged over the ranks as gradients
+  // are, is the mean over the whole draw, even when the slices differ in size.
+  double weight = 1;
   int64_t size() const { return labels.defined() ? labels.size(0) : 0; }
 };
 
 // The labeled batch as an offer: raw images by id, labels, the task id of every
 // row, and `logits` (detached) when given.
 ReplaySamples labeled_offer(const LabeledBatch& batch, int task, const TaskData& data, const at::Tensor& logits = {});
+// The same for the whole global batch of a distributed run: every rank's ids,
+// labels and logits gathered in rank order (the batch itself on one process).
+ReplaySamples global_labeled_offer(World& world, const LabeledBatch& batch, int task, const TaskData& data,
+                                   const at::Tensor& logits = {});
 
 // Entries as images through `view`, on `device`; the augmentation is seeded by `seed`.
+// With `world` (a distributed run), only this rank's rows of the entries, each
+// augmented as on one process.
 ReplayBatch to_replay_batch(const ReplaySamples& samples, const TaskData& data, View view, uint64_t seed,
-                            const c10::Device& device);
+                            const c10::Device& device, const World* world = nullptr);
 
 // min(n, size) entries drawn uniformly and prepared as above; empty when the buffer is.
 ReplayBatch draw_replay_batch(const ReplayBuffer& buffer, int64_t n, const TaskData& data, View view, Rng& rng,
-                              const c10::Device& device);
+                              const c10::Device& device, const World* world = nullptr);
 
 }  // namespace sscl

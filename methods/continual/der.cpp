@@ -39,8 +39,9 @@ class Der : public Er {
     LossTerms terms = std::move(current.terms);
     const auto zero = torch::zeros({}, current.labeled_logits.options());
     const auto draw = replay_draw(rng);
-    terms.emplace_back("der_mse",
-                       draw.size() ? alpha_ * der_logit_loss(model()->forward(draw.images), draw.logits) : zero);
+    terms.emplace_back(
+        "der_mse",
+        draw.size() ? alpha_ * draw.weight * der_logit_loss(model()->forward(draw.images), draw.logits) : zero);
     const auto second = beta_ ? replay_draw(rng) : ReplayBatch{};  // DER++'s own draw
     if (beta_) terms.emplace_back("der_ce", second.size() ? *beta_ * replay_cross_entropy(second) : zero);
     offer(batch, rng, current.labeled_logits);  // the stored targets: raw logits over every class

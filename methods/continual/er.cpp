@@ -8,6 +8,7 @@ namespace sscl {
 Er::Er(ReplayOptions options, bool store_logits)
     : options_(options), store_logits_(store_logits), buffer_(options.buffer_size, ReplayPolicy::kReservoir) {
   traits_.composes_with_semi = true;
+  traits_.distributed = true;
 }
 
 void Er::attach(MethodContext context) {
@@ -21,15 +22,16 @@ int64_t Er::minibatch_size() const {
 }
 
 ReplayBatch Er::replay_draw(Rng& rng) const {
-  return draw_replay_batch(buffer_, minibatch_size(), data(), View::kWeak, rng, context().device);
+  return draw_replay_batch(buffer_, minibatch_size(), data(), View::kWeak, rng, context().device, &world());
 }
 
 at::Tensor Er::replay_cross_entropy(const ReplayBatch& draw) {
-  return torch::nn::functional::cross_entropy(train_logits(model()->forward(draw.images), draw.tasks), draw.labels);
+  return draw.weight *
+         torch::nn::functional::cross_entropy(train_logits(model()->forward(draw.images), draw.tasks), draw.labels);
 }
 
 void Er::offer(const TrainBatch& batch, Rng& rng, const at::Tensor& logits) {
-  buffer_.add(labeled_offer(batch.labeled, batch.task, data(), logits), rng);
+  buffer_.add(global_labeled_offer(world(), batch.labeled, batch.task, data(), logits), rng);
 }
 
 LossTerms Er::step(const TrainBatch& batch, const RunState& state) {
@@ -42,7 +44,7 @@ LossTerms Er::step(const TrainBatch& batch, const RunState& state) {
   LossTerms terms = std::move(current.terms);
   if (replay.size() > 0) {
     const auto replay_logits = train_logits(current.extra_logits, replay.tasks);
-    terms.emplace_back("replay", F::cross_entropy(replay_logits, replay.labels));
+    terms.emplace_back("replay", replay.weight * F::cross_entropy(replay_logits, replay.labels));
   } else {
     terms.emplace_back("replay", torch::zeros({}, current.labeled_logits.options()));
   }

@@ -5,7 +5,10 @@ namespace {
 
 class Sft : public Method {
  public:
-  Sft() { traits_.composes_with_semi = true; }
+  Sft() {
+    traits_.composes_with_semi = true;
+    traits_.distributed = true;  // no state of its own
+  }
   std::string name() const override { return "sft"; }
   LossTerms step(const TrainBatch& batch, const RunState& state) override {
     return forward_current(batch, state).terms;

@@ -62,7 +62,7 @@ class FakeTaskData : public TaskData {
   at::Tensor raw_images(const at::Tensor& ids) const override {
     return (images_of(ids) * 255).to(torch::kByte).permute({0, 2, 3, 1}).contiguous();
   }
-  at::Tensor views(const at::Tensor& raw, View, uint64_t) const override {
+  at::Tensor views(const at::Tensor& raw, View, uint64_t, int64_t = 0) const override {
     return raw.permute({0, 3, 1, 2}).to(torch::kFloat) / 255;
   }
 

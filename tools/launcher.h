@@ -1,0 +1,23 @@
+// tools/train --nproc N: starts N ranks of this same program on this machine
+// (RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE, MASTER_ADDR=127.0.0.1 and a
+// free MASTER_PORT in their environment, the rest of the command line unchanged)
+// and waits for them, as torchrun does for one node:
+//   - a rank that fails (non-zero exit, or killed) is named on stderr, the others
+//     get SIGTERM (a checkpoint if they can, then they stop) and, after
+//     `grace_s`, SIGKILL; the launcher exits with the failed rank's status;
+//   - SIGINT or SIGTERM to the launcher goes to every rank.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace sscl {
+
+// `args`: the command line without --nproc (args[0] the program). Returns the
+// exit status for main().
+int launch_local_ranks(int nproc, const std::vector<std::string>& args, double grace_s);
+
+// A TCP port on 127.0.0.1 that nothing listens on now (the kernel's choice).
+int free_local_port();
+
+}  // namespace sscl
