@@ -9,12 +9,17 @@
 
 #include "core/distributed.h"
 
+#include <c10/util/Logging.h>
 #include <torch/torch.h>
 
+#include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdlib>
 #include <limits>
+#include <mutex>
 #include <optional>
+#include <thread>
 #include <torch/csrc/distributed/c10d/FileStore.hpp>
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
@@ -64,6 +69,23 @@ int slurm_tasks_per_node(const std::string& text) {
 
 std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
 
+// c10d logs each failed connection attempt through c10's logging; the
+// rendezvous's own error says it in one line, so those stay quiet meanwhile.
+class QuietC10Logging {
+ public:
+  QuietC10Logging() : saved_(FLAGS_caffe2_log_level) {
+    FLAGS_caffe2_log_level = 3;  // fatal only
+    c10::UpdateLoggingLevelsFromFlags();
+  }
+  ~QuietC10Logging() {
+    FLAGS_caffe2_log_level = saved_;
+    c10::UpdateLoggingLevelsFromFlags();
+  }
+
+ private:
+  int saved_;
+};
+
 }  // namespace
 
 DistEnv read_dist_env(const Getenv& getenv) {
@@ -90,10 +112,10 @@ DistEnv read_dist_env(const Getenv& getenv) {
       size_name = "SLURM_NTASKS";
     }
     if (!rank && !size) continue;
-    check<ConfigError>(rank.has_value(),
-                       "environment: " + size_name + "=" + *size + " is set but " + f.rank + " is not");
-    check<ConfigError>(size.has_value(),
-                       "environment: " + std::string(f.rank) + "=" + *rank + " is set but " + size_name + " is not");
+    // Each message is built only when it applies (the other variable is unset).
+    if (!rank) throw ConfigError("environment: " + size_name + "=" + *size + " is set but " + f.rank + " is not");
+    if (!size)
+      throw ConfigError("environment: " + std::string(f.rank) + "=" + *rank + " is set but " + size_name + " is not");
     env.source = f.source;
     env.rank = env_int(f.rank, *rank);
     env.world_size = env_int(size_name, *size);
@@ -166,7 +188,17 @@ class C10dWorld : public World {
         group_(std::move(group)),
         env_(env),
         backend_(std::move(backend)),
-        timeout_s_(timeout_s) {}
+        timeout_s_(timeout_s) {
+    heartbeat_ = std::thread([this] { beat(); });
+  }
+  ~C10dWorld() override {
+    {
+      std::lock_guard lock(beat_mutex_);
+      stopping_ = true;
+    }
+    beat_wake_.notify_all();
+    heartbeat_.join();
+  }
 
   int rank() const override { return env_.rank; }
   int size() const override { return env_.world_size; }
@@ -249,16 +281,52 @@ class C10dWorld : public World {
 
  private:
   // A collective that throws (a rank died, hung or was unreachable past the
-  // timeout): one DistributedError naming this rank, the operation and what c10d said.
+  // timeout): one DistributedError naming the ranks that stopped beating, the
+  // operation and what c10d said.
   template <typename F>
   void collective(const char* what, F&& f) {
     try {
       f();
     } catch (const std::exception& e) {
       throw DistributedError("rank " + std::to_string(rank()) + ": " + what + " across " + std::to_string(size()) +
-                             " ranks failed (" + first_line(e.what()) +
-                             "): another rank stopped, or hung for more than train.dist_timeout_s = " +
-                             std::to_string(static_cast<int>(timeout_s_)) + " s (see its train.rank<N>.log)");
+                             " ranks failed: " + silent_ranks() + " (" + first_line(e.what()) +
+                             "; train.dist_timeout_s = " + std::to_string(static_cast<int>(timeout_s_)) + " s)");
+    }
+  }
+
+  // Every rank counts sscl/alive/<rank> up in the store twice a second, from a
+  // thread of its own: a rank killed or stopped (SIGSTOP, a hung machine) stops
+  // counting, a rank stuck in a computation does not.
+  static std::string alive_key(int r) { return "sscl/alive/" + std::to_string(r); }
+  void beat() {
+    std::unique_lock lock(beat_mutex_);
+    while (!stopping_) {
+      lock.unlock();
+      try {
+        store_->add(alive_key(rank()), 1);
+      } catch (const std::exception&) {
+        return;  // the store is gone (rank 0 ended): nothing to tell
+      }
+      lock.lock();
+      beat_wake_.wait_for(lock, std::chrono::milliseconds(500), [this] { return stopping_; });
+    }
+  }
+
+  // The ranks whose count did not move over two seconds, for the error message.
+  std::string silent_ranks() {
+    try {
+      std::vector<int64_t> before;
+      for (int r = 0; r < size(); ++r) before.push_back(store_->add(alive_key(r), 0));
+      std::this_thread::sleep_for(std::chrono::seconds(2));
+      std::string silent;
+      for (int r = 0; r < size(); ++r)
+        if (r != rank() && store_->add(alive_key(r), 0) == before[static_cast<size_t>(r)])
+          silent += (silent.empty() ? "" : ", ") + std::to_string(r);
+      if (silent.empty()) return "every other rank is alive (one may be stuck in a computation)";
+      return (silent.find(',') == std::string::npos ? "rank " : "ranks ") + silent +
+             " stopped answering (killed, stopped or hung: see train.rank<N>.log)";
+    } catch (const std::exception&) {
+      return "rank 0, which holds the rendezvous, cannot be reached (it stopped, or its machine did)";
     }
   }
 
@@ -268,6 +336,10 @@ class C10dWorld : public World {
   std::string backend_;
   double timeout_s_;
   int64_t broadcasts_ = 0;
+  std::mutex beat_mutex_;
+  std::condition_variable beat_wake_;
+  bool stopping_ = false;
+  std::thread heartbeat_;  // last: it reads the members above
 };
 
 bool is_loopback(const std::string& host) { return host == "127.0.0.1" || host == "localhost" || host == "::1"; }
@@ -346,7 +418,10 @@ std::shared_ptr<World> make_world(const DistEnv& env, const DistOptions& options
                      "train.backend = gloo: sscl was built without Gloo's headers (install libgloo-dev and rebuild)");
   const Rendezvous rendezvous = parse_init(options, env);
   const auto timeout = std::chrono::milliseconds(static_cast<int64_t>(options.timeout_s * 1000));
-  auto store = join_store(rendezvous, env, timeout);
+  auto store = [&] {
+    QuietC10Logging quiet;
+    return join_store(rendezvous, env, timeout);
+  }();
   auto prefixed = c10::make_intrusive<c10d::PrefixStore>("sscl/" + backend, store);
   get_logger("dist")->info("rank {} of {} (local {} of {}), {} rendezvous, backend {}", env.rank, env.world_size,
                            env.local_rank, env.local_size, rendezvous.names, backend);

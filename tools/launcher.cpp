@@ -108,23 +108,40 @@ int launch_local_ranks(int nproc, const std::vector<std::string>& args, double g
       continue;
     }
     if (pid < 0) break;
-    int rank = 0;
-    while (rank < nproc && pids[static_cast<size_t>(rank)] != pid) ++rank;
+    const auto rank_of = [&](pid_t p) {
+      int r = 0;
+      while (r < nproc && pids[static_cast<size_t>(r)] != p) ++r;
+      return r;
+    };
+    int rank = rank_of(pid);
     if (rank == nproc) continue;
     pids[static_cast<size_t>(rank)] = -1;
     --running;
-    const int code = exit_code_of(status);
-    if (code != 0 && !stopping) {
-      // The first failure is the run's: name it, stop the rest.
-      result = code;
-      if (!forwarded)
-        std::cerr << "error: rank " << rank << " of " << nproc << " " << describe_status(status)
-                  << "; stopping the other ranks\n";
-      stopping = true;
-      signal_all(SIGTERM);
-      stop_deadline =
-          std::chrono::steady_clock::now() + std::chrono::milliseconds(static_cast<int64_t>(grace_s * 1000));
+    if (exit_code_of(status) == 0 || stopping || forwarded) {
+      if (exit_code_of(status) != 0 && result == 0) result = exit_code_of(status);
+      continue;
     }
+    // The first failure is the run's. A rank that was killed takes the others
+    // down with it: among the ranks that ended by now, name a killed one first.
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    for (int other_status = 0;;) {
+      const pid_t other = ::waitpid(-1, &other_status, WNOHANG);
+      if (other <= 0) break;
+      const int other_rank = rank_of(other);
+      if (other_rank == nproc) continue;
+      pids[static_cast<size_t>(other_rank)] = -1;
+      --running;
+      if (WIFSIGNALED(other_status) && !WIFSIGNALED(status)) {
+        rank = other_rank;
+        status = other_status;
+      }
+    }
+    result = exit_code_of(status);
+    std::cerr << "error: rank " << rank << " of " << nproc << " " << describe_status(status)
+              << (running > 0 ? "; stopping the other ranks" : "") << "\n";
+    stopping = true;
+    signal_all(SIGTERM);
+    stop_deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(static_cast<int64_t>(grace_s * 1000));
   }
   return result;
 }

@@ -212,7 +212,9 @@ TrainOutcome run_training(const TrainArgs& args) {
   for (const auto& line : describe_run(run)) log->info("{}", line);
 
   Trainer& trainer = *run.trainer;
-  const std::string resume_hint = "tools/train --resume " + run_dir.string();
+  const std::string resume_hint =
+      "tools/train --resume " + run_dir.string() +
+      (world->distributed() ? " --nproc " + std::to_string(world->size()) + " (or any other number of ranks)" : "");
   // Earlier resumes of this run; a damaged file only loses that history.
   nlohmann::json resumes = nlohmann::json::parse(read_text_or(run_dir / "resumes.json", "null"), nullptr, false);
   if (resumes.is_discarded()) resumes = nullptr;

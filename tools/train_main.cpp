@@ -73,7 +73,7 @@ int main(int argc, char** argv) {
         if (a.rfind("--nproc=", 0) == 0) continue;
         rank_args.push_back(a);
       }
-      return sscl::launch_local_ranks(nproc, rank_args, /*grace_s=*/60);
+      return sscl::launch_local_ranks(nproc, rank_args, /*grace_s=*/10);
     }
     args.plugins = plugin_paths;
     // SIGINT / SIGTERM: finish the iteration, write a checkpoint, exit 128 + signal.

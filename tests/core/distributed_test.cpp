@@ -1,0 +1,262 @@
+// The pieces of a distributed run that need no second process: slices of a
+// global batch, the launcher environment, the gradient buckets against a world
+// that stands in for the other rank, and c10d's Gloo group of two ranks in two
+// threads of this process (127.0.0.1, a port the kernel picks).
+#include "core/distributed.h"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <torch/torch.h>
+#include <unistd.h>
+
+#include <map>
+#include <thread>
+
+#include "core/error.h"
+#include "core/grad_sync.h"
+#include "core/world.h"
+
+namespace sscl {
+namespace {
+
+TEST(ShardRange, ContiguousSlicesInRankOrderThatCoverTheBatch) {
+  EXPECT_EQ(shard_range(10, 0, 3), std::make_pair(int64_t{0}, int64_t{3}));
+  EXPECT_EQ(shard_range(10, 1, 3), std::make_pair(int64_t{3}, int64_t{6}));
+  EXPECT_EQ(shard_range(10, 2, 3), std::make_pair(int64_t{6}, int64_t{10}));
+  EXPECT_EQ(shard_range(1, 0, 2), std::make_pair(int64_t{0}, int64_t{0}));  // a rank may hold nothing
+  EXPECT_EQ(shard_range(1, 1, 2), std::make_pair(int64_t{0}, int64_t{1}));
+  EXPECT_EQ(shard_range(7, 0, 1), std::make_pair(int64_t{0}, int64_t{7}));
+}
+
+TEST(SingleProcessWorld, ChangesNothing) {
+  auto world = single_process_world();
+  EXPECT_FALSE(world->distributed());
+  const auto t = torch::arange(6).reshape({3, 2});
+  EXPECT_TRUE(world->shard_rows(t).equal(t));
+  EXPECT_TRUE(world->gather_rows(t).equal(t));
+  EXPECT_EQ(world->broadcast_string("x"), "x");
+}
+
+using Env = std::map<std::string, std::string>;
+
+DistEnv read_env(const Env& env) {
+  return read_dist_env([&](const char* name) -> const char* {
+    const auto it = env.find(name);
+    return it == env.end() ? nullptr : it->second.c_str();
+  });
+}
+
+std::string error_of(const Env& env) {
+  try {
+    read_env(env);
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(ReadDistEnv, NoLauncherIsOneProcess) {
+  const auto env = read_env({});
+  EXPECT_EQ(env.world_size, 1);
+  EXPECT_EQ(env.rank, 0);
+  EXPECT_TRUE(env.source.empty());
+}
+
+TEST(ReadDistEnv, ReadsEachLauncherFamily) {
+  auto env = read_env({{"RANK", "1"},
+                       {"WORLD_SIZE", "4"},
+                       {"LOCAL_RANK", "1"},
+                       {"LOCAL_WORLD_SIZE", "2"},
+                       {"MASTER_ADDR", "node7"},
+                       {"MASTER_PORT", "29411"}});
+  EXPECT_EQ(env.rank, 1);
+  EXPECT_EQ(env.world_size, 4);
+  EXPECT_EQ(env.local_rank, 1);
+  EXPECT_EQ(env.local_size, 2);
+  EXPECT_EQ(env.master_addr, "node7");
+  EXPECT_EQ(env.master_port, 29411);
+  EXPECT_EQ(env.source, "RANK");
+
+  env = read_env({{"OMPI_COMM_WORLD_RANK", "2"}, {"OMPI_COMM_WORLD_SIZE", "3"}});
+  EXPECT_EQ(env.source, "OMPI_COMM_WORLD");
+  EXPECT_EQ(env.rank, 2);
+  EXPECT_EQ(env.local_size, 3);  // no local variables: every rank here
+
+  env = read_env({{"SLURM_PROCID", "3"},
+                  {"SLURM_STEP_NUM_TASKS", "4"},
+                  {"SLURM_LOCALID", "1"},
+                  {"SLURM_STEP_TASKS_PER_NODE", "2(x2)"}});
+  EXPECT_EQ(env.source, "SLURM");
+  EXPECT_EQ(env.rank, 3);
+  EXPECT_EQ(env.world_size, 4);
+  EXPECT_EQ(env.local_rank, 1);
+  EXPECT_EQ(env.local_size, 2);
+  EXPECT_EQ(read_env({{"SLURM_PROCID", "0"}, {"SLURM_NTASKS", "2"}}).world_size, 2);
+  // torchrun's variables win over the allocation's.
+  EXPECT_EQ(read_env({{"RANK", "0"}, {"WORLD_SIZE", "1"}, {"SLURM_PROCID", "5"}, {"SLURM_NTASKS", "8"}}).world_size, 1);
+}
+
+TEST(ReadDistEnv, BadEnvironmentNamesTheVariable) {
+  EXPECT_NE(error_of({{"WORLD_SIZE", "2"}}).find("WORLD_SIZE=2 is set but RANK is not"), std::string::npos);
+  EXPECT_NE(error_of({{"RANK", "0"}}).find("RANK=0 is set but WORLD_SIZE is not"), std::string::npos);
+  EXPECT_NE(error_of({{"RANK", "2"}, {"WORLD_SIZE", "2"}}).find("RANK=2 is not below WORLD_SIZE=2"), std::string::npos);
+  EXPECT_NE(error_of({{"RANK", "one"}, {"WORLD_SIZE", "2"}}).find("RANK='one'"), std::string::npos);
+  EXPECT_NE(error_of({{"RANK", "0"}, {"WORLD_SIZE", "2"}, {"MASTER_PORT", "70000"}}).find("MASTER_PORT=70000"),
+            std::string::npos);
+  EXPECT_NE(error_of({{"RANK", "0"}, {"WORLD_SIZE", "2"}, {"LOCAL_RANK", "3"}, {"LOCAL_WORLD_SIZE", "2"}})
+                .find("LOCAL_RANK=3"),
+            std::string::npos);
+}
+
+// Rank 0 of two whose peer holds `peer_grads`: all_reduce adds them (as Gloo would).
+class TwoRankStandIn : public World {
+ public:
+  explicit TwoRankStandIn(std::vector<at::Tensor> peer) : peer_(std::move(peer)) {}
+  int size() const override { return 2; }
+  std::function<void()> all_reduce_sum_async(at::Tensor& flat) override {
+    starts.push_back(flat.numel());
+    return [this, flat]() mutable {
+      // The peer's flat bucket: its gradients in the same member order as ours.
+      flat.add_(peer_flat_.narrow(0, offset_, flat.numel()));
+      offset_ += flat.numel();
+    };
+  }
+  void set_peer_flat(at::Tensor flat) { peer_flat_ = std::move(flat); }
+  std::vector<int64_t> starts;
+
+ private:
+  std::vector<at::Tensor> peer_;
+  at::Tensor peer_flat_;
+  int64_t offset_ = 0;
+};
+
+TEST(GradSync, AveragesEveryGradientWithThePeersInBucketsOfTheLimit) {
+  // y = w2 * (w1 * x); w3 is never used (its gradient stays undefined).
+  auto w1 = torch::tensor({2.0f, 3.0f}).requires_grad_();
+  auto w2 = torch::tensor({5.0f}).requires_grad_();
+  auto w3 = torch::tensor({1.0f}).requires_grad_();
+  TwoRankStandIn world({});
+  // A limit of 8 bytes: w3 and w2 (reverse order) share one bucket, w1 gets its own.
+  GradSync sync(world, {w1, w2, w3}, 8.0 / (1024 * 1024));
+  EXPECT_EQ(sync.num_buckets(), 2u);
+  // The peer's gradients, in bucket order [w2] (w3 has none), then [w1].
+  world.set_peer_flat(torch::tensor({10.0f, 20.0f, 40.0f}));
+  sync.arm();
+  const auto x = torch::tensor({1.0f, 4.0f});
+  (w2 * (w1 * x)).sum().backward();
+  // Local: dw1 = w2 * x = [5, 20], dw2 = sum(w1 * x) = 14.
+  sync.finish();
+  EXPECT_TRUE(torch::allclose(w2.grad(), torch::tensor({(14.0f + 10.0f) / 2})));
+  EXPECT_TRUE(torch::allclose(w1.grad(), torch::tensor({(5.0f + 20.0f) / 2, (20.0f + 40.0f) / 2})));
+  EXPECT_FALSE(w3.grad().defined());
+  // w2's bucket could only start once w3's turn had passed: at finish, so both buckets
+  // started, in bucket order.
+  EXPECT_EQ(world.starts, (std::vector<int64_t>{1, 2}));
+}
+
+int free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+// Runs body(world) on ranks 0 and 1 of a Gloo group, each in its own thread.
+template <typename Body>
+void on_two_gloo_ranks(Body body) {
+  if (!built_with_gloo()) GTEST_SKIP() << "built without Gloo's headers";
+  const int port = free_port();
+  std::string errors[2];
+  std::vector<std::thread> threads;
+  for (int rank = 0; rank < 2; ++rank)
+    threads.emplace_back([&, rank] {
+      try {
+        DistEnv env;
+        env.rank = rank;
+        env.world_size = 2;
+        env.local_rank = rank;
+        env.local_size = 2;
+        env.master_addr = "127.0.0.1";
+        env.master_port = port;
+        DistOptions options;
+        options.timeout_s = 20;
+        auto world = make_world(env, options, torch::kCPU);
+        body(*world);
+      } catch (const std::exception& e) {
+        errors[rank] = e.what();
+      }
+    });
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(errors[0], "");
+  EXPECT_EQ(errors[1], "");
+}
+
+TEST(GlooWorld, GathersRowsOfUnequalSlicesInRankOrder) {
+  on_two_gloo_ranks([](World& world) {
+    EXPECT_EQ(world.backend(), "gloo");
+    // Rank 0 holds one row, rank 1 two: 3 rows of a global batch.
+    const auto global = torch::arange(6, torch::kFloat).reshape({3, 2});
+    const auto mine = world.rank() == 0 ? global.narrow(0, 0, 1) : global.narrow(0, 1, 2);
+    EXPECT_TRUE(world.gather_rows(mine).equal(global));
+    std::vector<at::Tensor> sum{torch::full({2}, world.rank() + 1.0)};
+    world.all_reduce_sum(sum);
+    EXPECT_TRUE(sum[0].equal(torch::full({2}, 3.0)));
+    std::vector<at::Tensor> b{torch::full({1}, world.rank() == 0 ? 7.0 : -1.0)};
+    world.broadcast(b, 0);
+    EXPECT_EQ(b[0].item<double>(), 7.0);
+    EXPECT_EQ(world.broadcast_string(world.rank() == 0 ? "work_dirs/x/1" : ""), "work_dirs/x/1");
+    world.barrier();
+  });
+}
+
+TEST(GlooWorld, GradSyncGivesBothRanksTheMeanGradient) {
+  on_two_gloo_ranks([](World& world) {
+    torch::manual_seed(3);  // threads share the generator: the weights are set by hand
+    auto linear = torch::nn::Linear(3, 2);
+    {
+      torch::NoGradGuard no_grad;
+      linear->weight.copy_(torch::tensor({{1.0f, 2.0f, 3.0f}, {-1.0f, 0.5f, 0.0f}}));
+      linear->bias.copy_(torch::tensor({0.1f, -0.2f}));
+    }
+    GradSync sync(world, linear->parameters(), 25);
+    // Rank r's input is r + 1 in every entry; d(sum of outputs)/dW = x per row, /db = 1.
+    const auto x = torch::full({1, 3}, world.rank() + 1.0f);
+    sync.arm();
+    linear->forward(x).sum().backward();
+    sync.finish();
+    EXPECT_TRUE(torch::allclose(linear->weight.grad(), torch::full({2, 3}, 1.5f)));
+    EXPECT_TRUE(torch::allclose(linear->bias.grad(), torch::ones({2})));
+  });
+}
+
+TEST(GlooWorld, MasterThatNeverAnswersFailsWithinTheTimeoutNamingIt) {
+  if (!built_with_gloo()) GTEST_SKIP() << "built without Gloo's headers";
+  DistEnv env;
+  env.rank = 1;
+  env.world_size = 2;
+  env.local_size = 2;
+  env.local_rank = 1;
+  env.master_addr = "127.0.0.1";
+  env.master_port = free_port();  // nobody serves it
+  DistOptions options;
+  options.timeout_s = 2;
+  const auto start = std::chrono::steady_clock::now();
+  try {
+    make_world(env, options, torch::kCPU);
+    ADD_FAILURE() << "joined a master that does not exist";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("MASTER_PORT=" + std::to_string(env.master_port)), std::string::npos)
+        << e.what();
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(20));
+}
+
+}  // namespace
+}  // namespace sscl

@@ -1,0 +1,301 @@
+// Distributed runs through the sscl_train binary, two ranks on 127.0.0.1 (Gloo,
+// a free port): the same run as one process with the same global batch, only
+// rank 0 writing the run directory, a killed rank named by the launcher and a
+// resumed run that ends as the uninterrupted one, at either world size; bad
+// launcher environments are one error line naming the variable.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <torch/torch.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "tests/tools/run_binary.h"
+
+extern char** environ;
+
+namespace sscl {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::TempDir;
+
+// The classic MLP configs on tiny Fashion-MNIST: 12 images a class, batch 10,
+// 10 epochs (30 iterations) a task, 5 tasks.
+std::string tiny_args(const TempDir& dir, const std::string& method, const fs::path& run_dir) {
+  return "'" + testing::config_path("configs/classic/" + method + "_mlp_fmnist5_classic.toml") + "' --work-dir '" +
+         run_dir.string() + "' --cfg-options data.root='" + (dir / "data").string() +
+         "' train.epochs_per_task=10 train.threads=1 log.interval=10 checkpoint.interval=50";
+}
+
+nlohmann::json results(const fs::path& run_dir) {
+  return nlohmann::json::parse(testing::read_file(run_dir / "results.json"));
+}
+
+// Every tensor of a model.pt (torch::save of the model), by its dotted name.
+void read_tensors(torch::serialize::InputArchive& archive, const std::string& prefix,
+                  std::map<std::string, at::Tensor>& out) {
+  for (const auto& key : archive.keys()) {
+    at::Tensor t;
+    torch::serialize::InputArchive nested;
+    if (archive.try_read(key, t, /*is_buffer=*/true) || archive.try_read(key, t))
+      out[prefix + key] = t;
+    else if (archive.try_read(key, nested))
+      read_tensors(nested, prefix + key + ".", out);
+  }
+}
+
+std::map<std::string, at::Tensor> model_tensors(const fs::path& run_dir) {
+  torch::serialize::InputArchive archive;
+  archive.load_from((run_dir / "model.pt").string());
+  std::map<std::string, at::Tensor> out;
+  read_tensors(archive, "", out);
+  return out;
+}
+
+double max_abs_difference(const std::map<std::string, at::Tensor>& a, const std::map<std::string, at::Tensor>& b) {
+  EXPECT_EQ(a.size(), b.size());
+  EXPECT_GE(a.size(), 6u) << "the MLP's weights and biases were not read";
+  double most = 0;
+  for (const auto& [name, t] : a) {
+    const auto other = b.find(name);
+    if (other == b.end()) {
+      ADD_FAILURE() << name << " is missing";
+      continue;
+    }
+    most = std::max(most, (t.to(torch::kDouble) - other->second.to(torch::kDouble)).abs().max().item<double>());
+  }
+  return most;
+}
+
+// Every entry of both accuracy matrices within `points`.
+void expect_accuracies_near(const nlohmann::json& a, const nlohmann::json& b, double points) {
+  for (const char* kind : {"task_il", "class_il"}) {
+    const auto& ma = a["accuracy"][kind]["matrix"];
+    const auto& mb = b["accuracy"][kind]["matrix"];
+    ASSERT_EQ(ma.size(), mb.size()) << kind;
+    for (size_t i = 0; i < ma.size(); ++i)
+      for (size_t j = 0; j < ma[i].size(); ++j) {
+        if (ma[i][j].is_null()) continue;
+        EXPECT_NEAR(ma[i][j].get<double>(), mb[i][j].get<double>(), points) << kind << " " << i << "," << j;
+      }
+  }
+}
+
+class TwoRanks : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(TwoRanks, TrainTheModelOfOneProcessWithTheSameGlobalBatch) {
+  TempDir dir;
+  testing::write_tiny_fashion_mnist(dir / "data", 12, 4);
+  const auto one = dir / "one", two = dir / "two";
+  const auto p1 = testing::run_train(tiny_args(dir, GetParam(), one), dir);
+  ASSERT_EQ(p1.exit_code, 0) << p1.err;
+  const auto p2 = testing::run_train(tiny_args(dir, GetParam(), two) + " --nproc 2", dir);
+  ASSERT_EQ(p2.exit_code, 0) << p2.err;
+  const double difference = max_abs_difference(model_tensors(one), model_tensors(two));
+  EXPECT_LE(difference, 1e-5);
+  std::cout << "largest parameter difference, 2 ranks against 1 process: " << difference << "\n";
+  const auto a = results(one), b = results(two);
+  expect_accuracies_near(a, b, 0.1);
+  EXPECT_EQ(a["method_stats"], b["method_stats"]);  // the buffer's entries and bytes
+  EXPECT_EQ(b["environment"]["world_size"], 2);
+  EXPECT_EQ(b["environment"]["backend"], "gloo");
+  EXPECT_EQ(a["environment"]["world_size"], 1);
+  // Rank 0 writes the run; rank 1 only its warnings and errors (none here).
+  EXPECT_TRUE(fs::exists(two / "train.log"));
+  ASSERT_TRUE(fs::exists(two / "train.rank1.log"));
+  EXPECT_EQ(testing::read_file(two / "train.rank1.log"), "");
+  EXPECT_FALSE(fs::exists(two / "train.rank0.log"));
+}
+
+INSTANTIATE_TEST_SUITE_P(Classic, TwoRanks, ::testing::Values("sft", "der"));
+
+pid_t spawn_train(const std::string& args, const fs::path& log) {
+  const std::string command = std::string("exec ") + SSCL_TRAIN_BINARY + " " + args;
+  posix_spawn_file_actions_t files;
+  posix_spawn_file_actions_init(&files);
+  posix_spawn_file_actions_addopen(&files, STDOUT_FILENO, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_adddup2(&files, STDOUT_FILENO, STDERR_FILENO);
+  const char* argv[] = {"sh", "-c", command.c_str(), nullptr};
+  pid_t pid = -1;
+  EXPECT_EQ(posix_spawn(&pid, "/bin/sh", &files, nullptr, const_cast<char**>(argv), environ), 0);
+  posix_spawn_file_actions_destroy(&files);
+  return pid;
+}
+
+// The child of `parent` whose environment has RANK=<rank>; -1 when none (yet).
+pid_t rank_process(pid_t parent, int rank) {
+  for (const auto& entry : fs::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    const std::string status = testing::read_file(entry.path() / "status");
+    if (status.find("\nPPid:\t" + std::to_string(parent) + "\n") == std::string::npos) continue;
+    std::string environment = testing::read_file(entry.path() / "environ");
+    std::replace(environment.begin(), environment.end(), '\0', '\n');
+    if (("\n" + environment).find("\nRANK=" + std::to_string(rank) + "\n") != std::string::npos)
+      return static_cast<pid_t>(std::stoi(name));
+  }
+  return -1;
+}
+
+TEST(TwoRanksFaults, KilledRankIsNamedAndTheResumedRunEndsAsTheUninterruptedOne) {
+  TempDir dir;
+  testing::write_tiny_fashion_mnist(dir / "data", 12, 4);
+  const auto whole = dir / "whole";
+  const auto p = testing::run_train(tiny_args(dir, "der", whole) + " --nproc 2", dir);
+  ASSERT_EQ(p.exit_code, 0) << p.err;
+
+  // Rank 1 killed after the checkpoint at global iteration 50 (task 1).
+  const auto killed = dir / "killed";
+  const pid_t launcher = spawn_train(tiny_args(dir, "der", killed) + " --nproc 2", dir / "killed.log");
+  const auto checkpoint = killed / "checkpoints" / "ckpt_000000050.pt";
+  int status = 0;
+  while (!fs::exists(checkpoint) && waitpid(launcher, &status, WNOHANG) == 0)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  const pid_t rank1 = rank_process(launcher, 1);
+  ASSERT_GT(rank1, 0) << testing::read_file(dir / "killed.log");
+  kill(rank1, SIGKILL);
+  const auto start = std::chrono::steady_clock::now();
+  waitpid(launcher, &status, 0);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(60));  // train.dist_timeout_s
+  ASSERT_FALSE(fs::exists(killed / "results.json")) << "the run ended before rank 1 was killed";
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) != 0);
+  const std::string log = testing::read_file(dir / "killed.log");
+  EXPECT_NE(log.find("rank 1 of 2 was killed by signal 9"), std::string::npos) << log;
+
+  // A copy of the interrupted run, resumed on one process.
+  const auto on_one = dir / "on_one";
+  fs::copy(killed, on_one, fs::copy_options::recursive);
+  const auto resumed = testing::run_train("--resume '" + killed.string() + "' --nproc 2", dir);
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+  EXPECT_EQ(results(whole)["accuracy"], results(killed)["accuracy"]);
+  EXPECT_EQ(results(whole)["method_stats"], results(killed)["method_stats"]);
+  EXPECT_EQ(max_abs_difference(model_tensors(whole), model_tensors(killed)), 0.0);
+
+  const auto single = testing::run_train("--resume '" + on_one.string() + "'", dir);
+  ASSERT_EQ(single.exit_code, 0) << single.err;
+  expect_accuracies_near(results(whole), results(on_one), 0.1);
+  EXPECT_LE(max_abs_difference(model_tensors(whole), model_tensors(on_one)), 1e-5);
+}
+
+// Waits for `file` while `pid` runs; false if it ended first.
+bool wait_for(const fs::path& file, pid_t pid, int& status) {
+  while (!fs::exists(file))
+    if (waitpid(pid, &status, WNOHANG) != 0)
+      return false;
+    else
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  return true;
+}
+
+TEST(TwoRanksFaults, SigtermToTheLauncherCheckpointsEveryRankAndTheRunGoesOn) {
+  TempDir dir;
+  testing::write_tiny_fashion_mnist(dir / "data", 12, 4);
+  const auto whole = dir / "whole", stopped = dir / "stopped";
+  const auto p = testing::run_train(tiny_args(dir, "der", whole) + " --nproc 2", dir);
+  ASSERT_EQ(p.exit_code, 0) << p.err;
+  const pid_t launcher = spawn_train(tiny_args(dir, "der", stopped) + " --nproc 2", dir / "stopped.log");
+  int status = 0;
+  ASSERT_TRUE(wait_for(stopped / "checkpoints" / "ckpt_000000050.pt", launcher, status));
+  kill(launcher, SIGTERM);
+  waitpid(launcher, &status, 0);
+  ASSERT_FALSE(fs::exists(stopped / "results.json")) << "the run ended before SIGTERM";
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 128 + SIGTERM);
+  const std::string log = testing::read_file(dir / "stopped.log");
+  EXPECT_NE(log.find("stopped by SIGTERM"), std::string::npos) << log;
+  EXPECT_NE(log.find("--nproc 2"), std::string::npos) << log;  // the resume hint
+  const auto resumed = testing::run_train("--resume '" + stopped.string() + "' --nproc 2", dir);
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+  EXPECT_EQ(results(whole)["accuracy"], results(stopped)["accuracy"]);
+}
+
+TEST(TwoRanksFaults, StoppedRankIsNamedWithinTheTimeout) {
+  TempDir dir;
+  testing::write_tiny_fashion_mnist(dir / "data", 12, 4);
+  const auto run_dir = dir / "run";
+  const pid_t launcher = spawn_train(
+      tiny_args(dir, "der", run_dir) + " train.epochs_per_task=1000 train.dist_timeout_s=3 --nproc 2", dir / "log");
+  int status = 0;
+  ASSERT_TRUE(wait_for(run_dir / "checkpoints" / "ckpt_000000050.pt", launcher, status));
+  const pid_t rank1 = rank_process(launcher, 1);
+  ASSERT_GT(rank1, 0);
+  kill(rank1, SIGSTOP);  // hung: alive, silent
+  const auto start = std::chrono::steady_clock::now();
+  waitpid(launcher, &status, 0);
+  // 3 s timeout, 2 s to see who is silent, 10 s before the launcher kills the stopped rank.
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(40));
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) != 0);
+  const std::string log = testing::read_file(dir / "log");
+  EXPECT_NE(log.find("rank 1 stopped answering"), std::string::npos) << log;
+  EXPECT_FALSE(fs::exists(run_dir / "results.json"));
+}
+
+int free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+TEST(TwoRanksFaults, BadEnvironmentIsOneLineNamingTheVariable) {
+  TempDir dir;
+  testing::write_tiny_fashion_mnist(dir / "data", 12, 4);
+  // A port something listens on already.
+  const int taken_fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  ASSERT_EQ(::bind(taken_fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(::listen(taken_fd, 1), 0);
+  ::getsockname(taken_fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  const int taken = ntohs(addr.sin_port);
+  const int silent = free_port();
+  const std::vector<std::pair<std::string, std::string>> cases{
+      {"WORLD_SIZE=2", "WORLD_SIZE=2 is set but RANK is not"},
+      {"RANK=2 WORLD_SIZE=2", "RANK=2 is not below WORLD_SIZE=2"},
+      {"RANK=0 WORLD_SIZE=2 MASTER_PORT=" + std::to_string(taken), "MASTER_PORT=" + std::to_string(taken)},
+      {"RANK=1 WORLD_SIZE=2 MASTER_PORT=" + std::to_string(silent), "MASTER_PORT=" + std::to_string(silent)},
+  };
+  for (const auto& [env, needle] : cases) {
+    const auto run_dir = dir / "run";
+    const auto start = std::chrono::steady_clock::now();
+    const auto f = testing::run_shell(
+        env + " " + SSCL_TRAIN_BINARY + " " + tiny_args(dir, "sft", run_dir) + " train.dist_timeout_s=3", dir);
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(30)) << env;
+    EXPECT_NE(f.exit_code, 0) << env;
+    EXPECT_EQ(f.err.rfind("error: ", 0), 0u) << env << ": " << f.err;
+    EXPECT_NE(f.err.find(needle), std::string::npos) << env << ": " << f.err;
+    EXPECT_EQ(std::count(f.err.begin(), f.err.end(), '\n'), 1) << env << ": " << f.err;
+    EXPECT_FALSE(fs::exists(run_dir)) << env;
+  }
+  ::close(taken_fd);
+}
+
+TEST(TwoRanksFaults, MethodsThatDoNotRunDistributedAreRefusedNamingTheKey) {
+  TempDir dir;
+  testing::write_tiny_fashion_mnist(dir / "data", 12, 4);
+  const auto run_dir = dir / "run";
+  const auto f = testing::run_train(tiny_args(dir, "sft", run_dir) + " method.name='\"lwf\"' --nproc 2", dir);
+  EXPECT_NE(f.exit_code, 0);
+  EXPECT_NE(f.err.find("method.name"), std::string::npos) << f.err;
+  EXPECT_NE(f.err.find("does not run distributed yet"), std::string::npos) << f.err;
+  EXPECT_FALSE(fs::exists(run_dir / "results.json"));
+}
+
+}  // namespace
+}  // namespace sscl
