@@ -1,9 +1,10 @@
 // c10d's headers are included here only (a translation unit of its own, outside
 // the unity batches): USE_C10D_GLOO / USE_C10D_NCCL switch their contents on.
-#ifdef SSCL_WITH_GLOO
+// (Torch's CMake package may define them already.)
+#if defined(SSCL_WITH_GLOO) && !defined(USE_C10D_GLOO)
 #define USE_C10D_GLOO
 #endif
-#ifdef SSCL_WITH_NCCL
+#if defined(SSCL_WITH_NCCL) && !defined(USE_C10D_NCCL)
 #define USE_C10D_NCCL
 #endif
 
