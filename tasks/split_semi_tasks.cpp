@@ -269,8 +269,11 @@ TrainBatch SplitSemiTasks::build_batch(int task, int64_t iter) const {
     unlabeled = draw(indices.unlabeled, unlabeled_batch, rng);
   }
   // A rank's slice of the global batch; each row keeps the augmentation of its global slot.
-  const auto [lab_begin, lab_end] = shard_range(static_cast<int64_t>(positions.size()), shard_rank_, shard_size_);
-  const auto [unl_begin, unl_end] = shard_range(static_cast<int64_t>(unlabeled.size()), shard_rank_, shard_size_);
+  // (Plain variables, not structured bindings: the augmentation lambda captures them.)
+  const auto lab_range = shard_range(static_cast<int64_t>(positions.size()), shard_rank_, shard_size_);
+  const auto unl_range = shard_range(static_cast<int64_t>(unlabeled.size()), shard_rank_, shard_size_);
+  const int64_t lab_begin = lab_range.first, lab_end = lab_range.second;
+  const int64_t unl_begin = unl_range.first, unl_end = unl_range.second;
   const int64_t global_labeled = static_cast<int64_t>(positions.size());
   positions = {positions.begin() + lab_begin, positions.begin() + lab_end};
   unlabeled = {unlabeled.begin() + unl_begin, unlabeled.begin() + unl_end};
