@@ -57,15 +57,17 @@ namespace {
 
 class ReadyHook : public torch::autograd::FunctionPostHook {
  public:
-  ReadyHook(std::shared_ptr<GradSync::State> state, size_t param) : state_(std::move(state)), param_(param) {}
+  ReadyHook(std::weak_ptr<GradSync::State> state, size_t param) : state_(std::move(state)), param_(param) {}
   torch::autograd::variable_list operator()(const torch::autograd::variable_list& outputs,
                                             const torch::autograd::variable_list& /*inputs*/) override {
-    state_->ready(param_);
+    if (const auto state = state_.lock()) state->ready(param_);
     return outputs;
   }
 
  private:
-  std::shared_ptr<GradSync::State> state_;
+  // Weak: the state holds the accumulators that hold this hook (a shared
+  // pointer back would be a cycle that is never freed).
+  std::weak_ptr<GradSync::State> state_;
   size_t param_;
 };
 
