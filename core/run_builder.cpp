@@ -12,6 +12,7 @@
 #include "core/environment.h"
 #include "core/error.h"
 #include "core/hook_registry.h"
+#include "core/nn/batch_norm.h"
 
 namespace sscl {
 
@@ -56,6 +57,9 @@ void ModelSelection::declare(OptionSpec<ModelSelection>& o) {
   o.key("multi_head", &ModelSelection::multi_head, "one linear head per task (task-IL only)");
   o.key("channels_last", &ModelSelection::channels_last,
         "convolution weights and input images in NHWC memory order (faster convolutions on GPUs with tensor cores)");
+  o.key("sync_bn", &ModelSelection::sync_bn,
+        "BatchNorm normalises training batches over every rank's rows (SyncBatchNorm); one process computes "
+        "the same way, so that its run and a distributed one differ only by the order of float sums");
 }
 
 void MethodSelection::declare(OptionSpec<MethodSelection>& o) {
@@ -149,6 +153,15 @@ RunBuilder& RunBuilder::build_model() {
   if (selection.channels_last && !run_->model->set_channels_last())
     section.fail("channels_last", "backbone '" + selection.backbone +
                                       "' has no convolution (no 4-D weight) to run in channels-last order");
+  if (selection.sync_bn) {
+    try {
+      run_->synced_batch_norms = sync_batch_norm(*run_->model, run_->world);
+    } catch (const Error& e) {
+      section.fail("sync_bn", e.what());
+    }
+    if (run_->synced_batch_norms == 0)
+      section.fail("sync_bn", "backbone '" + selection.backbone + "' has no BatchNorm layer to synchronise");
+  }
   model_ = true;
   return *this;
 }
@@ -193,9 +206,12 @@ RunBuilder& RunBuilder::build_method() {
   context.run_dir = run_dir_;
   context.world = run_->world;
   const auto backbone = read_options<ModelSelection>(config_.section("model")).backbone;
-  context.make_backbone = [&config = config_, backbone, shape = data.input_shape(), device = run_->device] {
+  // A fresh backbone syncs its BatchNorm as the model's does.
+  std::shared_ptr<World> bn_world = run_->synced_batch_norms > 0 ? run_->world : nullptr;
+  context.make_backbone = [&config = config_, backbone, shape = data.input_shape(), device = run_->device, bn_world] {
     auto fresh = BackboneRegistry::get().at(backbone)(config.section("model"), shape);
     fresh->to(device);
+    if (bn_world) sync_batch_norm(*fresh, bn_world);
     return fresh;
   };
   run_->method->attach(std::move(context));
@@ -262,6 +278,10 @@ std::vector<std::string> describe_run(const Run& run) {
     lines.push_back("precision: " + amp_name(run.amp) + " autocast for the forward passes and losses" +
                     (run.amp == Amp::kFP16 ? ", a dynamic gradient scaler" : "") + " (train.amp)");
   if (run.model->channels_last()) lines.push_back("memory order: channels-last (model.channels_last)");
+  if (run.synced_batch_norms > 0)
+    lines.push_back("BatchNorm: " + std::to_string(run.synced_batch_norms) +
+                    " layer(s) normalise each training batch over all " + std::to_string(run.world->size()) +
+                    " rank(s) (model.sync_bn; one process computes as the ranks do)");
   lines.push_back(std::string("training logits: ") +
                   (run.mask_train_logits ? "masked to the current task's classes" : "all classes (no task mask)"));
   if (run.train.epochs_per_task) {

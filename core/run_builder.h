@@ -61,6 +61,7 @@ struct ModelSelection {
   std::string backbone = "small_cnn";
   bool multi_head = false;
   bool channels_last = false;
+  bool sync_bn = false;
   static void declare(OptionSpec<ModelSelection>& o);
 };
 struct MethodSelection {
@@ -89,6 +90,7 @@ struct Run {
   std::shared_ptr<World> world;  // one process unless distributed
   std::unique_ptr<TaskData> data;
   Classifier model{nullptr};
+  int synced_batch_norms = 0;  // model.sync_bn: how many layers
   bool mask_train_logits = false;
   std::unique_ptr<Method> method;
   HookDispatcher hooks;

@@ -314,6 +314,7 @@ void Trainer::train_iteration(int task, int64_t iter) {
   if (total.requires_grad()) (scaler_ ? scaler_->scale(total) : total).backward();
   // Every rank's gradients are the mean over the ranks before anything reads them.
   if (sync) timing.comm_ms += sync->finish();
+  if (world_->distributed()) write_buffer_means();
   // fp16: gradients back at their true size before any method looks at them; a
   // step with an overflowed gradient is skipped (state.amp_skipped_steps counts them).
   bool finite = true;
@@ -379,13 +380,24 @@ double Trainer::reduce_across_ranks(std::vector<double>& losses) {
   // A signal number summed over the ranks that got it: any non-zero stops every rank.
   const double signals = v[losses.size()];
   if (signals != 0) agreed_stop_ = stop_requested() ? stop_requested() : signals == SIGINT ? SIGINT : SIGTERM;
-  int64_t offset = static_cast<int64_t>(losses.size()) + 1;
-  for (auto& b : buffers) {
+  averaged_buffers_ = std::move(buffers);
+  buffer_means_ =
+      values
+          .narrow(0, static_cast<int64_t>(losses.size()) + 1, values.numel() - static_cast<int64_t>(losses.size()) - 1)
+          .div(n);
+  return ms_since(start);
+}
+
+void Trainer::write_buffer_means() {
+  torch::NoGradGuard no_grad;
+  int64_t offset = 0;
+  for (auto& b : averaged_buffers_) {
     const int64_t k = b.numel();
-    b.copy_(values.narrow(0, offset, k).div(n).view(b.sizes()).to(b.device(), b.scalar_type()));
+    b.copy_(buffer_means_.narrow(0, offset, k).view(b.sizes()).to(b.device(), b.scalar_type()));
     offset += k;
   }
-  return ms_since(start);
+  averaged_buffers_.clear();
+  buffer_means_ = at::Tensor();
 }
 
 GradSync& Trainer::grad_sync() {

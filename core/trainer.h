@@ -70,10 +70,15 @@ class Trainer {
   void broadcast_model();
   // Distributed: the loss terms become their means over the ranks, the model's
   // floating buffers (BatchNorm's running statistics) too, and a stop asked of
-  // any rank becomes every rank's. Returns the milliseconds it took.
+  // any rank becomes every rank's. Returns the milliseconds it took. The buffers'
+  // means are written by write_buffer_means, after backward: autograd saved the
+  // running statistics (aten::batch_norm's backward checks their version).
   double reduce_across_ranks(std::vector<double>& losses);
+  void write_buffer_means();
   // The gradient synchroniser of the current optimizer's parameters.
   GradSync& grad_sync();
+  std::vector<at::Tensor> averaged_buffers_;  // reduce_across_ranks's, for write_buffer_means
+  at::Tensor buffer_means_;
 
   TrainerOptions options_;
   Method& method_;

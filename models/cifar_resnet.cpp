@@ -25,7 +25,6 @@
 // layer4 with the pooling (its output is the feature vector).
 #include <torch/nn/functional/pooling.h>
 #include <torch/nn/init.h>
-#include <torch/nn/modules/batchnorm.h>
 #include <torch/nn/modules/container/sequential.h>
 #include <torch/nn/modules/conv.h>
 
@@ -33,6 +32,7 @@
 #include <vector>
 
 #include "core/nn/backbone.h"
+#include "core/nn/batch_norm.h"
 #include "core/nn/staged_backbone.h"
 
 namespace sscl {
@@ -51,7 +51,7 @@ nn::Conv2d conv1x1(int64_t in, int64_t out, int64_t stride) {
 // 1x1 projection + BN when the shape changes; null (identity) otherwise.
 nn::Sequential projection(int64_t in, int64_t out, int64_t stride) {
   if (stride == 1 && in == out) return nullptr;
-  return nn::Sequential(conv1x1(in, out, stride), nn::BatchNorm2d(out));
+  return nn::Sequential(conv1x1(in, out, stride), BatchNorm2d(out));
 }
 
 class BasicBlockImpl : public nn::Module {
@@ -60,9 +60,9 @@ class BasicBlockImpl : public nn::Module {
 
   BasicBlockImpl(int64_t in, int64_t planes, int64_t stride, bool zero_init_residual) {
     conv1_ = register_module("conv1", conv3x3(in, planes, stride));
-    bn1_ = register_module("bn1", nn::BatchNorm2d(planes));
+    bn1_ = register_module("bn1", BatchNorm2d(planes));
     conv2_ = register_module("conv2", conv3x3(planes, planes, 1));
-    bn2_ = register_module("bn2", nn::BatchNorm2d(planes));
+    bn2_ = register_module("bn2", BatchNorm2d(planes));
     if (zero_init_residual) nn::init::zeros_(bn2_->weight);
     if (auto shortcut = projection(in, planes, stride)) shortcut_ = register_module("shortcut", shortcut);
   }
@@ -75,7 +75,7 @@ class BasicBlockImpl : public nn::Module {
 
  private:
   nn::Conv2d conv1_{nullptr}, conv2_{nullptr};
-  nn::BatchNorm2d bn1_{nullptr}, bn2_{nullptr};
+  BatchNorm2d bn1_{nullptr}, bn2_{nullptr};
   nn::Sequential shortcut_{nullptr};
 };
 TORCH_MODULE(BasicBlock);
@@ -88,11 +88,11 @@ class BottleneckImpl : public nn::Module {
   BottleneckImpl(int64_t in, int64_t planes, int64_t stride, bool zero_init_residual) {
     const int64_t out = kExpansion * planes;
     conv1_ = register_module("conv1", conv1x1(in, planes, 1));
-    bn1_ = register_module("bn1", nn::BatchNorm2d(planes));
+    bn1_ = register_module("bn1", BatchNorm2d(planes));
     conv2_ = register_module("conv2", conv3x3(planes, planes, stride));
-    bn2_ = register_module("bn2", nn::BatchNorm2d(planes));
+    bn2_ = register_module("bn2", BatchNorm2d(planes));
     conv3_ = register_module("conv3", conv1x1(planes, out, 1));
-    bn3_ = register_module("bn3", nn::BatchNorm2d(out));
+    bn3_ = register_module("bn3", BatchNorm2d(out));
     if (zero_init_residual) nn::init::zeros_(bn3_->weight);
     if (auto shortcut = projection(in, out, stride)) shortcut_ = register_module("shortcut", shortcut);
   }
@@ -106,7 +106,7 @@ class BottleneckImpl : public nn::Module {
 
  private:
   nn::Conv2d conv1_{nullptr}, conv2_{nullptr}, conv3_{nullptr};
-  nn::BatchNorm2d bn1_{nullptr}, bn2_{nullptr}, bn3_{nullptr};
+  BatchNorm2d bn1_{nullptr}, bn2_{nullptr}, bn3_{nullptr};
   nn::Sequential shortcut_{nullptr};
 };
 TORCH_MODULE(Bottleneck);
@@ -136,7 +136,7 @@ class CifarResNet : public Backbone, public StagedBackbone {
 
   CifarResNet(const InputShape& shape, int64_t width) {
     stem_ = register_module("conv1", conv3x3(shape.channels, width, 1));
-    bn_ = register_module("bn1", nn::BatchNorm2d(width));
+    bn_ = register_module("bn1", BatchNorm2d(width));
   }
 
   torch::Tensor forward(const torch::Tensor& images) override {
@@ -165,7 +165,7 @@ class CifarResNet : public Backbone, public StagedBackbone {
  private:
   int64_t feature_dim_ = 0;
   nn::Conv2d stem_{nullptr};
-  nn::BatchNorm2d bn_{nullptr};
+  BatchNorm2d bn_{nullptr};
   std::vector<nn::Sequential> layers_;
   std::vector<StageShape> stage_shapes_;  // the stem's, then each layer's
 };

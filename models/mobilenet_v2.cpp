@@ -21,7 +21,6 @@
 // model.width_mult (default 1.0) scales every width as torchvision does (rounded to
 // a multiple of 8, never 10 % below; the last conv stays 1280 unless width_mult > 1).
 #include <torch/nn/functional/pooling.h>
-#include <torch/nn/modules/batchnorm.h>
 #include <torch/nn/modules/container/sequential.h>
 #include <torch/nn/modules/conv.h>
 
@@ -30,6 +29,7 @@
 #include <string>
 
 #include "core/nn/backbone.h"
+#include "core/nn/batch_norm.h"
 
 namespace sscl {
 namespace {
@@ -54,14 +54,14 @@ class InvertedResidualImpl : public nn::Module {
     const int64_t hidden = expansion * in;
     if (kuangliu || expansion != 1) {
       conv1_ = register_module("conv1", mbv2_conv(in, hidden, 1, 1));
-      bn1_ = register_module("bn1", nn::BatchNorm2d(hidden));
+      bn1_ = register_module("bn1", BatchNorm2d(hidden));
     }
     conv2_ = register_module("conv2", mbv2_conv(hidden, hidden, 3, stride, hidden));
-    bn2_ = register_module("bn2", nn::BatchNorm2d(hidden));
+    bn2_ = register_module("bn2", BatchNorm2d(hidden));
     conv3_ = register_module("conv3", mbv2_conv(hidden, out, 1, 1));
-    bn3_ = register_module("bn3", nn::BatchNorm2d(out));
+    bn3_ = register_module("bn3", BatchNorm2d(out));
     if (kuangliu && stride == 1 && in != out)
-      shortcut_ = register_module("shortcut", nn::Sequential(mbv2_conv(in, out, 1, 1), nn::BatchNorm2d(out)));
+      shortcut_ = register_module("shortcut", nn::Sequential(mbv2_conv(in, out, 1, 1), BatchNorm2d(out)));
   }
 
   torch::Tensor forward(const torch::Tensor& x) {
@@ -75,7 +75,7 @@ class InvertedResidualImpl : public nn::Module {
  private:
   bool identity_;
   nn::Conv2d conv1_{nullptr}, conv2_{nullptr}, conv3_{nullptr};
-  nn::BatchNorm2d bn1_{nullptr}, bn2_{nullptr}, bn3_{nullptr};
+  BatchNorm2d bn1_{nullptr}, bn2_{nullptr}, bn3_{nullptr};
   nn::Sequential shortcut_{nullptr};
 };
 TORCH_MODULE(InvertedResidual);
@@ -92,7 +92,7 @@ class MobileNetV2 : public Backbone {
   MobileNetV2(const InputShape& shape, double width_mult, bool kuangliu) {
     int64_t in = mbv2_make_divisible(32 * width_mult);
     conv1_ = register_module("conv1", mbv2_conv(shape.channels, in, 3, 1));
-    bn1_ = register_module("bn1", nn::BatchNorm2d(in));
+    bn1_ = register_module("bn1", BatchNorm2d(in));
     nn::Sequential layers;
     for (const auto& stage : kCifarStages) {
       const int64_t out = mbv2_make_divisible(stage.out * width_mult);
@@ -104,7 +104,7 @@ class MobileNetV2 : public Backbone {
     layers_ = register_module("layers", layers);
     feature_dim_ = mbv2_make_divisible(1280 * std::max(1.0, width_mult));
     conv2_ = register_module("conv2", mbv2_conv(in, feature_dim_, 1, 1));
-    bn2_ = register_module("bn2", nn::BatchNorm2d(feature_dim_));
+    bn2_ = register_module("bn2", BatchNorm2d(feature_dim_));
   }
 
   torch::Tensor forward(const torch::Tensor& images) override {
@@ -119,7 +119,7 @@ class MobileNetV2 : public Backbone {
  private:
   int64_t feature_dim_;
   nn::Conv2d conv1_{nullptr}, conv2_{nullptr};
-  nn::BatchNorm2d bn1_{nullptr}, bn2_{nullptr};
+  BatchNorm2d bn1_{nullptr}, bn2_{nullptr};
   nn::Sequential layers_{nullptr};
 };
 

@@ -6,13 +6,13 @@
 // network only learns biases (seen as a loss stuck at ln 2 on a 2-class task).
 // Stages (core/nn/staged_backbone.h): the two conv blocks and the hidden layer.
 #include <torch/nn/functional/pooling.h>
-#include <torch/nn/modules/batchnorm.h>
 #include <torch/nn/modules/conv.h>
 #include <torch/nn/modules/linear.h>
 
 #include <string>
 
 #include "core/nn/backbone.h"
+#include "core/nn/batch_norm.h"
 #include "core/nn/staged_backbone.h"
 
 namespace sscl {
@@ -23,13 +23,13 @@ class SmallCnn : public Backbone, public StagedBackbone {
   SmallCnn(const InputShape& shape, int64_t width, int64_t hidden) : width_(width), hidden_(hidden) {
     namespace nn = torch::nn;
     conv1_ = register_module("conv1", nn::Conv2d(nn::Conv2dOptions(shape.channels, width, 3).padding(1).bias(false)));
-    bn1_ = register_module("bn1", nn::BatchNorm2d(width));
+    bn1_ = register_module("bn1", BatchNorm2d(width));
     conv2_ = register_module("conv2", nn::Conv2d(nn::Conv2dOptions(width, 2 * width, 3).padding(1).bias(false)));
-    bn2_ = register_module("bn2", nn::BatchNorm2d(2 * width));
+    bn2_ = register_module("bn2", BatchNorm2d(2 * width));
     const int64_t pooled = (shape.height / 4) * (shape.width / 4);
     check<ConfigError>(pooled > 0, "small_cnn needs images of at least 4x4");
     fc_ = register_module("fc", nn::Linear(nn::LinearOptions(2 * width * pooled, hidden).bias(false)));
-    bn3_ = register_module("bn3", nn::BatchNorm1d(hidden));
+    bn3_ = register_module("bn3", BatchNorm1d(hidden));
   }
 
   torch::Tensor forward(const torch::Tensor& images) override {
@@ -64,8 +64,8 @@ class SmallCnn : public Backbone, public StagedBackbone {
  private:
   int64_t width_, hidden_;
   torch::nn::Conv2d conv1_{nullptr}, conv2_{nullptr};
-  torch::nn::BatchNorm2d bn1_{nullptr}, bn2_{nullptr};
-  torch::nn::BatchNorm1d bn3_{nullptr};
+  BatchNorm2d bn1_{nullptr}, bn2_{nullptr};
+  BatchNorm1d bn3_{nullptr};
   torch::nn::Linear fc_{nullptr};
 };
 

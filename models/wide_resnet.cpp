@@ -20,7 +20,6 @@
 // and the WRN paper. BN eps is PyTorch's 1e-5 (kekmodel; TorchSSL uses TF's 1e-3).
 #include <torch/nn/functional/pooling.h>
 #include <torch/nn/init.h>
-#include <torch/nn/modules/batchnorm.h>
 #include <torch/nn/modules/container/sequential.h>
 #include <torch/nn/modules/conv.h>
 
@@ -28,6 +27,7 @@
 #include <vector>
 
 #include "core/nn/backbone.h"
+#include "core/nn/batch_norm.h"
 
 namespace sscl {
 namespace {
@@ -43,8 +43,8 @@ nn::Conv2d wrn_conv(int64_t in, int64_t out, int64_t kernel, int64_t stride) {
   return c;
 }
 
-nn::BatchNorm2d wrn_bn(int64_t channels) {
-  return nn::BatchNorm2d(nn::BatchNorm2dOptions(channels).momentum(kWrnBnMomentum));
+BatchNorm2d wrn_bn(int64_t channels) {
+  return BatchNorm2d(torch::nn::BatchNormOptions(channels).momentum(kWrnBnMomentum));
 }
 
 torch::Tensor wrn_activate(const torch::Tensor& x) { return torch::leaky_relu(x, kWrnLeakySlope); }
@@ -72,7 +72,7 @@ class WideBlockImpl : public nn::Module {
  private:
   bool activate_before_residual_;
   double dropout_;
-  nn::BatchNorm2d bn1_{nullptr}, bn2_{nullptr};
+  BatchNorm2d bn1_{nullptr}, bn2_{nullptr};
   nn::Conv2d conv1_{nullptr}, conv2_{nullptr}, shortcut_{nullptr};
 };
 TORCH_MODULE(WideBlock);
@@ -109,7 +109,7 @@ class WideResNet : public Backbone {
   int64_t feature_dim_;
   nn::Conv2d conv1_{nullptr};
   std::vector<nn::Sequential> layers_;
-  nn::BatchNorm2d bn_{nullptr};
+  BatchNorm2d bn_{nullptr};
 };
 
 struct WideResNetOptions {

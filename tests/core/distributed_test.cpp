@@ -16,6 +16,7 @@
 
 #include "core/error.h"
 #include "core/grad_sync.h"
+#include "core/nn/batch_norm.h"
 #include "core/world.h"
 
 namespace sscl {
@@ -110,11 +111,15 @@ TEST(ReadDistEnv, BadEnvironmentNamesTheVariable) {
             std::string::npos);
 }
 
-// Rank 0 of two whose peer holds `peer_grads`: all_reduce adds them (as Gloo would).
+// Rank 0 of two. The peer's side of each all_reduce_sum is the next of
+// `peer_sums`; of each async one, the next slice of the peer's flat buckets.
 class TwoRankStandIn : public World {
  public:
-  explicit TwoRankStandIn(std::vector<at::Tensor> peer) : peer_(std::move(peer)) {}
+  explicit TwoRankStandIn(std::vector<at::Tensor> peer_sums) : peer_sums_(std::move(peer_sums)) {}
   int size() const override { return 2; }
+  void all_reduce_sum(std::vector<at::Tensor>& tensors) override {
+    for (auto& t : tensors) t.add_(peer_sums_.at(next_sum_++).to(t.scalar_type()));
+  }
   std::function<void()> all_reduce_sum_async(at::Tensor& flat) override {
     starts.push_back(flat.numel());
     return [this, flat]() mutable {
@@ -127,7 +132,8 @@ class TwoRankStandIn : public World {
   std::vector<int64_t> starts;
 
  private:
-  std::vector<at::Tensor> peer_;
+  std::vector<at::Tensor> peer_sums_;
+  size_t next_sum_ = 0;
   at::Tensor peer_flat_;
   int64_t offset_ = 0;
 };
@@ -154,6 +160,75 @@ TEST(GradSync, AveragesEveryGradientWithThePeersInBucketsOfTheLimit) {
   // w2's bucket could only start once w3's turn had passed: at finish, so both buckets
   // started, in bucket order.
   EXPECT_EQ(world.starts, (std::vector<int64_t>{1, 2}));
+}
+
+std::shared_ptr<World> not_owned(World& world) {
+  return {&world, [](World*) {}};
+}
+
+TEST(SyncBatchNorm, NormalisesOverThePeersRowsAndBackpropagatesTheWholeBatchsLoss) {
+  // One channel. Rows here x = [1, 3]; the peer's [5, 7]: mean 4, biased variance 5.
+  // Backward: dy here [1, 2]; the peer's [3, 6] at x − mean = [1, 3].
+  TwoRankStandIn world({torch::tensor({12.0, 25.0 + 49.0, 2.0}),          // sum, sum of squares, count
+                        torch::tensor({3.0 + 6.0, 3.0 * 1 + 6.0 * 3})});  // sum dy, sum dy·(x − mean)
+  BatchNorm1d bn(1);
+  bn->sync_with(not_owned(world));
+  EXPECT_TRUE(bn->synced());
+  const auto x = torch::tensor({{1.0f}, {3.0f}}).requires_grad_();
+  const auto y = bn(x);
+  const double invstd = 1 / std::sqrt(5 + 1e-5);
+  EXPECT_TRUE(torch::allclose(y, torch::tensor({{-3 * invstd}, {-1 * invstd}}).to(torch::kFloat)));
+  // Momentum 0.1 with the global unbiased variance 5·4/3.
+  EXPECT_TRUE(torch::allclose(bn->running_mean, torch::tensor({0.4f})));
+  EXPECT_TRUE(torch::allclose(bn->running_var, torch::tensor({static_cast<float>(0.9 + 0.1 * 20.0 / 3)})));
+  (y * torch::tensor({{1.0f}, {2.0f}})).sum().backward();
+  // Global: mean dy = 12/4 = 3, mean dy·(x − mean) = (−3 − 2 + 3 + 18)/4 = 4.
+  // dx = (dy − 3 − (x − mean)·invstd²·4)·invstd.
+  const double s = invstd * invstd * 4;
+  EXPECT_TRUE(torch::allclose(
+      x.grad(), torch::tensor({{(1 - 3 + 3 * s) * invstd}, {(2 - 3 + 1 * s) * invstd}}).to(torch::kFloat)));
+  // Weight and bias: this rank's rows only (the gradient all-reduce averages them).
+  EXPECT_TRUE(torch::allclose(bn->weight.grad(), torch::tensor({static_cast<float>(-5 * invstd)})));
+  EXPECT_TRUE(torch::allclose(bn->bias.grad(), torch::tensor({3.0f})));
+}
+
+TEST(SyncBatchNorm, UnsyncedAndInEvalModeItIsTorchsBatchNorm) {
+  torch::manual_seed(5);
+  const auto x = torch::randn({6, 3, 4, 4}) * 3 + 2;
+  BatchNorm2d ours(torch::nn::BatchNormOptions(3).momentum(0.3));
+  torch::nn::BatchNorm2d theirs(torch::nn::BatchNorm2dOptions(3).momentum(0.3));
+  EXPECT_TRUE(ours(x).equal(theirs(x)));
+  EXPECT_TRUE(ours->running_var.equal(theirs->running_var));
+  // Synced on one process: the same values up to rounding (its own computation).
+  ours->sync_with(single_process_world());
+  EXPECT_TRUE(ours->synced());
+  EXPECT_TRUE(torch::allclose(ours(x), theirs(x), 1e-5, 1e-5));
+  EXPECT_TRUE(torch::allclose(ours->running_var, theirs->running_var, 1e-5, 1e-5));
+  // Eval mode uses the running statistics: torch's kernel.
+  {
+    torch::NoGradGuard no_grad;
+    ours->running_mean.copy_(theirs->running_mean);
+    ours->running_var.copy_(theirs->running_var);
+  }
+  ours->eval();
+  theirs->eval();
+  EXPECT_TRUE(ours(x).equal(theirs(x)));
+  std::vector<std::string> names;
+  for (const auto& item : ours->named_buffers()) names.push_back(item.key());
+  EXPECT_EQ(names, (std::vector<std::string>{"running_mean", "running_var", "num_batches_tracked"}));
+}
+
+TEST(SyncBatchNorm, SyncsEveryLayerAndRefusesTorchsOwn) {
+  TwoRankStandIn world({});
+  torch::nn::Sequential ours(torch::nn::Linear(2, 2), BatchNorm1d(2), BatchNorm1d(2));
+  EXPECT_EQ(sync_batch_norm(*ours, not_owned(world)), 2);
+  torch::nn::Sequential theirs(torch::nn::Linear(2, 2), torch::nn::BatchNorm1d(2));
+  try {
+    sync_batch_norm(*theirs, not_owned(world));
+    ADD_FAILURE() << "synced a torch::nn BatchNorm";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("'1' is a torch::nn BatchNorm"), std::string::npos) << e.what();
+  }
 }
 
 int free_port() {
@@ -233,6 +308,37 @@ TEST(GlooWorld, GradSyncGivesBothRanksTheMeanGradient) {
     sync.finish();
     EXPECT_TRUE(torch::allclose(linear->weight.grad(), torch::full({2, 3}, 1.5f)));
     EXPECT_TRUE(torch::allclose(linear->bias.grad(), torch::ones({2})));
+  });
+}
+
+TEST(GlooWorld, SyncBatchNormOnTwoRanksIsBatchNormOverTheWholeBatch) {
+  on_two_gloo_ranks([](World& world) {
+    // The same global batch in both threads (each its own generator).
+    auto generator = at::detail::createCPUGenerator(11);
+    const auto global = torch::randn({8, 3, 4, 4}, generator) * 2 + 1;
+    const auto weights = torch::randn({8, 3, 4, 4}, generator);  // the loss: sum(y · weights)
+    // The reference: one process's BatchNorm over all 8 rows.
+    BatchNorm2d whole(3);
+    const auto x_all = global.clone().requires_grad_();
+    const auto y_all = whole(x_all);
+    (y_all * weights).sum().backward();
+
+    BatchNorm2d synced(3);
+    synced->sync_with(not_owned(world));
+    const auto x = world.shard_rows(global).clone().requires_grad_();
+    const auto y = synced(x);
+    (y * world.shard_rows(weights)).sum().backward();
+    EXPECT_TRUE(torch::allclose(y, world.shard_rows(y_all.detach()), 1e-5, 1e-5));
+    EXPECT_TRUE(torch::allclose(x.grad(), world.shard_rows(x_all.grad()), 1e-5, 1e-5));
+    std::vector<at::Tensor> grads{synced->weight.grad().clone(), synced->bias.grad().clone()};
+    world.all_reduce_sum(grads);  // the ranks' shares add up to the whole batch's
+    EXPECT_TRUE(torch::allclose(grads[0], whole->weight.grad(), 1e-5, 1e-4));
+    EXPECT_TRUE(torch::allclose(grads[1], whole->bias.grad(), 1e-5, 1e-4));
+    EXPECT_TRUE(torch::allclose(synced->running_mean, whole->running_mean, 1e-6, 1e-5));
+    EXPECT_TRUE(torch::allclose(synced->running_var, whole->running_var, 1e-6, 1e-5));
+    // Without the sync each rank normalises its half alone: not the same.
+    BatchNorm2d local(3);
+    EXPECT_FALSE(torch::allclose(local(world.shard_rows(global)), y.detach(), 1e-3, 1e-3));
   });
 }
 

@@ -119,6 +119,42 @@ TEST_P(TwoRanks, TrainTheModelOfOneProcessWithTheSameGlobalBatch) {
 
 INSTANTIATE_TEST_SUITE_P(Classic, TwoRanks, ::testing::Values("sft", "der"));
 
+// The classic SFT run with a small CNN (3 BatchNorm layers: width 4, hidden 16)
+// on one task of the 10 classes, one epoch (12 iterations). Longer runs part by
+// more than rounding: training with BatchNorm amplifies it (docs/distributed.md).
+std::string small_cnn_args(const TempDir& dir, const fs::path& run_dir, bool sync_bn) {
+  return "'" + testing::config_path("configs/classic/sft_small_cnn_fmnist5_classic.toml") + "' --work-dir '" +
+         run_dir.string() + "' --cfg-options data.root='" + (dir / "data").string() +
+         "' model.width=4 model.hidden=16 data.num_tasks=1 train.epochs_per_task=1 train.threads=1 model.sync_bn=" +
+         (sync_bn ? "true" : "false");
+}
+
+TEST(SyncBatchNorm, SmallCnnOnTwoRanksTrainsTheModelOfOneProcess) {
+  TempDir dir;
+  testing::write_tiny_fashion_mnist(dir / "data", 12, 4);
+  const auto one = dir / "one", synced = dir / "synced", local = dir / "local";
+  const auto p1 = testing::run_train(small_cnn_args(dir, one, true), dir);
+  ASSERT_EQ(p1.exit_code, 0) << p1.err;
+  const auto p2 = testing::run_train(small_cnn_args(dir, synced, true) + " --nproc 2", dir);
+  ASSERT_EQ(p2.exit_code, 0) << p2.err;
+  const auto p3 = testing::run_train(small_cnn_args(dir, local, false) + " --nproc 2", dir);
+  ASSERT_EQ(p3.exit_code, 0) << p3.err;
+  for (const auto& [run, ranks] : {std::pair{one, 1}, std::pair{synced, 2}})
+    EXPECT_NE(testing::read_file(run / "train.log")
+                  .find("BatchNorm: 3 layer(s) normalise each training batch over all " + std::to_string(ranks) +
+                        " rank(s) (model.sync_bn"),
+              std::string::npos)
+        << run;
+  const auto reference = model_tensors(one);
+  const double synced_difference = max_abs_difference(reference, model_tensors(synced));
+  const double local_difference = max_abs_difference(reference, model_tensors(local));
+  std::cout << "largest difference of a parameter or statistic against 1 process: sync_bn " << synced_difference
+            << ", per-rank BatchNorm " << local_difference << "\n";
+  EXPECT_LE(synced_difference, 1e-4);
+  // Normalising each rank's half alone is another run: the check above can fail.
+  EXPECT_GT(local_difference, 1000 * synced_difference);
+}
+
 pid_t spawn_train(const std::string& args, const fs::path& log) {
   const std::string command = std::string("exec ") + SSCL_TRAIN_BINARY + " " + args;
   posix_spawn_file_actions_t files;
