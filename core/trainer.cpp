@@ -361,13 +361,23 @@ void Trainer::broadcast_model() {
   world_->broadcast(tensors, 0);
 }
 
+namespace {
+
+// What the ranks average each iteration besides the losses: BatchNorm's running statistics.
+std::vector<at::Tensor> floating_buffers(torch::nn::Module& model) {
+  std::vector<at::Tensor> buffers;
+  for (const auto& b : model.buffers())
+    if (b.is_floating_point()) buffers.push_back(b);
+  return buffers;
+}
+
+}  // namespace
+
 double Trainer::reduce_across_ranks(std::vector<double>& losses) {
   const auto start = Clock::now();
   torch::NoGradGuard no_grad;
   // One all-reduce: [losses..., stop signal, floating buffers...].
-  std::vector<at::Tensor> buffers;
-  for (const auto& b : method_.model()->buffers())
-    if (b.is_floating_point()) buffers.push_back(b);
+  const auto buffers = floating_buffers(*method_.model());
   std::vector<at::Tensor> parts{torch::tensor(losses, torch::kFloat64),
                                 torch::tensor({static_cast<double>(stop_requested())}, torch::kFloat64)};
   for (const auto& b : buffers) parts.push_back(b.detach().reshape({-1}).to(torch::kCPU, torch::kFloat64));
@@ -380,7 +390,6 @@ double Trainer::reduce_across_ranks(std::vector<double>& losses) {
   // A signal number summed over the ranks that got it: any non-zero stops every rank.
   const double signals = v[losses.size()];
   if (signals != 0) agreed_stop_ = stop_requested() ? stop_requested() : signals == SIGINT ? SIGINT : SIGTERM;
-  averaged_buffers_ = std::move(buffers);
   buffer_means_ =
       values
           .narrow(0, static_cast<int64_t>(losses.size()) + 1, values.numel() - static_cast<int64_t>(losses.size()) - 1)
@@ -391,12 +400,11 @@ double Trainer::reduce_across_ranks(std::vector<double>& losses) {
 void Trainer::write_buffer_means() {
   torch::NoGradGuard no_grad;
   int64_t offset = 0;
-  for (auto& b : averaged_buffers_) {
+  for (auto& b : floating_buffers(*method_.model())) {
     const int64_t k = b.numel();
     b.copy_(buffer_means_.narrow(0, offset, k).view(b.sizes()).to(b.device(), b.scalar_type()));
     offset += k;
   }
-  averaged_buffers_.clear();
   buffer_means_ = at::Tensor();
 }
 

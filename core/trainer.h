@@ -77,8 +77,6 @@ class Trainer {
   void write_buffer_means();
   // The gradient synchroniser of the current optimizer's parameters.
   GradSync& grad_sync();
-  std::vector<at::Tensor> averaged_buffers_;  // reduce_across_ranks's, for write_buffer_means
-  at::Tensor buffer_means_;
 
   TrainerOptions options_;
   Method& method_;
@@ -93,7 +91,8 @@ class Trainer {
   std::shared_ptr<World> world_;
   std::unique_ptr<GradSync> grad_sync_;
   const torch::optim::Optimizer* synced_optimizer_ = nullptr;
-  int agreed_stop_ = 0;  // distributed: the stop every rank saw in the last reduction
+  int agreed_stop_ = 0;      // distributed: the stop every rank saw in the last reduction
+  at::Tensor buffer_means_;  // distributed: reduce_across_ranks's, for write_buffer_means
   RunState state_;
 };
 

@@ -41,7 +41,7 @@ struct SyncBatchNormFunction : public torch::autograd::Function<SyncBatchNormFun
     const auto dims = reduced_dims(input);
     // Double sums: E[x²] − E[x]² of floats would lose the variance.
     const auto x = input.to(torch::kDouble);
-    const double local_count = input.numel() == 0 ? 0.0 : static_cast<double>(input.numel() / channels);
+    const double local_count = static_cast<double>(input.numel() / channels);  // 0 for a rank without rows
     auto stats = torch::cat({x.sum(dims), (x * x).sum(dims), torch::full({1}, local_count, x.options())});
     std::vector<Tensor> reduce{stats};
     world->all_reduce_sum(reduce);
