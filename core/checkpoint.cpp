@@ -135,6 +135,7 @@ std::string run_state_to_json(const RunState& s) {
                {"loss", std::isfinite(s.loss) ? json(s.loss) : json(nullptr)},
                {"last_timing", timing_json(s.last_timing)},
                {"task_timings", timings},
+               {"state_fingerprints", s.state_fingerprints},
                {"task_il", matrix_json(s.task_il)},
                {"class_il", matrix_json(s.class_il)}};
   return j.dump();
@@ -163,6 +164,8 @@ RunState run_state_from_json(const std::string& text) {
     timing.eval_s = t.at("eval_s");
     s.task_timings.push_back(std::move(timing));
   }
+  // Absent from checkpoints written before distributed runs checked their ranks.
+  s.state_fingerprints = j.value("state_fingerprints", std::vector<std::string>{});
   s.task_il = matrix_from(j.at("task_il"));
   s.class_il = matrix_from(j.at("class_il"));
   return s;

@@ -59,6 +59,9 @@ class LoggerHook : public Hook {
     log_->info("after task {}: task-IL [{}] avg {:.2f} | class-IL [{}] avg {:.2f}", s.task + 1,
                format_row(s.task_il, s.task), s.task_il.average_accuracy(s.task), format_row(s.class_il, s.task),
                s.class_il.average_accuracy(s.task));
+    if (s.task >= 0 && static_cast<size_t>(s.task) < s.state_fingerprints.size())
+      log_->info("after task {}: the model, method state and labeled sets are the same on every rank (fingerprint {})",
+                 s.task + 1, s.state_fingerprints[static_cast<size_t>(s.task)]);
   }
 
  private:

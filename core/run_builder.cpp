@@ -183,9 +183,14 @@ RunBuilder& RunBuilder::build_method() {
       section.fail("name", "method '" + selection.name +
                                "' does not run distributed yet (its state would differ "
                                "between the ranks); run it with one process");
-    if (selection.semi)
-      section.fail("semi", "semi-supervised losses do not run distributed yet; run '" + run_->method_label +
-                               "' with one process");
+    // The loss composed by method.semi, or the loss that is the method itself
+    // (method.name = "fixmatch" is SFT with it).
+    if (const SemiLoss* semi = run_->method->semi(); semi && !semi->distributed())
+      section.fail(selection.semi ? "semi" : "name",
+                   "the semi-supervised loss '" + semi->name() +
+                       "' does not run distributed with these options (a term or statistic of the whole batch "
+                       "that a rank's slice would change; docs/distributed.md); run '" +
+                       run_->method_label + "' with one process");
     const int64_t ranks = run_->world->size();
     if (run_->data->batch_size() % ranks != 0)
       config_.section("data").fail("batch_size", "the global batch of " + std::to_string(run_->data->batch_size()) +

@@ -55,6 +55,9 @@ struct RunState {
   // One entry per finished (or running) task.
   std::vector<TaskTiming> task_timings;
 
+  // A distributed run's model and method state at each task end: the
+  // fingerprint (16 hex digits) every rank agreed on (check_ranks_agree).
+  std::vector<std::string> state_fingerprints;
   // R[i][j]: accuracy (%) on task j after training task i; NaN where not evaluated.
   AccuracyMatrix task_il;
   AccuracyMatrix class_il;

@@ -59,6 +59,12 @@ class SemiLoss : public Hook {
   // targets); a method with its own supervised loss cannot take those.
   virtual bool keeps_supervised_loss() const { return true; }
 
+  // The loss runs distributed: its terms are means over equal slices of the
+  // global batch (so averaging the ranks' gradients is the one-process
+  // gradient) and whatever it keeps it updates from every rank's rows
+  // (Method::gather_rows). A distributed run of a loss without it is refused.
+  virtual bool distributed() const { return false; }
+
   // Figures for results.json (prefixed "semi." there); the state to checkpoint
   // is named in visit_state() (core/state.h), as for every hook.
   virtual std::vector<std::pair<std::string, double>> stats() const { return {}; }

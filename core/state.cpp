@@ -14,6 +14,14 @@ namespace sscl {
 namespace {
 // The archive key of the field list; no field name starts with "__".
 constexpr const char* kManifestKey = "__state_fields__";
+
+void fnv1a(std::uint64_t& hash, const void* data, size_t size) {
+  const auto* bytes = static_cast<const unsigned char*>(data);
+  for (size_t i = 0; i < size; ++i) {
+    hash ^= bytes[i];
+    hash *= 1099511628211ULL;
+  }
+}
 }  // namespace
 
 struct StateVisitor::Manifest {
@@ -45,7 +53,9 @@ bool StateVisitor::enter(const std::string& key, bool defined) {
 void StateVisitor::operator()(std::string_view name, at::Tensor& value, Place place) {
   const std::string k = key(name);
   if (!loading()) {
-    if (enter(k, value.defined())) archive_out_->write(k, value.detach().cpu());
+    const bool defined = enter(k, value.defined());
+    if (defined) archive_out_->write(k, value.detach().cpu());
+    if (digests_ && !measuring_) digest(k, defined ? value : at::Tensor());
     return;
   }
   if (!enter(k, true)) {
@@ -82,6 +92,12 @@ void StateVisitor::operator()(std::string_view name, double& value) {
   if (loading()) value = t.item<double>();
 }
 
+void StateVisitor::measurement(std::string_view name, double& value) {
+  measuring_ = true;
+  (*this)(name, value);
+  measuring_ = false;
+}
+
 void StateVisitor::operator()(std::string_view name, bool& value) {
   std::int64_t wide = value ? 1 : 0;
   (*this)(name, wide);
@@ -93,6 +109,7 @@ void StateVisitor::operator()(std::string_view name, std::string& value) {
   enter(k, true);
   if (!loading()) {
     archive_out_->write(k, c10::IValue(value));
+    if (digests_) digest(k, value);
     return;
   }
   c10::IValue read;
@@ -141,6 +158,30 @@ void StateVisitor::operator()(std::string_view name, torch::nn::Module& module) 
   for (auto& item : module.named_buffers(true)) visit(item.key(), item.value());
 }
 
+namespace {
+constexpr std::uint64_t kFnvOffset = 14695981039346656037ULL;
+}  // namespace
+
+void StateVisitor::digest(const std::string& key, const at::Tensor& value) {
+  std::uint64_t hash = kFnvOffset;
+  const bool defined = value.defined();
+  fnv1a(hash, &defined, sizeof defined);
+  if (defined) {
+    const auto t = value.detach().cpu().contiguous();
+    const auto dtype = static_cast<int>(t.scalar_type());
+    fnv1a(hash, &dtype, sizeof dtype);
+    for (const auto size : t.sizes()) fnv1a(hash, &size, sizeof size);
+    fnv1a(hash, t.data_ptr(), t.nbytes());
+  }
+  digests_->emplace_back(key, hash);
+}
+
+void StateVisitor::digest(const std::string& key, const std::string& value) {
+  std::uint64_t hash = kFnvOffset;
+  fnv1a(hash, value.data(), value.size());
+  digests_->emplace_back(key, hash);
+}
+
 void StateVisitor::finish() {
   if (!loading()) {
     nlohmann::json fields = nlohmann::json::object();
@@ -176,6 +217,24 @@ std::string StateVisitor::to_bytes(Stateful& root) {
   std::ostringstream bytes;
   archive.save_to(bytes);
   return bytes.str();
+}
+
+std::vector<std::pair<std::string, std::uint64_t>> StateVisitor::field_fingerprints(Stateful& root) {
+  torch::serialize::OutputArchive archive;
+  StateVisitor visitor(&archive, nullptr, c10::Device(c10::kCPU));
+  std::vector<std::pair<std::string, std::uint64_t>> out;
+  visitor.digests_ = &out;
+  root.visit_state(visitor);
+  return out;
+}
+
+std::uint64_t StateVisitor::fingerprint(Stateful& root) {
+  std::uint64_t hash = kFnvOffset;
+  for (const auto& [key, digest] : field_fingerprints(root)) {
+    fnv1a(hash, key.data(), key.size() + 1);  // with its NUL: "a" + "bc" is not "ab" + "c"
+    fnv1a(hash, &digest, sizeof digest);
+  }
+  return hash;
 }
 
 void StateVisitor::from_bytes(Stateful& root, const std::string& bytes, const c10::Device& device) {

@@ -22,6 +22,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace torch::nn {
@@ -63,6 +64,9 @@ class StateVisitor {
   void operator()(std::string_view name, std::int64_t& value);
   void operator()(std::string_view name, int& value);
   void operator()(std::string_view name, double& value);
+  // A figure this process measured (a wall time): saved and loaded as a double,
+  // but left out of fingerprint(), since ranks measure different times.
+  void measurement(std::string_view name, double& value);
   void operator()(std::string_view name, bool& value);
   void operator()(std::string_view name, std::string& value);
   void operator()(std::string_view name, std::vector<std::int64_t>& values);
@@ -90,6 +94,13 @@ class StateVisitor {
   // The same through an archive's bytes (what a checkpoint file holds).
   static std::string to_bytes(Stateful& root);
   static void from_bytes(Stateful& root, const std::string& bytes, const c10::Device& device);
+  // A 64-bit FNV-1a digest of each field save() writes (its name, dtype, shape
+  // and bytes), in declaration order, measurements left out: equal digests mean
+  // equal state, which is how a distributed run checks its ranks agree (the
+  // archive's bytes carry zip times, so they cannot serve).
+  static std::vector<std::pair<std::string, std::uint64_t>> field_fingerprints(Stateful& root);
+  // The digest of all of them.
+  static std::uint64_t fingerprint(Stateful& root);
 
  private:
   struct Manifest;
@@ -98,12 +109,17 @@ class StateVisitor {
   // Marks `key` as a field of this side and says whether the saved side had it defined.
   bool enter(const std::string& key, bool defined);
   void finish();
+  // Mixes a saved field into digest_ when fingerprinting.
+  void digest(const std::string& key, const at::Tensor& value);
+  void digest(const std::string& key, const std::string& value);
 
   torch::serialize::OutputArchive* archive_out_;
   torch::serialize::InputArchive* archive_in_;
   c10::Device device_;
   std::string prefix_;
   std::unique_ptr<Manifest> manifest_;
+  std::vector<std::pair<std::string, std::uint64_t>>* digests_ = nullptr;
+  bool measuring_ = false;  // inside measurement(): not digested
 };
 
 }  // namespace sscl

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <csignal>
 #include <cstring>
+#include <iomanip>
 #include <sstream>
 
 #include "core/error.h"
@@ -46,6 +47,24 @@ struct MethodState : Stateful {
   explicit MethodState(Method& m) : method(m) {}
   void visit_state(StateVisitor& visitor) override { method.visit_all_state(visitor); }
   Method& method;
+};
+
+// The model's parameters and buffers, the method's state and every task's
+// labeled images (active learning reveals labels): what every rank of a
+// distributed run must hold alike.
+struct RankState : Stateful {
+  RankState(Method& m, const TaskData& d) : method(m), data(d) {}
+  void visit_state(StateVisitor& visitor) override {
+    visitor("model", *method.model());
+    method.visit_all_state(visitor);
+    for (int t = 0; t < data.num_tasks(); ++t) {
+      auto set = data.labeled_set(t);
+      visitor("data.labeled_ids." + std::to_string(t), set.ids);
+      visitor("data.labels." + std::to_string(t), set.labels);
+    }
+  }
+  Method& method;
+  const TaskData& data;
 };
 
 }  // namespace
@@ -137,6 +156,17 @@ void Trainer::train_task(int task, int64_t first_iter, bool resumed) {
     update_train_s();  // current for a checkpoint between iterations
   }
   hooks_.call(&Hook::after_task, state_);
+  if (world_->distributed()) {
+    // A method's task-end work (importances, exemplars) is done: a rank whose
+    // state parted from the others' is a bug to stop at, not to train on.
+    RankState held(method_, data_);
+    const auto digest = check_ranks_agree(
+        *world_, held, "the model, method state and labeled sets at the end of task " + std::to_string(task + 1));
+    std::ostringstream hex;
+    hex << std::hex << std::setw(16) << std::setfill('0') << digest;
+    state_.state_fingerprints.resize(static_cast<size_t>(task));
+    state_.state_fingerprints.push_back(hex.str());
+  }
 }
 
 std::string Trainer::checkpoint_bytes(const CheckpointPosition& position) const {

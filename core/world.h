@@ -60,4 +60,10 @@ class World {
 // One process.
 std::shared_ptr<World> single_process_world();
 
+class Stateful;
+// The fingerprint of `state` (StateVisitor::fingerprint) when every rank's is
+// the same; otherwise Error naming `what` and each rank whose state differs from
+// rank 0's. One gather; a distributed run calls it at every task end.
+std::uint64_t check_ranks_agree(World& world, Stateful& state, const std::string& what);
+
 }  // namespace sscl

@@ -189,8 +189,24 @@ QueryRecord ActiveLearner::query(int task, int round, int64_t count, int64_t ite
   record.ids = choose(task, round, count);
   const auto pool = static_cast<int64_t>(data_.unlabeled_ids(task).size());
   record.candidates = options_.pool_size > 0 ? std::min(options_.pool_size, pool) : pool;
-  const auto ids = active_ids_tensor(record.ids);
-  const auto labels = oracle_->annotate(ids, data_.classes(task));
+  auto ids = active_ids_tensor(record.ids);
+  auto labels = oracle_->annotate(ids, data_.classes(task)).to(at::kLong).cpu();
+  if (World& world = method_.world(); world.distributed()) {
+    // Every rank chose and labeled alike; rank 0's ids and labels are taken all
+    // the same, so that a rank that rounds differently (another CPU) cannot
+    // reveal other labels. The count first: a broadcast needs equal shapes.
+    std::vector<at::Tensor> count_of_main{at::full({1}, ids.numel(), at::kLong)};
+    world.broadcast(count_of_main, 0);
+    check<Error>(count_of_main[0].item<int64_t>() == ids.numel(),
+                 "active learning: rank " + std::to_string(world.rank()) + " chose " + std::to_string(ids.numel()) +
+                     " image(s) in round " + std::to_string(round) + " of task " + std::to_string(task) + ", rank 0 " +
+                     std::to_string(count_of_main[0].item<int64_t>()) + " (their pools differ)");
+    std::vector<at::Tensor> chosen{ids, labels};
+    world.broadcast(chosen, 0);
+    ids = chosen[0];
+    labels = chosen[1];
+    record.ids = active_tensor_values(ids);
+  }
   data_.add_labels(task, ids, labels);
   record.labels = active_tensor_values(labels);
   record.oracle = oracle_->name();

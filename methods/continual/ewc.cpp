@@ -127,13 +127,19 @@ std::pair<std::vector<torch::Tensor>, int64_t> OnlineEwc::task_fisher(int task) 
   model()->eval();
   Rng label_rng = rng("oewc.fisher_label", task);  // the sampled estimator's y ~ p(y|x)
   const LogitsFn logits_of = [&](const at::Tensor& image) { return train_logits(model()->forward(image), task); };
-  for (int64_t start = 0; start < n; start += kFisherChunk) {
-    const int64_t len = std::min(kFisherChunk, n - start);
+  // A distributed run's ranks take contiguous shares of the images; the sampled
+  // estimator's stream skips the draws (one per image) of the shares before.
+  const auto [first, last] = world().shard(n);
+  if (options_.fisher == FisherEstimator::kSampled)
+    for (int64_t i = 0; i < first; ++i) label_rng.uniform();
+  for (int64_t start = first; start < last; start += kFisherChunk) {
+    const int64_t len = std::min(kFisherChunk, last - start);
     const auto images =
         data().views(data().raw_images(ids.narrow(0, start, len)), View::kPlain, 0).to(context().device);
     const auto part = fisher_sum(logits_of, theta, images, labels.narrow(0, start, len), options_.fisher, label_rng);
     for (size_t k = 0; k < fisher.size(); ++k) fisher[k].add_(part[k]);
   }
+  world().all_reduce_sum(fisher);
   model()->train(was_training);
   for (auto& f : fisher) f.div_(static_cast<double>(n));
   get_logger("method")->info("oewc: task {} Fisher from {} of {} labeled images (method.fisher_samples = {})", task, n,

@@ -85,7 +85,10 @@ at::Tensor online_fisher_update(const at::Tensor& previous, const at::Tensor& ta
 
 class OnlineEwc : public Method {
  public:
-  explicit OnlineEwc(OnlineEwcOptions options) : options_(options) { traits_.composes_with_semi = true; }
+  explicit OnlineEwc(OnlineEwcOptions options) : options_(options) {
+    traits_.composes_with_semi = true;
+    traits_.distributed = true;  // each rank sums the Fisher of its share of the images; the sums are all-reduced
+  }
 
   std::string name() const override { return "oewc"; }
   LossTerms step(const TrainBatch& batch, const RunState& state) override;

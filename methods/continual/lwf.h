@@ -53,6 +53,7 @@ class Lwf : public Method {
   explicit Lwf(LwfOptions options) : options_(options) {
     traits_.composes_with_semi = true;
     traits_.needs_plain_labeled_pass = true;  // distils from its logits
+    traits_.distributed = true;               // its teacher is a copy of the model, the same on every rank
   }
 
   std::string name() const override { return "lwf"; }

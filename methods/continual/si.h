@@ -51,7 +51,10 @@ at::Tensor si_task_gradient(const at::Tensor& total_grad, const at::Tensor& big_
 
 class Si : public Method {
  public:
-  explicit Si(SiOptions options) : options_(options) { traits_.composes_with_semi = true; }
+  explicit Si(SiOptions options) : options_(options) {
+    traits_.composes_with_semi = true;
+    traits_.distributed = true;  // its path integral reads the gradients after they are averaged
+  }
 
   std::string name() const override { return "si"; }
   LossTerms step(const TrainBatch& batch, const RunState& state) override;

@@ -73,6 +73,9 @@ EdgeHml::EdgeHml(EdgeHmlOptions options)
               ReplayFields{0, false, true}) {
   traits_.uses_unlabeled = true;
   traits_.composes_with_semi = false;  // its FixMatch is built in
+  // Every rank's tiers take the whole global batch (gathered), its replay draws
+  // are sharded and the task-end losses are rank 0's: the tiers stay the same.
+  traits_.distributed = true;
   // The labeled tier: one entry per image id (the reference's id index, with
   // evicted ids removed from it).
   buffer_ = ReplayBuffer(options.labeled_pool_size(), ReplayPolicy::kReservoir, ReplayFields{0, false, true});
@@ -95,8 +98,11 @@ void EdgeHml::attach(MethodContext ctx) {
                                                           std::to_string(reinterpret_cast<uintptr_t>(this)));
     dir = temp_dir_;
   }
-  offline_ = std::make_unique<OfflineTier>(edge_options_.offline_pool_size(), edge_options_.offline_storage,
-                                           dir / "edgehml_offline_tier.bin");
+  // Every rank keeps the whole tier, each in a file of its own (they share the run directory).
+  const std::string file = world().distributed() ? "edgehml_offline_tier.rank" + std::to_string(world().rank()) + ".bin"
+                                                 : std::string("edgehml_offline_tier.bin");
+  offline_ =
+      std::make_unique<OfflineTier>(edge_options_.offline_pool_size(), edge_options_.offline_storage, dir / file);
 }
 
 void EdgeHml::before_task(const RunState&) {
@@ -141,6 +147,14 @@ std::vector<double> EdgeHml::labeled_class_losses(const std::vector<int64_t>& cl
       }
     }
     model()->train(was_training);
+  }
+  // Rank 0's sums: ranks on other machines may round differently, and the draw
+  // these losses weight must be the same on every rank.
+  if (world().distributed()) {
+    std::vector<at::Tensor> shared{torch::tensor(sum, torch::kDouble), torch::tensor(count, torch::kLong)};
+    world().broadcast(shared, 0);
+    sum.assign(shared[0].data_ptr<double>(), shared[0].data_ptr<double>() + shared[0].numel());
+    count.assign(shared[1].data_ptr<int64_t>(), shared[1].data_ptr<int64_t>() + shared[1].numel());
   }
   // A class with no labeled-tier image takes the mean of the others.
   double known = 0;
@@ -254,9 +268,9 @@ LossTerms EdgeHml::step(const TrainBatch& batch, const RunState& state) {
 
   ReplayBatch sup_replay, unsup_replay;
   if (o.need_sup_replay && o.lambda_sup_replay > 0 && state.iter >= o.sup_replay_start_iter)
-    sup_replay = draw_replay_batch(buffer_, minibatch_size(), data(), View::kWeak, rng, device);
+    sup_replay = draw_replay_batch(buffer_, minibatch_size(), data(), View::kWeak, rng, device, &world());
   if (o.need_unsup_replay && o.lambda_ur > 0 && state.iter >= o.unsup_replay_start_iter)
-    unsup_replay = draw_replay_batch(online_, minibatch_size(), data(), View::kWeak, rng, device);
+    unsup_replay = draw_replay_batch(online_, minibatch_size(), data(), View::kWeak, rng, device, &world());
   const double w = edgehml_unsup_weight(state.iter, o.unsup_warmup_iters, o.unsup_ramp_iters, o.lambda_u);
   const bool unsup = w > 0 && !unl.empty();
 
@@ -292,33 +306,38 @@ LossTerms EdgeHml::step(const TrainBatch& batch, const RunState& state) {
   const auto zero = edgehml_zero_like(logits[0]);
   LossTerms terms;
   terms.emplace_back("sup", o.lambda_sup * F::cross_entropy(train_logits(logits[0], task), lab.labels));
-  terms.emplace_back("sup_replay",
-                     sup_replay_at < 0
-                         ? zero
-                         : o.lambda_sup_replay * F::cross_entropy(train_logits(logits[sup_replay_at], sup_replay.tasks),
-                                                                  sup_replay.labels));
+  terms.emplace_back("sup_replay", sup_replay_at < 0
+                                       ? zero
+                                       : o.lambda_sup_replay * sup_replay.weight *
+                                             F::cross_entropy(train_logits(logits[sup_replay_at], sup_replay.tasks),
+                                                              sup_replay.labels));
   if (unsup) {
     const auto fm = fixmatch_loss(train_logits(weak_logits, task), train_logits(strong_logits, task), o.threshold);
     terms.emplace_back("unsup", w * fm.loss);
-    mask_rate_.add(fm.mask);
+    mask_rate_.add(gather_rows(fm.mask.detach()));
     // Confident images whose pseudo-label is a class of this task go offline
-    // (without the training mask a weak view may predict an old class).
+    // (without the training mask a weak view may predict an old class): every
+    // rank's rows [id, pseudo-label, goes offline], so that every rank's tier
+    // takes the global batch.
     const auto& classes = task_classes(task);
     const auto in_task = torch::isin(fm.pseudo_label, torch::tensor(classes, torch::kLong).to(device));
-    const auto rows = ((fm.mask > 0) & in_task).nonzero().squeeze(1).cpu();  // one sync
+    const auto offered = gather_rows(
+        torch::stack({unl.indices.cpu(), fm.pseudo_label.cpu(), ((fm.mask > 0) & in_task).to(torch::kLong).cpu()}, 1));
+    const auto rows = offered.select(1, 2).nonzero().squeeze(1);
     if (rows.size(0) > 0) {
-      const auto ids = unl.indices.cpu().index_select(0, rows);
+      const auto ids = offered.select(1, 0).index_select(0, rows);
       offline_stored_ +=
-          offline_->add(ids, data().raw_images(ids), fm.pseudo_label.cpu().index_select(0, rows), task, rng);
+          offline_->add(ids, data().raw_images(ids), offered.select(1, 1).index_select(0, rows), task, rng);
     }
   } else {
     terms.emplace_back("unsup", zero);
   }
-  terms.emplace_back("unsup_replay",
-                     unsup_replay_at < 0
-                         ? zero
-                         : o.lambda_ur * F::cross_entropy(train_logits(logits[unsup_replay_at], unsup_replay.tasks),
-                                                          unsup_replay.labels));
+  terms.emplace_back(
+      "unsup_replay",
+      unsup_replay_at < 0
+          ? zero
+          : o.lambda_ur * unsup_replay.weight *
+                F::cross_entropy(train_logits(logits[unsup_replay_at], unsup_replay.tasks), unsup_replay.labels));
   offer(batch, rng);  // into the labeled tier, after its draw
   return terms;
 }
@@ -345,7 +364,7 @@ void EdgeHml::visit_state(StateVisitor& s) {
   s("peak_offline_ram_bytes", peak_offline_ram_bytes_);
   s("offline_stored", offline_stored_);
   s("online_drawn", online_drawn_);
-  s("read_seconds", read_seconds_);
+  s.measurement("read_seconds", read_seconds_);
   s("mask_rate", mask_rate_);
 }
 

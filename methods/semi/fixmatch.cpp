@@ -39,6 +39,7 @@ class FixMatchLoss : public WeakStrongLoss {
  public:
   explicit FixMatchLoss(FixMatchOptions options) : WeakStrongLoss(options.concat_forward), options_(options) {}
   std::string name() const override { return "fixmatch"; }
+  bool distributed() const override { return true; }
 
  protected:
   LossTerms unlabeled_terms(const UnlabeledLogits& u, const RunState&) override {

@@ -117,9 +117,15 @@ void FlexMatchStatus::visit_state(StateVisitor& s) {
 }
 
 ClasswiseThresholdLoss flexmatch_step(const at::Tensor& logits_weak, const at::Tensor& logits_strong,
-                                      const at::Tensor& ids, FlexMatchStatus& status, const FlexMatchOptions& options) {
+                                      const at::Tensor& ids, FlexMatchStatus& status, const FlexMatchOptions& options,
+                                      const at::Tensor& ids_all, const at::Tensor& weak_all) {
   auto out = classwise_threshold_loss(logits_weak, logits_strong, status.class_thresholds(options));
-  status.record(ids, out.pseudo_label, out.confidence.ge(options.threshold));
+  if (!ids_all.defined()) {
+    status.record(ids, out.pseudo_label, out.confidence.ge(options.threshold));
+    return out;
+  }
+  const auto [confidence, label] = torch::softmax(weak_all.detach(), 1).max(1);
+  status.record(ids_all, label, confidence.ge(options.threshold));
   return out;
 }
 
@@ -131,6 +137,7 @@ class FlexMatchLoss : public WeakStrongLoss {
  public:
   explicit FlexMatchLoss(FlexMatchOptions options) : WeakStrongLoss(options.concat_forward), options_(options) {}
   std::string name() const override { return "flexmatch"; }
+  bool distributed() const override { return true; }
 
   // The status describes the task's own pool: a new task starts with every image
   // "never confidently predicted" (all thresholds 0). A task that is already
@@ -164,7 +171,11 @@ class FlexMatchLoss : public WeakStrongLoss {
  protected:
   LossTerms unlabeled_terms(const UnlabeledLogits& u, const RunState&) override {
     if (u.task != task_) start_task(u.task);  // a caller that skipped before_task
-    const auto out = flexmatch_step(u.weak, u.strong, u.indices, status_, options_);
+    Method& m = method();
+    const bool distributed = m.world().distributed();
+    const auto out = flexmatch_step(u.weak, u.strong, u.indices, status_, options_,
+                                    distributed ? m.gather_rows(u.indices) : at::Tensor(),
+                                    distributed ? m.gather_rows(u.weak.detach()) : at::Tensor());
     record_mask(out.mask);
     return {{"unsup", options_.lambda_u * out.loss}};
   }

@@ -93,8 +93,11 @@ class FlexMatchStatus : public Stateful {
 
 // One iteration: the term with the class thresholds of the images seen so far,
 // then the status records this batch's confident predictions (max p >= tau), in
-// the reference's order. `ids`: the images' training-set ids [U].
+// the reference's order. `ids`: the images' training-set ids [U]. In a
+// distributed run `ids_all` and `weak_all` are every rank's ids and detached weak
+// logits (the global batch), which the status records instead of this rank's.
 ClasswiseThresholdLoss flexmatch_step(const at::Tensor& logits_weak, const at::Tensor& logits_strong,
-                                      const at::Tensor& ids, FlexMatchStatus& status, const FlexMatchOptions& options);
+                                      const at::Tensor& ids, FlexMatchStatus& status, const FlexMatchOptions& options,
+                                      const at::Tensor& ids_all = {}, const at::Tensor& weak_all = {});
 
 }  // namespace sscl

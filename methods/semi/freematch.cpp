@@ -76,8 +76,9 @@ at::Tensor freematch_fairness_loss(const at::Tensor& logits_strong, const at::Te
 }
 
 FreeMatchTerms freematch_step(const at::Tensor& logits_weak, const at::Tensor& logits_strong, FreeMatchEma& ema,
-                              const FreeMatchOptions& options) {
-  freematch_update(ema, torch::softmax(logits_weak.detach(), 1), options.ema_momentum);
+                              const FreeMatchOptions& options, const at::Tensor& weak_all) {
+  const auto& batch = weak_all.defined() ? weak_all : logits_weak;
+  freematch_update(ema, torch::softmax(batch.detach(), 1), options.ema_momentum);
   const auto out = classwise_threshold_loss(logits_weak, logits_strong, freematch_class_thresholds(ema));
   FreeMatchTerms terms;
   terms.unsup = out.loss;
@@ -93,6 +94,9 @@ class FreeMatchLoss : public WeakStrongLoss {
  public:
   explicit FreeMatchLoss(FreeMatchOptions options) : WeakStrongLoss(options.concat_forward), options_(options) {}
   std::string name() const override { return "freematch"; }
+  // The fairness term is a function of the batch's mean prediction, not a mean
+  // over images: a rank's slice would give another term (it is not reduced yet).
+  bool distributed() const override { return options_.lambda_f == 0; }
 
   // The EMAs describe the task's pool and classes: a new task starts them again
   // at 1/C. A task that is already current (a checkpoint resumed inside it)
@@ -131,7 +135,9 @@ class FreeMatchLoss : public WeakStrongLoss {
 
   LossTerms unlabeled_terms(const UnlabeledLogits& u, const RunState&) override {
     if (u.task != task_) start_task(u.task);  // a caller that skipped before_task
-    const auto out = freematch_step(u.weak, u.strong, ema_, options_);
+    Method& m = method();
+    const auto out = freematch_step(u.weak, u.strong, ema_, options_,
+                                    m.world().distributed() ? m.gather_rows(u.weak.detach()) : at::Tensor());
     record_mask(out.mask);
     LossTerms terms = {{"unsup", options_.lambda_u * out.unsup}};
     if (options_.lambda_f > 0) terms.emplace_back("fairness", options_.lambda_f * out.fairness);

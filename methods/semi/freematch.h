@@ -63,8 +63,10 @@ struct FreeMatchTerms {
 };
 
 // One iteration: the EMAs take this batch's weak predictions first, then its
-// images are thresholded (the reference's order).
+// images are thresholded (the reference's order). In a distributed run
+// `weak_all` holds every rank's detached weak logits (the global batch), which
+// the EMAs take instead of this rank's.
 FreeMatchTerms freematch_step(const at::Tensor& logits_weak, const at::Tensor& logits_strong, FreeMatchEma& ema,
-                              const FreeMatchOptions& options);
+                              const FreeMatchOptions& options, const at::Tensor& weak_all = {});
 
 }  // namespace sscl

@@ -47,6 +47,9 @@ class MeanTeacherLoss : public SemiLoss {
  public:
   explicit MeanTeacherLoss(MeanTeacherOptions options) : options_(options) {}
   std::string name() const override { return "mean_teacher"; }
+  // The teacher follows parameters that are the same on every rank; its
+  // buffers are the student's after each step.
+  bool distributed() const override { return true; }
 
   void before_task(const RunState& state) override;
   void after_iter(const RunState& state) override;

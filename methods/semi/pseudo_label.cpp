@@ -33,6 +33,7 @@ class PseudoLabelSemiLoss : public WeakStrongLoss {
   explicit PseudoLabelSemiLoss(PseudoLabelOptions options)
       : WeakStrongLoss(options.concat_forward), options_(options) {}
   std::string name() const override { return "pseudo_label"; }
+  bool distributed() const override { return true; }
 
  protected:
   bool trains_weak_view() const override { return true; }

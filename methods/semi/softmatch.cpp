@@ -53,19 +53,26 @@ at::Tensor distribution_alignment(const at::Tensor& probs, const at::Tensor& p_m
 }
 
 SoftMatchTerm softmatch_step(const at::Tensor& logits_weak, const at::Tensor& logits_strong, SoftMatchState& state,
-                             const SoftMatchOptions& options) {
+                             const SoftMatchOptions& options, const at::Tensor& weak_all) {
   SoftMatchTerm out;
-  const auto probs = torch::softmax(logits_weak.detach(), 1).to(state.mean.scalar_type());
+  const auto probs_of = [&](const at::Tensor& logits) {
+    return torch::softmax(logits.detach(), 1).to(state.mean.scalar_type());
+  };
+  const auto probs = probs_of(logits_weak);
+  const auto probs_all = weak_all.defined() ? probs_of(weak_all) : probs;
   out.pseudo_label = probs.argmax(1);  // from the unaligned prediction, as the reference
-  auto weighting_probs = probs;
+  auto weighting_probs = probs, weighting_all = probs_all;
   if (options.dist_align) {
-    const auto batch_mean = probs.mean(0);
+    const auto batch_mean = probs_all.mean(0);
     const double m = options.ema_momentum;
     state.p_model = state.p_model.defined() ? m * state.p_model + (1.0 - m) * batch_mean : batch_mean;
     weighting_probs = distribution_alignment(probs, state.p_model, state.p_target);
+    weighting_all =
+        weak_all.defined() ? distribution_alignment(probs_all, state.p_model, state.p_target) : weighting_probs;
   }
   const auto confidence = std::get<0>(weighting_probs.max(1));
-  softmatch_update_gaussian(state, confidence, options.ema_momentum);
+  const auto confidence_all = weak_all.defined() ? std::get<0>(weighting_all.max(1)) : confidence;
+  softmatch_update_gaussian(state, confidence_all, options.ema_momentum);
   out.weights =
       softmatch_weights(confidence, state.mean, state.variance, options.n_sigma).to(logits_strong.scalar_type());
   out.loss = masked_cross_entropy(logits_strong, out.pseudo_label, out.weights);
@@ -78,6 +85,7 @@ class SoftMatchLoss : public WeakStrongLoss {
  public:
   explicit SoftMatchLoss(SoftMatchOptions options) : WeakStrongLoss(options.concat_forward), options_(options) {}
   std::string name() const override { return "softmatch"; }
+  bool distributed() const override { return true; }
 
   // mu, sigma^2 and p_model describe the task's pool and classes: a new task
   // starts them again. A task that is already current (a checkpoint resumed
@@ -105,7 +113,9 @@ class SoftMatchLoss : public WeakStrongLoss {
  protected:
   LossTerms unlabeled_terms(const UnlabeledLogits& u, const RunState&) override {
     if (u.task != task_) start_task(u.task);  // a caller that skipped before_task
-    const auto out = softmatch_step(u.weak, u.strong, state_, options_);
+    Method& m = method();
+    const auto out = softmatch_step(u.weak, u.strong, state_, options_,
+                                    m.world().distributed() ? m.gather_rows(u.weak.detach()) : at::Tensor());
     record_mask(out.weights);
     return {{"unsup", options_.lambda_u * out.loss}};
   }

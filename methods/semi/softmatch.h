@@ -60,8 +60,10 @@ struct SoftMatchTerm {
 };
 
 // One iteration: p_model (when aligning) and the Gaussian take this batch first,
-// then its images are weighted (the reference's order).
+// then its images are weighted (the reference's order). In a distributed run
+// `weak_all` holds every rank's detached weak logits (the global batch), which
+// p_model and the Gaussian take instead of this rank's.
 SoftMatchTerm softmatch_step(const at::Tensor& logits_weak, const at::Tensor& logits_strong, SoftMatchState& state,
-                             const SoftMatchOptions& options);
+                             const SoftMatchOptions& options, const at::Tensor& weak_all = {});
 
 }  // namespace sscl

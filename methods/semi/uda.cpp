@@ -66,6 +66,7 @@ class UdaSemiLoss : public WeakStrongLoss {
  public:
   explicit UdaSemiLoss(UdaOptions options) : WeakStrongLoss(options.concat_forward), options_(options) {}
   std::string name() const override { return "uda"; }
+  bool distributed() const override { return true; }
 
   std::vector<std::pair<std::string, double>> stats() const override {
     auto out = WeakStrongLoss::stats();
@@ -88,13 +89,23 @@ class UdaSemiLoss : public WeakStrongLoss {
     const double progress =
         static_cast<double>(state.iter) / static_cast<double>(std::max<int64_t>(state.iters_per_task, 1));
     const auto keep = tsa_keep_mask(logits, labels, tsa_threshold(options_.tsa, progress, k));
-    tsa_keep_rate_.add(keep);
+    Method& m = method();
+    tsa_keep_rate_.add(m.gather_rows(keep));
     // The given loss on the kept rows alone (its mean is over them, as the
     // paper's code divides by the number kept). Selecting rows syncs with the
     // host; only TSA pays for it.
     const auto rows = keep.nonzero().squeeze(1);
+    double share = 1.0;
+    if (m.world().distributed()) {
+      // The mean over every rank's kept rows: this rank's mean weighted by its
+      // share of them, times the world size that averaging the gradients divides by.
+      std::vector<at::Tensor> kept{torch::full({1}, static_cast<double>(rows.size(0)), torch::kDouble)};
+      m.world().all_reduce_sum(kept);
+      const double all = kept[0].item<double>();
+      share = all > 0 ? static_cast<double>(rows.size(0)) * m.world().size() / all : 0.0;
+    }
     if (rows.size(0) == 0) return torch::zeros({}, logits.options());
-    return supervised(logits.index_select(0, rows), labels.index_select(0, rows));
+    return share * supervised(logits.index_select(0, rows), labels.index_select(0, rows));
   }
 
   LossTerms unlabeled_terms(const UnlabeledLogits& u, const RunState&) override {

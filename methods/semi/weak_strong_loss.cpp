@@ -78,7 +78,8 @@ std::vector<at::Tensor> forward_concat(Classifier& model, const std::vector<at::
   return out;
 }
 
-void WeakStrongLoss::record_mask(const at::Tensor& mask) { mask_rate_.add(mask); }
+// Every rank's rows, so that the running mean is the same on every rank.
+void WeakStrongLoss::record_mask(const at::Tensor& mask) { mask_rate_.add(method().gather_rows(mask.detach())); }
 
 std::vector<std::pair<std::string, double>> WeakStrongLoss::stats() const { return {{"mask_rate", mask_rate_.mean()}}; }
 

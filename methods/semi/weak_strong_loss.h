@@ -57,7 +57,8 @@ class WeakStrongLoss : public SemiLoss {
     return supervised(logits, labels);
   }
   // Records which unlabeled images passed the loss's confidence test (a [U]
-  // 0/1 or weight tensor): results.json reports the mean ("semi.mask_rate").
+  // 0/1 or weight tensor of this rank's rows): results.json reports the mean
+  // over every rank's ("semi.mask_rate").
   void record_mask(const at::Tensor& mask);
 
  private:

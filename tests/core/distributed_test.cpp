@@ -17,6 +17,7 @@
 #include "core/error.h"
 #include "core/grad_sync.h"
 #include "core/nn/batch_norm.h"
+#include "core/state.h"
 #include "core/world.h"
 
 namespace sscl {
@@ -339,6 +340,35 @@ TEST(GlooWorld, SyncBatchNormOnTwoRanksIsBatchNormOverTheWholeBatch) {
     // Without the sync each rank normalises its half alone: not the same.
     BatchNorm2d local(3);
     EXPECT_FALSE(torch::allclose(local(world.shard_rows(global)), y.detach(), 1e-3, 1e-3));
+  });
+}
+
+// What each rank holds: a counter and a tensor it was handed.
+struct RankHeld : Stateful {
+  int64_t seen = 0;
+  at::Tensor values;
+  void visit_state(StateVisitor& s) override {
+    s("seen", seen);
+    s("values", values);
+  }
+};
+
+TEST(GlooWorld, RanksThatHoldTheSameStateAgreeAndOnesThatDoNotAreNamedWithTheField) {
+  on_two_gloo_ranks([](World& world) {
+    RankHeld held;
+    held.seen = 3;
+    held.values = torch::tensor({1.0f, 2.0f});
+    const auto agreed = check_ranks_agree(world, held, "the test state");
+    EXPECT_EQ(agreed, StateVisitor::fingerprint(held));
+    if (world.rank() == 1) held.values = torch::tensor({1.0f, 2.5f});
+    try {
+      check_ranks_agree(world, held, "the test state");
+      ADD_FAILURE() << "rank " << world.rank() << ": the differing values were not found";
+    } catch (const Error& e) {
+      const std::string what = e.what();
+      EXPECT_NE(what.find("the test state differs across ranks"), std::string::npos) << what;
+      EXPECT_NE(what.find("rank 1 first differs in 'values'"), std::string::npos) << what;
+    }
   });
 }
 

@@ -146,5 +146,40 @@ TEST(State, AnArchiveWithoutAFieldListIsRefused) {
   }
 }
 
+// What a distributed run compares across its ranks at every task end.
+TEST(State, FingerprintsChangeWithAnyFieldButNotWithAMeasurement) {
+  struct Timed : Stateful {
+    Counter counter;
+    double wall_s = 0;
+    void visit_state(StateVisitor& s) override {
+      s("counter", counter);
+      s.measurement("wall_s", wall_s);
+    }
+  } a, b;
+  a.counter.sum = b.counter.sum = torch::tensor({1.0f, 2.0f});
+  a.wall_s = 0.5;
+  b.wall_s = 7.0;  // another rank's clock
+  EXPECT_EQ(StateVisitor::fingerprint(a), StateVisitor::fingerprint(b));
+  const auto fields = StateVisitor::field_fingerprints(a);
+  ASSERT_EQ(fields.size(), 2u);  // the measurement is not among them
+  EXPECT_EQ(fields[0].first, "counter.seen");
+  EXPECT_EQ(fields[1].first, "counter.sum");
+
+  b.counter.sum = torch::tensor({1.0f, 2.0000002f});  // one bit of one value
+  EXPECT_NE(StateVisitor::fingerprint(a), StateVisitor::fingerprint(b));
+  b.counter.sum = torch::tensor({1.0, 2.0}, torch::kDouble);  // the same values in another dtype
+  EXPECT_NE(StateVisitor::fingerprint(a), StateVisitor::fingerprint(b));
+  b.counter.sum = torch::tensor({{1.0f, 2.0f}});  // another shape
+  EXPECT_NE(StateVisitor::fingerprint(a), StateVisitor::fingerprint(b));
+  b.counter.sum = a.counter.sum.clone();
+  b.counter.seen = 1;
+  EXPECT_NE(StateVisitor::fingerprint(a), StateVisitor::fingerprint(b));
+
+  // The measurement still saves and loads.
+  Timed c;
+  load(c, saved(b));
+  EXPECT_EQ(c.wall_s, 7.0);
+}
+
 }  // namespace
 }  // namespace sscl

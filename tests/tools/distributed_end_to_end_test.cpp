@@ -15,6 +15,8 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
+#include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -183,6 +185,101 @@ pid_t rank_process(pid_t parent, int rank) {
   return -1;
 }
 
+// Semi-supervised runs on the tiny data with the MLP: 4 labels a class, two
+// unlabeled images per labeled one (batch 8 + 16), 2 tasks of 24 iterations.
+// The method's section is the test's; the bases are the repository's.
+fs::path write_semi_config(const TempDir& dir, const std::string& name, const std::string& method) {
+  const auto base = [](const std::string& file) { return "'" + testing::config_path("configs/_base_/" + file) + "'"; };
+  const auto path = dir / (name + ".toml");
+  std::ofstream(path) << "_base_ = [" << base("default_runtime.toml") << ", " << base("datasets/fmnist_5.toml") << ", "
+                      << base("models/mlp.toml") << ", " << base("schedules/sgd_step_fmnist.toml") << "]\n"
+                      << "[data]\nroot = '" << (dir / "data").string()
+                      << "'\nnum_tasks = 2\nlabels_per_class = 4\nuratio = 2\n"
+                      << "[model]\nhidden = 32\n"
+                      << "[train]\niters_per_task = 24\nthreads = 1\n[log]\ninterval = 8\n"
+                      << "[checkpoint]\ninterval = 0\n"
+                      << method;
+  return path;
+}
+
+struct SemiCase {
+  std::string name;
+  std::string method;     // the [method] (and [active]) sections
+  std::string exercised;  // a method_stats figure above 0 once the state that ranks share was built
+};
+
+void PrintTo(const SemiCase& c, std::ostream* out) { *out << c.name; }
+
+class TwoRanksSemi : public ::testing::TestWithParam<SemiCase> {};
+
+// Every rank's model, method state and labeled sets agree at each task end (the
+// run checks it and fails naming the field otherwise; results.json lists the
+// fingerprints), and the run is the one-process run up to the order of float sums.
+TEST_P(TwoRanksSemi, EveryRankHoldsTheSameStateAtEachTaskEndAndTrainsTheOneProcessRun) {
+  TempDir dir;
+  testing::write_tiny_fashion_mnist(dir / "data", 12, 4);
+  const auto config = write_semi_config(dir, GetParam().name, GetParam().method);
+  const auto one = dir / "one", two = dir / "two";
+  const auto p1 = testing::run_train("'" + config.string() + "' --work-dir '" + one.string() + "'", dir);
+  ASSERT_EQ(p1.exit_code, 0) << p1.err;
+  const auto p2 = testing::run_train("'" + config.string() + "' --work-dir '" + two.string() + "' --nproc 2", dir);
+  ASSERT_EQ(p2.exit_code, 0) << p2.err;
+  const auto a = results(one), b = results(two);
+  ASSERT_EQ(b["state_fingerprints"].size(), 2u) << b.dump();
+  for (const auto& digest : b["state_fingerprints"]) EXPECT_EQ(digest.get<std::string>().size(), 16u);
+  EXPECT_FALSE(a.contains("state_fingerprints"));  // one process has nothing to compare
+  const auto log = testing::read_file(two / "train.log");
+  EXPECT_NE(log.find("after task 2: the model, method state and labeled sets are the same on every rank"),
+            std::string::npos);
+
+  const double difference = max_abs_difference(model_tensors(one), model_tensors(two));
+  EXPECT_LE(difference, 1e-4);
+  std::cout << GetParam().name << ": largest parameter difference, 2 ranks against 1 process: " << difference << "\n";
+  expect_accuracies_near(a, b, 0.1);
+  // What the method kept (entries, counts, rates) is the one-process run's; wall times are not.
+  for (const auto& [key, value] : a["method_stats"].items()) {
+    if (key.size() > 2 && key.substr(key.size() - 2) == "_s") continue;
+    ASSERT_TRUE(b["method_stats"].contains(key)) << key;
+    EXPECT_NEAR(value.get<double>(), b["method_stats"][key].get<double>(), 1e-6 * (1 + std::abs(value.get<double>())))
+        << key;
+  }
+  if (!GetParam().exercised.empty())
+    EXPECT_GT(a["method_stats"].value(GetParam().exercised, 0.0), 0.0) << GetParam().exercised;
+  if (!a.contains("active_learning")) return;
+  // The same images chosen and labeled, round by round.
+  const auto &qa = a["active_learning"]["queries"], &qb = b["active_learning"]["queries"];
+  ASSERT_EQ(qa.size(), 4u);  // 2 rounds in each of 2 tasks
+  ASSERT_EQ(qa.size(), qb.size());
+  for (size_t i = 0; i < qa.size(); ++i) {
+    EXPECT_EQ(qa[i]["ids"], qb[i]["ids"]) << i;
+    EXPECT_EQ(qa[i]["labels"], qb[i]["labels"]) << i;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Methods, TwoRanksSemi,
+    ::testing::Values(
+        SemiCase{"der_flexmatch",
+                 "[method]\nname = 'der'\nbuffer_size = 40\nminibatch_size = 8\nalpha = 0.3\nsemi = 'flexmatch'\n"
+                 "[method.flexmatch]\nthreshold = 0.5\n",
+                 "semi.mask_rate"},
+        SemiCase{"edgehml",
+                 "[method]\nname = 'edgehml'\npool_sizes = [40, 200]\nonline_pool_size = 30\nunsup_warmup_iters = "
+                 "4\nthreshold = 0.5\n",
+                 "online_tier_entries"},
+        SemiCase{"lwf_fixmatch", "[method]\nname = 'lwf'\nsemi = 'fixmatch'\n[method.fixmatch]\nthreshold = 0.5\n",
+                 "semi.mask_rate"},
+        SemiCase{"si_softmatch", "[method]\nname = 'si'\nsemi = 'softmatch'\n", "importance_bytes"},
+        SemiCase{"oewc_sampled_fisher",
+                 "[method]\nname = 'oewc'\nfisher = 'sampled'\nsemi = 'freematch'\n"
+                 "[method.freematch]\nlambda_f = 0.0\n",
+                 "fisher_samples"},
+        SemiCase{"sft_qbc",
+                 "[method]\nname = 'sft'\n[active]\nstrategy = 'qbc'\nbudget_per_class = 2\nrounds = 2\n"
+                 "warmup_iters = 4\niters_between_rounds = 8\ncommittee_size = 2\ncommittee_iters = 4\n",
+                 ""}),
+    [](const ::testing::TestParamInfo<SemiCase>& info) { return info.param.name; });
+
 TEST(TwoRanksFaults, KilledRankIsNamedAndTheResumedRunEndsAsTheUninterruptedOne) {
   TempDir dir;
   testing::write_tiny_fashion_mnist(dir / "data", 12, 4);
@@ -326,10 +423,18 @@ TEST(TwoRanksFaults, MethodsThatDoNotRunDistributedAreRefusedNamingTheKey) {
   TempDir dir;
   testing::write_tiny_fashion_mnist(dir / "data", 12, 4);
   const auto run_dir = dir / "run";
-  const auto f = testing::run_train(tiny_args(dir, "sft", run_dir) + " method.name='\"lwf\"' --nproc 2", dir);
+  const auto f = testing::run_train(tiny_args(dir, "sft", run_dir) + " method.name='\"joint\"' --nproc 2", dir);
   EXPECT_NE(f.exit_code, 0);
   EXPECT_NE(f.err.find("method.name"), std::string::npos) << f.err;
   EXPECT_NE(f.err.find("does not run distributed yet"), std::string::npos) << f.err;
+  EXPECT_FALSE(fs::exists(run_dir / "results.json"));
+  // A semi-supervised loss with a term of the whole batch (MixMatch mixes across it).
+  const auto g = testing::run_train(
+      tiny_args(dir, "sft", run_dir) + " method.semi='\"mixmatch\"' data.labels_per_class=4 data.uratio=2 --nproc 2",
+      dir);
+  EXPECT_NE(g.exit_code, 0);
+  EXPECT_NE(g.err.find("method.semi"), std::string::npos) << g.err;
+  EXPECT_NE(g.err.find("'mixmatch' does not run distributed"), std::string::npos) << g.err;
   EXPECT_FALSE(fs::exists(run_dir / "results.json"));
 }
 
