@@ -14,6 +14,7 @@
 // into the same registries when it is loaded.
 #pragma once
 
+#include <algorithm>
 #include <functional>
 #include <map>
 #include <string>
@@ -65,6 +66,15 @@ class Registry : public RegistryBase {
   Registry(std::string kind, std::string section) : kind_(std::move(kind)), section_(std::move(section)) {
     registry_index().push_back(this);
   }
+  // A registry that ends before the program (a test's own) leaves the index, so
+  // that nothing lists a destroyed registry. The index outlives the static ones:
+  // it was constructed inside the first registry's constructor.
+  ~Registry() override {
+    auto& index = registry_index();
+    index.erase(std::remove(index.begin(), index.end(), this), index.end());
+  }
+  Registry(const Registry&) = delete;
+  Registry& operator=(const Registry&) = delete;
 
   void add(const std::string& name, Factory factory, RegistryEntryInfo info = {}) {
     const bool taken = entries_.count(name) > 0;

@@ -75,6 +75,18 @@ TEST(Sweep, RunsTheGridResumesAndWritesASlurmArray) {
   int lines = 0;
   for (std::string line; std::getline(tsv, line);) ++lines;
   EXPECT_EQ(lines, 4);
+  EXPECT_EQ(text.find("srun"), std::string::npos) << "one rank per run: no job step";
+
+  // Each run distributed over 2 nodes x 4 ranks: one srun step per array task.
+  const auto multi = dir / "multi.sbatch";
+  p = run_sweep("--slurm '" + multi.string() + "' --nodes 2 --procs-per-node 4 --threads 8 " + args, dir);
+  ASSERT_EQ(p.exit_code, 0) << p.err;
+  const auto job = testing::read_file(multi);
+  for (const char* line : {"#SBATCH --array=0-3\n", "#SBATCH --nodes=2\n", "#SBATCH --ntasks-per-node=4\n",
+                           "#SBATCH --cpus-per-task=8\n", "export MASTER_ADDR=\"$(scontrol show hostnames",
+                           "export MASTER_PORT=", "exec srun --kill-on-bad-exit=1 "})
+    EXPECT_NE(job.find(line), std::string::npos) << line << " in\n" << job;
+  EXPECT_NE(testing::read_file(out / "runs.tsv").find("train.threads=8"), std::string::npos) << "threads per rank";
 }
 
 TEST(Sweep, BadOptionsAreNamed) {
@@ -88,6 +100,14 @@ TEST(Sweep, BadOptionsAreNamed) {
   p = run_sweep("--configs " + testing::config_path("configs/sft/sft_small_cnn_fmnist5.toml") + " --grid lr", dir);
   EXPECT_EQ(p.exit_code, 2);
   EXPECT_NE(p.err.find("--grid 'lr'"), std::string::npos) << p.err;
+  p = run_sweep("--configs " + testing::config_path("configs/sft/sft_small_cnn_fmnist5.toml") + " --nodes 0", dir);
+  EXPECT_EQ(p.exit_code, 2);
+  EXPECT_NE(p.err.find("--nodes must be a positive integer"), std::string::npos) << p.err;
+  // Several ranks per run only as a Slurm job; this machine has tools/train --nproc.
+  p = run_sweep("--configs " + testing::config_path("configs/sft/sft_small_cnn_fmnist5.toml") + " --procs-per-node 2",
+                dir);
+  EXPECT_EQ(p.exit_code, 2);
+  EXPECT_NE(p.err.find("write a Slurm job"), std::string::npos) << p.err;
 }
 
 }  // namespace
