@@ -82,9 +82,9 @@ TEST(Sweep, RunsTheGridResumesAndWritesASlurmArray) {
   p = run_sweep("--slurm '" + multi.string() + "' --nodes 2 --procs-per-node 4 --threads 8 " + args, dir);
   ASSERT_EQ(p.exit_code, 0) << p.err;
   const auto job = testing::read_file(multi);
-  for (const char* line : {"#SBATCH --array=0-3\n", "#SBATCH --nodes=2\n", "#SBATCH --ntasks-per-node=4\n",
-                           "#SBATCH --cpus-per-task=8\n", "export MASTER_ADDR=\"$(scontrol show hostnames",
-                           "export MASTER_PORT=", "exec srun --kill-on-bad-exit=1 "})
+  for (const char* line :
+       {"#SBATCH --array=0-3\n", "#SBATCH --nodes=2\n", "#SBATCH --ntasks-per-node=4\n", "#SBATCH --cpus-per-task=8\n",
+        "export MASTER_ADDR=\"$(scontrol show hostnames", "export MASTER_PORT=", "exec srun --kill-on-bad-exit=1 "})
     EXPECT_NE(job.find(line), std::string::npos) << line << " in\n" << job;
   EXPECT_NE(testing::read_file(out / "runs.tsv").find("train.threads=8"), std::string::npos) << "threads per rank";
 }

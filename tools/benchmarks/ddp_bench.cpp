@@ -87,10 +87,15 @@ Figures run_layout(const BenchConfig& config, const Layout& layout, int iters, c
                    const fs::path& scratch) {
   const fs::path run_dir = scratch / "run";
   fs::remove_all(run_dir);
-  std::vector<std::string> args{config.path, "--work-dir", run_dir.string(), "--cfg-options",
+  std::vector<std::string> args{config.path,
+                                "--work-dir",
+                                run_dir.string(),
+                                "--cfg-options",
                                 "train.iters_per_task=" + std::to_string(iters),
-                                "train.threads=" + std::to_string(layout.threads), "checkpoint.enabled=false",
-                                "train.save_model=false", "log.interval=1000000"};
+                                "train.threads=" + std::to_string(layout.threads),
+                                "checkpoint.enabled=false",
+                                "train.save_model=false",
+                                "log.interval=1000000"};
   args.insert(args.end(), config.overrides.begin(), config.overrides.end());
   args.insert(args.end(), user.begin(), user.end());
   if (layout.ranks > 1) {
@@ -135,9 +140,10 @@ int bench_main(int argc, char** argv) {
   if (list.empty()) list = kDefaultConfigs;
 
   bench::print_environment(set_blas_threads(1) + ", as each run's train.blas_threads");
-  std::printf("each run: sscl_train, the config's tasks x %d iterations, the same global batch; ms/iter is the "
-              "median iteration, comm the part of it spent waiting for the other rank; %d repeat(s)\n\n",
-              iters, repeats);
+  std::printf(
+      "each run: sscl_train, the config's tasks x %d iterations, the same global batch; ms/iter is the "
+      "median iteration, comm the part of it spent waiting for the other rank; %d repeat(s)\n\n",
+      iters, repeats);
   const fs::path scratch = fs::temp_directory_path() / ("sscl_bench_ddp_" + std::to_string(::getpid()));
   fs::create_directories(scratch);
   for (const auto& config : list) {
