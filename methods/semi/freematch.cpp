@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/method.h"
+#include "core/nn/all_reduce.h"
 #include "methods/continual/sft.h"
 #include "methods/semi/flexmatch.h"
 #include "methods/semi/semi_math.h"
@@ -57,16 +58,27 @@ at::Tensor freematch_sum_norm(const at::Tensor& x) { return x / x.sum().clamp_mi
 }  // namespace
 
 at::Tensor freematch_fairness_loss(const at::Tensor& logits_strong, const at::Tensor& mask,
-                                   const at::Tensor& class_probs, const at::Tensor& label_hist) {
-  if (logits_strong.size(0) == 0) return logits_strong.sum();
+                                   const at::Tensor& class_probs, const at::Tensor& label_hist, World* world) {
+  const bool distributed = world != nullptr && world->distributed();
+  if (logits_strong.size(0) == 0 && !distributed) return logits_strong.sum();
   // Weighted by the mask instead of selecting rows: no host synchronisation.
   const auto selected = mask.detach().to(logits_strong.scalar_type());
-  const auto count = selected.sum();
+  auto count = selected.sum();
   const auto probs = torch::softmax(logits_strong, 1);
   const auto label = probs.detach().argmax(1);
-  const auto hist = torch::zeros({probs.size(1)}, probs.options()).index_add_(0, label, selected);
-  const auto hist_s = hist / count.clamp_min(1.0);                                        // h_bar
-  const auto mean_probs = (probs * selected.unsqueeze(1)).sum(0) / count.clamp_min(1.0);  // p_bar
+  auto hist = torch::zeros({probs.size(1)}, probs.options()).index_add_(0, label, selected);
+  auto probs_sum = (probs * selected.unsqueeze(1)).sum(0);
+  if (distributed) {
+    // The global batch's count and histogram (constants), and its sum of
+    // probabilities with gradient: every rank then computes the same term.
+    std::vector<at::Tensor> counts{torch::cat({count.reshape({1}), hist})};
+    world->all_reduce_sum(counts);
+    count = counts[0][0];
+    hist = counts[0].narrow(0, 1, probs.size(1));
+    probs_sum = all_reduce_sum_with_grad(*world, probs_sum);
+  }
+  const auto hist_s = hist / count.clamp_min(1.0);           // h_bar
+  const auto mean_probs = probs_sum / count.clamp_min(1.0);  // p_bar
   const auto target =
       freematch_sum_norm(class_probs * freematch_reciprocal_or_zero(label_hist)).detach().to(probs.scalar_type());
   const auto prediction = freematch_sum_norm(mean_probs * freematch_reciprocal_or_zero(hist_s).detach());
@@ -76,7 +88,7 @@ at::Tensor freematch_fairness_loss(const at::Tensor& logits_strong, const at::Te
 }
 
 FreeMatchTerms freematch_step(const at::Tensor& logits_weak, const at::Tensor& logits_strong, FreeMatchEma& ema,
-                              const FreeMatchOptions& options, const at::Tensor& weak_all) {
+                              const FreeMatchOptions& options, const at::Tensor& weak_all, World* world) {
   const auto& batch = weak_all.defined() ? weak_all : logits_weak;
   freematch_update(ema, torch::softmax(batch.detach(), 1), options.ema_momentum);
   const auto out = classwise_threshold_loss(logits_weak, logits_strong, freematch_class_thresholds(ema));
@@ -84,7 +96,7 @@ FreeMatchTerms freematch_step(const at::Tensor& logits_weak, const at::Tensor& l
   terms.unsup = out.loss;
   terms.mask = out.mask;
   if (options.lambda_f > 0)
-    terms.fairness = freematch_fairness_loss(logits_strong, out.mask, ema.class_probs, ema.label_hist);
+    terms.fairness = freematch_fairness_loss(logits_strong, out.mask, ema.class_probs, ema.label_hist, world);
   return terms;
 }
 
@@ -94,9 +106,8 @@ class FreeMatchLoss : public WeakStrongLoss {
  public:
   explicit FreeMatchLoss(FreeMatchOptions options) : WeakStrongLoss(options.concat_forward), options_(options) {}
   std::string name() const override { return "freematch"; }
-  // The fairness term is a function of the batch's mean prediction, not a mean
-  // over images: a rank's slice would give another term (it is not reduced yet).
-  bool distributed() const override { return options_.lambda_f == 0; }
+  // The fairness term's statistics are summed over the ranks (freematch_fairness_loss).
+  bool distributed() const override { return true; }
 
   // The EMAs describe the task's pool and classes: a new task starts them again
   // at 1/C. A task that is already current (a checkpoint resumed inside it)
@@ -136,8 +147,9 @@ class FreeMatchLoss : public WeakStrongLoss {
   LossTerms unlabeled_terms(const UnlabeledLogits& u, const RunState&) override {
     if (u.task != task_) start_task(u.task);  // a caller that skipped before_task
     Method& m = method();
-    const auto out = freematch_step(u.weak, u.strong, ema_, options_,
-                                    m.world().distributed() ? m.gather_rows(u.weak.detach()) : at::Tensor());
+    const auto out =
+        freematch_step(u.weak, u.strong, ema_, options_,
+                       m.world().distributed() ? m.gather_rows(u.weak.detach()) : at::Tensor(), &m.world());
     record_mask(out.mask);
     LossTerms terms = {{"unsup", options_.lambda_u * out.unsup}};
     if (options_.lambda_f > 0) terms.emplace_back("fairness", options_.lambda_f * out.fairness);

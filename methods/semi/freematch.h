@@ -20,6 +20,8 @@
 
 namespace sscl {
 
+class World;
+
 struct FreeMatchOptions {
   double lambda_u = 1.0;
   // w_f: USB's CIFAR-10/100 configs set 0.001 (its command-line default is
@@ -52,9 +54,12 @@ at::Tensor freematch_class_thresholds(const FreeMatchEma& ema);
 
 // SAF from the strong logits [U, K] (with gradient) and the [U] 0/1 mask of the
 // selected images; zero when none is selected. Only the strong view's mean
-// probability carries gradient (the histograms and EMAs are constants).
+// probability carries gradient (the histograms and EMAs are constants). With a
+// distributed `world`, the rows are this rank's slice and the count, histogram
+// and mean are the global batch's (summed over the ranks, the mean's sum with
+// gradient), so every rank computes the one-process term.
 at::Tensor freematch_fairness_loss(const at::Tensor& logits_strong, const at::Tensor& mask,
-                                   const at::Tensor& class_probs, const at::Tensor& label_hist);
+                                   const at::Tensor& class_probs, const at::Tensor& label_hist, World* world = nullptr);
 
 struct FreeMatchTerms {
   at::Tensor unsup;     // masked hard-label CE (unweighted)
@@ -65,8 +70,9 @@ struct FreeMatchTerms {
 // One iteration: the EMAs take this batch's weak predictions first, then its
 // images are thresholded (the reference's order). In a distributed run
 // `weak_all` holds every rank's detached weak logits (the global batch), which
-// the EMAs take instead of this rank's.
+// the EMAs take instead of this rank's, and `world` reduces the fairness term's
+// statistics.
 FreeMatchTerms freematch_step(const at::Tensor& logits_weak, const at::Tensor& logits_strong, FreeMatchEma& ema,
-                              const FreeMatchOptions& options, const at::Tensor& weak_all = {});
+                              const FreeMatchOptions& options, const at::Tensor& weak_all = {}, World* world = nullptr);
 
 }  // namespace sscl

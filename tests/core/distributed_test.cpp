@@ -16,6 +16,7 @@
 
 #include "core/error.h"
 #include "core/grad_sync.h"
+#include "core/nn/all_reduce.h"
 #include "core/nn/batch_norm.h"
 #include "core/state.h"
 #include "core/world.h"
@@ -369,6 +370,20 @@ TEST(GlooWorld, RanksThatHoldTheSameStateAgreeAndOnesThatDoNotAreNamedWithTheFie
       EXPECT_NE(what.find("the test state differs across ranks"), std::string::npos) << what;
       EXPECT_NE(what.find("rank 1 first differs in 'values'"), std::string::npos) << what;
     }
+  });
+}
+
+// L = sum(s^2) of s = x0 + x1, by hand: s = [4, 1]; one process's gradient of L
+// with respect to either x is 2s = [8, 2]. Each rank's backward sums both ranks'
+// gradients of s ([16, 4]), and the trainer's average over the 2 ranks gives 2s.
+TEST(GlooWorld, AllReduceWithGradGivesTheOneProcessGradientOnceAveraged) {
+  on_two_gloo_ranks([](World& world) {
+    auto x = world.rank() == 0 ? torch::tensor({1.0, 2.0}, torch::kDouble) : torch::tensor({3.0, -1.0}, torch::kDouble);
+    x.requires_grad_(true);
+    const auto s = all_reduce_sum_with_grad(world, x);
+    EXPECT_TRUE(s.equal(torch::tensor({4.0, 1.0}, torch::kDouble)));
+    (s * s).sum().backward();
+    EXPECT_TRUE((x.grad() / world.size()).equal(torch::tensor({8.0, 2.0}, torch::kDouble))) << x.grad();
   });
 }
 
