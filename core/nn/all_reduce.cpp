@@ -1,5 +1,6 @@
 #include "core/nn/all_reduce.h"
 
+#include <ATen/ATen.h>
 #include <torch/autograd.h>
 
 #include <vector>
@@ -9,7 +10,7 @@
 namespace sscl {
 namespace {
 
-using torch::Tensor;
+using at::Tensor;
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
