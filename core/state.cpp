@@ -54,8 +54,11 @@ void StateVisitor::operator()(std::string_view name, at::Tensor& value, Place pl
   const std::string k = key(name);
   if (!loading()) {
     const bool defined = enter(k, value.defined());
+    if (digests_) {  // fingerprinting: digested, not written
+      if (!measuring_) digest(k, defined ? value : at::Tensor());
+      return;
+    }
     if (defined) archive_out_->write(k, value.detach().cpu());
-    if (digests_ && !measuring_) digest(k, defined ? value : at::Tensor());
     return;
   }
   if (!enter(k, true)) {
@@ -108,8 +111,10 @@ void StateVisitor::operator()(std::string_view name, std::string& value) {
   const std::string k = key(name);
   enter(k, true);
   if (!loading()) {
-    archive_out_->write(k, c10::IValue(value));
-    if (digests_) digest(k, value);
+    if (digests_)
+      digest(k, value);
+    else
+      archive_out_->write(k, c10::IValue(value));
     return;
   }
   c10::IValue read;
@@ -228,9 +233,11 @@ std::vector<std::pair<std::string, std::uint64_t>> StateVisitor::field_fingerpri
   return out;
 }
 
-std::uint64_t StateVisitor::fingerprint(Stateful& root) {
+std::uint64_t StateVisitor::fingerprint(Stateful& root) { return fingerprint(field_fingerprints(root)); }
+
+std::uint64_t StateVisitor::fingerprint(const std::vector<std::pair<std::string, std::uint64_t>>& fields) {
   std::uint64_t hash = kFnvOffset;
-  for (const auto& [key, digest] : field_fingerprints(root)) {
+  for (const auto& [key, digest] : fields) {
     fnv1a(hash, key.data(), key.size() + 1);  // with its NUL: "a" + "bc" is not "ab" + "c"
     fnv1a(hash, &digest, sizeof digest);
   }

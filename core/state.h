@@ -101,6 +101,7 @@ class StateVisitor {
   static std::vector<std::pair<std::string, std::uint64_t>> field_fingerprints(Stateful& root);
   // The digest of all of them.
   static std::uint64_t fingerprint(Stateful& root);
+  static std::uint64_t fingerprint(const std::vector<std::pair<std::string, std::uint64_t>>& fields);
 
  private:
   struct Manifest;

@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "core/state.h"
+#include "core/world.h"
 
 namespace sscl {
 
@@ -15,6 +16,9 @@ class RunningMean : public Stateful {
  public:
   // Adds every entry of `values`.
   void add(const at::Tensor& values);
+  // Adds every rank's entries (`values` is this rank's): one all-reduce of their
+  // sum and count, so that the mean is the same on every rank; add(values) on one process.
+  void add(const at::Tensor& values, World& world);
   double mean() const;  // 0 before anything was added
 
   void visit_state(StateVisitor& s) override {

@@ -314,7 +314,7 @@ LossTerms EdgeHml::step(const TrainBatch& batch, const RunState& state) {
   if (unsup) {
     const auto fm = fixmatch_loss(train_logits(weak_logits, task), train_logits(strong_logits, task), o.threshold);
     terms.emplace_back("unsup", w * fm.loss);
-    mask_rate_.add(gather_rows(fm.mask.detach()));
+    mask_rate_.add(fm.mask, world());
     // Confident images whose pseudo-label is a class of this task go offline
     // (without the training mask a weak view may predict an old class): every
     // rank's rows [id, pseudo-label, goes offline], so that every rank's tier

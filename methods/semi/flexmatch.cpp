@@ -118,14 +118,17 @@ void FlexMatchStatus::visit_state(StateVisitor& s) {
 
 ClasswiseThresholdLoss flexmatch_step(const at::Tensor& logits_weak, const at::Tensor& logits_strong,
                                       const at::Tensor& ids, FlexMatchStatus& status, const FlexMatchOptions& options,
-                                      const at::Tensor& ids_all, const at::Tensor& weak_all) {
+                                      World* world) {
   auto out = classwise_threshold_loss(logits_weak, logits_strong, status.class_thresholds(options));
-  if (!ids_all.defined()) {
-    status.record(ids, out.pseudo_label, out.confidence.ge(options.threshold));
+  const auto confident = out.confidence.ge(options.threshold);
+  if (world == nullptr || !world->distributed()) {
+    status.record(ids, out.pseudo_label, confident);
     return out;
   }
-  const auto [confidence, label] = torch::softmax(weak_all.detach(), 1).max(1);
-  status.record(ids_all, label, confidence.ge(options.threshold));
+  // One gather of [id, pseudo-label, confident] rows, on the CPU as the ids are.
+  const auto all =
+      world->gather_rows(torch::stack({ids.cpu(), out.pseudo_label.cpu(), confident.to(torch::kLong).cpu()}, 1));
+  status.record(all.select(1, 0), all.select(1, 1), all.select(1, 2).to(torch::kBool));
   return out;
 }
 
@@ -171,11 +174,7 @@ class FlexMatchLoss : public WeakStrongLoss {
  protected:
   LossTerms unlabeled_terms(const UnlabeledLogits& u, const RunState&) override {
     if (u.task != task_) start_task(u.task);  // a caller that skipped before_task
-    Method& m = method();
-    const bool distributed = m.world().distributed();
-    const auto out = flexmatch_step(u.weak, u.strong, u.indices, status_, options_,
-                                    distributed ? m.gather_rows(u.indices) : at::Tensor(),
-                                    distributed ? m.gather_rows(u.weak.detach()) : at::Tensor());
+    const auto out = flexmatch_step(u.weak, u.strong, u.indices, status_, options_, &method().world());
     record_mask(out.mask);
     return {{"unsup", options_.lambda_u * out.loss}};
   }

@@ -23,6 +23,8 @@
 
 namespace sscl {
 
+class World;
+
 enum class FlexMatchMapping {
   kConvex,  // M(x) = x / (2 - x): the paper's and the reference's choice
   kLinear,  // M(x) = x: the paper's linear form T_t(c) = beta_t(c) * tau
@@ -93,11 +95,11 @@ class FlexMatchStatus : public Stateful {
 
 // One iteration: the term with the class thresholds of the images seen so far,
 // then the status records this batch's confident predictions (max p >= tau), in
-// the reference's order. `ids`: the images' training-set ids [U]. In a
-// distributed run `ids_all` and `weak_all` are every rank's ids and detached weak
-// logits (the global batch), which the status records instead of this rank's.
+// the reference's order. `ids`: the images' training-set ids [U]. With a
+// distributed `world`, the rows are this rank's slice and the status records
+// every rank's (gathered), so that it stays the same on every rank.
 ClasswiseThresholdLoss flexmatch_step(const at::Tensor& logits_weak, const at::Tensor& logits_strong,
                                       const at::Tensor& ids, FlexMatchStatus& status, const FlexMatchOptions& options,
-                                      const at::Tensor& ids_all = {}, const at::Tensor& weak_all = {});
+                                      World* world = nullptr);
 
 }  // namespace sscl

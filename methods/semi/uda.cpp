@@ -90,7 +90,7 @@ class UdaSemiLoss : public WeakStrongLoss {
         static_cast<double>(state.iter) / static_cast<double>(std::max<int64_t>(state.iters_per_task, 1));
     const auto keep = tsa_keep_mask(logits, labels, tsa_threshold(options_.tsa, progress, k));
     Method& m = method();
-    tsa_keep_rate_.add(m.gather_rows(keep));
+    tsa_keep_rate_.add(keep, m.world());
     // The given loss on the kept rows alone (its mean is over them, as the
     // paper's code divides by the number kept). Selecting rows syncs with the
     // host; only TSA pays for it.

@@ -78,8 +78,7 @@ std::vector<at::Tensor> forward_concat(Classifier& model, const std::vector<at::
   return out;
 }
 
-// Every rank's rows, so that the running mean is the same on every rank.
-void WeakStrongLoss::record_mask(const at::Tensor& mask) { mask_rate_.add(method().gather_rows(mask.detach())); }
+void WeakStrongLoss::record_mask(const at::Tensor& mask) { mask_rate_.add(mask, method().world()); }
 
 std::vector<std::pair<std::string, double>> WeakStrongLoss::stats() const { return {{"mask_rate", mask_rate_.mean()}}; }
 
