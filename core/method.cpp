@@ -90,6 +90,14 @@ torch::Tensor Method::train_logits(const torch::Tensor& logits, int task) const 
   return logits.masked_fill(~task_masks_.at(task), -std::numeric_limits<float>::infinity());
 }
 
+at::Tensor Method::zero_term() {
+  auto zero = torch::zeros({}, torch::TensorOptions().device(context_.device));
+  if (!world().distributed()) return zero;
+  for (const auto& p : trainable_parameters())
+    if (p.requires_grad()) zero = zero + p.sum() * 0;
+  return zero;
+}
+
 const TaskData& Method::data() const {
   check<Error>(context_.data != nullptr, "method '" + name() + "' needs the task data in its context");
   return *context_.data;

@@ -137,6 +137,11 @@ class Method : public Hook {
   // Parameters the optimizer updates.
   virtual std::vector<torch::Tensor> trainable_parameters() { return model()->parameters(); }
 
+  // Buffers of the method's own trained modules beside the model (PNN's
+  // columns' BatchNorm statistics): a distributed run averages them over the
+  // ranks every iteration, as it does the model's.
+  virtual std::vector<torch::Tensor> extra_buffers() { return {}; }
+
   // Figures for results.json ("method_stats"), e.g. the replay buffer's bytes.
   virtual std::vector<std::pair<std::string, double>> stats() const { return {}; }
   // stats() followed by the semi-supervised loss's, prefixed "semi.".
@@ -152,6 +157,11 @@ class Method : public Hook {
   // Every rank's rows of `local` in rank order: the global batch's rows when
   // `local` is this rank's slice (itself on one process).
   at::Tensor gather_rows(const at::Tensor& local) const { return world().gather_rows(local); }
+
+  // A zero loss term, for an iteration with nothing to train on. Distributed,
+  // it reaches every trainable parameter, so a rank whose slice of a draw is
+  // empty still gives every gradient (zeros) to the ranks' average.
+  at::Tensor zero_term();
 
   Classifier& model() { return context_.model; }
   const MethodContext& context() const { return context_; }

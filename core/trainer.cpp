@@ -393,10 +393,13 @@ void Trainer::broadcast_model() {
 
 namespace {
 
-// What the ranks average each iteration besides the losses: BatchNorm's running statistics.
-std::vector<at::Tensor> floating_buffers(torch::nn::Module& model) {
+// What the ranks average each iteration besides the losses: BatchNorm's running
+// statistics, the model's and those of the method's own modules.
+std::vector<at::Tensor> floating_buffers(Method& method) {
   std::vector<at::Tensor> buffers;
-  for (const auto& b : model.buffers())
+  for (const auto& b : method.model()->buffers())
+    if (b.is_floating_point()) buffers.push_back(b);
+  for (const auto& b : method.extra_buffers())
     if (b.is_floating_point()) buffers.push_back(b);
   return buffers;
 }
@@ -407,7 +410,7 @@ double Trainer::reduce_across_ranks(std::vector<double>& losses) {
   const auto start = Clock::now();
   torch::NoGradGuard no_grad;
   // One all-reduce: [losses..., stop signal, floating buffers...].
-  const auto buffers = floating_buffers(*method_.model());
+  const auto buffers = floating_buffers(method_);
   std::vector<at::Tensor> parts{torch::tensor(losses, torch::kFloat64),
                                 torch::tensor({static_cast<double>(stop_requested())}, torch::kFloat64)};
   for (const auto& b : buffers) parts.push_back(b.detach().reshape({-1}).to(torch::kCPU, torch::kFloat64));
@@ -430,7 +433,7 @@ double Trainer::reduce_across_ranks(std::vector<double>& losses) {
 void Trainer::write_buffer_means() {
   torch::NoGradGuard no_grad;
   int64_t offset = 0;
-  for (auto& b : floating_buffers(*method_.model())) {
+  for (auto& b : floating_buffers(method_)) {
     const int64_t k = b.numel();
     b.copy_(buffer_means_.narrow(0, offset, k).view(b.sizes()).to(b.device(), b.scalar_type()));
     offset += k;

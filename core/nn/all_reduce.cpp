@@ -37,4 +37,18 @@ at::Tensor all_reduce_sum_with_grad(World& world, const at::Tensor& local) {
   return AllReduceSumFunction::apply(local, &world);
 }
 
+at::Tensor gather_shards_with_grad(World& world, const at::Tensor& local, int64_t n) {
+  if (!world.distributed()) return local;
+  const auto [begin, end] = world.shard(n);
+  TORCH_CHECK(local.size(0) == end - begin, "gather_shards_with_grad: rank ", world.rank(), " holds ", local.size(0),
+              " rows, its shard of ", n, " is ", end - begin);
+  // Zeros at the other ranks' rows, so the sum is every rank's rows in place.
+  auto shape = local.sizes().vec();
+  shape[0] = begin;
+  auto before = at::zeros(shape, local.options());
+  shape[0] = n - end;
+  auto after = at::zeros(shape, local.options());
+  return all_reduce_sum_with_grad(world, at::cat({before, local, after}));
+}
+
 }  // namespace sscl

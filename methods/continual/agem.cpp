@@ -58,11 +58,26 @@ void Agem::after_backward(const RunState& state) {
     if (p.requires_grad()) params.push_back(p);
   if (params.empty()) return;
   Rng rng = this->rng("agem.reference_draw", state.task, state.iter);
-  const auto loss = replay_cross_entropy(replay_draw(rng));
-  // The reference gradient, without touching .grad (which holds g).
-  const auto g_ref = agem_flatten(torch::autograd::grad({loss}, params, /*grad_outputs=*/{}, /*retain_graph=*/false,
-                                                        /*create_graph=*/false, /*allow_unused=*/true),
-                                  params);
+  const auto draw = replay_draw(rng);
+  // The reference gradient, without touching .grad (which holds g). A rank
+  // whose slice of a distributed draw is empty contributes zeros.
+  at::Tensor g_ref;
+  if (draw.size() > 0) {
+    const auto loss = replay_cross_entropy(draw);
+    g_ref = agem_flatten(torch::autograd::grad({loss}, params, /*grad_outputs=*/{}, /*retain_graph=*/false,
+                                               /*create_graph=*/false, /*allow_unused=*/true),
+                         params);
+  } else {
+    g_ref = torch::zeros_like(flat_gradient(params));
+  }
+  // Distributed: each rank's weighted slice gradient averaged over the ranks is
+  // the whole draw's, as g already is; both then agree on every rank, and so
+  // does the decision to project.
+  if (world().distributed()) {
+    std::vector<at::Tensor> sum{g_ref};
+    world().all_reduce_sum(sum);
+    g_ref = sum[0].div_(world().size());
+  }
   const auto g = flat_gradient(params);
   ++checks_;
   if (torch::dot(g, g_ref).item<double>() >= 0) return;

@@ -29,6 +29,7 @@ void assign_flat_gradient(const std::vector<at::Tensor>& params, const at::Tenso
 
 class Agem : public Er {
  public:
+  // Distributed (Er's trait): the reference gradient is averaged over the ranks' slices of the draw.
   explicit Agem(const ReplayOptions& options) : Er(options) {}
 
   std::string name() const override { return "agem"; }

@@ -24,8 +24,11 @@ void ErAce::attach(MethodContext ctx) {
 
 LossTerms ErAce::step(const TrainBatch& batch, const RunState& state) {
   const auto& lab = batch.labeled;
-  const auto keep = ace_keep_mask(lab.labels, seen_);
-  seen_.index_fill_(0, lab.labels.to(seen_.device()), true);
+  // The classes present in the whole global batch, not only this rank's slice:
+  // every rank masks the same logits and keeps the same seen set.
+  const auto batch_labels = gather_rows(lab.labels);
+  const auto keep = ace_keep_mask(batch_labels, seen_);
+  seen_.index_fill_(0, batch_labels.to(seen_.device()), true);
   // As mammoth's er_ace: the first task trains with the plain cross-entropy and no
   // replay (nothing old to protect yet); from the second on, the asymmetric loss.
   const bool after_first_task = batch.task > 0;

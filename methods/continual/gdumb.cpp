@@ -20,6 +20,9 @@ Gdumb::Gdumb(const ReplayOptions& options)
     : options_(options), memory_(options.buffer_size, ReplayPolicy::kClassBalanced) {
   traits_.fresh_optimizer_each_task = true;  // training restarts at every task
   traits_.accepts_labels_mid_task = false;   // the memory takes a task's labeled set at its start
+  // The memory is filled from the labeled set (the same on every rank) in a
+  // seeded order, the restart is seeded, and the draws are sharded.
+  traits_.distributed = true;
 }
 
 void Gdumb::before_task(const RunState& state) {
@@ -52,11 +55,12 @@ void Gdumb::before_task(const RunState& state) {
 LossTerms Gdumb::step(const TrainBatch& batch, const RunState& state) {
   const int64_t n = options_.minibatch_size > 0 ? options_.minibatch_size : context().batch_size;
   Rng rng = this->rng("gdumb.draw", batch.task, state.iter);
-  const auto memory = draw_replay_batch(memory_, n, data(), View::kWeak, rng, context().device);
-  if (memory.size() == 0)  // a task without labeled images and nothing remembered
-    return {{"sup", torch::zeros({}, torch::TensorOptions().device(context().device))}};
+  // Distributed: this rank's slice of the draw, weighted (methods/common/replay.h).
+  const auto memory = draw_replay_batch(memory_, n, data(), View::kWeak, rng, context().device, &world());
+  if (memory.size() == 0)  // nothing remembered yet, or a slice of a draw smaller than the world
+    return {{"sup", zero_term()}};
   const auto logits = train_logits(model()->forward(memory.images), memory.tasks);
-  return {{"sup", torch::nn::functional::cross_entropy(logits, memory.labels)}};
+  return {{"sup", memory.weight * torch::nn::functional::cross_entropy(logits, memory.labels)}};
 }
 
 SSCL_REGISTER_METHOD("gdumb", Gdumb, MemoryOptions{},

@@ -80,15 +80,22 @@ at::Tensor icarl_targets(const at::Tensor& labels, const at::Tensor& old_logits,
   return torch::where(old_classes.to(labels.device()).unsqueeze(0), old_probs, targets);
 }
 
-at::Tensor icarl_bce(const at::Tensor& logits, const at::Tensor& targets, const at::Tensor& class_mask) {
+at::Tensor icarl_bce(const at::Tensor& logits, const at::Tensor& targets, const at::Tensor& class_mask, World* world) {
   const auto per_entry = F::binary_cross_entropy_with_logits(
       logits, targets.to(logits.scalar_type()), F::BinaryCrossEntropyWithLogitsFuncOptions().reduction(torch::kNone));
   const auto weight = class_mask.to(logits.device()).expand_as(per_entry).to(logits.scalar_type());
-  return (per_entry * weight).sum() / weight.sum().clamp_min(1.0);
+  const auto sum = (per_entry * weight).sum();
+  if (!world || !world->distributed()) return sum / weight.sum().clamp_min(1.0);
+  // The mean over every rank's entries: this rank's sum over the global count,
+  // times the world size, since the trainer averages the ranks' gradients.
+  std::vector<at::Tensor> count{weight.sum().detach().to(torch::kCPU, torch::kDouble).reshape({1})};
+  world->all_reduce_sum(count);
+  return sum * (world->size() / std::max(1.0, count[0].item<double>()));
 }
 
-Icarl::Icarl(const ReplayOptions& options)
-    : options_(options), memory_(options.buffer_size, ReplayPolicy::kReservoir) {}
+Icarl::Icarl(const ReplayOptions& options) : options_(options), memory_(options.buffer_size, ReplayPolicy::kReservoir) {
+  traits_.distributed = true;
+}
 
 void Icarl::attach(MethodContext context) {
   Method::attach(std::move(context));
@@ -112,7 +119,9 @@ LossTerms Icarl::step(const TrainBatch& batch, const RunState& state) {
   const int task = batch.task;
   const int64_t n = options_.minibatch_size > 0 ? options_.minibatch_size : context().batch_size;
   Rng rng = this->rng("icarl.replay", task, state.iter);
-  const auto replay = draw_replay_batch(memory_, n, data(), View::kWeak, rng, context().device);
+  // Distributed: this rank's slice of the draw beside its slice of the batch;
+  // the loss's normaliser is the count over every rank's rows.
+  const auto replay = draw_replay_batch(memory_, n, data(), View::kWeak, rng, context().device, &world());
 
   auto images = batch.labeled.images;
   auto labels = batch.labeled.labels;
@@ -135,7 +144,7 @@ LossTerms Icarl::step(const TrainBatch& batch, const RunState& state) {
   // Each row learns the classes seen so far, or, under the task mask, its own task's classes.
   const auto class_mask =
       context().mask_train_logits ? torch::stack(task_class_masks_).index_select(0, tasks) : classes_up_to(task);
-  return {{"bce", icarl_bce(logits, targets, class_mask)}};
+  return {{"bce", icarl_bce(logits, targets, class_mask, &world())}};
 }
 
 void Icarl::after_task(const RunState& state) {
@@ -148,14 +157,21 @@ torch::Tensor Icarl::plain_features(const torch::Tensor& raw) {
   const bool was_training = model()->is_training();
   model()->eval();
   torch::NoGradGuard no_grad;
+  // Distributed: each rank extracts its share of the images and every rank
+  // gets the same gathered features, so herding and the class means choose
+  // alike everywhere (bit for bit, whatever the kernels).
+  const auto [begin, end] = world().shard(raw.size(0));
   std::vector<torch::Tensor> parts;
-  for (int64_t start = 0; start < raw.size(0); start += kIcarlFeatureChunk) {
-    const int64_t len = std::min(kIcarlFeatureChunk, raw.size(0) - start);
+  for (int64_t start = begin; start < end; start += kIcarlFeatureChunk) {
+    const int64_t len = std::min(kIcarlFeatureChunk, end - start);
     const auto images = data().views(raw.narrow(0, start, len), View::kPlain, 0).to(context().device);
     parts.push_back(model()->features(images));
   }
   model()->train(was_training);
-  return icarl_normalise(torch::cat(parts));
+  const int64_t dim = model()->backbone().feature_dim();
+  const auto mine =
+      parts.empty() ? torch::zeros({0, dim}, torch::TensorOptions().device(context().device)) : torch::cat(parts);
+  return icarl_normalise(gather_rows(mine));
 }
 
 void Icarl::update_exemplars(int task) {

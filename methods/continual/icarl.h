@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/method.h"
+#include "core/world.h"
 #include "methods/common/replay.h"
 #include "methods/common/replay_buffer.h"
 
@@ -50,11 +51,17 @@ at::Tensor icarl_targets(const at::Tensor& labels, const at::Tensor& old_logits,
                          int64_t num_classes);
 
 // Sigmoid binary cross-entropy averaged over the entries where `class_mask`
-// (bool, [N, C] or [C]) is true: the classes each row is trained on.
-at::Tensor icarl_bce(const at::Tensor& logits, const at::Tensor& targets, const at::Tensor& class_mask);
+// (bool, [N, C] or [C]) is true: the classes each row is trained on. With
+// `world` (a distributed run, each rank passing its rows), the average is over
+// every rank's entries once the trainer averages the gradients.
+at::Tensor icarl_bce(const at::Tensor& logits, const at::Tensor& targets, const at::Tensor& class_mask,
+                     World* world = nullptr);
 
 class Icarl : public Method {
  public:
+  // Distributed: the replay draws are sharded, the loss is normalised by the
+  // global count, and exemplars and class means come from features every rank
+  // gathers alike (herding then chooses the same exemplars everywhere).
   explicit Icarl(const ReplayOptions& options);
 
   std::string name() const override { return "icarl"; }

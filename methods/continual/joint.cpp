@@ -61,10 +61,13 @@ LossTerms Joint::step(const TrainBatch& batch, const RunState& state) {
   check<Error>(context().batch_size > 0, "joint: the context's batch_size must be > 0");
   const auto samples = draw(batch.task, state.iter);
   const uint64_t view_seed = stream_seed(context().seed, "joint.view", batch.task, state.iter);
-  const auto images = to_replay_batch(samples, data(), View::kWeak, view_seed, context().device);
+  // Every rank draws the same rows; each trains its slice of them, weighted so
+  // that the averaged gradient is the whole draw's.
+  const auto images = to_replay_batch(samples, data(), View::kWeak, view_seed, context().device, &world());
+  if (images.size() == 0) return {{"sup", zero_term()}};
   // Each image trains its own task's classes when the task mask is on.
   const auto logits = train_logits(model()->forward(images.images), images.tasks);
-  return {{"sup", torch::nn::functional::cross_entropy(logits, images.labels)}};
+  return {{"sup", images.weight * torch::nn::functional::cross_entropy(logits, images.labels)}};
 }
 
 int64_t Joint::bytes() const {

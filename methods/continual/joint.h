@@ -28,6 +28,7 @@ class Joint : public Method {
  public:
   explicit Joint(const NoOptions& = {}) {
     traits_.accepts_labels_mid_task = false;  // a task's labeled images are gathered at its start
+    traits_.distributed = true;  // the store is the labeled sets, the same on every rank; draws are sharded
   }
 
   std::string name() const override { return "joint"; }

@@ -119,6 +119,10 @@ class Pnn : public Method {
     traits_.scenarios = {Scenario::kTaskIL};   // column t answers for task t's classes: the task id must be known
     traits_.fresh_optimizer_each_task = true;  // each task trains a new column: the optimizer is rebuilt over it
     traits_.single_network = false;            // one column per task
+    // Columns are seeded alike on every rank; the rebuilt optimizer gets its own
+    // gradient averaging, and the columns' BatchNorm statistics are averaged
+    // (extra_buffers) as the model's are.
+    traits_.distributed = true;
   }
 
   std::string name() const override { return "pnn"; }
@@ -148,6 +152,13 @@ class Pnn : public Method {
   torch::Tensor predict(const torch::Tensor& images) override {
     net().set_modes(-1);
     return net().logits(images);
+  }
+
+  std::vector<torch::Tensor> extra_buffers() override {
+    std::vector<torch::Tensor> out;
+    for (int c = 1; c < net().num_columns(); ++c)
+      for (const auto& b : net().column(c)->buffers()) out.push_back(b);
+    return out;
   }
 
   std::vector<torch::Tensor> trainable_parameters() override {

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/method.h"
+#include "core/nn/all_reduce.h"
 #include "core/random.h"
 #include "methods/common/replay_buffer.h"
 #include "methods/semi/semi_math.h"
@@ -134,6 +135,10 @@ class Ccic : public Method {
   explicit Ccic(CcicOptions options)
       : options_(options), buffer_(options.replay.buffer_size, ReplayPolicy::kReservoir) {
     traits_.uses_unlabeled = true;
+    // The pool, the triplets and the buffer span the global batch (step);
+    // the k-NN memory is built by every rank alike, without collectives (the
+    // evaluator's ranks may predict different numbers of batches).
+    traits_.distributed = true;
   }
 
   std::string name() const override { return "ccic"; }
@@ -175,7 +180,7 @@ class Ccic : public Method {
   }
 
   // k_aug weak views of the unlabeled images (the batch's own first, view-major:
-  // row v * U + i) and each row's target: its image's guess, repeated per view.
+  // row v * U + i) and each image's guessed target [U, C].
   std::pair<at::Tensor, at::Tensor> guess(const TrainBatch& batch, int64_t iter);
   // Up to n uniformly drawn entries of earlier tasks, as weak views on the device.
   ReplayBatch draw_past(int64_t n, int task, Rng& rng) const;
@@ -200,8 +205,9 @@ std::pair<at::Tensor, at::Tensor> Ccic::guess(const TrainBatch& batch, int64_t i
   if (k > 1) {
     const auto raw = data().raw_images(unl.indices.cpu());
     for (int64_t v = 1; v < k; ++v) {
-      const uint64_t seed = stream_seed(context().seed, "ccic.view", batch.task, iter, v);  // extra weak views
-      views.push_back(data().views(raw, View::kWeak, seed).to(unl.weak.device()));
+      // Extra weak views, each image's as in the global batch (equal slices).
+      const uint64_t seed = stream_seed(context().seed, "ccic.view", batch.task, iter, v);
+      views.push_back(data().views(raw, View::kWeak, seed, u * world().rank()).to(unl.weak.device()));
     }
   }
   auto images = torch::cat(views);
@@ -211,8 +217,7 @@ std::pair<at::Tensor, at::Tensor> Ccic::guess(const TrainBatch& batch, int64_t i
   model()->eval();
   const auto logits = train_logits(model()->forward(images), batch.task);
   model()->train(was_training);
-  const auto targets = guess_targets(logits.view({k, u, logits.size(1)}), options_.sharp_temp).repeat({k, 1});
-  return {images, targets};
+  return {images, guess_targets(logits.view({k, u, logits.size(1)}), options_.sharp_temp)};
 }
 
 ReplayBatch Ccic::draw_past(int64_t n, int task, Rng& rng) const {
@@ -249,23 +254,44 @@ LossTerms Ccic::step(const TrainBatch& batch, const RunState& state) {
     past_task_ = task;
     past_limit_ = buffer_.size();
   }
+  // Distributed, the mixup partners, the triplets and the memory contrast span
+  // the whole global batch: every rank builds the global pool of images (the
+  // batch's parts gathered, the draws whole) and forwards its own rows of it;
+  // the triplet terms take every rank's features with gradient
+  // (gather_shards_with_grad). On one process every row is this rank's.
+  World& ranks = world();
+  const bool distributed = ranks.distributed();
+  const int64_t size = ranks.size(), me = ranks.rank();
+  const auto global = [&](const at::Tensor& part) { return distributed ? gather_rows(part) : part; };
+  const auto rows_of = [&](const at::Tensor& t, const at::Tensor& rows) {
+    return rows.defined() ? t.index_select(0, rows.to(t.device())) : t;
+  };
 
-  // Supervised images: the current labeled batch and a buffer draw.
+  // Supervised images: the labeled batch and a buffer draw (the whole draw on every rank).
   Rng rng = this->rng("ccic.replay", task, state.iter);  // buffer draw and reservoir offer
   const auto replay = draw_replay_batch(buffer_, minibatch_size(), data(), View::kWeak, rng, context().device);
-  const int64_t b = lab.images.size(0), r = replay.size(), s = b + r;
-  const auto sup_images = r > 0 ? torch::cat({lab.images, replay.images}) : lab.images;
-  const auto sup_labels = r > 0 ? torch::cat({lab.labels, replay.labels}) : lab.labels;
+  const int64_t b = lab.images.size(0), r = replay.size(), bg = b * size, s = bg + r;
+  const auto lab_images = global(lab.images), lab_labels = global(lab.labels);
+  const auto sup_images = r > 0 ? torch::cat({lab_images, replay.images}) : lab_images;
+  const auto sup_labels = r > 0 ? torch::cat({lab_labels, replay.labels}) : lab_labels;
 
-  // Unlabeled images: k_aug weak views and their guessed targets.
-  at::Tensor unl_images, unl_targets;
-  if (!batch.unlabeled.empty()) std::tie(unl_images, unl_targets) = guess(batch, state.iter);
-  const int64_t u = batch.unlabeled.empty() ? 0 : batch.unlabeled.weak.size(0);
-  const int64_t ku = unl_images.defined() ? unl_images.size(0) : 0;
+  // Unlabeled images: k_aug weak views, view-major over the global batch, and their guessed targets.
+  at::Tensor unl_views, unl_targets;  // this rank's views' targets
+  const int64_t u = batch.unlabeled.empty() ? 0 : batch.unlabeled.weak.size(0), k = options_.k_aug;
+  std::vector<at::Tensor> views_of_all;  // per view, every rank's images
+  if (u > 0) {
+    at::Tensor guesses;
+    std::tie(unl_views, guesses) = guess(batch, state.iter);
+    unl_targets = guesses.repeat({k, 1});
+    for (int64_t v = 0; v < k; ++v) views_of_all.push_back(global(unl_views.narrow(0, v * u, u)));
+  }
+  const int64_t ug = u * size, ku = k * u;
 
   // Interpolation: every supervised and unlabeled image is mixed with a partner
   // drawn (a permutation) from the pool of all of them.
-  const auto pool = ku > 0 ? torch::cat({sup_images, unl_images}) : sup_images;
+  std::vector<at::Tensor> pool_parts{sup_images};
+  pool_parts.insert(pool_parts.end(), views_of_all.begin(), views_of_all.end());
+  const auto pool = torch::cat(pool_parts);
   const int64_t p = pool.size(0);
   Rng mix_rng = this->rng("ccic.mix", task, state.iter);  // interpolation-consistency mixup
   std::vector<int64_t> partner(static_cast<size_t>(p));
@@ -273,8 +299,21 @@ LossTerms Ccic::step(const TrainBatch& batch, const RunState& state) {
   mix_rng.shuffle(partner);
   std::vector<float> lambdas(static_cast<size_t>(p));
   for (auto& l : lambdas) l = static_cast<float>(mixmatch_lambda(options_.mixup_alpha, mix_rng));
-  const auto mixed = mix_rows(pool, pool.index_select(0, torch::tensor(partner, torch::kLong).to(pool.device())),
-                              torch::tensor(lambdas));
+  // This rank's pool rows: its labeled slice, its share of the draw, its slice of each view.
+  at::Tensor mine;
+  const auto replay_range = ranks.shard(r);
+  const int64_t replay_begin = replay_range.first, replay_end = replay_range.second;
+  const int64_t rm = replay_end - replay_begin;
+  if (distributed) {
+    std::vector<at::Tensor> parts{torch::arange(me * b, (me + 1) * b, torch::kLong),
+                                  torch::arange(bg + replay_begin, bg + replay_end, torch::kLong)};
+    for (int64_t v = 0; v < k && u > 0; ++v)
+      parts.push_back(torch::arange(s + v * ug + me * u, s + v * ug + (me + 1) * u, torch::kLong));
+    mine = torch::cat(parts);
+  }
+  const auto partners = torch::tensor(partner, torch::kLong);
+  const auto mixed = mix_rows(rows_of(pool, mine), pool.index_select(0, rows_of(partners, mine).to(pool.device())),
+                              rows_of(torch::tensor(lambdas), mine));
 
   // Triplet anchors: mixed among themselves while the contrast phase lasts.
   const bool contrast_phase = task > 0 && static_cast<double>(state.iter) <
@@ -298,42 +337,50 @@ LossTerms Ccic::step(const TrainBatch& batch, const RunState& state) {
     Rng past_rng = this->rng("ccic.past", task, state.iter);  // past-task draw of the memory contrast
     const auto past = draw_past(minibatch_size(), task, past_rng);
     if (past.size() > 0) {
-      const int64_t current = context().batch_size > 0 ? std::min(u, context().batch_size) : u;
-      contrast_images = torch::cat({batch.unlabeled.weak.narrow(0, 0, current), past.images});
+      const int64_t current = context().batch_size > 0 ? std::min(ug, context().batch_size) : ug;
+      contrast_images = torch::cat({views_of_all.front().narrow(0, 0, current), past.images});
       contrast_labels = torch::cat({torch::zeros({current}, torch::kLong), torch::ones({past.size()}, torch::kLong)})
                             .to(contrast_images.device());
     }
   }
+  const int64_t c = contrast_labels.defined() ? contrast_labels.size(0) : 0;
+  const auto shard_of = [&](const at::Tensor& t) { return distributed ? ranks.shard_rows(t) : t; };
 
-  // One forward for everything: the head only on the mixed images.
-  std::vector<at::Tensor> inputs{mixed, anchors};
-  if (contrast_images.defined()) inputs.push_back(contrast_images);
+  // One forward for everything (this rank's rows): the head only on the mixed images.
+  std::vector<at::Tensor> inputs{mixed, shard_of(anchors)};
+  if (c > 0) inputs.push_back(shard_of(contrast_images));
   const auto features = model()->features(torch::cat(inputs));
-  const auto logits = model()->head(features.narrow(0, 0, p));
+  const int64_t pm = mixed.size(0), sm = inputs[1].size(0);
+  const auto logits = model()->head(features.narrow(0, 0, pm));
   const auto zero = torch::zeros({}, logits.options());
 
   LossTerms terms;
   terms.emplace_back("sup", F::cross_entropy(train_logits(logits.narrow(0, 0, b), task), lab.labels));
+  const auto replay_rows = [&](const at::Tensor& t) { return t.narrow(0, replay_begin, rm); };
+  const double replay_weight = r > 0 ? static_cast<double>(size * rm) / static_cast<double>(r) : 0.0;
   terms.emplace_back("replay",
-                     r > 0 ? options_.memory_penalty *
-                                 F::cross_entropy(train_logits(logits.narrow(0, b, r), replay.tasks), replay.labels)
-                           : zero);
+                     rm > 0 ? replay_weight * options_.memory_penalty *
+                                  F::cross_entropy(train_logits(logits.narrow(0, b, rm), replay_rows(replay.tasks)),
+                                                   replay_rows(replay.labels))
+                            : zero);
   terms.emplace_back("unsup", ku > 0
-                                  ? options_.lambda_u * consistency_loss(logits.narrow(0, s, ku), unl_targets,
+                                  ? options_.lambda_u * consistency_loss(logits.narrow(0, b + rm, ku), unl_targets,
                                                                          consistency_columns(task).to(logits.device()))
                                   : zero);
-  terms.emplace_back(
-      "triplet", batch_hard_triplet_loss(sup_labels, features.narrow(0, p, s), triplet_k(), options_.triplet_margin));
-  if (contrast_labels.defined()) {
-    const auto contrast_features = features.narrow(0, p + s, contrast_labels.size(0));
+  const auto anchor_features = gather_shards_with_grad(ranks, features.narrow(0, pm, sm), s);
+  terms.emplace_back("triplet",
+                     batch_hard_triplet_loss(sup_labels, anchor_features, triplet_k(), options_.triplet_margin));
+  if (c > 0) {
+    const auto contrast_features = gather_shards_with_grad(ranks, features.narrow(0, pm + sm, inputs[2].size(0)), c);
     const auto contrast =
         negative_only_triplet_loss(contrast_labels, contrast_features, triplet_k(), options_.triplet_margin);
     terms.emplace_back("memory_contrast", options_.alpha * contrast);
   } else {
     terms.emplace_back("memory_contrast", zero);
   }
-  // Offered after the draw, as ER: an image never replays in the iteration it arrives.
-  buffer_.add(labeled_offer(lab, task, data()), rng);
+  // Offered after the draw, as ER: an image never replays in the iteration it
+  // arrives; every rank offers the whole global batch.
+  buffer_.add(global_labeled_offer(ranks, lab, task, data()), rng);
   return terms;
 }
 

@@ -78,6 +78,9 @@ class MixMatchLoss : public SemiLoss {
   explicit MixMatchLoss(MixMatchOptions options) : options_(options) {}
   std::string name() const override { return "mixmatch"; }
   bool keeps_supervised_loss() const override { return false; }
+  // The mixup pairs rows of the whole global batch (gathered); each rank trains
+  // the mixed rows of its own images, equal slices of both terms' means.
+  bool distributed() const override { return true; }
 
   CurrentBatchOutput forward(const TrainBatch& batch, const at::Tensor& extra, const SupervisedLoss&,
                              const RunState& state) override {
@@ -91,7 +94,11 @@ class MixMatchLoss : public SemiLoss {
     const int64_t u = unl.empty() ? 0 : unl.weak.size(0);
     const uint64_t seed = m.context().seed;
 
-    // K weak views of each unlabeled image: the batch's own, then K - 1 more.
+    World& world = m.world();
+
+    // K weak views of each unlabeled image: the batch's own, then K - 1 more,
+    // each image's as in the global batch (the slices are equal: data.batch_size
+    // splits evenly, and uratio scales it).
     std::vector<at::Tensor> views;
     if (u > 0) {
       views.push_back(unl.weak);
@@ -99,7 +106,7 @@ class MixMatchLoss : public SemiLoss {
         const auto raw = m.data().raw_images(unl.indices.cpu());
         for (int64_t k = 1; k < options_.k_aug; ++k) {
           const uint64_t view_seed = stream_seed(seed, "mixmatch.view", task, state.iter, k);
-          views.push_back(m.data().views(raw, View::kWeak, view_seed).to(unl.weak.device()));
+          views.push_back(m.data().views(raw, View::kWeak, view_seed, u * world.rank()).to(unl.weak.device()));
         }
       }
     }
@@ -126,15 +133,20 @@ class MixMatchLoss : public SemiLoss {
       for (auto& logits : view_logits) logits = m.train_logits(logits, task);
       if (u > 0) {
         guess = guess_labels(view_logits, options_.temperature);
-        record_confidence(guess);
+        guess_confidence_.add(std::get<0>(guess.max(1)), world);
       }
     }
 
-    // MixUp over X = labeled (one-hot) and U = the K views (each with the guess).
-    std::vector<at::Tensor> inputs{lab.images}, targets{one_hot_float(lab.labels, model->num_classes())};
+    // MixUp over X = labeled (one-hot) and U = the K views (each with the
+    // guess), the global batch's: distributed, every rank gathers the parts, so
+    // a row's partner may be another rank's image.
+    const auto global = [&](const at::Tensor& part) { return world.distributed() ? m.gather_rows(part) : part; };
+    std::vector<at::Tensor> inputs{global(lab.images)},
+        targets{global(one_hot_float(lab.labels, model->num_classes()))};
+    const auto all_guesses = u > 0 ? global(guess) : guess;
     for (const auto& v : views) {
-      inputs.push_back(v);
-      targets.push_back(guess);
+      inputs.push_back(global(v));
+      targets.push_back(all_guesses);
     }
     const auto all_inputs = torch::cat(inputs);
     const auto all_targets = torch::cat(targets).to(all_inputs.scalar_type());
@@ -145,7 +157,23 @@ class MixMatchLoss : public SemiLoss {
     std::iota(order.begin(), order.end(), int64_t{0});
     rng.shuffle(order);
     const auto permutation = torch::tensor(order, torch::kLong).to(all_inputs.device());
-    const auto mixed = mixmatch_mixup(all_inputs, all_targets, permutation, lambda);
+    MixedBatch mixed;
+    if (!world.distributed()) {
+      mixed = mixmatch_mixup(all_inputs, all_targets, permutation, lambda);
+    } else {
+      // This rank trains the mixed rows of its own images: its labeled slice,
+      // then its slice of each view, in the one-process order of the rows.
+      const int64_t ranks = world.size(), r = world.rank();
+      std::vector<at::Tensor> mine{torch::arange(r * b, (r + 1) * b, torch::kLong)};
+      for (int64_t k = 0; k < static_cast<int64_t>(views.size()); ++k) {
+        const int64_t first = b * ranks + k * u * ranks + r * u;
+        mine.push_back(torch::arange(first, first + u, torch::kLong));
+      }
+      const auto rows = torch::cat(mine).to(all_inputs.device());
+      const auto partners = permutation.index_select(0, rows);
+      mixed = {mix(all_inputs.index_select(0, rows), all_inputs.index_select(0, partners), lambda),
+               mix(all_targets.index_select(0, rows), all_targets.index_select(0, partners), lambda)};
+    }
 
     // The training pass: mixed rows, then the method's extra images unmixed. One
     // pass serves BatchNorm for every row, so the original code's interleaving
@@ -173,11 +201,8 @@ class MixMatchLoss : public SemiLoss {
   void visit_state(StateVisitor& s) override { s("guess_confidence", guess_confidence_); }
 
  private:
-  // Mean of the sharpened guesses' top probability, kept on the device.
-  void record_confidence(const at::Tensor& guess) { guess_confidence_.add(std::get<0>(guess.max(1))); }
-
   MixMatchOptions options_;
-  RunningMean guess_confidence_;
+  RunningMean guess_confidence_;  // the sharpened guesses' top probability, over every rank's
 };
 
 SSCL_REGISTER_SEMI_LOSS("mixmatch", MixMatchLoss, MixMatchOptions{},

@@ -387,6 +387,25 @@ TEST(GlooWorld, AllReduceWithGradGivesTheOneProcessGradientOnceAveraged) {
   });
 }
 
+// A pairwise term over the whole batch (CCIC's triplets): rows g = [1 | 2, 4]
+// held as rank 0's shard [1] and rank 1's [2, 4]. L = sum over pairs i < j of
+// (g_i - g_j)^2 = 1 + 9 + 4 = 14 on every rank; dL/dg_i = 2 sum_j (g_i - g_j) =
+// [-8, -2, 10], which each rank's rows get once the trainer averages.
+TEST(GlooWorld, GatherShardsWithGradGivesTheOneProcessGradientOnceAveraged) {
+  on_two_gloo_ranks([](World& world) {
+    auto x = world.rank() == 0 ? torch::tensor({1.0}, torch::kDouble) : torch::tensor({2.0, 4.0}, torch::kDouble);
+    x.requires_grad_(true);
+    const auto g = gather_shards_with_grad(world, x, 3);
+    EXPECT_TRUE(g.equal(torch::tensor({1.0, 2.0, 4.0}, torch::kDouble))) << g;
+    const auto loss = (g.unsqueeze(0) - g.unsqueeze(1)).pow(2).sum() / 2;
+    EXPECT_DOUBLE_EQ(loss.item<double>(), 14.0);
+    loss.backward();
+    const auto expected =
+        world.rank() == 0 ? torch::tensor({-8.0}, torch::kDouble) : torch::tensor({-2.0, 10.0}, torch::kDouble);
+    EXPECT_TRUE((x.grad() / world.size()).equal(expected)) << x.grad();
+  });
+}
+
 TEST(GlooWorld, MasterThatNeverAnswersFailsWithinTheTimeoutNamingIt) {
   if (!built_with_gloo()) GTEST_SKIP() << "built without Gloo's headers";
   DistEnv env;
