@@ -24,6 +24,10 @@ SSCL_PACKAGES=(
 # of clang-14), lld, and llvm-symbolizer (in llvm-14) for the reports' stacks.
 SSCL_SANITIZER_PACKAGES=(clang-14 libclang-rt-14-dev lld-14 llvm-14)
 
+# Only the tests add these (tools/test, tools/sanitize): Debian's PyTorch, with
+# which tests/tools/export_end_to_end_test.cpp loads an exported model in Python.
+SSCL_TEST_PACKAGES=(python3-torch)
+
 # Extra `cmake -S -B` arguments of a fresh configure (the sanitized build's).
 SSCL_CONFIGURE_ARGS=()
 

@@ -60,13 +60,14 @@ bool ClassifierImpl::set_channels_last() {
 
 torch::Tensor ClassifierImpl::head(const torch::Tensor& features) {
   if (!heads_) return head_(features);
-  torch::Tensor logits = at::empty({features.size(0), num_classes_}, features.options());
-  for (size_t t = 0; t < heads_->size(); ++t) {
-    auto& linear = *heads_[t]->as<torch::nn::LinearImpl>();
-    // index_copy is differentiable: each head gets the gradient of its own columns.
-    logits = logits.index_copy(1, head_classes_[t], linear.forward(features));
-  }
-  return logits;
+  // The heads' outputs side by side, then their columns put in class order: no
+  // size is read from `features`, so a traced export takes any batch size.
+  // index_select is differentiable: each head gets the gradient of its own columns.
+  std::vector<torch::Tensor> outputs;
+  for (size_t t = 0; t < heads_->size(); ++t)
+    outputs.push_back(heads_[t]->as<torch::nn::LinearImpl>()->forward(features));
+  const auto column_of_class = at::cat(head_classes_).argsort();
+  return at::cat(outputs, 1).index_select(1, column_of_class);
 }
 
 }  // namespace sscl

@@ -1,0 +1,132 @@
+// tools/export as a user runs it: train a short multi-head run, export it, load
+// the file in C++ and in Python (Debian's python3-torch) and get the same
+// logits; the bad inputs fail with one line naming the file, writing nothing.
+#include <gtest/gtest.h>
+#include <torch/csrc/jit/serialization/import.h>
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "tests/tools/run_binary.h"
+#include "tools/exporting/torchscript_export.h"
+
+namespace sscl {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::Process;
+using testing::run_shell;
+using testing::TempDir;
+
+Process run_export(const std::string& args, const TempDir& scratch) {
+  return run_shell(std::string(SSCL_EXPORT_BINARY) + " " + args, scratch);
+}
+
+// One trained multi-head run for every test here (20 iterations a task).
+const fs::path& trained_run() {
+  static TempDir dir;
+  static const fs::path run = [] {
+    const auto p = testing::run_train(
+        testing::config_path("configs/sft/sft_small_cnn_fmnist5.toml") + " --work-dir '" + (dir / "run").string() +
+            "' --cfg-options train.iters_per_task=20 model.multi_head=true checkpoint.enabled=false",
+        dir);
+    EXPECT_EQ(p.exit_code, 0) << p.err;
+    return dir / "run";
+  }();
+  return run;
+}
+
+// The same input on both sides: 4 images of evenly spaced values, tasks 0, 1, 4, 2.
+at::Tensor fixed_images() { return torch::linspace(-2, 2, 4 * 28 * 28).reshape({4, 1, 28, 28}); }
+const char* kPythonLogits =
+    "import json, sys, torch\n"
+    "m = torch.jit.load(sys.argv[1])\n"
+    "x = torch.linspace(-2, 2, 4 * 28 * 28).reshape(4, 1, 28, 28)\n"
+    "y = m(x, torch.tensor([0, 1, 4, 2]))\n"
+    "print(json.dumps([[v if v != float('-inf') else None for v in row] for row in y.tolist()]))\n";
+
+TEST(ExportEndToEnd, TrainedRunExportsATorchScriptModelThatCppAndPythonLoad) {
+  TempDir scratch;
+  const fs::path out = scratch / "export";
+  const auto p = run_export("'" + trained_run().string() + "' --out '" + out.string() + "'", scratch);
+  ASSERT_EQ(p.exit_code, 0) << p.err;
+  EXPECT_NE(p.out.find("3 BatchNorm folded, 0 kept"), std::string::npos) << p.out;
+
+  const auto info = nlohmann::json::parse(testing::read_file(out / "export.json"));
+  EXPECT_TRUE(info["multi_head"].get<bool>());
+  EXPECT_EQ(info["tasks"].size(), 5u);
+  EXPECT_EQ(info["class_names"][9], "Ankle boot");
+  const auto& file = info["files"][0];
+  EXPECT_EQ(file["bytes"].get<uintmax_t>(), fs::file_size(out / "model_fp32.pt"));
+  EXPECT_LE(file["check"]["max_abs_logit_difference_batch_1"].get<double>(), 1e-5);
+  EXPECT_LE(file["check"]["max_abs_logit_difference_batch_64"].get<double>(), 1e-5);
+
+  auto module = torch::jit::load((out / "model_fp32.pt").string());
+  const auto logits = run_traced(module, fixed_images(), torch::tensor({0, 1, 4, 2}, torch::kLong));
+  ASSERT_EQ(logits.sizes(), (at::IntArrayRef{4, 10}));
+
+  std::ofstream(scratch / "logits.py") << kPythonLogits;
+  const auto py = run_shell(
+      "/usr/bin/python3 '" + (scratch / "logits.py").string() + "' '" + (out / "model_fp32.pt").string() + "'",
+      scratch);
+  ASSERT_EQ(py.exit_code, 0) << "Python's torch.jit.load (python3-torch; tools/test installs it): " << py.err;
+  const auto rows = nlohmann::json::parse(py.out);
+  ASSERT_EQ(rows.size(), 4u);
+  const int64_t tasks[] = {0, 1, 4, 2};
+  for (int64_t r = 0; r < 4; ++r)
+    for (int64_t c = 0; c < 10; ++c) {
+      const bool in_task = c / 2 == tasks[r];  // Fashion-MNIST-5: task t has classes 2t, 2t + 1
+      const float cpp = logits[r][c].item<float>();
+      if (!in_task) {
+        EXPECT_TRUE(rows[r][c].is_null() && std::isinf(cpp)) << r << "," << c;
+        continue;
+      }
+      ASSERT_TRUE(rows[r][c].is_number()) << r << "," << c;
+      EXPECT_NEAR(rows[r][c].get<double>(), cpp, 1e-6) << r << "," << c;
+    }
+}
+
+// One line on stderr naming `what`, exit 1, and `out` untouched (not created).
+void expect_refused(const Process& p, const std::string& what, const fs::path& out) {
+  EXPECT_EQ(p.exit_code, 1) << p.out;
+  EXPECT_NE(p.err.find(what), std::string::npos) << p.err;
+  EXPECT_EQ(std::count(p.err.begin(), p.err.end(), '\n'), 1) << p.err;
+  EXPECT_FALSE(fs::exists(out));
+}
+
+TEST(ExportEndToEnd, BadRunDirectoriesAreRefusedNamingTheFileAndNothingIsWritten) {
+  TempDir scratch;
+  const fs::path out = scratch / "export";
+  expect_refused(run_export("'" + (scratch / "nothing").string() + "' --out '" + out.string() + "'", scratch),
+                 "no such run directory", out);
+
+  // An unfinished run: config.toml, no model.pt.
+  const fs::path unfinished = scratch / "unfinished";
+  fs::create_directories(unfinished);
+  fs::copy_file(trained_run() / "config.toml", unfinished / "config.toml");
+  expect_refused(run_export("'" + unfinished.string() + "' --out '" + out.string() + "'", scratch),
+                 (unfinished / "model.pt").string() + ": no such file (the run has not finished", out);
+
+  // A truncated model.pt.
+  const std::string weights = testing::read_file(trained_run() / "model.pt");
+  std::ofstream(unfinished / "model.pt", std::ios::binary) << weights.substr(0, weights.size() / 2);
+  expect_refused(run_export("'" + unfinished.string() + "' --out '" + out.string() + "'", scratch),
+                 (unfinished / "model.pt").string() + ": not a model.pt of this run's model", out);
+
+  // Another run's model (single head where the config says multi-head).
+  const std::string config = testing::read_file(trained_run() / "config.toml");
+  std::string single = config;
+  const auto at = single.find("multi_head = true");
+  ASSERT_NE(at, std::string::npos);
+  single.replace(at, 17, "multi_head = false");
+  std::ofstream(unfinished / "config.toml") << single;
+  std::ofstream(unfinished / "model.pt", std::ios::binary) << weights;
+  expect_refused(run_export("'" + unfinished.string() + "' --out '" + out.string() + "'", scratch),
+                 (unfinished / "model.pt").string() + ": not a model.pt of this run's model", out);
+}
+
+}  // namespace
+}  // namespace sscl

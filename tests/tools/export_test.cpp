@@ -1,0 +1,109 @@
+// TorchScript export (tools/exporting): every backbone traced with its
+// BatchNorms folded gives the eager model's logits at another batch size, the
+// multi-head export takes the task id, and the file round-trips through
+// torch::jit::save / load.
+#include <gtest/gtest.h>
+#include <torch/csrc/jit/serialization/import.h>
+#include <torch/torch.h>
+
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "core/config.h"
+#include "core/nn/classifier.h"
+#include "tools/exporting/torchscript_export.h"
+
+namespace sscl {
+namespace {
+
+// Non-trivial BatchNorm statistics and affine parameters, so that folding them
+// is tested (fresh ones are the identity in eval mode).
+void randomise_batch_norms(torch::nn::Module& model) {
+  torch::NoGradGuard no_grad;
+  for (auto& b : model.named_buffers()) {
+    if (b.key().find("running_mean") != std::string::npos) b.value().uniform_(-0.5, 0.5);
+    if (b.key().find("running_var") != std::string::npos) b.value().uniform_(0.5, 2.0);
+  }
+  for (auto& p : model.named_parameters())
+    if (p.value().dim() == 1) p.value().uniform_(-0.5, 1.5);
+}
+
+Classifier make(const std::string& backbone, const InputShape& shape, const std::string& options,
+                const std::vector<std::vector<int64_t>>& tasks = {}) {
+  torch::manual_seed(3);
+  auto config = Config::from_string("[model]\n" + options, "model.toml");
+  auto net = BackboneRegistry::get().at(backbone)(config.section("model"), shape);
+  Classifier model = tasks.empty() ? Classifier(net, 4) : Classifier(net, 4, tasks);
+  randomise_batch_norms(*model);
+  return model;
+}
+
+double max_abs_difference(const at::Tensor& a, const at::Tensor& b) { return (a - b).abs().max().item<double>(); }
+
+struct BackboneCase {
+  std::string backbone, options;
+  InputShape shape;
+  bool all_folded;  // every BatchNorm follows a conv or linear layer
+};
+
+class TraceEveryBackbone : public ::testing::TestWithParam<BackboneCase> {};
+
+TEST_P(TraceEveryBackbone, MatchesTheEagerModelAtAnotherBatchSizeWithBatchNormFolded) {
+  const auto& c = GetParam();
+  Classifier model = make(c.backbone, c.shape, c.options);
+  const TracedModel traced = trace_classifier(model, c.shape, {}, /*example_batch=*/2);
+  torch::NoGradGuard no_grad;
+  const auto images = torch::randn({5, c.shape.channels, c.shape.height, c.shape.width});
+  const auto eager = model->forward(images);
+  auto module = traced.module;
+  const auto logits = run_traced(module, images);
+  ASSERT_EQ(logits.sizes(), eager.sizes());
+  EXPECT_LE(max_abs_difference(logits, eager), 1e-5) << c.backbone;
+  if (c.backbone != "mlp") {  // the MLP has no BatchNorm
+    EXPECT_GT(traced.folded_batch_norms, 0) << c.backbone;
+  }
+  if (c.all_folded) {
+    EXPECT_EQ(traced.unfolded_batch_norms, 0) << c.backbone;
+  }
+  // Saved and loaded again, as a user would: the same logits.
+  std::stringstream file;
+  module.save(file);
+  auto loaded = torch::jit::load(file);
+  EXPECT_TRUE(run_traced(loaded, images).equal(logits)) << c.backbone;
+}
+
+INSTANTIATE_TEST_SUITE_P(Backbones, TraceEveryBackbone,
+                         ::testing::Values(BackboneCase{"small_cnn", "width = 4\nhidden = 8", {1, 28, 28}, true},
+                                           BackboneCase{"mlp", "hidden = 8", {1, 28, 28}, true},
+                                           BackboneCase{"mobilenet_v2", "width_mult = 0.25", {3, 32, 32}, true},
+                                           BackboneCase{"resnet18", "base_width = 8", {3, 32, 32}, true},
+                                           BackboneCase{"reduced_resnet18", "", {3, 32, 32}, true},
+                                           BackboneCase{"wrn28_2", "depth = 10\nwiden_factor = 1", {3, 32, 32}, false}),
+                         [](const auto& info) { return info.param.backbone; });
+
+TEST(TraceMultiHead, TakesTheTaskIdAndKeepsOnlyThatTasksHead) {
+  const InputShape shape{1, 28, 28};
+  Classifier model = make("small_cnn", shape, "width = 4\nhidden = 8", {{0, 2}, {1, 3}});
+  TracedModel traced = trace_classifier(model, shape, {{0, 2}, {1, 3}});
+  ASSERT_TRUE(traced.task_id_input);
+  torch::NoGradGuard no_grad;
+  const auto images = torch::randn({3, 1, 28, 28});
+  const auto eager = model->forward(images);
+  const auto task_ids = torch::tensor({1, 0, 1}, torch::kLong);
+  const auto logits = run_traced(traced.module, images, task_ids);
+  const float inf = std::numeric_limits<float>::infinity();
+  // Row 0 and 2: task 1 (classes 1, 3); row 1: task 0 (classes 0, 2).
+  for (int64_t row : {0, 2}) {
+    EXPECT_EQ(logits[row][0].item<float>(), -inf);
+    EXPECT_EQ(logits[row][2].item<float>(), -inf);
+    EXPECT_NEAR(logits[row][1].item<float>(), eager[row][1].item<float>(), 1e-5);
+    EXPECT_NEAR(logits[row][3].item<float>(), eager[row][3].item<float>(), 1e-5);
+  }
+  EXPECT_EQ(logits[1][1].item<float>(), -inf);
+  EXPECT_NEAR(logits[1][0].item<float>(), eager[1][0].item<float>(), 1e-5);
+  EXPECT_NEAR(logits[1][2].item<float>(), eager[1][2].item<float>(), 1e-5);
+}
+
+}  // namespace
+}  // namespace sscl

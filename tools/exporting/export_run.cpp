@@ -1,0 +1,186 @@
+#include "tools/exporting/export_run.h"
+
+#include <ATen/ATen.h>
+#include <torch/serialize.h>
+
+#include <algorithm>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "core/atomic_file.h"
+#include "core/config.h"
+#include "core/environment.h"
+#include "core/error.h"
+#include "core/run_builder.h"
+#include "tasks/split_semi_tasks.h"
+#include "tools/exporting/torchscript_export.h"
+
+namespace sscl {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Refused above this times max(1, the largest |logit|): float32 keeps about 7
+// digits, and folding BatchNorm into a layer rounds differently from applying it.
+constexpr double kTraceTolerance = 1e-5;
+
+struct TraceCheck {
+  double max_abs_difference = 0;
+  double max_abs_logit = 0;  // of the eager model
+};
+
+// What the method predicts with when it is not the network's argmax.
+std::string prediction_note(const std::string& method_label) {
+  const std::string name = method_label.substr(0, method_label.find('+'));
+  if (name == "icarl")
+    return "iCaRL predicts by the nearest mean of its exemplars' features; the export holds the network and its "
+           "linear head only, whose argmax is not iCaRL's prediction";
+  if (name == "ccic")
+    return "CCIC predicts by k-NN over its feature memory; the export holds the network and its linear head only, "
+           "whose argmax is not CCIC's prediction";
+  return "";
+}
+
+// Images of every task's test split, at most `limit` in all, spread over the tasks.
+at::Tensor check_images(const TaskData& data, int64_t limit) {
+  std::vector<at::Tensor> parts;
+  const int64_t per_task = std::max<int64_t>(1, limit / data.num_tasks());
+  for (int t = 0; t < data.num_tasks(); ++t)
+    if (data.num_eval_batches(t, per_task) > 0) parts.push_back(data.eval_batch(t, 0, per_task).images);
+  check<Error>(!parts.empty(), "export: the run's data has no test images to check the export on");
+  return at::cat(parts).narrow(0, 0, std::min<int64_t>(limit, at::cat(parts).size(0)));
+}
+
+// Largest |traced - eager| over `images`, run through the traced model in
+// batches of `batch` (task ids: each image's own task, for multi-head models).
+TraceCheck trace_difference(torch::jit::Module& module, Classifier& model, const at::Tensor& images,
+                            const at::Tensor& task_ids, int64_t batch) {
+  torch::NoGradGuard no_grad;
+  TraceCheck check;
+  for (int64_t start = 0; start < images.size(0); start += batch) {
+    const int64_t n = std::min(batch, images.size(0) - start);
+    const auto x = images.narrow(0, start, n);
+    const auto ids = task_ids.defined() ? task_ids.narrow(0, start, n) : at::Tensor();
+    const auto eager = model->forward(x);
+    const auto traced = run_traced(module, x, ids);
+    // Multi-head: the classes of other tasks are -inf by design; the rest must match.
+    const auto kept = at::isinf(traced);
+    check.max_abs_difference =
+        std::max(check.max_abs_difference, (traced - eager).masked_fill(kept, 0).abs().max().item<double>());
+    check.max_abs_logit = std::max(check.max_abs_logit, eager.masked_fill(kept, 0).abs().max().item<double>());
+  }
+  return check;
+}
+
+}  // namespace
+
+nlohmann::json export_run(const ExportOptions& options) {
+  const fs::path config_file = options.run_dir / "config.toml", weights_file = options.run_dir / "model.pt";
+  if (!fs::is_directory(options.run_dir)) throw IoError(options.run_dir.string() + ": no such run directory");
+  if (!fs::exists(config_file)) throw IoError(config_file.string() + ": no such file (not a run directory of sscl)");
+  if (!fs::exists(weights_file))
+    throw IoError(weights_file.string() +
+                  ": no such file (the run has not finished, or ran with train.save_model = false)");
+  check<ConfigError>(options.check_images > 0, "export: the number of check images must be positive");
+
+  const Config config = Config::load(config_file);
+  const std::string run_name = config.get_or<std::string>("name", options.run_dir.filename().string());
+  // The run as it was built (data, model, method), without its run directory.
+  auto run = RunBuilder(config)
+                 .set_checkpoint_writer([](const std::string&, const CheckpointPosition&) { return std::string(); })
+                 .finish();
+  const std::string label = run->method_label;
+  if (!run->method->traits().single_network)
+    throw ConfigError(config_file.string() + ": method.name = \"" + run->method->name() +
+                      "\": its prediction needs networks that model.pt does not hold (PNN's columns); its export "
+                      "is not supported yet");
+  try {
+    torch::load(run->model, weights_file.string());
+  } catch (const c10::Error& e) {
+    throw IoError(weights_file.string() + ": not a model.pt of this run's model (" + e.what_without_backtrace() + ")");
+  }
+  run->model->to(at::kCPU);
+
+  const TaskData& data = *run->data;
+  std::vector<std::vector<int64_t>> task_classes;
+  for (int t = 0; t < data.num_tasks(); ++t) task_classes.push_back(data.classes(t));
+  const bool multi_head = run->model->multi_head();
+  TracedModel traced =
+      trace_classifier(run->model, data.input_shape(), multi_head ? task_classes : decltype(task_classes){});
+
+  // The check: the run's own test images, each with its task id.
+  const at::Tensor images = check_images(data, options.check_images).to(at::kCPU);
+  at::Tensor task_ids;
+  if (multi_head) {
+    std::vector<int64_t> ids;
+    const int64_t per_task = std::max<int64_t>(1, options.check_images / data.num_tasks());
+    for (int t = 0; t < data.num_tasks(); ++t)
+      if (data.num_eval_batches(t, per_task) > 0)
+        ids.insert(ids.end(), data.eval_batch(t, 0, per_task).images.size(0), t);
+    ids.resize(images.size(0));
+    task_ids = at::tensor(ids, at::kLong);
+  }
+  const int64_t single = std::min<int64_t>(16, images.size(0));
+  const TraceCheck at_batch_1 = trace_difference(traced.module, run->model, images.narrow(0, 0, single),
+                                                 task_ids.defined() ? task_ids.narrow(0, 0, single) : task_ids, 1);
+  const TraceCheck at_batch_64 = trace_difference(traced.module, run->model, images, task_ids, 64);
+  const double worst = std::max(at_batch_1.max_abs_difference, at_batch_64.max_abs_difference);
+  const double scale = std::max({1.0, at_batch_1.max_abs_logit, at_batch_64.max_abs_logit});
+  if (worst > kTraceTolerance * scale)
+    throw Error("export: the traced model's logits differ from the eager model's by " + std::to_string(worst) +
+                " (more than " + std::to_string(kTraceTolerance) + " x max(1, largest |logit| " +
+                std::to_string(scale) + ")); nothing was written");
+
+  std::ostringstream bytes;
+  traced.module.save(bytes);
+  const std::string model_bytes = bytes.str();
+
+  nlohmann::json info;
+  info["sscl_version"] = sscl_version();
+  info["sscl_commit"] = git_commit();
+  info["name"] = run_name;
+  info["run_dir"] = fs::absolute(options.run_dir).lexically_normal().string();
+  info["method"] = label;
+  info["backbone"] = config.get<std::string>("model.backbone");
+  const InputShape shape = data.input_shape();
+  info["input"] = {{"shape", {shape.channels, shape.height, shape.width}},
+                   {"dtype", "float32"},
+                   {"layout", "NCHW"},
+                   {"normalisation", "(pixel - mean) / std per channel, pixels on the 0..255 scale"}};
+  if (const auto* split = dynamic_cast<const SplitSemiTasks*>(&data)) {
+    info["input"]["mean"] = split->options().mean;
+    info["input"]["std"] = split->options().std;
+    info["class_names"] = split->data().class_names;
+  }
+  info["num_classes"] = run->model->num_classes();
+  info["tasks"] = task_classes;
+  info["multi_head"] = multi_head;
+  const std::string note = prediction_note(label);
+  if (!note.empty()) info["prediction_note"] = note;
+  info["files"] = nlohmann::json::array();
+  info["files"].push_back({{"file", "model_fp32.pt"},
+                           {"format", "torchscript"},
+                           {"precision", "float32"},
+                           {"bytes", model_bytes.size()},
+                           {"inputs", multi_head ? nlohmann::json{"images", "task_ids"} : nlohmann::json{"images"}},
+                           {"output", multi_head ? "logits [N, num_classes]; classes outside the row's task are -inf"
+                                                 : "logits [N, num_classes]"},
+                           {"batch_norms_folded", traced.folded_batch_norms},
+                           {"batch_norms_kept", traced.unfolded_batch_norms},
+                           {"check",
+                            {{"images", images.size(0)},
+                             {"max_abs_logit_difference_batch_1", at_batch_1.max_abs_difference},
+                             {"max_abs_logit_difference_batch_64", at_batch_64.max_abs_difference},
+                             {"max_abs_logit", scale},
+                             {"max_relative_difference", worst / scale},
+                             {"tolerance", "1e-5 x max(1, max_abs_logit)"}}}});
+
+  fs::create_directories(options.out_dir);
+  write_file_atomic(options.out_dir / "model_fp32.pt", model_bytes);
+  write_file_atomic(options.out_dir / "export.json", info.dump(2) + "\n");
+  return info;
+}
+
+}  // namespace sscl
