@@ -43,35 +43,56 @@ std::string prediction_note(const std::string& method_label) {
   return "";
 }
 
-// Images of every task's test split, at most `limit` in all, spread over the tasks.
-at::Tensor check_images(const TaskData& data, int64_t limit) {
-  std::vector<at::Tensor> parts;
+// Test images of every task, at most `limit` in all, spread over the tasks,
+// with each image's task id.
+struct CheckSet {
+  at::Tensor images;
+  at::Tensor task_ids;  // int64 [N]
+};
+
+CheckSet check_set(const TaskData& data, int64_t limit) {
+  std::vector<at::Tensor> images, ids;
   const int64_t per_task = std::max<int64_t>(1, limit / data.num_tasks());
-  for (int t = 0; t < data.num_tasks(); ++t)
-    if (data.num_eval_batches(t, per_task) > 0) parts.push_back(data.eval_batch(t, 0, per_task).images);
-  check<Error>(!parts.empty(), "export: the run's data has no test images to check the export on");
-  return at::cat(parts).narrow(0, 0, std::min<int64_t>(limit, at::cat(parts).size(0)));
+  for (int t = 0; t < data.num_tasks() && limit > 0; ++t) {
+    if (data.num_eval_batches(t, per_task) == 0) continue;
+    auto batch = data.eval_batch(t, 0, per_task).images;
+    batch = batch.narrow(0, 0, std::min(limit, batch.size(0))).to(at::kCPU);
+    limit -= batch.size(0);
+    ids.push_back(at::full({batch.size(0)}, t, at::kLong));
+    images.push_back(batch);
+  }
+  check<Error>(!images.empty(), "export: the run's data has no test images to check the export on");
+  return {at::cat(images), at::cat(ids)};
 }
 
-// Largest |traced - eager| over `images`, run through the traced model in
-// batches of `batch` (task ids: each image's own task, for multi-head models).
-TraceCheck trace_difference(torch::jit::Module& module, Classifier& model, const at::Tensor& images,
-                            const at::Tensor& task_ids, int64_t batch) {
+// Largest |traced - eager| over the check set, run through the traced model in
+// batches of `batch`. `task_mask` [tasks, classes] (multi-head models): the
+// traced model takes the task ids, and must give -inf exactly at the classes
+// outside each row's task.
+TraceCheck trace_difference(torch::jit::Module& module, Classifier& model, const CheckSet& set,
+                            const at::Tensor& task_mask, int64_t batch) {
   torch::NoGradGuard no_grad;
-  TraceCheck check;
-  for (int64_t start = 0; start < images.size(0); start += batch) {
-    const int64_t n = std::min(batch, images.size(0) - start);
-    const auto x = images.narrow(0, start, n);
-    const auto ids = task_ids.defined() ? task_ids.narrow(0, start, n) : at::Tensor();
+  TraceCheck result;
+  for (int64_t start = 0; start < set.images.size(0); start += batch) {
+    const int64_t n = std::min(batch, set.images.size(0) - start);
+    const auto x = set.images.narrow(0, start, n);
     const auto eager = model->forward(x);
-    const auto traced = run_traced(module, x, ids);
-    // Multi-head: the classes of other tasks are -inf by design; the rest must match.
-    const auto kept = at::isinf(traced);
-    check.max_abs_difference =
-        std::max(check.max_abs_difference, (traced - eager).masked_fill(kept, 0).abs().max().item<double>());
-    check.max_abs_logit = std::max(check.max_abs_logit, eager.masked_fill(kept, 0).abs().max().item<double>());
+    at::Tensor traced, outside;
+    if (task_mask.defined()) {
+      const auto ids = set.task_ids.narrow(0, start, n);
+      traced = run_traced(module, x, ids);
+      outside = task_mask.index_select(0, ids).logical_not();
+      check<Error>(at::isinf(traced).equal(outside),
+                   "export: the traced model's -inf logits are not the classes outside each row's task");
+    } else {
+      traced = run_traced(module, x);
+      outside = at::zeros_like(eager, at::kBool);
+    }
+    result.max_abs_difference =
+        std::max(result.max_abs_difference, (traced - eager).masked_fill(outside, 0).abs().max().item<double>());
+    result.max_abs_logit = std::max(result.max_abs_logit, eager.masked_fill(outside, 0).abs().max().item<double>());
   }
-  return check;
+  return result;
 }
 
 }  // namespace
@@ -111,21 +132,17 @@ nlohmann::json export_run(const ExportOptions& options) {
       trace_classifier(run->model, data.input_shape(), multi_head ? task_classes : decltype(task_classes){});
 
   // The check: the run's own test images, each with its task id.
-  const at::Tensor images = check_images(data, options.check_images).to(at::kCPU);
-  at::Tensor task_ids;
+  const CheckSet set = check_set(data, options.check_images);
+  at::Tensor task_mask;
   if (multi_head) {
-    std::vector<int64_t> ids;
-    const int64_t per_task = std::max<int64_t>(1, options.check_images / data.num_tasks());
+    task_mask = at::zeros({data.num_tasks(), run->model->num_classes()}, at::kBool);
     for (int t = 0; t < data.num_tasks(); ++t)
-      if (data.num_eval_batches(t, per_task) > 0)
-        ids.insert(ids.end(), data.eval_batch(t, 0, per_task).images.size(0), t);
-    ids.resize(images.size(0));
-    task_ids = at::tensor(ids, at::kLong);
+      for (int64_t c : task_classes[t]) task_mask[t][c] = true;
   }
-  const int64_t single = std::min<int64_t>(16, images.size(0));
-  const TraceCheck at_batch_1 = trace_difference(traced.module, run->model, images.narrow(0, 0, single),
-                                                 task_ids.defined() ? task_ids.narrow(0, 0, single) : task_ids, 1);
-  const TraceCheck at_batch_64 = trace_difference(traced.module, run->model, images, task_ids, 64);
+  const int64_t single = std::min<int64_t>(16, set.images.size(0));
+  const CheckSet first{set.images.narrow(0, 0, single), set.task_ids.narrow(0, 0, single)};
+  const TraceCheck at_batch_1 = trace_difference(traced.module, run->model, first, task_mask, 1);
+  const TraceCheck at_batch_64 = trace_difference(traced.module, run->model, set, task_mask, 64);
   const double worst = std::max(at_batch_1.max_abs_difference, at_batch_64.max_abs_difference);
   const double scale = std::max({1.0, at_batch_1.max_abs_logit, at_batch_64.max_abs_logit});
   if (worst > kTraceTolerance * scale)
@@ -170,7 +187,7 @@ nlohmann::json export_run(const ExportOptions& options) {
                            {"batch_norms_folded", traced.folded_batch_norms},
                            {"batch_norms_kept", traced.unfolded_batch_norms},
                            {"check",
-                            {{"images", images.size(0)},
+                            {{"images", set.images.size(0)},
                              {"max_abs_logit_difference_batch_1", at_batch_1.max_abs_difference},
                              {"max_abs_logit_difference_batch_64", at_batch_64.max_abs_difference},
                              {"max_abs_logit", scale},
