@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "core/error.h"
+#include "datasets/file_checks.h"
 #include "datasets/image_dataset.h"
 
 namespace sscl {
@@ -44,7 +45,7 @@ std::shared_ptr<const ImageDataset> read_cifar_split(const fs::path& root, const
   std::vector<int64_t> counts;
   for (const auto& name : files) {
     const fs::path file = root / name;
-    if (!fs::is_regular_file(file)) throw DataError(file.string() + ": file not found");
+    if (!is_regular_file_path(file)) throw DataError(file.string() + ": file not found");
     const auto bytes = static_cast<int64_t>(fs::file_size(file));
     if (bytes == 0) throw DataError(file.string() + ": empty file");
     if (bytes % record != 0)
@@ -98,14 +99,14 @@ std::vector<std::string> read_names(const fs::path& file, size_t expected) {
 }
 
 DatasetSplits load_cifar(const std::string& root, const CifarFormat& format) {
-  if (!fs::is_directory(root)) throw DataError("data.root '" + root + "': directory not found");
+  if (!is_directory_path(root)) throw DataError("data.root '" + root + "': directory not found");
   DatasetSplits splits;
   splits.name = format.name;
   splits.train = read_cifar_split(root, format.train_files, format);
   splits.test = read_cifar_split(root, {format.test_file}, format);
   const fs::path names_file = fs::path(root) / format.names_file;
   const size_t classes = static_cast<size_t>(format.label_ranges.back());
-  splits.class_names = fs::exists(names_file) ? read_names(names_file, classes) : format.default_names;
+  splits.class_names = path_exists(names_file) ? read_names(names_file, classes) : format.default_names;
   splits.mean = format.mean;
   splits.std = format.std;
   return splits;

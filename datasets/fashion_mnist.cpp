@@ -4,6 +4,7 @@
 #include <ATen/ATen.h>
 
 #include "core/error.h"
+#include "datasets/file_checks.h"
 #include "datasets/idx_reader.h"
 #include "datasets/image_dataset.h"
 
@@ -15,7 +16,7 @@ namespace fs = std::filesystem;
 fs::path find_file(const fs::path& root, const std::string& stem) {
   for (const char* suffix : {".gz", ""}) {
     fs::path candidate = root / (stem + suffix);
-    if (fs::is_regular_file(candidate)) return candidate;
+    if (is_regular_file_path(candidate)) return candidate;
   }
   throw DataError((root / (stem + ".gz")).string() + ": file not found (nor " + (root / stem).string() + ")");
 }
@@ -43,7 +44,7 @@ std::shared_ptr<const ImageDataset> read_fashion_split(const fs::path& root, con
 }
 
 DatasetSplits load_fashion_mnist(const std::string& root) {
-  if (!fs::is_directory(root)) throw DataError("data.root '" + root + "': directory not found");
+  if (!is_directory_path(root)) throw DataError("data.root '" + root + "': directory not found");
   DatasetSplits splits;
   splits.name = "fashion_mnist";
   splits.train = read_fashion_split(root, "train");

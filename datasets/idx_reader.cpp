@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "datasets/file_checks.h"
 
 namespace sscl {
 
@@ -59,7 +60,7 @@ void check_fits(const std::filesystem::path& file, gzFile f, size_t header_bytes
 
 at::Tensor read_idx_ubyte(const std::filesystem::path& file, int expected_dims) {
   const std::string name = file.string();
-  if (!std::filesystem::is_regular_file(file)) throw DataError(name + ": file not found");
+  if (!is_regular_file_path(file)) throw DataError(name + ": file not found");
   GzFile f(gzopen(name.c_str(), "rb"));
   if (!f) throw DataError(name + ": cannot open");
 

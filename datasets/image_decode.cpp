@@ -13,6 +13,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "core/error.h"
+#include "datasets/file_checks.h"
 
 namespace sscl {
 namespace {
@@ -22,7 +23,7 @@ namespace fs = std::filesystem;
 // IMREAD_ANYCOLOR keeps gray images single-channel (so the reader can tell), makes
 // colour ones 3-channel BGR, drops alpha and reduces 16-bit images to 8 bits.
 cv::Mat read(const fs::path& file) {
-  if (!fs::is_regular_file(file)) throw DataError(file.string() + ": file not found");
+  if (!is_regular_file_path(file)) throw DataError(file.string() + ": file not found");
   cv::Mat image;
   try {
     image = cv::imread(file.string(), cv::IMREAD_ANYCOLOR);
@@ -113,7 +114,7 @@ at::Tensor decode_images(const std::vector<fs::path>& files, int channels, const
 }
 
 std::vector<fs::path> list_images(const fs::path& dir, const std::vector<std::string>& extensions) {
-  if (!fs::is_directory(dir)) throw DataError(dir.string() + ": directory not found");
+  if (!is_directory_path(dir)) throw DataError(dir.string() + ": directory not found");
   std::vector<fs::path> out;
   std::error_code ec;
   for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {

@@ -8,6 +8,7 @@
 #include <filesystem>
 
 #include "core/error.h"
+#include "datasets/file_checks.h"
 #include "datasets/image_dataset.h"
 #include "datasets/image_decode.h"
 
@@ -79,11 +80,11 @@ void channel_statistics(const at::Tensor& images, std::vector<double>& mean, std
 
 DatasetSplits load_image_folder(const std::string& root_name) {
   const fs::path root = root_name;
-  if (!fs::is_directory(root)) throw DataError("data.root '" + root_name + "': directory not found");
+  if (!is_directory_path(root)) throw DataError("data.root '" + root_name + "': directory not found");
   const fs::path train_dir = root / "train";
-  if (!fs::is_directory(train_dir)) throw DataError(train_dir.string() + ": directory not found");
-  const fs::path test_dir = fs::is_directory(root / "test") ? root / "test" : root / "val";
-  if (!fs::is_directory(test_dir)) throw DataError(root_name + ": neither test/ nor val/ directory found");
+  if (!is_directory_path(train_dir)) throw DataError(train_dir.string() + ": directory not found");
+  const fs::path test_dir = is_directory_path(root / "test") ? root / "test" : root / "val";
+  if (!is_directory_path(test_dir)) throw DataError(root_name + ": neither test/ nor val/ directory found");
 
   const std::vector<std::string> classes = subdirectories(train_dir);
   if (classes.empty()) throw DataError(train_dir.string() + ": no class subdirectories");
@@ -120,7 +121,7 @@ DatasetSplits load_image_folder(const std::string& root_name) {
 // train/, else root/<domain>/<class>/* with every fifth image of a class (by name)
 // held out for testing.
 void add_domain(const fs::path& dir, const std::vector<std::string>& classes, FileList& train, FileList& test) {
-  const bool split = fs::is_directory(dir / "train");
+  const bool split = is_directory_path(dir / "train");
   const fs::path class_root = split ? dir / "train" : dir;
   if (subdirectories(class_root) != classes)
     throw DataError(class_root.string() + ": its class folders differ from the first domain's (" +
@@ -143,8 +144,8 @@ void add_domain(const fs::path& dir, const std::vector<std::string>& classes, Fi
     }
   }
   if (split) {
-    const fs::path test_dir = fs::is_directory(dir / "test") ? dir / "test" : dir / "val";
-    if (!fs::is_directory(test_dir)) throw DataError(dir.string() + ": has train/ but neither test/ nor val/");
+    const fs::path test_dir = is_directory_path(dir / "test") ? dir / "test" : dir / "val";
+    if (!is_directory_path(test_dir)) throw DataError(dir.string() + ": has train/ but neither test/ nor val/");
     if (subdirectories(test_dir) != classes)
       throw DataError(test_dir.string() + ": its class folders differ from the first domain's");
     for (int64_t c = 0; c < static_cast<int64_t>(classes.size()); ++c) test.add(test_dir / classes[c], c);
@@ -153,12 +154,12 @@ void add_domain(const fs::path& dir, const std::vector<std::string>& classes, Fi
 
 DatasetSplits load_image_folder_domains(const std::string& root_name) {
   const fs::path root = root_name;
-  if (!fs::is_directory(root)) throw DataError("data.root '" + root_name + "': directory not found");
+  if (!is_directory_path(root)) throw DataError("data.root '" + root_name + "': directory not found");
   const std::vector<std::string> domains = subdirectories(root);
   if (domains.size() < 2)
     throw DataError(root_name + ": needs at least 2 domain folders, found " + std::to_string(domains.size()));
   const fs::path first =
-      fs::is_directory(root / domains[0] / "train") ? root / domains[0] / "train" : root / domains[0];
+      is_directory_path(root / domains[0] / "train") ? root / domains[0] / "train" : root / domains[0];
   const std::vector<std::string> classes = subdirectories(first);
   if (classes.empty()) throw DataError(first.string() + ": no class subdirectories");
   FileList train, test;

@@ -10,6 +10,7 @@
 #include <unordered_map>
 
 #include "core/error.h"
+#include "datasets/file_checks.h"
 #include "datasets/image_dataset.h"
 #include "datasets/image_decode.h"
 
@@ -37,7 +38,7 @@ std::vector<std::string> split_tabs(const std::string& line) {
 }
 
 std::ifstream open_text(const fs::path& file) {
-  if (!fs::is_regular_file(file)) throw DataError(file.string() + ": file not found");
+  if (!is_regular_file_path(file)) throw DataError(file.string() + ": file not found");
   std::ifstream in(file);
   if (!in) throw DataError(file.string() + ": cannot open");
   return in;
@@ -98,7 +99,7 @@ std::shared_ptr<ImageDataset> tiny_imagenet_dataset(at::Tensor images, const std
 
 DatasetSplits load_tiny_imagenet(const std::string& root_name) {
   const fs::path root = root_name;
-  if (!fs::is_directory(root)) throw DataError("data.root '" + root_name + "': directory not found");
+  if (!is_directory_path(root)) throw DataError("data.root '" + root_name + "': directory not found");
   const fs::path wnids_file = root / "wnids.txt";
   const std::vector<std::string> wnids = read_wnids(wnids_file);
   const auto classes = static_cast<int64_t>(wnids.size());
@@ -145,7 +146,7 @@ DatasetSplits load_tiny_imagenet(const std::string& root_name) {
   DatasetSplits splits;
   splits.name = "tiny_imagenet";
   const fs::path words = root / "words.txt";
-  splits.class_names = fs::exists(words) ? read_class_names(words, wnids) : wnids;
+  splits.class_names = path_exists(words) ? read_class_names(words, wnids) : wnids;
   // One size for every image, train and test: that of the first training image.
   auto train = tiny_imagenet_dataset(decode_images(train_files, 3), train_labels, classes);
   auto test = tiny_imagenet_dataset(decode_images(test_files, 3, train_files.front()), test_labels, classes);

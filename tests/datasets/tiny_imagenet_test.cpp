@@ -101,6 +101,16 @@ TEST(TinyImageNet, MissingTrainClassDirectory) {
   EXPECT_EQ(tiny_error_of(dir), (dir / "train" / written.class_dirs[1] / "images").string() + ": directory not found");
 }
 
+// A wnid longer than the file system allows in a name (found by fuzz_tiny_imagenet)
+// is a DataError naming the path, not a std::filesystem_error escaping the reader.
+TEST(TinyImageNet, OverlongWnidIsADataError) {
+  TempDir dir;
+  const auto written = testing::write_tiny_imagenet(dir.path(), tiny_spec());
+  const std::string overlong(300, 'n');
+  testing::write_text(dir / "wnids.txt", written.class_dirs[0] + "\n" + overlong + "\n");
+  EXPECT_EQ(tiny_error_of(dir), (dir / "train" / overlong / "images").string() + ": cannot read: File name too long");
+}
+
 TEST(TinyImageNet, AnnotationErrorsNameFileAndLine) {
   TempDir dir;
   const auto written = testing::write_tiny_imagenet(dir.path(), tiny_spec());
