@@ -6,9 +6,9 @@
 #include <CLI/CLI.hpp>
 #include <iostream>
 
-#include "core/error.h"
 #include "core/logging.h"
 #include "tools/exporting/export_run.h"
+#include "tools/tool_main.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"Export a finished sscl run's model for inference (TorchScript, BatchNorm folded)."};
@@ -19,7 +19,7 @@ int main(int argc, char** argv) {
   app.add_option("--check-images", options.check_images, "test images the export is checked on")
       ->check(CLI::PositiveNumber);
   CLI11_PARSE(app, argc, argv);
-  try {
+  return sscl::run_tool_main([&] {
     options.run_dir = run_dir;
     options.out_dir = out_dir;
     const auto info = sscl::export_run(options);
@@ -33,10 +33,5 @@ int main(int argc, char** argv) {
               << file["check"]["images"].get<int64_t>() << " test images\n";
     if (info.contains("prediction_note")) std::cout << "note: " << info["prediction_note"].get<std::string>() << "\n";
     return 0;
-  } catch (const sscl::Error& e) {
-    std::cerr << "error: " << e.what() << "\n";
-  } catch (const std::exception& e) {
-    std::cerr << "error: unexpected: " << e.what() << "\n";
-  }
-  return 1;
+  });
 }

@@ -17,22 +17,23 @@ namespace sscl {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::expect_refused;
 using testing::Process;
 using testing::run_shell;
 using testing::TempDir;
 
-Process run_export(const std::string& args, const TempDir& scratch) {
-  return run_shell(std::string(SSCL_EXPORT_BINARY) + " " + args, scratch);
-}
-
-// One trained multi-head run for every test here (20 iterations a task).
+// One trained multi-head run for every test here (20 iterations a task), on
+// tiny Fashion-MNIST files (20 training and 10 test images a class) so that its
+// evaluations take moments.
 const fs::path& trained_run() {
   static TempDir dir;
   static const fs::path run = [] {
-    const auto p = testing::run_train(
-        testing::config_path("configs/sft/sft_small_cnn_fmnist5.toml") + " --work-dir '" + (dir / "run").string() +
-            "' --cfg-options train.iters_per_task=20 model.multi_head=true checkpoint.enabled=false",
-        dir);
+    testing::write_tiny_fashion_mnist(dir / "data", 20, 10);
+    const auto p =
+        testing::run_train(testing::config_path("configs/sft/sft_small_cnn_fmnist5.toml") + " --work-dir '" +
+                               (dir / "run").string() + "' --cfg-options data.root='" + (dir / "data").string() +
+                               "' train.iters_per_task=20 model.multi_head=true checkpoint.enabled=false",
+                           dir);
     EXPECT_EQ(p.exit_code, 0) << p.err;
     return dir / "run";
   }();
@@ -51,12 +52,14 @@ const char* kPythonLogits =
 TEST(ExportEndToEnd, TrainedRunExportsATorchScriptModelThatCppAndPythonLoad) {
   TempDir scratch;
   const fs::path out = scratch / "export";
-  const auto p = run_export("'" + trained_run().string() + "' --out '" + out.string() + "'", scratch);
+  const auto p =
+      testing::run_binary(SSCL_EXPORT_BINARY, "'" + trained_run().string() + "' --out '" + out.string() + "'", scratch);
   ASSERT_EQ(p.exit_code, 0) << p.err;
   EXPECT_NE(p.out.find("3 BatchNorm folded, 0 kept"), std::string::npos) << p.out;
 
   const auto info = nlohmann::json::parse(testing::read_file(out / "export.json"));
   EXPECT_TRUE(info["multi_head"].get<bool>());
+  EXPECT_EQ(info["scenario"], "task-il");
   EXPECT_EQ(info["tasks"].size(), 5u);
   EXPECT_EQ(info["class_names"][9], "Ankle boot");
   const auto& file = info["files"][0];
@@ -89,32 +92,27 @@ TEST(ExportEndToEnd, TrainedRunExportsATorchScriptModelThatCppAndPythonLoad) {
     }
 }
 
-// One line on stderr naming `what`, exit 1, and `out` untouched (not created).
-void expect_refused(const Process& p, const std::string& what, const fs::path& out) {
-  EXPECT_EQ(p.exit_code, 1) << p.out;
-  EXPECT_NE(p.err.find(what), std::string::npos) << p.err;
-  EXPECT_EQ(std::count(p.err.begin(), p.err.end(), '\n'), 1) << p.err;
-  EXPECT_FALSE(fs::exists(out));
-}
-
 TEST(ExportEndToEnd, BadRunDirectoriesAreRefusedNamingTheFileAndNothingIsWritten) {
   TempDir scratch;
   const fs::path out = scratch / "export";
-  expect_refused(run_export("'" + (scratch / "nothing").string() + "' --out '" + out.string() + "'", scratch),
+  expect_refused(testing::run_binary(SSCL_EXPORT_BINARY,
+                                     "'" + (scratch / "nothing").string() + "' --out '" + out.string() + "'", scratch),
                  "no such run directory", out);
 
   // An unfinished run: config.toml, no model.pt.
   const fs::path unfinished = scratch / "unfinished";
   fs::create_directories(unfinished);
   fs::copy_file(trained_run() / "config.toml", unfinished / "config.toml");
-  expect_refused(run_export("'" + unfinished.string() + "' --out '" + out.string() + "'", scratch),
-                 (unfinished / "model.pt").string() + ": no such file (the run has not finished", out);
+  expect_refused(
+      testing::run_binary(SSCL_EXPORT_BINARY, "'" + unfinished.string() + "' --out '" + out.string() + "'", scratch),
+      (unfinished / "model.pt").string() + ": no such file (the run has not finished", out);
 
   // A truncated model.pt.
   const std::string weights = testing::read_file(trained_run() / "model.pt");
   std::ofstream(unfinished / "model.pt", std::ios::binary) << weights.substr(0, weights.size() / 2);
-  expect_refused(run_export("'" + unfinished.string() + "' --out '" + out.string() + "'", scratch),
-                 (unfinished / "model.pt").string() + ": not a model.pt of this run's model", out);
+  expect_refused(
+      testing::run_binary(SSCL_EXPORT_BINARY, "'" + unfinished.string() + "' --out '" + out.string() + "'", scratch),
+      (unfinished / "model.pt").string() + ": not a model.pt of this run's model", out);
 
   // Another run's model (single head where the config says multi-head).
   const std::string config = testing::read_file(trained_run() / "config.toml");
@@ -124,8 +122,9 @@ TEST(ExportEndToEnd, BadRunDirectoriesAreRefusedNamingTheFileAndNothingIsWritten
   single.replace(at, 17, "multi_head = false");
   std::ofstream(unfinished / "config.toml") << single;
   std::ofstream(unfinished / "model.pt", std::ios::binary) << weights;
-  expect_refused(run_export("'" + unfinished.string() + "' --out '" + out.string() + "'", scratch),
-                 (unfinished / "model.pt").string() + ": not a model.pt of this run's model", out);
+  expect_refused(
+      testing::run_binary(SSCL_EXPORT_BINARY, "'" + unfinished.string() + "' --out '" + out.string() + "'", scratch),
+      (unfinished / "model.pt").string() + ": not a model.pt of this run's model", out);
 }
 
 }  // namespace

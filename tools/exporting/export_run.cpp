@@ -13,8 +13,9 @@
 #include "core/config.h"
 #include "core/environment.h"
 #include "core/error.h"
-#include "core/run_builder.h"
+#include "core/scenario.h"
 #include "tasks/split_semi_tasks.h"
+#include "tools/exporting/rebuilt_run.h"
 #include "tools/exporting/torchscript_export.h"
 
 namespace sscl {
@@ -106,12 +107,10 @@ nlohmann::json export_run(const ExportOptions& options) {
                   ": no such file (the run has not finished, or ran with train.save_model = false)");
   check<ConfigError>(options.check_images > 0, "export: the number of check images must be positive");
 
-  const Config config = Config::load(config_file);
-  const std::string run_name = config.get_or<std::string>("name", options.run_dir.filename().string());
-  // The run as it was built (data, model, method), without its run directory.
-  auto run = RunBuilder(config)
-                 .set_checkpoint_writer([](const std::string&, const CheckpointPosition&) { return std::string(); })
-                 .finish();
+  const auto rebuilt = rebuild_run(config_file, options.run_dir.filename().string());
+  const Config& config = rebuilt->config;
+  const std::string& run_name = rebuilt->name;
+  const auto& run = rebuilt->run;
   const std::string label = run->method_label;
   if (!run->method->traits().single_network)
     throw ConfigError(config_file.string() + ": method.name = \"" + run->method->name() +
@@ -174,6 +173,7 @@ nlohmann::json export_run(const ExportOptions& options) {
   info["num_classes"] = run->model->num_classes();
   info["tasks"] = task_classes;
   info["multi_head"] = multi_head;
+  info["scenario"] = to_string(run->scenario);  // what the run was trained and evaluated for
   const std::string note = prediction_note(label);
   if (!note.empty()) info["prediction_note"] = note;
   info["files"] = nlohmann::json::array();

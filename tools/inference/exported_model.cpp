@@ -1,0 +1,53 @@
+#include "tools/inference/exported_model.h"
+
+#include <ATen/ATen.h>
+#include <torch/csrc/jit/serialization/import.h>
+
+#include <fstream>
+
+#include "core/error.h"
+#include "tools/exporting/torchscript_export.h"
+
+namespace sscl {
+namespace fs = std::filesystem;
+
+ExportedModel load_exported_model(const fs::path& path) {
+  std::error_code ec;
+  ExportedModel model;
+  model.file = fs::is_directory(path, ec) ? path / "model_fp32.pt" : path;
+  if (!fs::is_regular_file(model.file, ec)) throw IoError(model.file.string() + ": no such model file");
+  const fs::path json_file = model.file.parent_path() / "export.json";
+  std::ifstream in(json_file);
+  if (!in) throw IoError(json_file.string() + ": no such file (a model written by tools/export has one beside it)");
+  try {
+    model.info = nlohmann::json::parse(in);
+    const std::string name = model.file.filename().string();
+    for (const auto& entry : model.info.at("files"))
+      if (entry.at("file").get<std::string>() == name) model.entry = entry;
+    if (model.entry.is_null()) throw IoError(json_file.string() + ": lists no file '" + name + "'");
+    model.num_classes = model.info.at("num_classes").get<int64_t>();
+    model.tasks = model.info.at("tasks").get<std::vector<std::vector<int64_t>>>();
+    model.task_id_input = model.info.at("multi_head").get<bool>();
+    model.task_il = model.task_id_input || model.info.value("scenario", "") == "task-il";
+    model.input_shape = model.info.at("input").at("shape").get<std::vector<int64_t>>();
+  } catch (const nlohmann::json::exception& e) {
+    throw IoError(json_file.string() + ": not an export.json of sscl (" + e.what() + ")");
+  }
+  if (model.entry.value("format", "") != "torchscript")
+    throw IoError(model.file.string() + ": format '" + model.entry.value("format", "") +
+                  "' is not one tools/infer runs (torchscript)");
+  try {
+    model.module = torch::jit::load(model.file.string(), at::kCPU);
+  } catch (const c10::Error& e) {
+    throw IoError(model.file.string() + ": not a TorchScript model, or truncated (" + e.what_without_backtrace() + ")");
+  }
+  model.module.eval();
+  model.bytes = static_cast<int64_t>(fs::file_size(model.file));
+  return model;
+}
+
+at::Tensor predict_logits(ExportedModel& model, const at::Tensor& images, const at::Tensor& task_ids) {
+  return model.task_id_input ? run_traced(model.module, images, task_ids) : run_traced(model.module, images);
+}
+
+}  // namespace sscl
