@@ -11,6 +11,7 @@
 #include <string>
 
 #include "tests/tools/run_binary.h"
+#include "tools/exporting/int8_export.h"
 #include "tools/exporting/torchscript_export.h"
 
 namespace sscl {
@@ -90,6 +91,69 @@ TEST(ExportEndToEnd, TrainedRunExportsATorchScriptModelThatCppAndPythonLoad) {
       ASSERT_TRUE(rows[r][c].is_number()) << r << "," << c;
       EXPECT_NEAR(rows[r][c].get<double>(), cpp, 1e-6) << r << "," << c;
     }
+}
+
+// The int8 file: every layer quantized, about a quarter of the fp32 bytes, the
+// fp32 predictions within each task, and Python's torch.jit.load (with the
+// engine export.json names) gives the C++ logits.
+TEST(ExportEndToEnd, Int8ModelAgreesWithFp32AndLoadsInPython) {
+  TempDir scratch;
+  const fs::path out = scratch / "export";
+  const auto p = testing::run_binary(
+      SSCL_EXPORT_BINARY, "'" + trained_run().string() + "' --out '" + out.string() + "' --int8 --calib-images 100",
+      scratch);
+  ASSERT_EQ(p.exit_code, 0) << p.err;
+  EXPECT_NE(p.out.find("model_int8.pt"), std::string::npos) << p.out;
+  const auto info = nlohmann::json::parse(testing::read_file(out / "export.json"));
+  ASSERT_EQ(info["files"].size(), 2u);
+  const auto& q = info["files"][1];
+  EXPECT_EQ(q["file"], "model_int8.pt");
+  EXPECT_EQ(q["precision"], "int8");
+  EXPECT_EQ(q["bytes"].get<uintmax_t>(), fs::file_size(out / "model_int8.pt"));
+  EXPECT_LE(q["bytes_to_fp32"].get<double>(), 0.3);
+  EXPECT_EQ(q["calibration_images"].get<int64_t>(), 100);
+  EXPECT_EQ(q["quantized_layers"].get<int64_t>(), 8);  // two convolutions, the hidden layer, five task heads
+  EXPECT_EQ(q["float_layers"].get<int64_t>(), 0);
+  const auto& check = q["check"];
+  EXPECT_TRUE(check["top1_agreement_percent"]["class_il"].is_null());  // multi-head: no class-IL prediction
+  EXPECT_GE(check["top1_agreement_percent"]["task_il"].get<double>(), 90.0);
+  EXPECT_NEAR(check["accuracy_percent"]["task_il"]["int8"].get<double>(),
+              check["accuracy_percent"]["task_il"]["fp32"].get<double>(), 5.0);
+  const std::string engine = q["engine"];
+
+  use_quantized_engine(engine);  // as tools/infer does before loading an int8 file
+  auto module = torch::jit::load((out / "model_int8.pt").string());
+  const auto logits = run_traced(module, fixed_images(), torch::tensor({0, 1, 4, 2}, torch::kLong));
+  std::ofstream(scratch / "logits.py") << "import torch\ntorch.backends.quantized.engine = '" << engine << "'\n"
+                                       << kPythonLogits;
+  const auto py = run_shell(
+      "/usr/bin/python3 '" + (scratch / "logits.py").string() + "' '" + (out / "model_int8.pt").string() + "'",
+      scratch);
+  ASSERT_EQ(py.exit_code, 0) << py.err;
+  const auto rows = nlohmann::json::parse(py.out);
+  ASSERT_EQ(rows.size(), 4u);
+  for (int64_t r = 0; r < 4; ++r)
+    for (int64_t c = 0; c < 10; ++c) {
+      const float cpp = logits[r][c].item<float>();
+      if (std::isinf(cpp)) {
+        EXPECT_TRUE(rows[r][c].is_null()) << r << "," << c;
+      } else {
+        ASSERT_TRUE(rows[r][c].is_number()) << r << "," << c;
+        EXPECT_NEAR(rows[r][c].get<double>(), cpp, 1e-6) << r << "," << c;
+      }
+    }
+}
+
+TEST(ExportEndToEnd, Int8OptionsAreCheckedBeforeAnythingIsWritten) {
+  TempDir scratch;
+  const fs::path out = scratch / "export";
+  const std::string run = "'" + trained_run().string() + "' --out '" + out.string() + "'";
+  expect_refused(testing::run_binary(SSCL_EXPORT_BINARY, run + " --int8 --engine fbgemm", scratch),
+                 "--engine fbgemm: not a quantized engine of this LibTorch", out);
+  expect_refused(testing::run_binary(SSCL_EXPORT_BINARY, run + " --engine qnnpack", scratch),
+                 "--calib-images and --engine go with --int8", out);
+  expect_refused(testing::run_binary(SSCL_EXPORT_BINARY, run + " --int8 --calib-images 0", scratch), "--calib-images",
+                 out);
 }
 
 TEST(ExportEndToEnd, BadRunDirectoriesAreRefusedNamingTheFileAndNothingIsWritten) {

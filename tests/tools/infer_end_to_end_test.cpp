@@ -28,8 +28,10 @@ constexpr int64_t kTestImages = 500;
 
 // A trained and exported Fashion-MNIST-5 run of the small CNN (single head,
 // class-IL, so that edge-cloud routing predicts among every class) on the tiny
-// data in `data`: `iterations` a task. Returns the export directory.
-fs::path trained_export(const TempDir& dir, const fs::path& data, const std::string& name, int iterations) {
+// data in `data`: `iterations` a task, exported with `export_options`.
+// Returns the export directory.
+fs::path trained_export(const TempDir& dir, const fs::path& data, const std::string& name, int iterations,
+                        const std::string& export_options = "") {
   const fs::path run = dir / name;
   auto p = testing::run_train(testing::config_path("configs/sft/sft_small_cnn_fmnist5.toml") + " --work-dir " +
                                   quoted_path(run) + " --cfg-options data.root=" + quoted_path(data) +
@@ -37,9 +39,9 @@ fs::path trained_export(const TempDir& dir, const fs::path& data, const std::str
                                   " checkpoint.enabled=false",
                               dir);
   EXPECT_EQ(p.exit_code, 0) << p.err;
-  p = run_shell(
-      std::string(SSCL_EXPORT_BINARY) + " " + quoted_path(run) + " --out " + quoted_path(dir / (name + "_export")),
-      dir);
+  p = run_shell(std::string(SSCL_EXPORT_BINARY) + " " + quoted_path(run) + " --out " +
+                    quoted_path(dir / (name + "_export")) + export_options,
+                dir);
   EXPECT_EQ(p.exit_code, 0) << p.err;
   return dir / (name + "_export");
 }
@@ -54,7 +56,7 @@ const Exports& exports() {
     auto* e = new Exports;
     testing::write_tiny_fashion_mnist(e->dir / "data", 20, kTestImages / 10);
     e->edge = trained_export(e->dir, e->dir / "data", "edge", 10);
-    e->cloud = trained_export(e->dir, e->dir / "data", "cloud", 40);
+    e->cloud = trained_export(e->dir, e->dir / "data", "cloud", 40, " --int8 --calib-images 100");
     return e;
   }();
   return *made;
@@ -99,6 +101,24 @@ TEST(InferEndToEnd, AccuracyIsTheRunsOwnAndTheFiguresAreThere) {
   EXPECT_EQ(r["runtime"]["threads"].get<int>(), 1);
   EXPECT_EQ(r["model"]["bytes"].get<uintmax_t>(), fs::file_size(exports().edge / "model_fp32.pt"));
   EXPECT_GT(r["peak_rss_mib"].get<double>(), 0);
+}
+
+// The int8 file (of the longer run: the short one is near chance, where int8's
+// rounding flips near-ties) runs on the engine it was quantized for, and its
+// accuracies are the fp32 file's within a few images.
+TEST(InferEndToEnd, Int8ModelRunsOnItsEngineNearTheFp32Accuracy) {
+  TempDir scratch;
+  const auto fp32 = infer_json(quoted_path(exports().cloud), scratch, "fp32");
+  const auto int8 = infer_json(quoted_path(exports().cloud / "model_int8.pt"), scratch, "int8");
+  EXPECT_EQ(int8["model"]["precision"], "int8");
+  EXPECT_EQ(int8["model"]["bytes"].get<uintmax_t>(), fs::file_size(exports().cloud / "model_int8.pt"));
+  const auto info = nlohmann::json::parse(testing::read_file(exports().cloud / "export.json"));
+  EXPECT_NE(int8["runtime"]["engine"].get<std::string>().find("quantized engine " +
+                                                              info["files"][1]["engine"].get<std::string>()),
+            std::string::npos);
+  for (const std::string scenario : {"task_il", "class_il"})
+    EXPECT_NEAR(int8["accuracy"][scenario]["mean"].get<double>(), fp32["accuracy"][scenario]["mean"].get<double>(), 3.0)
+        << scenario << " fp32 " << fp32["accuracy"][scenario]["mean"] << " int8 " << int8["accuracy"][scenario]["mean"];
 }
 
 TEST(InferEndToEnd, EdgeCloudRoutesAndTheSweepEndsAtEdgeAndCloudAlone) {

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <limits>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -15,6 +16,7 @@
 #include "core/error.h"
 #include "core/scenario.h"
 #include "tasks/split_semi_tasks.h"
+#include "tools/exporting/int8_export.h"
 #include "tools/exporting/rebuilt_run.h"
 #include "tools/exporting/torchscript_export.h"
 
@@ -45,25 +47,47 @@ std::string prediction_note(const std::string& method_label) {
 }
 
 // Test images of every task, at most `limit` in all, spread over the tasks,
-// with each image's task id.
+// with each image's task id and label.
 struct CheckSet {
   at::Tensor images;
   at::Tensor task_ids;  // int64 [N]
+  at::Tensor labels;    // int64 [N]; undefined for calibration images
 };
 
 CheckSet check_set(const TaskData& data, int64_t limit) {
-  std::vector<at::Tensor> images, ids;
+  std::vector<at::Tensor> images, ids, labels;
   const int64_t per_task = std::max<int64_t>(1, limit / data.num_tasks());
   for (int t = 0; t < data.num_tasks() && limit > 0; ++t) {
     if (data.num_eval_batches(t, per_task) == 0) continue;
-    auto batch = data.eval_batch(t, 0, per_task).images;
-    batch = batch.narrow(0, 0, std::min(limit, batch.size(0))).to(at::kCPU);
-    limit -= batch.size(0);
-    ids.push_back(at::full({batch.size(0)}, t, at::kLong));
-    images.push_back(batch);
+    const auto batch = data.eval_batch(t, 0, per_task);
+    const int64_t n = std::min(limit, batch.images.size(0));
+    limit -= n;
+    ids.push_back(at::full({n}, t, at::kLong));
+    images.push_back(batch.images.narrow(0, 0, n).to(at::kCPU));
+    labels.push_back(batch.labels.narrow(0, 0, n).to(at::kCPU, at::kLong));
   }
   check<Error>(!images.empty(), "export: the run's data has no test images to check the export on");
-  return {at::cat(images), at::cat(ids)};
+  return {at::cat(images), at::cat(ids), at::cat(labels)};
+}
+
+// Training images of every task for int8 calibration, at most `limit` in all,
+// evenly spaced over each task's labeled and unlabeled images, unaugmented and
+// normalised as in training; with each image's task id.
+CheckSet calibration_set(const TaskData& data, int64_t limit) {
+  std::vector<at::Tensor> images, ids;
+  const int64_t per_task = std::max<int64_t>(1, limit / data.num_tasks());
+  for (int t = 0; t < data.num_tasks() && limit > 0; ++t) {
+    const auto unlabeled = data.unlabeled_ids(t);
+    const auto pool = at::cat({data.labeled_set(t).ids.to(at::kCPU, at::kLong), at::tensor(unlabeled, at::kLong)});
+    const int64_t n = std::min({per_task, limit, pool.size(0)});
+    if (n == 0) continue;
+    limit -= n;
+    const auto picked = pool.index_select(0, (at::arange(n, at::kLong) * pool.size(0)).div(n, "floor"));
+    images.push_back(data.views(data.raw_images(picked), View::kPlain, /*seed=*/0));
+    ids.push_back(at::full({n}, t, at::kLong));
+  }
+  check<Error>(!images.empty(), "export --int8: the run's data has no training images to calibrate on");
+  return {at::cat(images), at::cat(ids), {}};
 }
 
 // Largest |traced - eager| over the check set, run through the traced model in
@@ -96,6 +120,51 @@ TraceCheck trace_difference(torch::jit::Module& module, Classifier& model, const
   return result;
 }
 
+// The int8 model against the fp32 trace on the check set: how often their
+// predictions agree and each one's accuracy, class-IL (argmax over every class;
+// none for a multi-head file, which predicts within the row's task) and task-IL
+// (argmax within the row's task, `task_mask` [tasks, classes]), and the logit
+// differences.
+nlohmann::json compare_int8(torch::jit::Module& fp32, torch::jit::Module& int8, const CheckSet& set,
+                            const at::Tensor& task_mask, bool task_id_input) {
+  torch::NoGradGuard no_grad;
+  std::vector<at::Tensor> fp32_logits, int8_logits;
+  for (int64_t start = 0; start < set.images.size(0); start += 64) {
+    const int64_t n = std::min<int64_t>(64, set.images.size(0) - start);
+    const auto x = set.images.narrow(0, start, n);
+    const auto ids = task_id_input ? set.task_ids.narrow(0, start, n) : at::Tensor();
+    fp32_logits.push_back(run_traced(fp32, x, ids));
+    int8_logits.push_back(run_traced(int8, x, ids));
+  }
+  const auto a = at::cat(fp32_logits), b = at::cat(int8_logits);
+  const auto outside = task_mask.index_select(0, set.task_ids).logical_not();
+  const auto within = [&](const at::Tensor& logits) {
+    return logits.masked_fill(outside, -std::numeric_limits<float>::infinity()).argmax(1);
+  };
+  const auto percent = [](const at::Tensor& hits) { return 100.0 * hits.to(at::kDouble).mean().item<double>(); };
+  const nlohmann::json class_il_agreement =
+      task_id_input ? nlohmann::json() : nlohmann::json(percent(a.argmax(1) == b.argmax(1)));
+  const nlohmann::json class_il_accuracy = task_id_input ? nlohmann::json()
+                                                         : nlohmann::json{{"fp32", percent(a.argmax(1) == set.labels)},
+                                                                          {"int8", percent(b.argmax(1) == set.labels)}};
+  const auto finite = at::isfinite(a);
+  const auto difference = (a - b).masked_fill(finite.logical_not(), 0).abs();
+  return {{"images", set.images.size(0)},
+          {"top1_agreement_percent", {{"class_il", class_il_agreement}, {"task_il", percent(within(a) == within(b))}}},
+          {"accuracy_percent",
+           {{"class_il", class_il_accuracy},
+            {"task_il", {{"fp32", percent(within(a) == set.labels)}, {"int8", percent(within(b) == set.labels)}}}}},
+          {"max_abs_logit_difference", difference.max().item<double>()},
+          {"mean_abs_logit_difference", (difference.sum() / finite.sum()).item<double>()},
+          {"max_abs_logit_fp32", a.masked_fill(finite.logical_not(), 0).abs().max().item<double>()}};
+}
+
+std::string default_engine() {
+  const auto engines = int8_engines();
+  if (engines.empty()) throw ConfigError("--int8: this LibTorch has no quantized engine (onednn or qnnpack)");
+  return engines.front();
+}
+
 }  // namespace
 
 nlohmann::json export_run(const ExportOptions& options) {
@@ -106,6 +175,9 @@ nlohmann::json export_run(const ExportOptions& options) {
     throw IoError(weights_file.string() +
                   ": no such file (the run has not finished, or ran with train.save_model = false)");
   check<ConfigError>(options.check_images > 0, "export: the number of check images must be positive");
+  check<ConfigError>(!options.int8 || options.calib_images > 0, "--calib-images must be positive");
+  const std::string engine = !options.int8 ? "" : options.engine.empty() ? default_engine() : options.engine;
+  if (options.int8) use_quantized_engine(engine);  // refuses an engine this LibTorch lacks, before any work
 
   const auto rebuilt = rebuild_run(config_file, options.run_dir.filename().string());
   const Config& config = rebuilt->config;
@@ -132,12 +204,10 @@ nlohmann::json export_run(const ExportOptions& options) {
 
   // The check: the run's own test images, each with its task id.
   const CheckSet set = check_set(data, options.check_images);
-  at::Tensor task_mask;
-  if (multi_head) {
-    task_mask = at::zeros({data.num_tasks(), run->model->num_classes()}, at::kBool);
-    for (int t = 0; t < data.num_tasks(); ++t)
-      for (int64_t c : task_classes[t]) task_mask[t][c] = true;
-  }
+  auto task_classes_mask = at::zeros({data.num_tasks(), run->model->num_classes()}, at::kBool);
+  for (int t = 0; t < data.num_tasks(); ++t)
+    for (int64_t c : task_classes[t]) task_classes_mask[t][c] = true;
+  const at::Tensor task_mask = multi_head ? task_classes_mask : at::Tensor();
   const int64_t single = std::min<int64_t>(16, set.images.size(0));
   const CheckSet first{set.images.narrow(0, 0, single), set.task_ids.narrow(0, 0, single)};
   const TraceCheck at_batch_1 = trace_difference(traced.module, run->model, first, task_mask, 1);
@@ -152,6 +222,42 @@ nlohmann::json export_run(const ExportOptions& options) {
   std::ostringstream bytes;
   traced.module.save(bytes);
   const std::string model_bytes = bytes.str();
+
+  std::string int8_bytes;
+  nlohmann::json int8_entry;
+  if (options.int8) {
+    const CheckSet calibration = calibration_set(data, options.calib_images);
+    QuantizedModel q =
+        quantize_int8(traced.module, calibration.images, multi_head ? calibration.task_ids : at::Tensor(), engine);
+    std::ostringstream out;
+    q.module.save(out);
+    int8_bytes = out.str();
+    int8_entry = {
+        {"file", "model_int8.pt"},
+        {"format", "torchscript"},
+        {"precision", "int8"},
+        {"bytes", int8_bytes.size()},
+        {"bytes_to_fp32", static_cast<double>(int8_bytes.size()) / static_cast<double>(model_bytes.size())},
+        {"engine", engine},
+        {"method",
+         "post-training static quantization (LibTorch graph mode: observers, calibration, "
+         "quantize/dequantize, finalize)"},
+        {"weights", q.weight_qscheme + " qint8, min/max"},
+        {"activations", q.activation_qscheme + " quint8 0.." + std::to_string(q.activation_quant_max) + ", min/max"},
+        {"calibration_images", calibration.images.size(0)},
+        {"calibration",
+         "the run's training images (labeled and unlabeled, evenly spaced per task), "
+         "unaugmented, normalised as in training"},
+        {"quantized_layers", q.quantized_layers},
+        {"float_layers", q.float_layers},
+        {"quantized_batch_norms", q.quantized_batch_norms},
+        {"float_batch_norms", q.float_batch_norms},
+        {"check", compare_int8(traced.module, q.module, set, task_classes_mask, multi_head)}};
+    if (q.quantized_batch_norms > 0)
+      int8_entry["note"] =
+          "BatchNorms that follow no convolution (pre-activation) cannot fold; they run as "
+          "quantized batch norm";
+  }
 
   nlohmann::json info;
   info["sscl_version"] = sscl_version();
@@ -193,9 +299,15 @@ nlohmann::json export_run(const ExportOptions& options) {
                              {"max_abs_logit", scale},
                              {"max_relative_difference", worst / scale},
                              {"tolerance", "1e-5 x max(1, max_abs_logit)"}}}});
+  if (options.int8) {
+    int8_entry["inputs"] = info["files"][0]["inputs"];
+    int8_entry["output"] = info["files"][0]["output"];
+    info["files"].push_back(int8_entry);
+  }
 
   fs::create_directories(options.out_dir);
   write_file_atomic(options.out_dir / "model_fp32.pt", model_bytes);
+  if (options.int8) write_file_atomic(options.out_dir / "model_int8.pt", int8_bytes);
   write_file_atomic(options.out_dir / "export.json", info.dump(2) + "\n");
   return info;
 }

@@ -1,10 +1,13 @@
 // tools/export: a finished run directory (config.toml + model.pt) to files a
 // deployment reads. Today: TorchScript fp32 (model_fp32.pt, BatchNorm folded;
-// tools/exporting/torchscript_export.h) and export.json beside it.
+// tools/exporting/torchscript_export.h), with --int8 a statically quantized
+// TorchScript model (model_int8.pt; tools/exporting/int8_export.h), and
+// export.json beside them.
 #pragma once
 
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <string>
 
 namespace sscl {
 
@@ -12,12 +15,17 @@ struct ExportOptions {
   std::filesystem::path run_dir;
   std::filesystem::path out_dir;
   int64_t check_images = 256;  // test images the traced and eager logits are compared on
+  bool int8 = false;           // also model_int8.pt
+  int64_t calib_images = 512;  // training images the int8 activation ranges are calibrated on
+  std::string engine;          // quantized engine; empty: onednn where this LibTorch has it, else qnnpack
 };
 
 // Rebuilds the run's model from its config, loads model.pt, traces it, checks
 // the traced logits against the eager model's on the run's test images (at
 // batch 1 and at a batch of 64: refused above 1e-5 x max(1, largest
-// |logit|)), then writes the files, each atomically, export.json last.
+// |logit|)); with `int8` quantizes the trace, calibrated on the run's training
+// images, and measures its agreement with fp32 on the same test images. Then
+// writes the files, each atomically, export.json last.
 // Returns export.json's content. Throws IoError / ConfigError / Error naming
 // the file or key; nothing is written to `out_dir` before every check passed.
 nlohmann::json export_run(const ExportOptions& options);

@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "core/error.h"
+#include "tools/exporting/int8_export.h"
 #include "tools/exporting/torchscript_export.h"
 
 namespace sscl {
@@ -36,6 +37,13 @@ ExportedModel load_exported_model(const fs::path& path) {
   if (model.entry.value("format", "") != "torchscript")
     throw IoError(model.file.string() + ": format '" + model.entry.value("format", "") +
                   "' is not one tools/infer runs (torchscript)");
+  if (model.entry.contains("engine")) {  // int8: its packed weights are built for the engine it was quantized for
+    try {
+      use_quantized_engine(model.entry.at("engine").get<std::string>());
+    } catch (const ConfigError& e) {
+      throw IoError(model.file.string() + ": quantized for an engine this LibTorch lacks (" + e.what() + ")");
+    }
+  }
   try {
     model.module = torch::jit::load(model.file.string(), at::kCPU);
   } catch (const c10::Error& e) {

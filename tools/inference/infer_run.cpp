@@ -296,13 +296,16 @@ nlohmann::json infer(const InferOptions& options) {
 
   nlohmann::json result;
   result["model"] = model_json(edge);
-  result["runtime"] = {{"engine", "LibTorch TorchScript interpreter, CPU"},
-                       {"libtorch", libtorch_version()},
-                       {"threads", threads},
-                       {"blas", loaded_blas_libraries()},
-                       {"blas_threads", blas_threads},
-                       {"cpu", cpu_model()},
-                       {"sscl_commit", git_commit()}};
+  result["runtime"] = {
+      {"engine", edge.entry.contains("engine") ? "LibTorch TorchScript interpreter, CPU, quantized engine " +
+                                                     edge.entry["engine"].get<std::string>()
+                                               : std::string("LibTorch TorchScript interpreter, CPU")},
+      {"libtorch", libtorch_version()},
+      {"threads", threads},
+      {"blas", loaded_blas_libraries()},
+      {"blas_threads", blas_threads},
+      {"cpu", cpu_model()},
+      {"sscl_commit", git_commit()}};
   const auto masks = task_masks(edge.tasks, edge.num_classes);
   result["data"] = {{"config", fs::absolute(config_file).lexically_normal().string()},
                     {"test_images", out.labels.size(0)},
