@@ -49,6 +49,18 @@ struct BackboneCase {
   bool all_folded;  // every BatchNorm follows a conv or linear layer
 };
 
+// One of each backbone family, small.
+const std::vector<BackboneCase> kBackbones = {
+    {"small_cnn", "width = 4\nhidden = 8", {1, 28, 28}, true},
+    {"mlp", "hidden = 8", {1, 28, 28}, true},
+    {"mobilenet_v2", "width_mult = 0.25", {3, 32, 32}, true},
+    {"resnet18", "base_width = 8", {3, 32, 32}, true},
+    {"reduced_resnet18", "", {3, 32, 32}, true},
+    {"wrn28_2", "depth = 10\nwiden_factor = 1", {3, 32, 32}, false},
+};
+
+std::string backbone_name(const ::testing::TestParamInfo<BackboneCase>& info) { return info.param.backbone; }
+
 class TraceEveryBackbone : public ::testing::TestWithParam<BackboneCase> {};
 
 TEST_P(TraceEveryBackbone, MatchesTheEagerModelAtAnotherBatchSizeWithBatchNormFolded) {
@@ -75,14 +87,7 @@ TEST_P(TraceEveryBackbone, MatchesTheEagerModelAtAnotherBatchSizeWithBatchNormFo
   EXPECT_TRUE(run_traced(loaded, images).equal(logits)) << c.backbone;
 }
 
-INSTANTIATE_TEST_SUITE_P(Backbones, TraceEveryBackbone,
-                         ::testing::Values(BackboneCase{"small_cnn", "width = 4\nhidden = 8", {1, 28, 28}, true},
-                                           BackboneCase{"mlp", "hidden = 8", {1, 28, 28}, true},
-                                           BackboneCase{"mobilenet_v2", "width_mult = 0.25", {3, 32, 32}, true},
-                                           BackboneCase{"resnet18", "base_width = 8", {3, 32, 32}, true},
-                                           BackboneCase{"reduced_resnet18", "", {3, 32, 32}, true},
-                                           BackboneCase{"wrn28_2", "depth = 10\nwiden_factor = 1", {3, 32, 32}, false}),
-                         [](const auto& info) { return info.param.backbone; });
+INSTANTIATE_TEST_SUITE_P(Backbones, TraceEveryBackbone, ::testing::ValuesIn(kBackbones), backbone_name);
 
 TEST(TraceMultiHead, TakesTheTaskIdAndKeepsOnlyThatTasksHead) {
   const InputShape shape{1, 28, 28};
@@ -142,14 +147,7 @@ TEST_P(QuantizeEveryBackbone, RunsInInt8NearTheFloatLogits) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Backbones, QuantizeEveryBackbone,
-                         ::testing::Values(BackboneCase{"small_cnn", "width = 4\nhidden = 8", {1, 28, 28}, true},
-                                           BackboneCase{"mlp", "hidden = 8", {1, 28, 28}, true},
-                                           BackboneCase{"mobilenet_v2", "width_mult = 0.25", {3, 32, 32}, true},
-                                           BackboneCase{"resnet18", "base_width = 8", {3, 32, 32}, true},
-                                           BackboneCase{"reduced_resnet18", "", {3, 32, 32}, true},
-                                           BackboneCase{"wrn28_2", "depth = 10\nwiden_factor = 1", {3, 32, 32}, false}),
-                         [](const auto& info) { return info.param.backbone; });
+INSTANTIATE_TEST_SUITE_P(Backbones, QuantizeEveryBackbone, ::testing::ValuesIn(kBackbones), backbone_name);
 
 TEST(QuantizeInt8, MultiHeadKeepsMinusInfinityOutsideTheTask) {
   const InputShape shape{1, 28, 28};
