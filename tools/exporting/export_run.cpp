@@ -209,7 +209,8 @@ nlohmann::json export_run(const ExportOptions& options) {
     for (int64_t c : task_classes[t]) task_classes_mask[t][c] = true;
   const at::Tensor task_mask = multi_head ? task_classes_mask : at::Tensor();
   const int64_t single = std::min<int64_t>(16, set.images.size(0));
-  const CheckSet first{set.images.narrow(0, 0, single), set.task_ids.narrow(0, 0, single)};
+  const CheckSet first{set.images.narrow(0, 0, single), set.task_ids.narrow(0, 0, single),
+                       set.labels.narrow(0, 0, single)};
   const TraceCheck at_batch_1 = trace_difference(traced.module, run->model, first, task_mask, 1);
   const TraceCheck at_batch_64 = trace_difference(traced.module, run->model, set, task_mask, 64);
   const double worst = std::max(at_batch_1.max_abs_difference, at_batch_64.max_abs_difference);
