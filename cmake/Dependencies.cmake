@@ -11,21 +11,32 @@ find_package(Threads REQUIRED)
 
 # Debian splits OpenCV per module and only the umbrella libopencv-dev (60 packages,
 # VTK and MPI among them) ships OpenCVConfig.cmake. Use it when present, otherwise
-# find the modules we use directly.
-find_package(OpenCV QUIET COMPONENTS core imgproc imgcodecs)
-if(OpenCV_FOUND)
-  add_library(sscl_opencv INTERFACE)
-  target_include_directories(sscl_opencv SYSTEM INTERFACE ${OpenCV_INCLUDE_DIRS})
-  target_link_libraries(sscl_opencv INTERFACE ${OpenCV_LIBS})
-else()
-  find_path(SSCL_OPENCV_INCLUDE opencv2/core.hpp PATH_SUFFIXES opencv4 REQUIRED)
-  add_library(sscl_opencv INTERFACE)
-  target_include_directories(sscl_opencv SYSTEM INTERFACE ${SSCL_OPENCV_INCLUDE})
-  foreach(module core imgproc imgcodecs)
-    find_library(SSCL_OPENCV_${module} opencv_${module} REQUIRED)
-    target_link_libraries(sscl_opencv INTERFACE ${SSCL_OPENCV_${module}})
-  endforeach()
-endif()
+# find the modules we use directly. sscl_opencv: the image modules every layer
+# uses; sscl_opencv_dnn: the DNN module, which runs ONNX models (tools/infer).
+find_package(OpenCV QUIET COMPONENTS core imgproc imgcodecs dnn)
+function(sscl_opencv_target target)
+  add_library(${target} INTERFACE)
+  if(OpenCV_FOUND)
+    target_include_directories(${target} SYSTEM INTERFACE ${OpenCV_INCLUDE_DIRS})
+    foreach(module ${ARGN})
+      target_link_libraries(${target} INTERFACE opencv_${module})
+    endforeach()
+  else()
+    find_path(SSCL_OPENCV_INCLUDE opencv2/core.hpp PATH_SUFFIXES opencv4 REQUIRED)
+    target_include_directories(${target} SYSTEM INTERFACE ${SSCL_OPENCV_INCLUDE})
+    foreach(module ${ARGN})
+      find_library(SSCL_OPENCV_${module} opencv_${module} REQUIRED)
+      target_link_libraries(${target} INTERFACE ${SSCL_OPENCV_${module}})
+    endforeach()
+  endif()
+endfunction()
+sscl_opencv_target(sscl_opencv core imgproc imgcodecs)
+sscl_opencv_target(sscl_opencv_dnn dnn core)
+
+# ONNX's protocol buffers, checker and shape inference (libonnx-dev), for
+# tools/export --onnx. Its targets name protobuf::libprotobuf.
+find_package(Protobuf REQUIRED)
+find_package(ONNX REQUIRED)
 
 # Torch's imported target carries -D_GLIBCXX_USE_CXX11_ABI; keep its flags.
 add_library(sscl_torch INTERFACE)

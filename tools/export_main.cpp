@@ -1,8 +1,8 @@
 // sscl_export: the binary behind tools/export. A finished run directory to a
-// TorchScript model (BatchNorm folded), with --int8 a quantized one too, and
-// export.json; see tools/exporting/export_run.h and docs/export.md.
+// TorchScript model (BatchNorm folded), with --int8 a quantized one too, with
+// --onnx ONNX, and export.json; see tools/exporting/export_run.h and docs/export.md.
 //
-//   tools/export RUN_DIR --out DIR [--int8 [--calib-images N] [--engine onednn|qnnpack]]
+//   tools/export RUN_DIR --out DIR [--int8 [--calib-images N] [--engine onednn|qnnpack]] [--onnx [--opset N]]
 #include <CLI/CLI.hpp>
 #include <iostream>
 
@@ -12,7 +12,7 @@
 #include "tools/tool_main.h"
 
 int main(int argc, char** argv) {
-  CLI::App app{"Export a finished sscl run's model for inference (TorchScript, BatchNorm folded; int8)."};
+  CLI::App app{"Export a finished sscl run's model for inference (TorchScript, BatchNorm folded; int8; ONNX)."};
   sscl::ExportOptions options;
   std::string run_dir, out_dir;
   app.add_option("run_dir", run_dir, "a finished run directory (config.toml and model.pt)")->required();
@@ -22,10 +22,13 @@ int main(int argc, char** argv) {
   app.add_flag("--int8", options.int8, "also model_int8.pt: post-training static quantization");
   app.add_option("--calib-images", options.calib_images, "training images the int8 model is calibrated on (512)");
   app.add_option("--engine", options.engine, "quantized engine: onednn (x86, the default) or qnnpack (ARM)");
+  app.add_flag("--onnx", options.onnx, "also model.onnx (multi-head: model_task<t>.onnx), checked with OpenCV's DNN");
+  app.add_option("--opset", options.opset, "ONNX opset, 13 (the default) to 17");
   CLI11_PARSE(app, argc, argv);
   return sscl::run_tool_main([&] {
     if (!options.int8 && (app.count("--calib-images") > 0 || app.count("--engine") > 0))
       throw sscl::ConfigError("--calib-images and --engine go with --int8");
+    if (!options.onnx && app.count("--opset") > 0) throw sscl::ConfigError("--opset goes with --onnx");
     options.run_dir = run_dir;
     options.out_dir = out_dir;
     const auto info = sscl::export_run(options);
@@ -51,6 +54,14 @@ int main(int argc, char** argv) {
                 << c["top1_agreement_percent"][scenario].get<double>() << "%, accuracy "
                 << c["accuracy_percent"][scenario]["fp32"].get<double>() << "% (fp32) / "
                 << c["accuracy_percent"][scenario]["int8"].get<double>() << "% (int8)\n";
+    }
+    for (const auto& file : info["files"]) {
+      if (file["format"] != "onnx") continue;
+      std::cout << "ONNX (opset " << file["opset"].get<int64_t>() << ", " << file["nodes"].get<int64_t>()
+                << " nodes) to " << out_dir << "/" << file["file"].get<std::string>() << ": "
+                << file["bytes"].get<int64_t>() << " bytes; run by " << file["check"]["runtime"].get<std::string>()
+                << ", max |logit difference| " << file["check"]["max_abs_logit_difference"].get<double>()
+                << " against the trace on " << file["check"]["images"].get<int64_t>() << " test images\n";
     }
     if (info.contains("prediction_note")) std::cout << "note: " << info["prediction_note"].get<std::string>() << "\n";
     return 0;

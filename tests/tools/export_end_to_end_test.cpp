@@ -1,6 +1,7 @@
 // tools/export as a user runs it: train a short multi-head run, export it, load
 // the file in C++ and in Python (Debian's python3-torch) and get the same
-// logits; the bad inputs fail with one line naming the file, writing nothing.
+// logits, and its ONNX files in OpenCV; the bad inputs fail with one line
+// naming the file or option, writing nothing.
 #include <gtest/gtest.h>
 #include <torch/csrc/jit/serialization/import.h>
 #include <torch/torch.h>
@@ -13,6 +14,7 @@
 #include "tests/tools/run_binary.h"
 #include "tools/exporting/int8_export.h"
 #include "tools/exporting/torchscript_export.h"
+#include "tools/inference/onnx_runtime.h"
 
 namespace sscl {
 namespace {
@@ -153,6 +155,48 @@ TEST(ExportEndToEnd, Int8OptionsAreCheckedBeforeAnythingIsWritten) {
   expect_refused(testing::run_binary(SSCL_EXPORT_BINARY, run + " --engine qnnpack", scratch),
                  "--calib-images and --engine go with --int8", out);
   expect_refused(testing::run_binary(SSCL_EXPORT_BINARY, run + " --int8 --calib-images 0", scratch), "--calib-images",
+                 out);
+}
+
+// --onnx on the multi-head run: one file per task, each checked at export by
+// OpenCV against the trace, and read again here it gives the trace's logits of
+// its task.
+TEST(ExportEndToEnd, OnnxFilesPerTaskRunInOpenCvAsTheTrace) {
+  TempDir scratch;
+  const fs::path out = scratch / "export";
+  const auto p = testing::run_binary(SSCL_EXPORT_BINARY,
+                                     "'" + trained_run().string() + "' --out '" + out.string() + "' --onnx", scratch);
+  ASSERT_EQ(p.exit_code, 0) << p.err;
+  EXPECT_NE(p.out.find("model_task4.onnx"), std::string::npos) << p.out;
+  const auto info = nlohmann::json::parse(testing::read_file(out / "export.json"));
+  ASSERT_EQ(info["files"].size(), 6u);  // model_fp32.pt and five tasks
+  auto module = torch::jit::load((out / "model_fp32.pt").string());
+  for (int64_t task = 0; task < 5; ++task) {
+    const auto& entry = info["files"][1 + task];
+    const std::string file = "model_task" + std::to_string(task) + ".onnx";
+    ASSERT_EQ(entry["file"], file);
+    EXPECT_EQ(entry["format"], "onnx");
+    EXPECT_EQ(entry["opset"].get<int64_t>(), 13);
+    EXPECT_EQ(entry["task"].get<int64_t>(), task);
+    EXPECT_EQ(entry["bytes"].get<uintmax_t>(), fs::file_size(out / file));
+    EXPECT_LE(entry["check"]["max_abs_logit_difference"].get<double>(), 1e-4);
+    OnnxRuntime runtime(testing::read_file(out / file), file);
+    const auto reference = run_traced(module, fixed_images(), torch::full({4}, task, torch::kLong));
+    const auto logits = runtime.logits(fixed_images());
+    ASSERT_TRUE(at::isinf(logits).equal(at::isinf(reference))) << file;
+    const auto finite = at::isfinite(reference);
+    EXPECT_EQ(finite.sum().item<int64_t>(), 4 * 2) << file;  // the task's two classes
+    EXPECT_LE((logits - reference).masked_select(finite).abs().max().item<double>(), 1e-4) << file;
+  }
+}
+
+TEST(ExportEndToEnd, OnnxOptionsAreCheckedBeforeAnythingIsWritten) {
+  TempDir scratch;
+  const fs::path out = scratch / "export";
+  const std::string run = "'" + trained_run().string() + "' --out '" + out.string() + "'";
+  expect_refused(testing::run_binary(SSCL_EXPORT_BINARY, run + " --onnx --opset 12", scratch),
+                 "--opset 12: the ONNX export writes opsets 13 to 17", out);
+  expect_refused(testing::run_binary(SSCL_EXPORT_BINARY, run + " --opset 13", scratch), "--opset goes with --onnx",
                  out);
 }
 

@@ -14,7 +14,9 @@
 #include "core/error.h"
 #include "core/nn/classifier.h"
 #include "tools/exporting/int8_export.h"
+#include "tools/exporting/onnx_export.h"
 #include "tools/exporting/torchscript_export.h"
+#include "tools/inference/onnx_runtime.h"
 
 namespace sscl {
 namespace {
@@ -181,6 +183,74 @@ TEST(QuantizeInt8, AnEngineNotInThisLibTorchIsNamed) {
     EXPECT_NE(std::string(e.what()).find("--engine fbgemm: not a quantized engine of this LibTorch"), std::string::npos)
         << e.what();
   }
+}
+
+// ONNX (tools/exporting/onnx_export.h): every backbone family's trace written
+// as ONNX passes ONNX's checker and shape inference, and OpenCV's DNN module
+// runs it within the goal of LibTorch's logits (max |difference| 1e-4),
+// at batch 1 and at another batch size.
+class OnnxEveryBackbone : public ::testing::TestWithParam<BackboneCase> {};
+
+TEST_P(OnnxEveryBackbone, RunsInOpenCvWithinTheGoalOfTheTrace) {
+  const auto& c = GetParam();
+  Classifier model = make(c.backbone, c.shape, c.options);
+  TracedModel traced = trace_classifier(model, c.shape);
+  const OnnxModel onnx = export_onnx(traced.module, {c.shape.channels, c.shape.height, c.shape.width}, 4, "test");
+  EXPECT_GT(onnx.nodes, 0);
+  EXPECT_GT(onnx.initializers, 0);
+  OnnxRuntime runtime(onnx.bytes, c.backbone + ".onnx");
+  torch::manual_seed(7);
+  for (int64_t batch : {1, 5}) {
+    const auto images = torch::randn({batch, c.shape.channels, c.shape.height, c.shape.width});
+    const auto reference = run_traced(traced.module, images);
+    const auto logits = runtime.logits(images);
+    ASSERT_EQ(logits.sizes(), reference.sizes()) << c.backbone;
+    EXPECT_LE(max_abs_difference(logits, reference), 1e-4) << c.backbone << " at batch " << batch;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Backbones, OnnxEveryBackbone, ::testing::ValuesIn(kBackbones), backbone_name);
+
+TEST(OnnxMultiHead, OneFilePerTaskGivesThatTasksHeadAndMinusInfinityElsewhere) {
+  const InputShape shape{1, 28, 28};
+  Classifier model = make("small_cnn", shape, "width = 4\nhidden = 8", {{0, 2}, {1, 3}});
+  TracedModel traced = trace_classifier(model, shape, {{0, 2}, {1, 3}});
+  EXPECT_THROW(export_onnx(traced.module, {1, 28, 28}, 4, "test"), Error);  // which task?
+  torch::manual_seed(7);
+  const auto images = torch::randn({3, 1, 28, 28});
+  for (int64_t task : {0, 1}) {
+    const OnnxModel onnx = export_onnx(traced.module, {1, 28, 28}, 4, "test", kOnnxMinOpset, task);
+    OnnxRuntime runtime(onnx.bytes, "task" + std::to_string(task) + ".onnx");
+    const auto reference = run_traced(traced.module, images, torch::full({3}, task, torch::kLong));
+    const auto logits = runtime.logits(images);
+    ASSERT_EQ(logits.sizes(), reference.sizes());
+    EXPECT_TRUE(at::isinf(logits).equal(at::isinf(reference))) << logits;
+    const auto in_task = at::isfinite(reference);
+    EXPECT_EQ(in_task.sum().item<int64_t>(), 3 * 2);
+    EXPECT_LE((logits - reference).masked_select(in_task).abs().max().item<double>(), 1e-4);
+  }
+  EXPECT_THROW(export_onnx(traced.module, {1, 28, 28}, 4, "test", kOnnxMinOpset, 2), ConfigError);
+}
+
+TEST(OnnxExport, AnOpWithoutTranslationIsNamed) {
+  torch::jit::Module module("M");
+  module.define("def forward(self, x):\n  return torch.sin(x)\n");
+  try {
+    export_onnx(module, {1, 2, 2}, 4, "test");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("aten::sin has no ONNX translation"), std::string::npos) << e.what();
+  }
+}
+
+TEST(OnnxExport, AnOpsetOutsideTheSupportedRangeIsNamed) {
+  const InputShape shape{1, 28, 28};
+  Classifier model = make("mlp", shape, "hidden = 8");
+  const TracedModel traced = trace_classifier(model, shape);
+  EXPECT_THROW(export_onnx(traced.module, {1, 28, 28}, 4, "test", 12), ConfigError);
+  EXPECT_THROW(export_onnx(traced.module, {1, 28, 28}, 4, "test", 18), ConfigError);
+  const OnnxModel latest = export_onnx(traced.module, {1, 28, 28}, 4, "test", kOnnxMaxOpset);
+  EXPECT_EQ(latest.opset, kOnnxMaxOpset);
 }
 
 }  // namespace

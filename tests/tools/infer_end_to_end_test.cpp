@@ -56,7 +56,7 @@ const Exports& exports() {
     auto* e = new Exports;
     testing::write_tiny_fashion_mnist(e->dir / "data", 20, kTestImages / 10);
     e->edge = trained_export(e->dir, e->dir / "data", "edge", 10);
-    e->cloud = trained_export(e->dir, e->dir / "data", "cloud", 40, " --int8 --calib-images 100");
+    e->cloud = trained_export(e->dir, e->dir / "data", "cloud", 40, " --int8 --calib-images 100 --onnx");
     return e;
   }();
   return *made;
@@ -119,6 +119,20 @@ TEST(InferEndToEnd, Int8ModelRunsOnItsEngineNearTheFp32Accuracy) {
   for (const std::string scenario : {"task_il", "class_il"})
     EXPECT_NEAR(int8["accuracy"][scenario]["mean"].get<double>(), fp32["accuracy"][scenario]["mean"].get<double>(), 3.0)
         << scenario << " fp32 " << fp32["accuracy"][scenario]["mean"] << " int8 " << int8["accuracy"][scenario]["mean"];
+}
+
+// The ONNX file of the same run runs in OpenCV's DNN module with the fp32
+// TorchScript file's accuracies (their logits differ by at most 1e-4).
+TEST(InferEndToEnd, OnnxModelRunsInOpenCvWithTheFp32Accuracy) {
+  TempDir scratch;
+  const auto fp32 = infer_json(quoted_path(exports().cloud), scratch, "fp32");
+  const auto onnx = infer_json(quoted_path(exports().cloud / "model.onnx"), scratch, "onnx");
+  EXPECT_EQ(onnx["model"]["bytes"].get<uintmax_t>(), fs::file_size(exports().cloud / "model.onnx"));
+  EXPECT_NE(onnx["runtime"]["engine"].get<std::string>().find("opencv-dnn"), std::string::npos) << onnx["runtime"];
+  EXPECT_GT(onnx["latency_batch_1_ms"]["p50"].get<double>(), 0);
+  for (const std::string scenario : {"task_il", "class_il"})
+    EXPECT_NEAR(onnx["accuracy"][scenario]["mean"].get<double>(), fp32["accuracy"][scenario]["mean"].get<double>(), 0.5)
+        << scenario;
 }
 
 TEST(InferEndToEnd, EdgeCloudRoutesAndTheSweepEndsAtEdgeAndCloudAlone) {

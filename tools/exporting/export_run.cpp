@@ -17,8 +17,10 @@
 #include "core/scenario.h"
 #include "tasks/split_semi_tasks.h"
 #include "tools/exporting/int8_export.h"
+#include "tools/exporting/onnx_export.h"
 #include "tools/exporting/rebuilt_run.h"
 #include "tools/exporting/torchscript_export.h"
+#include "tools/inference/onnx_runtime.h"
 
 namespace sscl {
 namespace {
@@ -28,6 +30,9 @@ namespace fs = std::filesystem;
 // Refused above this times max(1, the largest |logit|): float32 keeps about 7
 // digits, and folding BatchNorm into a layer rounds differently from applying it.
 constexpr double kTraceTolerance = 1e-5;
+// The goal for ONNX run by OpenCV against LibTorch: OpenCV's kernels
+// sum in another order (and with other instructions) than LibTorch's.
+constexpr double kOnnxTolerance = 1e-4;
 
 struct TraceCheck {
   double max_abs_difference = 0;
@@ -159,6 +164,62 @@ nlohmann::json compare_int8(torch::jit::Module& fp32, torch::jit::Module& int8, 
           {"max_abs_logit_fp32", a.masked_fill(finite.logical_not(), 0).abs().max().item<double>()}};
 }
 
+// The trace written as ONNX (one file per task for a multi-head model), each
+// run by OpenCV's DNN module on the check set against the trace; export.json's
+// entries in `entries`, the files' bytes in `files`.
+void export_onnx_files(torch::jit::Module& traced, const CheckSet& set, const TaskData& data, int64_t num_classes,
+                       bool multi_head, int64_t opset, std::vector<std::pair<std::string, std::string>>& files,
+                       nlohmann::json& entries) {
+  const InputShape shape = data.input_shape();
+  const int64_t heads = multi_head ? data.num_tasks() : 1;
+  for (int64_t task = 0; task < heads; ++task) {
+    const std::string file = multi_head ? "model_task" + std::to_string(task) + ".onnx" : "model.onnx";
+    const OnnxModel onnx = export_onnx(traced, {shape.channels, shape.height, shape.width}, num_classes, git_commit(),
+                                       opset, multi_head ? task : -1);
+    OnnxRuntime runtime(onnx.bytes, file);
+    double worst = 0, largest = 0;
+    torch::NoGradGuard no_grad;
+    for (int64_t start = 0; start < set.images.size(0); start += 64) {
+      const int64_t n = std::min<int64_t>(64, set.images.size(0) - start);
+      const auto x = set.images.narrow(0, start, n);
+      const auto reference = multi_head ? run_traced(traced, x, at::full({n}, task, at::kLong)) : run_traced(traced, x);
+      const auto logits = runtime.logits(x);
+      const auto finite = at::isfinite(reference);
+      check<Error>(logits.sizes() == reference.sizes() && at::isfinite(logits).equal(finite),
+                   "export --onnx: " + file + " run by OpenCV gives logits of another shape, or infinite elsewhere");
+      worst = std::max(worst, (logits - reference).masked_fill(finite.logical_not(), 0).abs().max().item<double>());
+      largest = std::max(largest, reference.masked_fill(finite.logical_not(), 0).abs().max().item<double>());
+    }
+    const double scale = std::max(1.0, largest);
+    if (worst > kOnnxTolerance * scale)
+      throw Error("export --onnx: " + file + " run by OpenCV differs from the trace by " + std::to_string(worst) +
+                  " (more than " + std::to_string(kOnnxTolerance) + " x max(1, largest |logit| " +
+                  std::to_string(scale) + ")); nothing was written");
+    nlohmann::json entry = {
+        {"file", file},
+        {"format", "onnx"},
+        {"precision", "float32"},
+        {"opset", onnx.opset},
+        {"bytes", onnx.bytes.size()},
+        {"nodes", onnx.nodes},
+        {"op_types", onnx.op_types},
+        {"inputs", {"images"}},
+        {"output", multi_head ? "logits [N, num_classes] of task " + std::to_string(task) +
+                                    "'s head; classes outside that task are -inf"
+                              : "logits [N, num_classes]"},
+        {"validated", "ONNX's checker and strict shape inference (libonnx " + onnx_library_version() + ")"},
+        {"check",
+         {{"runtime", OnnxRuntime::name()},
+          {"images", set.images.size(0)},
+          {"max_abs_logit_difference", worst},
+          {"max_abs_logit", scale},
+          {"tolerance", "1e-4 x max(1, max_abs_logit)"}}}};
+    if (multi_head) entry["task"] = task;
+    files.emplace_back(file, onnx.bytes);
+    entries.push_back(entry);
+  }
+}
+
 std::string default_engine() {
   const auto engines = int8_engines();
   if (engines.empty()) throw ConfigError("--int8: this LibTorch has no quantized engine (onednn or qnnpack)");
@@ -178,6 +239,9 @@ nlohmann::json export_run(const ExportOptions& options) {
   check<ConfigError>(!options.int8 || options.calib_images > 0, "--calib-images must be positive");
   const std::string engine = !options.int8 ? "" : options.engine.empty() ? default_engine() : options.engine;
   if (options.int8) use_quantized_engine(engine);  // refuses an engine this LibTorch lacks, before any work
+  check<ConfigError>(!options.onnx || (options.opset >= kOnnxMinOpset && options.opset <= kOnnxMaxOpset),
+                     "--opset " + std::to_string(options.opset) + ": the ONNX export writes opsets " +
+                         std::to_string(kOnnxMinOpset) + " to " + std::to_string(kOnnxMaxOpset));
 
   const auto rebuilt = rebuild_run(config_file, options.run_dir.filename().string());
   const Config& config = rebuilt->config;
@@ -260,6 +324,12 @@ nlohmann::json export_run(const ExportOptions& options) {
           "quantized batch norm";
   }
 
+  std::vector<std::pair<std::string, std::string>> onnx_files;
+  nlohmann::json onnx_entries = nlohmann::json::array();
+  if (options.onnx)
+    export_onnx_files(traced.module, set, data, run->model->num_classes(), multi_head, options.opset, onnx_files,
+                      onnx_entries);
+
   nlohmann::json info;
   info["sscl_version"] = sscl_version();
   info["sscl_commit"] = git_commit();
@@ -305,10 +375,12 @@ nlohmann::json export_run(const ExportOptions& options) {
     int8_entry["output"] = info["files"][0]["output"];
     info["files"].push_back(int8_entry);
   }
+  for (const auto& entry : onnx_entries) info["files"].push_back(entry);
 
   fs::create_directories(options.out_dir);
   write_file_atomic(options.out_dir / "model_fp32.pt", model_bytes);
   if (options.int8) write_file_atomic(options.out_dir / "model_int8.pt", int8_bytes);
+  for (const auto& [file, bytes] : onnx_files) write_file_atomic(options.out_dir / file, bytes);
   write_file_atomic(options.out_dir / "export.json", info.dump(2) + "\n");
   return info;
 }

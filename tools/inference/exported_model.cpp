@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "tools/exporting/int8_export.h"
 #include "tools/exporting/torchscript_export.h"
+#include "tools/inference/onnx_runtime.h"
 
 namespace sscl {
 namespace fs = std::filesystem;
@@ -34,9 +35,20 @@ ExportedModel load_exported_model(const fs::path& path) {
   } catch (const nlohmann::json::exception& e) {
     throw IoError(json_file.string() + ": not an export.json of sscl (" + e.what() + ")");
   }
-  if (model.entry.value("format", "") != "torchscript")
-    throw IoError(model.file.string() + ": format '" + model.entry.value("format", "") +
-                  "' is not one tools/infer runs (torchscript)");
+  const std::string format = model.entry.value("format", "");
+  if (format == "onnx") {
+    if (model.entry.contains("task"))
+      throw IoError(model.file.string() +
+                    ": the ONNX file of one task of a multi-head model; tools/infer runs the "
+                    "whole model from model_fp32.pt");
+    std::ifstream file(model.file, std::ios::binary);
+    const std::string bytes((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+    model.onnx = std::make_shared<OnnxRuntime>(bytes, model.file.string());
+    model.bytes = static_cast<int64_t>(bytes.size());
+    return model;
+  }
+  if (format != "torchscript")
+    throw IoError(model.file.string() + ": format '" + format + "' is not one tools/infer runs (torchscript, onnx)");
   if (model.entry.contains("engine")) {  // int8: its packed weights are built for the engine it was quantized for
     try {
       use_quantized_engine(model.entry.at("engine").get<std::string>());
@@ -55,7 +67,15 @@ ExportedModel load_exported_model(const fs::path& path) {
 }
 
 at::Tensor predict_logits(ExportedModel& model, const at::Tensor& images, const at::Tensor& task_ids) {
+  if (model.onnx) return model.onnx->logits(images);
   return model.task_id_input ? run_traced(model.module, images, task_ids) : run_traced(model.module, images);
+}
+
+std::string runtime_name(const ExportedModel& model) {
+  if (model.onnx) return OnnxRuntime::name() + " (its CPU backend)";
+  if (model.entry.contains("engine"))
+    return "LibTorch TorchScript interpreter, CPU, quantized engine " + model.entry["engine"].get<std::string>();
+  return "LibTorch TorchScript interpreter, CPU";
 }
 
 }  // namespace sscl

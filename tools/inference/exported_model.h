@@ -1,22 +1,27 @@
 // A model written by tools/export, loaded for inference: the TorchScript file
-// and the export.json beside it (classes, tasks, input shape, which inputs).
+// (LibTorch) or the ONNX file (OpenCV's DNN module) and the export.json beside
+// it (classes, tasks, input shape, which inputs).
 #pragma once
 
 #include <torch/csrc/jit/api/module.h>
 
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 namespace sscl {
 
+class OnnxRuntime;
+
 struct ExportedModel {
   std::filesystem::path file;
-  nlohmann::json info;   // export.json
-  nlohmann::json entry;  // export.json's "files" entry of `file`
-  torch::jit::Module module;
+  nlohmann::json info;                // export.json
+  nlohmann::json entry;               // export.json's "files" entry of `file`
+  torch::jit::Module module;          // a TorchScript file
+  std::shared_ptr<OnnxRuntime> onnx;  // an ONNX file
   int64_t bytes = 0;
   int64_t num_classes = 0;
   std::vector<std::vector<int64_t>> tasks;  // classes of each task
@@ -32,6 +37,9 @@ ExportedModel load_exported_model(const std::filesystem::path& path);
 
 // Logits [N, num_classes] of `images`; `task_ids` (int64 [N]) are given to a
 // model that takes them and ignored by one that does not.
+// The runtime that runs it, for the report ("LibTorch TorchScript interpreter,
+// CPU" and the like).
+std::string runtime_name(const ExportedModel& model);
 at::Tensor predict_logits(ExportedModel& model, const at::Tensor& images, const at::Tensor& task_ids);
 
 }  // namespace sscl

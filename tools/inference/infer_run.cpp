@@ -17,6 +17,7 @@
 #include "core/task_data.h"
 #include "tools/exporting/rebuilt_run.h"
 #include "tools/inference/exported_model.h"
+#include "tools/inference/onnx_runtime.h"
 
 namespace sscl {
 namespace {
@@ -292,20 +293,14 @@ nlohmann::json infer(const InferOptions& options) {
   std::optional<Outputs> cloud_out;
   if (cloud) cloud_out = run_test_set(*cloud, data, options.eval_batch);
   const int threads = set_torch_threads(options.threads);
+  OnnxRuntime::set_threads(threads);
   const std::string blas_threads = set_blas_threads(options.threads);
 
   nlohmann::json result;
   result["model"] = model_json(edge);
-  result["runtime"] = {
-      {"engine", edge.entry.contains("engine") ? "LibTorch TorchScript interpreter, CPU, quantized engine " +
-                                                     edge.entry["engine"].get<std::string>()
-                                               : std::string("LibTorch TorchScript interpreter, CPU")},
-      {"libtorch", libtorch_version()},
-      {"threads", threads},
-      {"blas", loaded_blas_libraries()},
-      {"blas_threads", blas_threads},
-      {"cpu", cpu_model()},
-      {"sscl_commit", git_commit()}};
+  result["runtime"] = {{"engine", runtime_name(edge)},    {"libtorch", libtorch_version()}, {"threads", threads},
+                       {"blas", loaded_blas_libraries()}, {"blas_threads", blas_threads},   {"cpu", cpu_model()},
+                       {"sscl_commit", git_commit()}};
   const auto masks = task_masks(edge.tasks, edge.num_classes);
   result["data"] = {{"config", fs::absolute(config_file).lexically_normal().string()},
                     {"test_images", out.labels.size(0)},
