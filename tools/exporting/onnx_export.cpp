@@ -34,8 +34,8 @@ class Translator {
   void run(const jit::Graph& graph) {
     const auto inputs = graph.inputs();  // self, images[, task_ids]
     const bool task_id_input = inputs.size() == 3;
-    check<Error>(inputs.size() == 2 || task_id_input, "export --onnx: the trace's forward has " +
-                                                          std::to_string(inputs.size() - 1) + " inputs");
+    check<Error>(inputs.size() == 2 || task_id_input,
+                 "export --onnx: the trace's forward has " + std::to_string(inputs.size() - 1) + " inputs");
     check<Error>(task_id_input == (task_ >= 0), task_id_input
                                                     ? "export --onnx: a multi-head model is written one file per task"
                                                     : "export --onnx: a task given for a single-head model");
@@ -56,8 +56,7 @@ class Translator {
   int64_t next_ = 0;
 
   [[noreturn]] static void refuse(const jit::Node& node, const std::string& why) {
-    throw Error("export --onnx: " + std::string(node.kind().toQualString()) + " has no ONNX translation (" + why +
-                ")");
+    throw Error("export --onnx: " + std::string(node.kind().toQualString()) + " has no ONNX translation (" + why + ")");
   }
 
   // The name of a computed value's ONNX tensor: "logits" for the graph's output.
@@ -227,8 +226,8 @@ class Translator {
       const jit::Node* size = e->node();
       if (size->kind() == c10::aten::Int) size = size->input(0)->node();
       if (size->kind() == c10::prim::NumToTensor) size = size->input(0)->node();
-      const auto dim = size->kind() == c10::aten::size && size->inputs().size() == 2 ? jit::toIValue(size->input(1))
-                                                                                     : c10::nullopt;
+      const auto dim =
+          size->kind() == c10::aten::size && size->inputs().size() == 2 ? jit::toIValue(size->input(1)) : c10::nullopt;
       if (!dim || size->input(0) != node.input(0) || dim->toInt() != static_cast<int64_t>(d))
         refuse(node, "dimension " + std::to_string(d) + " of the shape is computed");
       out.push_back(0);
@@ -343,8 +342,9 @@ class Translator {
       const int64_t channels = mean->toTensor().size(0);
       const std::string scale = is_none(node.input(1)) ? initializer(at::ones({channels})) : name(node.input(1));
       const std::string bias = is_none(node.input(2)) ? initializer(at::zeros({channels})) : name(node.input(2));
-      auto& bn = emit("BatchNormalization", {name(node.input(0)), scale, bias, name(node.input(3)), name(node.input(4))},
-                      {define(node.output())});
+      auto& bn =
+          emit("BatchNormalization", {name(node.input(0)), scale, bias, name(node.input(3)), name(node.input(4))},
+               {define(node.output())});
       attribute(bn, "epsilon", double_input(node, 7));
       return;
     }

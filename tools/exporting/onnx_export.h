@@ -22,7 +22,7 @@ constexpr int64_t kOnnxMinOpset = 13;
 constexpr int64_t kOnnxMaxOpset = 17;
 
 struct OnnxModel {
-  std::string bytes;                  // a serialized onnx.ModelProto
+  std::string bytes;  // a serialized onnx.ModelProto
   int64_t opset = kOnnxMinOpset;
   int64_t nodes = 0;
   int64_t initializers = 0;

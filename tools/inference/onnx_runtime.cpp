@@ -13,7 +13,8 @@ struct OnnxRuntime::Net {
   cv::dnn::Net net;
 };
 
-OnnxRuntime::OnnxRuntime(const std::string& bytes, const std::string& what) : net_(std::make_shared<Net>()), what_(what) {
+OnnxRuntime::OnnxRuntime(const std::string& bytes, const std::string& what)
+    : net_(std::make_shared<Net>()), what_(what) {
   try {
     net_->net = cv::dnn::readNetFromONNX(bytes.data(), bytes.size());
   } catch (const cv::Exception& e) {
