@@ -1,6 +1,7 @@
 // tools/report: paper tables from run directories.
 //   tools/report DIR... [--out OUT]
-// Each DIR is a run directory or a folder of them (searched recursively). Writes
+// Each DIR is a run directory or a folder of them (searched recursively); the
+// edge-cloud sweeps of tools/infer (infer.json) found there are drawn too. Writes
 // OUT/report.{md,csv,tex}, the plots (OUT/plots/*.png and *.svg) and OUT/report.html
 // (everything in one file; default OUT: work_dirs/report), and prints the Markdown.
 #include <CLI/CLI.hpp>
@@ -29,14 +30,17 @@ int main(int argc, char** argv) {
       roots.emplace_back(d);
     }
     const auto runs = sscl::report::collect_runs(roots);
-    if (runs.empty()) throw std::runtime_error("no run directory (a folder with config.toml) under the given paths");
+    const auto sweeps = sscl::report::collect_sweeps(roots);
+    if (runs.empty() && sweeps.empty())
+      throw std::runtime_error(
+          "no run directory (a folder with config.toml) nor tools/infer sweep (infer.json) under the given paths");
     const auto rows = sscl::report::aggregate(runs);
     const auto md = sscl::report::markdown(rows, runs);
     fs::create_directories(out);
     sscl::write_file_atomic(fs::path(out) / "report.md", md);
     sscl::write_file_atomic(fs::path(out) / "report.csv", sscl::report::csv(rows));
     sscl::write_file_atomic(fs::path(out) / "report.tex", sscl::report::latex(rows));
-    const auto plots = sscl::report::write_figures_and_page(rows, runs, out);
+    const auto plots = sscl::report::write_figures_and_page(rows, runs, out, sweeps);
     std::fputs(md.c_str(), stdout);
     std::fprintf(stderr, "report of %zu run(s) written to %s: report.{md,csv,tex,html}, %zu plot file(s) in plots/\n",
                  runs.size(), out.c_str(), plots.size());

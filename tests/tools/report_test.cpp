@@ -164,5 +164,41 @@ TEST_F(ReportTest, PlotsAndThePageAreWrittenWithRealContent) {
   EXPECT_NE(html.find("killed (incomplete)"), std::string::npos);
 }
 
+// tools/infer's edge-cloud sweeps under the report's folders are drawn as one
+// figure, a line per sweep; an infer.json cut short is named.
+TEST_F(ReportTest, EdgeCloudSweepsAreDrawnAndATruncatedInferJsonIsNamed) {
+  nlohmann::json infer;
+  infer["edge_cloud"]["route"] = "confidence:sweep";
+  infer["edge_cloud"]["sweep"] = {{{"upload_share", 0.0}, {"accuracy", 90.0}},
+                                  {{"upload_share", 0.5}, {"accuracy", 97.0}},
+                                  {{"upload_share", 1.0}, {"accuracy", 96.0}}};
+  for (const char* d : {"edge_small", "no_cloud", "cut"}) fs::create_directories(dir_ / "infer" / d);
+  write_text(dir_ / "infer" / "edge_small" / "infer.json", infer.dump());
+  write_text(dir_ / "infer" / "no_cloud" / "infer.json", R"({"accuracy": {}})");  // no sweep: not drawn
+  const auto sweeps = collect_sweeps({dir_.path()});
+  ASSERT_EQ(sweeps.size(), 1u);
+  EXPECT_EQ(sweeps[0].label, "edge_small: confidence:sweep");
+  ASSERT_EQ(sweeps[0].points.size(), 3u);
+  EXPECT_DOUBLE_EQ(sweeps[0].points[1].first, 50.0);
+  EXPECT_DOUBLE_EQ(sweeps[0].points[1].second, 97.0);
+
+  const auto out = dir_ / "report";
+  const auto with = write_figures_and_page(rows_, runs_, out, sweeps);
+  const auto without = write_figures_and_page(rows_, runs_, dir_ / "report_without");
+  EXPECT_EQ(with.size(), without.size() + 2);  // its PNG and SVG
+  const auto svg = testing::read_file(out / "plots" / "edge_cloud_route_sweep.svg");
+  EXPECT_NE(svg.find("edge_small: confidence:sweep"), std::string::npos);
+  EXPECT_NE(testing::read_file(out / "report.html").find("Edge-cloud collaborative inference"), std::string::npos);
+
+  const std::string text = infer.dump();
+  write_text(dir_ / "infer" / "cut" / "infer.json", text.substr(0, text.size() / 2));
+  try {
+    collect_sweeps({dir_.path()});
+    FAIL();
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("cut/infer.json: not an infer.json"), std::string::npos) << e.what();
+  }
+}
+
 }  // namespace
 }  // namespace sscl::report

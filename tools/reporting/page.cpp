@@ -98,7 +98,7 @@ std::string table_html(const std::vector<const Row*>& rows) {
 }  // namespace
 
 std::vector<fs::path> write_figures_and_page(const std::vector<Row>& rows, const std::vector<RunRecord>& runs,
-                                             const fs::path& out) {
+                                             const fs::path& out, const std::vector<SweepRecord>& sweeps) {
   std::map<std::string, std::vector<const Row*>> by_dataset;
   for (const auto& r : rows) by_dataset[r.dataset].push_back(&r);
   const size_t ms = column_index("ms_per_iter");
@@ -156,6 +156,18 @@ std::vector<fs::path> write_figures_and_page(const std::vector<Row>& rows, const
               fmt::format("{}_{}_matrix", stem, slug(scenario))});
       }
     }
+  }
+  if (!sweeps.empty()) {
+    std::vector<Series> lines;
+    std::string files;
+    for (const auto& sweep : sweeps) {
+      lines.push_back({sweep.label, sweep.points});
+      files += "<li>" + html_escape(sweep.file.string()) + "</li>\n";
+    }
+    body += "<h2>Edge-cloud collaborative inference</h2>\n<ul>\n" + files + "</ul>\n";
+    emit({"tools/infer's threshold sweeps: accuracy against the share of test images uploaded to the cloud model",
+          line_chart("Edge-cloud: accuracy against images uploaded", "uploaded (%)", "accuracy (%)", lines),
+          "edge_cloud_route_sweep"});
   }
   std::string left_out;
   for (const auto& r : runs)

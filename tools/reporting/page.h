@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <vector>
 
+#include "tools/reporting/run_records.h"
 #include "tools/reporting/tables.h"
 
 namespace sscl::report {
@@ -12,10 +13,12 @@ namespace sscl::report {
 //   plots/<dataset>_{task_il,class_il}_accuracy_vs_ms.{png,svg}  final accuracy against ms/iter, one point per row;
 //   plots/<dataset>_ms_per_task.{png,svg}  each row's median ms/iter on each task;
 //   plots/<row>_{task_il,class_il}_{curves,matrix}.{png,svg}  accuracy on each task after each task, and the matrix;
+//   plots/edge_cloud_route_sweep.{png,svg}  with `sweeps`: accuracy against images uploaded, one line per sweep;
 //   report.html  the tables and every plot (inline SVG): one file a browser opens offline.
 // Returns the plot files written (PNG and SVG).
 std::vector<std::filesystem::path> write_figures_and_page(const std::vector<Row>& rows,
                                                           const std::vector<RunRecord>& runs,
-                                                          const std::filesystem::path& out);
+                                                          const std::filesystem::path& out,
+                                                          const std::vector<SweepRecord>& sweeps = {});
 
 }  // namespace sscl::report

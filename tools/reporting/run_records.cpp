@@ -91,4 +91,35 @@ std::vector<RunRecord> collect_runs(const std::vector<fs::path>& roots) {
   return out;
 }
 
+std::vector<SweepRecord> collect_sweeps(const std::vector<fs::path>& roots) {
+  std::set<fs::path> files;
+  for (const auto& root : roots) {
+    if (fs::is_regular_file(root / "infer.json")) files.insert(fs::canonical(root / "infer.json"));
+    if (!fs::is_directory(root)) continue;
+    for (const auto& entry : fs::recursive_directory_iterator(root))
+      if (entry.is_regular_file() && entry.path().filename() == "infer.json") files.insert(fs::canonical(entry.path()));
+  }
+  std::vector<SweepRecord> out;
+  for (const auto& file : files) {
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(read_text(file));
+    } catch (const std::exception& e) {
+      throw std::runtime_error(file.string() + ": not an infer.json of tools/infer (" + e.what() + ")");
+    }
+    if (!j.contains("edge_cloud") || !j["edge_cloud"].contains("sweep")) continue;
+    SweepRecord r;
+    r.file = file;
+    try {
+      r.label = file.parent_path().filename().string() + ": " + j["edge_cloud"].value("route", std::string("?"));
+      for (const auto& p : j["edge_cloud"]["sweep"])
+        r.points.emplace_back(100.0 * p.at("upload_share").get<double>(), p.at("accuracy").get<double>());
+    } catch (const nlohmann::json::exception& e) {
+      throw std::runtime_error(file.string() + ": edge_cloud.sweep is not tools/infer's (" + e.what() + ")");
+    }
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
 }  // namespace sscl::report

@@ -29,4 +29,16 @@ struct RunRecord {
 // run failed, with the loader's message as the reason.
 std::vector<RunRecord> collect_runs(const std::vector<std::filesystem::path>& roots);
 
+// An edge-cloud threshold sweep written by tools/infer (an infer.json with
+// edge_cloud.sweep): accuracy against the share of images uploaded.
+struct SweepRecord {
+  std::filesystem::path file;
+  std::string label;                              // the infer.json's folder and the route
+  std::vector<std::pair<double, double>> points;  // (uploaded %, accuracy %)
+};
+
+// Every infer.json under `roots` that holds a sweep, sorted by file;
+// std::runtime_error naming the file when one does not parse.
+std::vector<SweepRecord> collect_sweeps(const std::vector<std::filesystem::path>& roots);
+
 }  // namespace sscl::report
