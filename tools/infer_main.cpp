@@ -10,7 +10,7 @@
 
 #include "core/atomic_file.h"
 #include "tools/inference/infer_run.h"
-#include "tools/reporting/plots.h"
+#include "tools/reporting/page.h"
 #include "tools/tool_main.h"
 
 namespace {
@@ -19,11 +19,9 @@ namespace fs = std::filesystem;
 
 // The accuracy against upload-share curve of a sweep, as tools/report draws its plots.
 void write_sweep_plot(const nlohmann::json& result, const fs::path& out) {
-  sscl::report::Series series{"route " + result["edge_cloud"]["route"].get<std::string>(), {}};
-  for (const auto& p : result["edge_cloud"]["sweep"])
-    series.points.emplace_back(100.0 * p["upload_share"].get<double>(), p["accuracy"].get<double>());
-  const auto canvas = sscl::report::line_chart("Edge-cloud: accuracy against images uploaded", "uploaded (%)",
-                                               "accuracy (%)", {series});
+  const sscl::report::Series series{"route " + result["edge_cloud"]["route"].get<std::string>(),
+                                    sscl::report::sweep_points(result["edge_cloud"]["sweep"])};
+  const auto canvas = sscl::report::route_sweep_chart({series});
   sscl::write_file_atomic(out / "route_sweep.svg", sscl::report::to_svg(canvas));
   sscl::report::write_png(canvas, out / "route_sweep.png");
 }

@@ -238,10 +238,8 @@ nlohmann::json export_run(const ExportOptions& options) {
   check<ConfigError>(options.check_images > 0, "export: the number of check images must be positive");
   check<ConfigError>(!options.int8 || options.calib_images > 0, "--calib-images must be positive");
   const std::string engine = !options.int8 ? "" : options.engine.empty() ? default_engine() : options.engine;
-  if (options.int8) use_quantized_engine(engine);  // refuses an engine this LibTorch lacks, before any work
-  check<ConfigError>(!options.onnx || (options.opset >= kOnnxMinOpset && options.opset <= kOnnxMaxOpset),
-                     "--opset " + std::to_string(options.opset) + ": the ONNX export writes opsets " +
-                         std::to_string(kOnnxMinOpset) + " to " + std::to_string(kOnnxMaxOpset));
+  if (options.int8) use_quantized_engine(engine);     // refuses an engine this LibTorch lacks, before any work
+  if (options.onnx) check_onnx_opset(options.opset);  // before any work
 
   const auto rebuilt = rebuild_run(config_file, options.run_dir.filename().string());
   const Config& config = rebuilt->config;

@@ -82,7 +82,6 @@ class Translator {
     switch (t.scalar_type()) {
       case at::kFloat: init->set_data_type(TensorProto::FLOAT); break;
       case at::kLong: init->set_data_type(TensorProto::INT64); break;
-      case at::kBool: init->set_data_type(TensorProto::BOOL); break;
       default: throw Error("export --onnx: a constant tensor of type " + std::string(c10::toString(t.scalar_type())));
     }
     // Raw data is little-endian, as every CPU we run on.
@@ -366,9 +365,9 @@ class Translator {
     // t (0 inside the task, -inf outside), which is exact.
     if (k == aten::index_select || k == aten::logical_not) {
       const jit::Node* select = k == aten::index_select ? &node : node.input(0)->node();
-      if (task_ >= 0 && task_mask_fill(*select)) return;  // written with the masked_fill
+      if (task_mask_fill(*select)) return;  // written with the masked_fill
     }
-    if (k == aten::masked_fill && task_ >= 0) {
+    if (k == aten::masked_fill) {
       const jit::Node* negation = node.input(1)->node();
       if (negation->kind() == aten::logical_not && task_mask_fill(*negation->input(0)->node()) == &node) {
         const at::Tensor mask = jit::toIValue(negation->input(0)->node()->input(0))->toTensor();
@@ -396,17 +395,7 @@ class Translator {
         emit("MatMul", {name(node.input(0)), initializer(selection)}, {define(node.output())});
         return;
       }
-      auto& gather = emit("Gather", {name(node.input(0)), name(node.input(2))}, {define(node.output())});
-      attribute(gather, "axis", int_input(node, 1));
-      return;
-    }
-    if (k == aten::logical_not) return elementwise(node, "Not", 1);
-    if (k == aten::masked_fill) {
-      const auto fill = jit::toIValue(node.input(2));
-      if (!fill || !(fill->isDouble() || fill->isInt())) refuse(node, "a fill value that is not a constant number");
-      const std::string value = initializer(at::scalar_tensor(fill->toScalar().to<double>(), at::kFloat));
-      emit("Where", {name(node.input(1)), value, name(node.input(0))}, {define(node.output())});
-      return;
+      refuse(node, "indices that are not constant columns");
     }
     refuse(node, "not one of the ops that sscl's backbones trace to");
   }
@@ -424,11 +413,15 @@ void set_tensor_type(onnx::ValueInfoProto& info, const std::string& name, int32_
 
 }  // namespace
 
-OnnxModel export_onnx(const torch::jit::Module& traced, const std::vector<int64_t>& chw, int64_t num_classes,
-                      const std::string& producer_version, int64_t opset, int64_t task) {
+void check_onnx_opset(int64_t opset) {
   check<ConfigError>(opset >= kOnnxMinOpset && opset <= kOnnxMaxOpset,
                      "--opset " + std::to_string(opset) + ": the ONNX export writes opsets " +
                          std::to_string(kOnnxMinOpset) + " to " + std::to_string(kOnnxMaxOpset));
+}
+
+OnnxModel export_onnx(const torch::jit::Module& traced, const std::vector<int64_t>& chw, int64_t num_classes,
+                      const std::string& producer_version, int64_t opset, int64_t task) {
+  check_onnx_opset(opset);
   onnx::ModelProto model;
   model.set_ir_version(onnx::IR_VERSION);
   model.set_producer_name("sscl");

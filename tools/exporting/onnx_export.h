@@ -21,6 +21,9 @@ namespace sscl {
 constexpr int64_t kOnnxMinOpset = 13;
 constexpr int64_t kOnnxMaxOpset = 17;
 
+// ConfigError naming `--opset` when `opset` is outside kOnnxMinOpset..kOnnxMaxOpset.
+void check_onnx_opset(int64_t opset);
+
 struct OnnxModel {
   std::string bytes;  // a serialized onnx.ModelProto
   int64_t opset = kOnnxMinOpset;

@@ -97,6 +97,10 @@ std::string table_html(const std::vector<const Row*>& rows) {
 
 }  // namespace
 
+Canvas route_sweep_chart(const std::vector<Series>& sweeps) {
+  return line_chart("Edge-cloud: accuracy against images uploaded", "uploaded (%)", "accuracy (%)", sweeps);
+}
+
 std::vector<fs::path> write_figures_and_page(const std::vector<Row>& rows, const std::vector<RunRecord>& runs,
                                              const fs::path& out, const std::vector<SweepRecord>& sweeps) {
   std::map<std::string, std::vector<const Row*>> by_dataset;
@@ -166,8 +170,7 @@ std::vector<fs::path> write_figures_and_page(const std::vector<Row>& rows, const
     }
     body += "<h2>Edge-cloud collaborative inference</h2>\n<ul>\n" + files + "</ul>\n";
     emit({"tools/infer's threshold sweeps: accuracy against the share of test images uploaded to the cloud model",
-          line_chart("Edge-cloud: accuracy against images uploaded", "uploaded (%)", "accuracy (%)", lines),
-          "edge_cloud_route_sweep"});
+          route_sweep_chart(lines), "edge_cloud_route_sweep"});
   }
   std::string left_out;
   for (const auto& r : runs)

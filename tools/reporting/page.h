@@ -4,10 +4,15 @@
 #include <filesystem>
 #include <vector>
 
+#include "tools/reporting/plots.h"
 #include "tools/reporting/run_records.h"
 #include "tools/reporting/tables.h"
 
 namespace sscl::report {
+
+// Accuracy against the share of images uploaded, a line per sweep (tools/infer
+// draws its own sweep with it, tools/report every sweep it finds).
+Canvas route_sweep_chart(const std::vector<Series>& sweeps);
 
 // Writes, under `out`:
 //   plots/<dataset>_{task_il,class_il}_accuracy_vs_ms.{png,svg}  final accuracy against ms/iter, one point per row;

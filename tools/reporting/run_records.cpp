@@ -91,6 +91,13 @@ std::vector<RunRecord> collect_runs(const std::vector<fs::path>& roots) {
   return out;
 }
 
+std::vector<std::pair<double, double>> sweep_points(const nlohmann::json& sweep) {
+  std::vector<std::pair<double, double>> points;
+  for (const auto& p : sweep)
+    points.emplace_back(100.0 * p.at("upload_share").get<double>(), p.at("accuracy").get<double>());
+  return points;
+}
+
 std::vector<SweepRecord> collect_sweeps(const std::vector<fs::path>& roots) {
   std::set<fs::path> files;
   for (const auto& root : roots) {
@@ -112,8 +119,7 @@ std::vector<SweepRecord> collect_sweeps(const std::vector<fs::path>& roots) {
     r.file = file;
     try {
       r.label = file.parent_path().filename().string() + ": " + j["edge_cloud"].value("route", std::string("?"));
-      for (const auto& p : j["edge_cloud"]["sweep"])
-        r.points.emplace_back(100.0 * p.at("upload_share").get<double>(), p.at("accuracy").get<double>());
+      r.points = sweep_points(j["edge_cloud"]["sweep"]);
     } catch (const nlohmann::json::exception& e) {
       throw std::runtime_error(file.string() + ": edge_cloud.sweep is not tools/infer's (" + e.what() + ")");
     }

@@ -37,6 +37,10 @@ struct SweepRecord {
   std::vector<std::pair<double, double>> points;  // (uploaded %, accuracy %)
 };
 
+// The (uploaded %, accuracy %) points of infer.json's edge_cloud.sweep;
+// nlohmann::json's exception when an entry lacks its keys.
+std::vector<std::pair<double, double>> sweep_points(const nlohmann::json& sweep);
+
 // Every infer.json under `roots` that holds a sweep, sorted by file;
 // std::runtime_error naming the file when one does not parse.
 std::vector<SweepRecord> collect_sweeps(const std::vector<std::filesystem::path>& roots);
