@@ -4,6 +4,7 @@
 #include <dlfcn.h>
 #include <torch/cuda.h>
 
+#include <cstdlib>
 #include <regex>
 #include <thread>
 
@@ -26,9 +27,25 @@ c10::Device resolve_device(const std::string& spec) {
   return c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(index));
 }
 
-int set_torch_threads(int threads) {
-  if (threads < 0) throw ConfigError("train.threads must be >= 0 (0 = all cores), got " + std::to_string(threads));
-  if (threads == 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+int default_threads(const char* omp_num_threads, int cores, int local_ranks) {
+  if (omp_num_threads != nullptr && *omp_num_threads != '\0') {
+    const std::string value(omp_num_threads);
+    static const std::regex first_number(" *([0-9]+) *(,.*)?");
+    std::smatch m;
+    if (!std::regex_match(value, m, first_number) || m[1].length() > 6 || std::stoi(m[1].str()) < 1)
+      throw ConfigError("OMP_NUM_THREADS='" + value +
+                        "': expected a positive integer (train.threads = 0 takes the thread count from it)");
+    return std::stoi(m[1].str());
+  }
+  return std::max(1, std::max(1, cores) / std::max(1, local_ranks));
+}
+
+int set_torch_threads(int threads, int local_ranks) {
+  if (threads < 0)
+    throw ConfigError("train.threads must be >= 0 (0 = OMP_NUM_THREADS or all cores), got " + std::to_string(threads));
+  if (threads == 0)
+    threads = default_threads(std::getenv("OMP_NUM_THREADS"), static_cast<int>(std::thread::hardware_concurrency()),
+                              local_ranks);
   at::set_num_threads(threads);
   return at::get_num_threads();
 }

@@ -26,7 +26,7 @@ int64_t TaskData::iters_for_epochs(int task, double epochs) const {
 void TrainOptions::declare(OptionSpec<TrainOptions>& o) {
   o.key("seed", &TrainOptions::seed, "the run's seed: data split, batches, augmentation, initialisation").min(0);
   o.key("device", &TrainOptions::device, "auto | cpu | cuda | cuda:N");
-  o.key("threads", &TrainOptions::threads, "torch intra-op threads; 0: every core").min(0);
+  o.key("threads", &TrainOptions::threads, "torch intra-op threads; 0: OMP_NUM_THREADS, else every core").min(0);
   o.key("blas_threads", &TrainOptions::blas_threads, "OpenBLAS threads beside torch's pool; 0: its default").min(0);
   o.key("iters_per_task", &TrainOptions::iters_per_task, "training iterations of every task").above(0);
   o.key("iters_per_virtual_epoch", &TrainOptions::iters_per_virtual_epoch,
@@ -88,10 +88,7 @@ RunBuilder::RunBuilder(const Config& config, std::filesystem::path run_dir, std:
     at::globalContext().setBenchmarkCuDNN(run_->train.cudnn_benchmark);
     reset_cuda_peak(run_->device.index());
   }
-  int threads = run_->train.threads;
-  if (threads == 0 && ranks.local_size() > 1)
-    threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / ranks.local_size());
-  run_->threads = set_torch_threads(threads);
+  run_->threads = set_torch_threads(run_->train.threads, ranks.local_size());
   run_->blas_threads = set_blas_threads(run_->train.blas_threads);
   run_->trainer_options.iters_per_task = run_->train.iters_per_task;
   run_->trainer_options.iters_per_virtual_epoch = run_->train.iters_per_virtual_epoch;

@@ -39,7 +39,7 @@ namespace sscl {
 struct TrainOptions {
   int64_t seed = 0;
   std::string device = "auto";
-  int threads = 0;       // torch intra-op threads; 0: every core
+  int threads = 0;       // torch intra-op threads; 0: OMP_NUM_THREADS, else every core
   int blas_threads = 1;  // OpenBLAS threads beside torch's pool; 0: its default
   int64_t iters_per_task = 1000;
   int64_t iters_per_virtual_epoch = 100;

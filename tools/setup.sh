@@ -48,6 +48,11 @@ sscl_install_packages() {
 }
 
 # sscl_setup BUILD_DIR BUILD_TYPE [ninja targets...] (none: everything)
+# The cores this process may use, for how many processes or build jobs to start:
+# nproc without the OpenMP variables, which it would otherwise obey (they set one
+# process's threads; tools/test's shards set OMP_NUM_THREADS=1).
+sscl_cores() { env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc; }
+
 sscl_setup() {
   local build_dir="$1" build_type="$2"
   shift 2
@@ -58,7 +63,7 @@ sscl_setup() {
   fi
   # Ninja rebuilds only what changed; it is quiet when the build is up to date.
   local jobs
-  jobs="$(nproc)"
+  jobs="$(sscl_cores)"
   local targets=()
   [ $# -gt 0 ] && targets=(--target "$@")
   cmake --build "$build_dir" -j "$jobs" "${targets[@]}" -- --quiet >&2 \
