@@ -160,7 +160,7 @@ TEST(ExportEndToEnd, Int8OptionsAreCheckedBeforeAnythingIsWritten) {
 
 // --onnx on the multi-head run: one file per task, each checked at export by
 // OpenCV against the trace, and read again here it gives the trace's logits of
-// its task.
+// its task; tools/infer runs the set.
 TEST(ExportEndToEnd, OnnxFilesPerTaskRunInOpenCvAsTheTrace) {
   TempDir scratch;
   const fs::path out = scratch / "export";
@@ -188,6 +188,28 @@ TEST(ExportEndToEnd, OnnxFilesPerTaskRunInOpenCvAsTheTrace) {
     EXPECT_EQ(finite.sum().item<int64_t>(), 4 * 2) << file;  // the task's two classes
     EXPECT_LE((logits - reference).masked_select(finite).abs().max().item<double>(), 1e-4) << file;
   }
+
+  // tools/infer on one of them runs all five, each image through its task's file,
+  // and gets the run's own task-IL accuracies (20 test images a task: one
+  // near-tie flipped by float32 rounding is 5 points).
+  const auto infer =
+      testing::run_binary(SSCL_INFER_BINARY,
+                          "'" + (out / "model_task2.onnx").string() + "' --latency-images 10 --warmup 1 " +
+                              "--throughput-batches 1 --out '" + (scratch / "infer").string() + "'",
+                          scratch);
+  ASSERT_EQ(infer.exit_code, 0) << infer.err;
+  const auto r = nlohmann::json::parse(testing::read_file(scratch / "infer" / "infer.json"));
+  ASSERT_EQ(r["model"]["files"].size(), 5u) << r["model"];
+  uintmax_t bytes = 0;
+  for (int task = 0; task < 5; ++task) bytes += fs::file_size(out / ("model_task" + std::to_string(task) + ".onnx"));
+  EXPECT_EQ(r["model"]["bytes"].get<uintmax_t>(), bytes);
+  EXPECT_NE(r["runtime"]["engine"].get<std::string>().find("one file per task (5)"), std::string::npos) << r["runtime"];
+  EXPECT_TRUE(r["accuracy"]["class_il"].is_null());
+  const auto results = nlohmann::json::parse(testing::read_file(trained_run() / "results.json"));
+  const auto expected = results["accuracy"]["task_il"]["matrix"].back().get<std::vector<double>>();
+  const auto measured = r["accuracy"]["task_il"]["per_task"].get<std::vector<double>>();
+  ASSERT_EQ(measured.size(), expected.size());
+  for (size_t t = 0; t < expected.size(); ++t) EXPECT_NEAR(measured[t], expected[t], 5.0) << "task " << t;
 }
 
 TEST(ExportEndToEnd, OnnxOptionsAreCheckedBeforeAnythingIsWritten) {

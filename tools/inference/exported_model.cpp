@@ -13,6 +13,59 @@
 namespace sscl {
 namespace fs = std::filesystem;
 
+namespace {
+
+std::shared_ptr<OnnxRuntime> read_onnx(const fs::path& file, int64_t& bytes) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) throw IoError(file.string() + ": no such model file (export.json lists it)");
+  const std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  bytes += static_cast<int64_t>(data.size());
+  return std::make_shared<OnnxRuntime>(data, file.string());
+}
+
+// model.onnx, or every model_task<t>.onnx export.json lists when `model.file` is one of them.
+void load_onnx(ExportedModel& model) {
+  if (!model.entry.contains("task")) {
+    model.onnx.push_back(read_onnx(model.file, model.bytes));
+    model.files = {model.file};
+    return;
+  }
+  const auto num_tasks = static_cast<int64_t>(model.tasks.size());
+  model.onnx.resize(model.tasks.size());
+  model.onnx_per_task = true;
+  for (const auto& entry : model.info.at("files")) {
+    if (entry.value("format", "") != "onnx" || !entry.contains("task")) continue;
+    const auto task = entry.at("task").get<int64_t>();
+    const fs::path file = model.file.parent_path() / entry.at("file").get<std::string>();
+    if (task < 0 || task >= num_tasks || model.onnx[task])
+      throw IoError((model.file.parent_path() / "export.json").string() + ": " + file.filename().string() +
+                    " is for task " + std::to_string(task) + ", not one of " + std::to_string(num_tasks) +
+                    " tasks or a second file for it");
+    model.onnx[task] = read_onnx(file, model.bytes);
+    model.files.push_back(file);
+  }
+  for (int64_t t = 0; t < num_tasks; ++t)
+    if (!model.onnx[t])
+      throw IoError((model.file.parent_path() / "export.json").string() + ": lists no ONNX file of task " +
+                    std::to_string(t) + " (the model has " + std::to_string(num_tasks) + ")");
+}
+
+// Each row through the file of its task.
+at::Tensor per_task_logits(ExportedModel& model, const at::Tensor& images, const at::Tensor& task_ids) {
+  auto logits = at::empty({images.size(0), model.num_classes}, images.options());
+  const auto tasks = std::get<0>(at::_unique(task_ids));
+  for (int64_t i = 0; i < tasks.size(0); ++i) {
+    const int64_t t = tasks[i].item<int64_t>();
+    check<Error>(t >= 0 && t < static_cast<int64_t>(model.onnx.size()),
+                 model.file.string() + ": task id " + std::to_string(t) + " has no ONNX file");
+    const auto rows = task_ids.eq(t).nonzero().squeeze(1);
+    logits.index_copy_(0, rows, model.onnx[t]->logits(images.index_select(0, rows).contiguous()));
+  }
+  return logits;
+}
+
+}  // namespace
+
 ExportedModel load_exported_model(const fs::path& path) {
   std::error_code ec;
   ExportedModel model;
@@ -37,14 +90,7 @@ ExportedModel load_exported_model(const fs::path& path) {
   }
   const std::string format = model.entry.value("format", "");
   if (format == "onnx") {
-    if (model.entry.contains("task"))
-      throw IoError(model.file.string() +
-                    ": the ONNX file of one task of a multi-head model; tools/infer runs the "
-                    "whole model from model_fp32.pt");
-    std::ifstream file(model.file, std::ios::binary);
-    const std::string bytes((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
-    model.onnx = std::make_shared<OnnxRuntime>(bytes, model.file.string());
-    model.bytes = static_cast<int64_t>(bytes.size());
+    load_onnx(model);
     return model;
   }
   if (format != "torchscript")
@@ -63,16 +109,21 @@ ExportedModel load_exported_model(const fs::path& path) {
   }
   model.module.eval();
   model.bytes = static_cast<int64_t>(fs::file_size(model.file));
+  model.files = {model.file};
   return model;
 }
 
 at::Tensor predict_logits(ExportedModel& model, const at::Tensor& images, const at::Tensor& task_ids) {
-  if (model.onnx) return model.onnx->logits(images);
+  if (model.onnx_per_task) return per_task_logits(model, images, task_ids);
+  if (!model.onnx.empty()) return model.onnx.front()->logits(images);
   return model.task_id_input ? run_traced(model.module, images, task_ids) : run_traced(model.module, images);
 }
 
 std::string runtime_name(const ExportedModel& model) {
-  if (model.onnx) return OnnxRuntime::name() + " (its CPU backend)";
+  if (model.onnx_per_task)
+    return OnnxRuntime::name() + " (its CPU backend), one file per task (" + std::to_string(model.onnx.size()) +
+           "), each image through its task's";
+  if (!model.onnx.empty()) return OnnxRuntime::name() + " (its CPU backend)";
   if (model.entry.contains("engine"))
     return "LibTorch TorchScript interpreter, CPU, quantized engine " + model.entry["engine"].get<std::string>();
   return "LibTorch TorchScript interpreter, CPU";

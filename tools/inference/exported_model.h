@@ -1,6 +1,8 @@
 // A model written by tools/export, loaded for inference: the TorchScript file
 // (LibTorch) or the ONNX file (OpenCV's DNN module) and the export.json beside
-// it (classes, tasks, input shape, which inputs).
+// it (classes, tasks, input shape, which inputs). A multi-head model's ONNX
+// export is one file per task (model_task<t>.onnx); naming any of them loads
+// them all, and each image runs through the file of its task.
 #pragma once
 
 #include <torch/csrc/jit/api/module.h>
@@ -18,11 +20,14 @@ class OnnxRuntime;
 
 struct ExportedModel {
   std::filesystem::path file;
-  nlohmann::json info;                // export.json
-  nlohmann::json entry;               // export.json's "files" entry of `file`
-  torch::jit::Module module;          // a TorchScript file
-  std::shared_ptr<OnnxRuntime> onnx;  // an ONNX file
-  int64_t bytes = 0;
+  nlohmann::json info;        // export.json
+  nlohmann::json entry;       // export.json's "files" entry of `file`
+  torch::jit::Module module;  // a TorchScript file
+  // An ONNX file, or one per task (onnx[t] for task t) when onnx_per_task.
+  std::vector<std::shared_ptr<OnnxRuntime>> onnx;
+  bool onnx_per_task = false;
+  std::vector<std::filesystem::path> files;  // every file it runs from
+  int64_t bytes = 0;                         // of all of them
   int64_t num_classes = 0;
   std::vector<std::vector<int64_t>> tasks;  // classes of each task
   bool task_id_input = false;               // forward(images, task_ids): a multi-head model

@@ -155,7 +155,10 @@ nlohmann::json throughput(ExportedModel& model, const Sample& sample, const Infe
 }
 
 nlohmann::json model_json(const ExportedModel& model) {
+  std::vector<std::string> files;
+  for (const auto& file : model.files) files.push_back(fs::absolute(file).lexically_normal().string());
   return {{"file", fs::absolute(model.file).lexically_normal().string()},
+          {"files", files},
           {"bytes", model.bytes},
           {"format", model.entry.value("format", "")},
           {"precision", model.entry.value("precision", "")},
@@ -330,7 +333,8 @@ std::string infer_table(const nlohmann::json& r) {
   const auto& m = r["model"];
   os << "model       " << m["file"].get<std::string>() << " (" << m["format"].get<std::string>() << " "
      << m["precision"].get<std::string>() << ", " << m["backbone"].get<std::string>() << ", "
-     << m["bytes"].get<int64_t>() << " bytes)\n";
+     << m["bytes"].get<int64_t>() << " bytes"
+     << (m["files"].size() > 1 ? " in " + std::to_string(m["files"].size()) + " files, one per task" : "") << ")\n";
   os << "runtime     " << r["runtime"]["engine"].get<std::string>() << ", " << r["runtime"]["threads"].get<int>()
      << " thread(s), " << r["runtime"]["cpu"].get<std::string>() << "\n";
   os << "data        " << r["data"]["test_images"].get<int64_t>() << " test images in " << r["data"]["tasks"].get<int>()
