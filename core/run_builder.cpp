@@ -13,6 +13,7 @@
 #include "core/error.h"
 #include "core/hook_registry.h"
 #include "core/nn/batch_norm.h"
+#include "core/nn/pretrained.h"
 
 namespace sscl {
 
@@ -60,6 +61,13 @@ void ModelSelection::declare(OptionSpec<ModelSelection>& o) {
   o.key("sync_bn", &ModelSelection::sync_bn,
         "BatchNorm normalises training batches over every rank's rows (SyncBatchNorm); one process computes "
         "the same way, so that its run and a distributed one differ only by the order of float sums");
+  o.key("pretrained", &ModelSelection::pretrained,
+        "start from the weights of this file: a torch.save(state_dict) zip (torchvision's names are matched), an "
+        "sscl model.pt or checkpoint; tensors of other shapes are skipped and listed");
+  o.key("pretrained_prefix", &ModelSelection::pretrained_prefix,
+        "only the file's keys under this prefix are read, with it stripped (e.g. \"module.\", \"backbone.\")");
+  o.key("pretrained_strict", &ModelSelection::pretrained_strict,
+        "a missing, skipped or unexpected tensor is an error naming the key");
 }
 
 void MethodSelection::declare(OptionSpec<MethodSelection>& o) {
@@ -146,6 +154,17 @@ RunBuilder& RunBuilder::build_model() {
   for (int t = 0; t < data.num_tasks(); ++t) task_classes.push_back(data.classes(t));
   run_->model = selection.multi_head ? Classifier(backbone, data.num_classes(), task_classes)
                                      : Classifier(backbone, data.num_classes());
+  if (selection.pretrained) {
+    try {
+      run_->pretrained =
+          std::make_shared<PretrainedReport>(load_pretrained(*run_->model, read_state_dict_file(*selection.pretrained),
+                                                             selection.pretrained_prefix, selection.pretrained_strict));
+    } catch (const Error& e) {
+      section.fail("pretrained", e.what());
+    }
+  } else if (!selection.pretrained_prefix.empty() || selection.pretrained_strict) {
+    section.fail(selection.pretrained_strict ? "pretrained_strict" : "pretrained_prefix", "needs model.pretrained");
+  }
   run_->model->to(run_->device);
   if (selection.channels_last && !run_->model->set_channels_last())
     section.fail("channels_last", "backbone '" + selection.backbone +
@@ -279,6 +298,7 @@ std::vector<std::string> describe_run(const Run& run) {
   if (run.amp != Amp::kNone)
     lines.push_back("precision: " + amp_name(run.amp) + " autocast for the forward passes and losses" +
                     (run.amp == Amp::kFP16 ? ", a dynamic gradient scaler" : "") + " (train.amp)");
+  if (run.pretrained) lines.push_back(describe(*run.pretrained));
   if (run.model->channels_last()) lines.push_back("memory order: channels-last (model.channels_last)");
   if (run.synced_batch_norms > 0)
     lines.push_back("BatchNorm: " + std::to_string(run.synced_batch_norms) +

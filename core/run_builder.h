@@ -35,6 +35,8 @@
 
 namespace sscl {
 
+struct PretrainedReport;
+
 // [train]
 struct TrainOptions {
   int64_t seed = 0;
@@ -62,6 +64,9 @@ struct ModelSelection {
   bool multi_head = false;
   bool channels_last = false;
   bool sync_bn = false;
+  std::optional<std::string> pretrained;  // core/nn/pretrained.h
+  std::string pretrained_prefix;
+  bool pretrained_strict = false;
   static void declare(OptionSpec<ModelSelection>& o);
 };
 struct MethodSelection {
@@ -90,7 +95,8 @@ struct Run {
   std::shared_ptr<World> world;  // one process unless distributed
   std::unique_ptr<TaskData> data;
   Classifier model{nullptr};
-  int synced_batch_norms = 0;  // model.sync_bn: how many layers
+  int synced_batch_norms = 0;                          // model.sync_bn: how many layers
+  std::shared_ptr<const PretrainedReport> pretrained;  // model.pretrained: what was loaded; null without
   bool mask_train_logits = false;
   std::unique_ptr<Method> method;
   HookDispatcher hooks;

@@ -3,6 +3,7 @@
 // --onnx ONNX, and export.json; see tools/exporting/export_run.h and docs/export.md.
 //
 //   tools/export RUN_DIR --out DIR [--int8 [--calib-images N] [--engine onednn|qnnpack]] [--onnx [--opset N]]
+//                [--state-dict]
 #include <CLI/CLI.hpp>
 #include <iostream>
 
@@ -24,6 +25,9 @@ int main(int argc, char** argv) {
   app.add_option("--engine", options.engine, "quantized engine: onednn (x86, the default) or qnnpack (ARM)");
   app.add_flag("--onnx", options.onnx, "also model.onnx (multi-head: model_task<t>.onnx), checked with OpenCV's DNN");
   app.add_option("--opset", options.opset, "ONNX opset, 13 (the default) to 17");
+  app.add_flag("--state-dict", options.state_dict,
+               "also state_dict.pt: the weights for Python's torch.load + load_state_dict (torchvision's names "
+               "for the CIFAR ResNets)");
   CLI11_PARSE(app, argc, argv);
   return sscl::run_tool_main([&] {
     if (!options.int8 && (app.count("--calib-images") > 0 || app.count("--engine") > 0))
@@ -62,6 +66,11 @@ int main(int argc, char** argv) {
                 << file["bytes"].get<int64_t>() << " bytes; run by " << file["check"]["runtime"].get<std::string>()
                 << ", max |logit difference| " << file["check"]["max_abs_logit_difference"].get<double>()
                 << " against the trace on " << file["check"]["images"].get<int64_t>() << " test images\n";
+    }
+    for (const auto& file : info["files"]) {
+      if (file["format"] != "state_dict") continue;
+      std::cout << "state_dict (" << file["tensors"].get<int64_t>() << " tensors, " << file["names"].get<std::string>()
+                << " names) to " << out_dir << "/state_dict.pt: " << file["bytes"].get<int64_t>() << " bytes\n";
     }
     if (info.contains("prediction_note")) std::cout << "note: " << info["prediction_note"].get<std::string>() << "\n";
     return 0;

@@ -18,6 +18,7 @@
 #include "core/environment.h"
 #include "core/error.h"
 #include "core/logging.h"
+#include "core/nn/pretrained.h"
 #include "core/plugins.h"
 #include "core/run_builder.h"
 #include "tools/active_summary.h"
@@ -205,6 +206,7 @@ TrainOutcome run_training(const TrainArgs& args) {
   summary.split = split_json(*run.data);
   summary.world_size = world->size();
   summary.backend = world->backend();
+  if (run.pretrained) summary.pretrained = to_json(*run.pretrained);
   summary.precision = {{"amp", amp_name(run.amp)},
                        {"eval_amp", run.amp != Amp::kNone && resolved.get<bool>("eval.amp")},
                        {"channels_last", run.model->channels_last()}};

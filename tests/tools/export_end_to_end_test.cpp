@@ -8,9 +8,12 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <string>
 
+#include "core/nn/state_dict_file.h"
 #include "tests/tools/run_binary.h"
 #include "tools/exporting/int8_export.h"
 #include "tools/exporting/torchscript_export.h"
@@ -55,8 +58,8 @@ const char* kPythonLogits =
 TEST(ExportEndToEnd, TrainedRunExportsATorchScriptModelThatCppAndPythonLoad) {
   TempDir scratch;
   const fs::path out = scratch / "export";
-  const auto p =
-      testing::run_binary(SSCL_EXPORT_BINARY, "'" + trained_run().string() + "' --out '" + out.string() + "'", scratch);
+  const auto p = testing::run_binary(
+      SSCL_EXPORT_BINARY, "'" + trained_run().string() + "' --out '" + out.string() + "' --state-dict", scratch);
   ASSERT_EQ(p.exit_code, 0) << p.err;
   EXPECT_NE(p.out.find("3 BatchNorm folded, 0 kept"), std::string::npos) << p.out;
 
@@ -93,6 +96,38 @@ TEST(ExportEndToEnd, TrainedRunExportsATorchScriptModelThatCppAndPythonLoad) {
       ASSERT_TRUE(rows[r][c].is_number()) << r << "," << c;
       EXPECT_NEAR(rows[r][c].get<double>(), cpp, 1e-6) << r << "," << c;
     }
+
+  // --state-dict: the trained weights (BatchNorm not folded) under sscl's names
+  // (a small CNN has no torchvision counterpart), which Python's torch.load and
+  // our loader read as model.pt holds them.
+  const auto& entry = info["files"].back();
+  ASSERT_EQ(entry["format"], "state_dict") << info["files"];
+  EXPECT_EQ(entry["bytes"].get<uintmax_t>(), fs::file_size(out / "state_dict.pt"));
+  const auto exported = read_state_dict_file(out / "state_dict.pt");
+  const auto trained = read_state_dict_file(trained_run() / "model.pt");
+  ASSERT_EQ(exported.tensors.size(), trained.tensors.size());
+  EXPECT_EQ(entry["tensors"].get<size_t>(), trained.tensors.size());
+  std::map<std::string, at::Tensor> by_name(exported.tensors.begin(), exported.tensors.end());
+  for (const auto& [name, tensor] : trained.tensors) {
+    ASSERT_TRUE(by_name.count(name)) << name;
+    EXPECT_TRUE(by_name[name].equal(tensor)) << name;
+  }
+  const auto keys = run_shell(
+      "/usr/bin/python3 -c 'import sys, torch; d = torch.load(sys.argv[1]); "
+      "print(len(d), float(d[\"backbone.conv1.weight\"].sum()))' '" +
+          (out / "state_dict.pt").string() + "'",
+      scratch);
+  ASSERT_EQ(keys.exit_code, 0) << keys.err;
+  at::Tensor conv1;
+  for (const auto& [name, tensor] : trained.tensors)
+    if (name == "backbone.conv1.weight") conv1 = tensor;
+  ASSERT_TRUE(conv1.defined());
+  std::istringstream py_out(keys.out);
+  size_t count = 0;
+  double sum = 0;
+  py_out >> count >> sum;
+  EXPECT_EQ(count, trained.tensors.size());
+  EXPECT_NEAR(sum, conv1.sum().item<double>(), 1e-4);
 }
 
 // The int8 file: every layer quantized, about a quarter of the fp32 bytes, the

@@ -20,13 +20,6 @@ struct Process {
   std::string out, err;
 };
 
-inline std::string read_file(const std::filesystem::path& file) {
-  std::ifstream in(file);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 // A shell command line (sh), its output captured.
 inline Process run_shell(const std::string& command_line, const TempDir& scratch) {
   const auto out = scratch / "stdout.txt", err = scratch / "stderr.txt";

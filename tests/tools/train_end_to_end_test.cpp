@@ -3,6 +3,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/nn/state_dict_file.h"
 #include "tests/tools/run_binary.h"
 
 namespace sscl {
@@ -311,6 +312,45 @@ TEST(TrainEndToEnd, ActiveLearningRecordsItsQueriesAndATeacherRunCanLabelForAnot
   EXPECT_NE(p.exit_code, 0);
   EXPECT_NE(p.err.find("config.toml"), std::string::npos) << p.err;
   EXPECT_FALSE(std::filesystem::exists(third));
+}
+
+// model.pretrained: a second run starts from the first's model.pt, says so in
+// train.log and results.json, and at lr 1e-30 (it must be positive; every step
+// is far below a float's resolution at these weights) ends with the first's
+// weights. The BatchNorm statistics, buffers, still follow the new batches.
+TEST(TrainEndToEnd, PretrainedWeightsStartTheRunAndAreReported) {
+  TempDir dir;
+  testing::write_tiny_fashion_mnist(dir / "data", 8, 2);
+  const std::string sft = testing::config_path("configs/sft/sft_small_cnn_fmnist5.toml") +
+                          " --cfg-options data.root='" + (dir / "data").string() +
+                          "' train.iters_per_task=4 train.threads=1 model.width=8 checkpoint.enabled=false";
+  auto p = testing::run_train(sft + " --work-dir '" + (dir / "first").string() + "'", dir);
+  ASSERT_EQ(p.exit_code, 0) << p.err;
+  p = testing::run_train(sft + " optimizer.lr=1e-30 model.pretrained='" + (dir / "first" / "model.pt").string() +
+                             "' model.pretrained_strict=true --work-dir '" + (dir / "second").string() + "'",
+                         dir);
+  ASSERT_EQ(p.exit_code, 0) << p.err;
+  const auto results = nlohmann::json::parse(testing::read_file(dir / "second" / "results.json"));
+  const auto& pretrained = results["pretrained"];
+  const std::string n = std::to_string(pretrained["model_tensors"].get<int>());
+  EXPECT_NE(p.out.find("(sscl model.pt): loaded " + n + " of the model's " + n + " tensors"), std::string::npos)
+      << p.out;
+  EXPECT_EQ(pretrained["format"], "sscl model.pt");
+  EXPECT_EQ(pretrained["loaded_tensors"], pretrained["model_tensors"]);
+  EXPECT_TRUE(pretrained["missing"].empty() && pretrained["skipped"].empty() && pretrained["unexpected"].empty());
+  const auto first = read_state_dict_file(dir / "first" / "model.pt");
+  const auto second = read_state_dict_file(dir / "second" / "model.pt");
+  ASSERT_EQ(first.tensors.size(), second.tensors.size());
+  int compared = 0;
+  for (size_t i = 0; i < first.tensors.size(); ++i) {
+    const auto& [name, tensor] = first.tensors[i];
+    ASSERT_EQ(name, second.tensors[i].first);
+    if (name.find("running_") != std::string::npos || name.find("num_batches") != std::string::npos) continue;
+    EXPECT_TRUE(tensor.equal(second.tensors[i].second)) << name;
+    ++compared;
+  }
+  EXPECT_GT(compared, 0);
+  EXPECT_GT(pretrained["loaded_parameters"].get<int>(), 0);
 }
 
 }  // namespace

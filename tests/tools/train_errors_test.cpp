@@ -214,6 +214,21 @@ TEST(TrainErrors, DivergingRunStopsAndIsNotMarkedFinished) {
   EXPECT_TRUE(std::filesystem::exists(dir / "run" / "config.toml"));
 }
 
+// model.pretrained: a file that is not a weights file, and a strict load of a
+// model.pt whose head has other classes, fail before the run directory exists.
+TEST(TrainErrors, PretrainedFilesThatCannotLoadNameTheKeyAndTheFile) {
+  TempDir dir;
+  testing::write_text(dir / "notes.txt", "not weights\n");
+  auto f = run_failing(
+      testing::config_path(kSftConfig) + " --cfg-options model.pretrained='" + (dir / "notes.txt").string() + "'", dir);
+  expect_one_line_error(f, "model.pretrained");
+  EXPECT_NE(f.process.err.find("notes.txt: not a PyTorch weights file"), std::string::npos) << f.process.err;
+  EXPECT_FALSE(f.run_dir_exists);
+  f = run_failing(testing::config_path(kSftConfig) + " --cfg-options model.pretrained_strict=true", dir);
+  expect_one_line_error(f, "model.pretrained_strict");
+  EXPECT_FALSE(f.run_dir_exists);
+}
+
 TEST(TrainErrors, FinishedRunDirectoryIsNotOverwritten) {
   TempDir dir;
   std::filesystem::create_directories(dir / "run");

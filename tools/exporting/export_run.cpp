@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <fstream>
 #include <limits>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -14,6 +15,8 @@
 #include "core/config.h"
 #include "core/environment.h"
 #include "core/error.h"
+#include "core/nn/pretrained.h"
+#include "core/nn/state_dict_file.h"
 #include "core/scenario.h"
 #include "tasks/split_semi_tasks.h"
 #include "tools/exporting/int8_export.h"
@@ -226,6 +229,27 @@ std::string default_engine() {
   return engines.front();
 }
 
+// The model's parameters and buffers as a torch.save'd state_dict; the CIFAR
+// ResNets under torchvision's names (their layers are torchvision's, but for the
+// 3x3 stem without max-pool), the others under ours.
+nlohmann::json state_dict_export(torch::nn::Module& model, const std::string& backbone, std::string& bytes) {
+  static const std::set<std::string> resnets = {"resnet18", "resnet34", "resnet50", "reduced_resnet18"};
+  const bool torchvision = resnets.count(backbone) > 0;
+  std::vector<std::pair<std::string, at::Tensor>> tensors;
+  for (const auto& p : model.named_parameters()) tensors.emplace_back(p.key(), p.value());
+  for (const auto& b : model.named_buffers()) tensors.emplace_back(b.key(), b.value());
+  if (torchvision)
+    for (auto& [name, tensor] : tensors) name = torchvision_resnet_name(name);
+  bytes = state_dict_bytes(tensors);
+  return {{"file", "state_dict.pt"},
+          {"format", "state_dict"},
+          {"precision", "float32"},
+          {"bytes", bytes.size()},
+          {"tensors", tensors.size()},
+          {"names", torchvision ? "torchvision's ResNet (conv1 3x3 stride 1, no max-pool)" : "sscl's"},
+          {"note", "BatchNorm not folded: the weights as trained; torch.load and load_state_dict read it"}};
+}
+
 }  // namespace
 
 nlohmann::json export_run(const ExportOptions& options) {
@@ -256,6 +280,11 @@ nlohmann::json export_run(const ExportOptions& options) {
     throw IoError(weights_file.string() + ": not a model.pt of this run's model (" + e.what_without_backtrace() + ")");
   }
   run->model->to(at::kCPU);
+  // Before tracing, of the weights as trained (BatchNorm not folded).
+  const std::string backbone = config.get<std::string>("model.backbone");
+  std::string state_dict;
+  nlohmann::json state_dict_entry;
+  if (options.state_dict) state_dict_entry = state_dict_export(*run->model, backbone, state_dict);
 
   const TaskData& data = *run->data;
   std::vector<std::vector<int64_t>> task_classes;
@@ -334,7 +363,7 @@ nlohmann::json export_run(const ExportOptions& options) {
   info["name"] = run_name;
   info["run_dir"] = fs::absolute(options.run_dir).lexically_normal().string();
   info["method"] = label;
-  info["backbone"] = config.get<std::string>("model.backbone");
+  info["backbone"] = backbone;
   const InputShape shape = data.input_shape();
   info["input"] = {{"shape", {shape.channels, shape.height, shape.width}},
                    {"dtype", "float32"},
@@ -374,11 +403,13 @@ nlohmann::json export_run(const ExportOptions& options) {
     info["files"].push_back(int8_entry);
   }
   for (const auto& entry : onnx_entries) info["files"].push_back(entry);
+  if (options.state_dict) info["files"].push_back(state_dict_entry);
 
   fs::create_directories(options.out_dir);
   write_file_atomic(options.out_dir / "model_fp32.pt", model_bytes);
   if (options.int8) write_file_atomic(options.out_dir / "model_int8.pt", int8_bytes);
   for (const auto& [file, bytes] : onnx_files) write_file_atomic(options.out_dir / file, bytes);
+  if (options.state_dict) write_file_atomic(options.out_dir / "state_dict.pt", state_dict);
   write_file_atomic(options.out_dir / "export.json", info.dump(2) + "\n");
   return info;
 }

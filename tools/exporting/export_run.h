@@ -2,7 +2,9 @@
 // deployment reads: TorchScript fp32 (model_fp32.pt, BatchNorm folded;
 // tools/exporting/torchscript_export.h), with --int8 a statically quantized
 // TorchScript model (model_int8.pt; tools/exporting/int8_export.h), with --onnx
-// ONNX (tools/exporting/onnx_export.h), and export.json beside them.
+// ONNX (tools/exporting/onnx_export.h), with --state-dict the weights as a
+// PyTorch state_dict (state_dict.pt, torchvision's names for the CIFAR ResNets),
+// and export.json beside them.
 #pragma once
 
 #include <filesystem>
@@ -20,6 +22,7 @@ struct ExportOptions {
   std::string engine;          // quantized engine; empty: onednn where this LibTorch has it, else qnnpack
   bool onnx = false;           // also model.onnx (multi-head: model_task<t>.onnx per task)
   int64_t opset = 13;          // ONNX opset (kOnnxMinOpset..kOnnxMaxOpset)
+  bool state_dict = false;     // also state_dict.pt: the weights for Python's load_state_dict
 };
 
 // Rebuilds the run's model from its config, loads model.pt, traces it, checks

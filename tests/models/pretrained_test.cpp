@@ -1,0 +1,193 @@
+// model.pretrained's reader and loader on files Python wrote
+// (tests/fixtures/pretrained/make_fixtures.py, Debian's python3-torch 1.13):
+// a torchvision-named CIFAR ResNet-18 gives Python's logits in our ResNet-18,
+// a SimSiam-style checkpoint loads under its prefix, and the bad files are
+// refused naming the file and what is wrong.
+#include "core/nn/pretrained.h"
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "core/error.h"
+#include "core/nn/classifier.h"
+#include "core/nn/state_dict_file.h"
+#include "tests/tools/run_binary.h"
+
+namespace sscl {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::TempDir;
+
+fs::path fixture(const std::string& name) { return fs::path(SSCL_SOURCE_DIR) / "tests/fixtures/pretrained" / name; }
+
+// Our CIFAR ResNet-18 at the fixtures' width (4) for 3 x 16 x 16 images.
+Classifier resnet18_w4(int64_t classes = 10, uint64_t seed = 1) {
+  torch::manual_seed(seed);
+  auto config = Config::from_string("[model]\nbase_width = 4\n", "model.toml");
+  return Classifier(BackboneRegistry::get().at("resnet18")(config.section("model"), {3, 16, 16}), classes);
+}
+
+at::Tensor fixed_input() { return torch::linspace(-2, 2, 2 * 3 * 16 * 16).reshape({2, 3, 16, 16}); }
+
+template <typename F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "no error";
+  return "";
+}
+
+TEST(Pretrained, TorchvisionNamedResNet18GivesPythonsLogits) {
+  const auto file = read_state_dict_file(fixture("resnet18_w4.pt"));
+  EXPECT_EQ(file.format, "torch.save state_dict");
+  auto model = resnet18_w4();
+  const auto report = load_pretrained(*model, file, "", /*strict=*/true);
+  EXPECT_EQ(report.loaded_tensors, report.model_tensors);
+  EXPECT_EQ(report.loaded_tensors, report.file_tensors);  // num_batches_tracked too
+  int64_t parameters = 0;
+  for (const auto& p : model->parameters()) parameters += p.numel();
+  EXPECT_EQ(report.loaded_parameters, parameters);
+  // Every tensor is renamed: backbone.*, downsample -> shortcut, fc -> head.
+  EXPECT_EQ(report.renamed, report.loaded_tensors);
+  model->eval();
+  torch::NoGradGuard no_grad;
+  const auto logits = model->forward(fixed_input());
+  const auto expected = nlohmann::json::parse(testing::read_file(fixture("resnet18_w4_logits.json")))["logits"];
+  ASSERT_EQ(logits.sizes(), (at::IntArrayRef{2, 10}));
+  for (int64_t i = 0; i < 2; ++i)
+    for (int64_t c = 0; c < 10; ++c) EXPECT_NEAR(logits[i][c].item<double>(), expected[i][c].get<double>(), 1e-5);
+}
+
+TEST(Pretrained, SimSiamStyleCheckpointLoadsItsBackboneUnderThePrefix) {
+  const auto file = read_state_dict_file(fixture("resnet18_w4_simsiam.pt"));
+  EXPECT_EQ(file.format, "torch.save checkpoint['state_dict']");
+  auto model = resnet18_w4();
+  const auto report = load_pretrained(*model, file, "module.backbone.", false);
+  EXPECT_EQ(report.outside_prefix, 2);  // the projector
+  EXPECT_EQ(report.missing, (std::vector<std::string>{"head.bias", "head.weight"}));
+  EXPECT_TRUE(report.skipped.empty());
+  EXPECT_TRUE(report.unexpected.empty());
+  // The same backbone as the plain state_dict gives.
+  auto reference = resnet18_w4(10, 2);
+  load_pretrained(*reference, read_state_dict_file(fixture("resnet18_w4.pt")), "", false);
+  model->eval(), reference->eval();
+  torch::NoGradGuard no_grad;
+  EXPECT_TRUE(model->backbone().forward(fixed_input()).equal(reference->backbone().forward(fixed_input())));
+  const auto json = to_json(report);
+  EXPECT_EQ(json["missing"].size(), 2u);
+  EXPECT_NE(describe(report).find("2 missing"), std::string::npos) << describe(report);
+
+  const auto strict = error_of([&] { load_pretrained(*resnet18_w4(), file, "module.backbone.", true); });
+  EXPECT_NE(strict.find("model.pretrained_strict: 2 missing ('head.bias', 'head.weight')"), std::string::npos)
+      << strict;
+  const auto nothing = error_of([&] { load_pretrained(*resnet18_w4(), file, "encoder.", false); });
+  EXPECT_NE(nothing.find("model.pretrained_prefix = 'encoder.' matches none of its"), std::string::npos) << nothing;
+}
+
+TEST(Pretrained, TensorsOfOtherShapesAreSkippedAndListed) {
+  auto model = resnet18_w4(5);  // a head of 5 classes, the file's has 10
+  const auto before = model->parameters().back().clone();
+  const auto file = read_state_dict_file(fixture("resnet18_w4.pt"));
+  const auto report = load_pretrained(*model, file, "", false);
+  ASSERT_EQ(report.skipped.size(), 2u);
+  EXPECT_NE(report.skipped[0].find("fc.weight: [10, 32] in the file, [5, 32] in the model (head.weight)"),
+            std::string::npos)
+      << report.skipped[0];
+  EXPECT_TRUE(report.missing.empty());
+  EXPECT_EQ(report.loaded_tensors, report.file_tensors - 2);
+  EXPECT_TRUE(model->parameters().back().equal(before));  // the head keeps its own weights
+  const auto strict = error_of([&] { load_pretrained(*resnet18_w4(5), file, "", true); });
+  EXPECT_NE(strict.find("2 skipped ('fc.weight: [10, 32]"), std::string::npos) << strict;
+}
+
+TEST(Pretrained, SsclModelPtAndCheckpointRoundTrip) {
+  TempDir dir;
+  auto trained = resnet18_w4(10, 3);
+  torch::save(trained, (dir / "model.pt").string());
+  torch::serialize::OutputArchive checkpoint, model_archive;
+  trained->save(model_archive);
+  checkpoint.write("format", torch::tensor({2}));
+  checkpoint.write("model", model_archive);
+  checkpoint.save_to((dir / "ckpt.pt").string());
+  for (const auto& [name, format] : {std::pair{"model.pt", "sscl model.pt"}, {"ckpt.pt", "sscl checkpoint"}}) {
+    const auto file = read_state_dict_file(dir / name);
+    EXPECT_EQ(file.format, format);
+    auto fresh = resnet18_w4(10, 4);
+    const auto report = load_pretrained(*fresh, file, "", true);
+    EXPECT_EQ(report.renamed, 0) << name;
+    const auto a = trained->parameters(), b = fresh->parameters();
+    for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(a[i].equal(b[i])) << name << " parameter " << i;
+  }
+}
+
+// The way back (tools/export --state-dict): our ResNet-18 under torchvision's
+// names, read by Python's torch.load into the fixtures' torchvision-named
+// ResNet-18 (load_state_dict, strict) gives our logits; our loader reads it too.
+TEST(Pretrained, StateDictUnderTorchvisionNamesLoadsInPythonAndBack) {
+  TempDir dir;
+  auto model = resnet18_w4(10, 5);
+  model->train();
+  model->forward(fixed_input() * 0.5);  // BatchNorm statistics that are not the defaults
+  model->eval();
+  std::vector<std::pair<std::string, at::Tensor>> tensors;
+  for (const auto& p : model->named_parameters()) tensors.emplace_back(torchvision_resnet_name(p.key()), p.value());
+  for (const auto& b : model->named_buffers()) tensors.emplace_back(torchvision_resnet_name(b.key()), b.value());
+  EXPECT_EQ(tensors.front().first, "conv1.weight");
+  testing::write_text(dir / "state_dict.pt", state_dict_bytes(tensors));
+
+  testing::write_text(dir / "load.py",
+                      "import json, sys, torch\n"
+                      "sys.path.insert(0, sys.argv[1])\n"
+                      "from make_fixtures import ResNet18\n"
+                      "m = ResNet18(4, 10)\n"
+                      "m.load_state_dict(torch.load(sys.argv[2]))\n"
+                      "m.eval()\n"
+                      "x = torch.linspace(-2, 2, 2 * 3 * 16 * 16).reshape(2, 3, 16, 16)\n"
+                      "print(json.dumps(m(x).tolist()))\n");
+  const auto py = testing::run_shell("/usr/bin/python3 '" + (dir / "load.py").string() + "' '" + fixture("").string() +
+                                         "' '" + (dir / "state_dict.pt").string() + "'",
+                                     dir);
+  ASSERT_EQ(py.exit_code, 0) << "Python's torch.load + load_state_dict (python3-torch): " << py.err;
+  const auto python = nlohmann::json::parse(py.out);
+  torch::NoGradGuard no_grad;
+  const auto logits = model->forward(fixed_input());
+  for (int64_t i = 0; i < 2; ++i)
+    for (int64_t c = 0; c < 10; ++c) EXPECT_NEAR(python[i][c].get<double>(), logits[i][c].item<double>(), 1e-5);
+
+  auto back = resnet18_w4(10, 6);
+  load_pretrained(*back, read_state_dict_file(dir / "state_dict.pt"), "", true);
+  back->eval();
+  EXPECT_TRUE(back->forward(fixed_input()).equal(logits));
+}
+
+TEST(Pretrained, BadFilesAreRefusedNamingTheFileAndTheReason) {
+  TempDir dir;
+  const auto legacy = error_of([] { read_state_dict_file(fixture("legacy.pt")); });
+  EXPECT_NE(legacy.find("legacy.pt: PyTorch's legacy (non-zip) format"), std::string::npos) << legacy;
+  EXPECT_NE(legacy.find("torch.save(torch.load(OLD), NEW)"), std::string::npos) << legacy;
+  const auto foreign = error_of([] { read_state_dict_file(fixture("foreign_class.pt")); });
+  EXPECT_NE(foreign.find("foreign_class.pt: pickle byte 184: the pickle imports argparse.Namespace"), std::string::npos)
+      << foreign;
+
+  const std::string whole = testing::read_file(fixture("resnet18_w4.pt"));
+  testing::write_text(dir / "truncated.pt", whole.substr(0, whole.size() / 2));
+  const auto truncated = error_of([&] { read_state_dict_file(dir / "truncated.pt"); });
+  EXPECT_NE(truncated.find("truncated.pt: not a readable PyTorch file, or truncated"), std::string::npos) << truncated;
+  testing::write_text(dir / "notes.txt", "lr = 0.1\n");
+  const auto text = error_of([&] { read_state_dict_file(dir / "notes.txt"); });
+  EXPECT_NE(text.find("notes.txt: not a PyTorch weights file"), std::string::npos) << text;
+  const auto absent = error_of([&] { read_state_dict_file(dir / "absent.pt"); });
+  EXPECT_NE(absent.find("absent.pt: no such file"), std::string::npos) << absent;
+}
+
+}  // namespace
+}  // namespace sscl
