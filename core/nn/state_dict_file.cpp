@@ -52,6 +52,29 @@ void read_torch_save(caffe2::serialize::PyTorchStreamReader& reader, StateDictFi
   out.tensors = std::move(read.tensors);
 }
 
+// A zip must end with its end-of-central-directory record, whose central
+// directory lies inside the file. LibTorch 1.13's PyTorchStreamReader leaks its
+// miniz state when its constructor throws (it never calls mz_zip_reader_end), so
+// the commonest bad zip, a truncated file, is refused here first.
+bool zip_end_is_sound(const std::string& bytes) {
+  constexpr size_t kEocd = 22;
+  if (bytes.size() < kEocd) return false;
+  const size_t lowest = bytes.size() > kEocd + 65535 ? bytes.size() - kEocd - 65535 : 0;
+  for (size_t at = bytes.size() - kEocd + 1; at-- > lowest;) {
+    if (bytes.compare(at, 4, "PK\x05\x06") != 0) continue;
+    const auto u16 = [&](size_t o) {
+      return static_cast<uint32_t>(static_cast<unsigned char>(bytes[at + o])) |
+             static_cast<uint32_t>(static_cast<unsigned char>(bytes[at + o + 1])) << 8;
+    };
+    const auto u32 = [&](size_t o) { return u16(o) | u16(o + 2) << 16; };
+    const uint64_t comment = u16(20), cd_size = u32(12), cd_offset = u32(16);
+    if (at + kEocd + comment != bytes.size()) continue;
+    if (cd_offset == 0xffffffffu || cd_size == 0xffffffffu) return true;  // zip64: LibTorch reads the rest
+    return cd_offset + cd_size <= at;
+  }
+  return false;
+}
+
 }  // namespace
 
 StateDictFile read_state_dict_file(const fs::path& path) {
@@ -69,6 +92,8 @@ StateDictFile read_state_dict_file(const fs::path& path) {
   if (bytes.compare(0, 4, "PK\x03\x04") != 0)
     throw IoError(path.string() + ": not a PyTorch weights file (torch.save's zip format, an sscl model.pt or " +
                   "checkpoint)");
+  if (!zip_end_is_sound(bytes))
+    throw IoError(path.string() + ": truncated, or not a zip: no end-of-central-directory record fits the file");
   try {
     caffe2::serialize::PyTorchStreamReader reader(
         std::make_shared<caffe2::serialize::MemoryReadAdapter>(bytes.data(), static_cast<off_t>(bytes.size())));

@@ -14,9 +14,10 @@ namespace sscl {
 namespace {
 
 // A value on the unpickler's stack. Lists and dicts are shared: the memo hands
-// out the same object that later opcodes fill.
+// out the same object that later opcodes fill. The Unpickler owns every value
+// (a pickle may put a dict inside itself: shared ownership would leak the cycle).
 struct Value;
-using ValuePtr = std::shared_ptr<Value>;
+using ValuePtr = Value*;
 struct Value {
   enum class Kind { kNone, kBool, kInt, kFloat, kString, kTuple, kList, kDict, kGlobal, kStorage, kTensor };
   Kind kind = Kind::kNone;
@@ -27,12 +28,6 @@ struct Value {
   std::vector<std::pair<ValuePtr, ValuePtr>> dict;
   at::Tensor tensor;  // a storage (1-D) or a tensor
 };
-
-ValuePtr make(Value::Kind kind) {
-  auto v = std::make_shared<Value>();
-  v->kind = kind;
-  return v;
-}
 
 const std::map<std::string, at::ScalarType>& storage_types() {
   static const std::map<std::string, at::ScalarType> types = {
@@ -52,6 +47,12 @@ bool known_global(const std::string& name) {
 class Unpickler {
  public:
   Unpickler(std::string_view pickle, const StorageBytes& storage) : in_(pickle), storage_(storage) {}
+
+  ValuePtr make(Value::Kind kind) {
+    values_.push_back(std::make_unique<Value>());
+    values_.back()->kind = kind;
+    return values_.back().get();
+  }
 
   ValuePtr run() {
     while (true) {
@@ -124,7 +125,7 @@ class Unpickler {
     stack_.resize(mark);
     return items;
   }
-  void push(ValuePtr v) { stack_.push_back(std::move(v)); }
+  void push(ValuePtr v) { stack_.push_back(v); }
   void push_int(int64_t i) {
     auto v = make(Value::Kind::kInt);
     v->i = i;
@@ -388,6 +389,7 @@ class Unpickler {
   std::vector<size_t> marks_;
   std::map<uint64_t, ValuePtr> memo_;
   std::map<std::string, ValuePtr> storages_;
+  std::vector<std::unique_ptr<Value>> values_;
 };
 
 // The dict's name -> tensor entries, or nullopt when it is not one.
@@ -415,7 +417,8 @@ std::string describe_top(const Value& v) {
 }  // namespace
 
 PickledStateDict unpickle_state_dict(std::string_view pickle, const StorageBytes& storage) {
-  const ValuePtr top = Unpickler(pickle, storage).run();
+  Unpickler unpickler(pickle, storage);  // owns every value until the tensors are copied out
+  const ValuePtr top = unpickler.run();
   PickledStateDict out;
   if (auto tensors = tensor_dict(*top)) {
     out.tensors = std::move(*tensors);

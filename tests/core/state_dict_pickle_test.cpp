@@ -93,6 +93,14 @@ TEST(StateDictPickle, ForeignGlobalsAndInstancesAreRefusedByName) {
   EXPECT_NE(error_of("\x80\x02\xff."s).find("pickle byte 2: opcode 0xff is not read"), std::string::npos);
 }
 
+// A dict that holds itself (memo put, then got back into it): refused as no
+// state_dict, and freed (the sanitized build's LeakSanitizer checks; fuzzing
+// found the leak of an earlier shared-ownership version).
+TEST(StateDictPickle, ADictThatHoldsItselfIsRefusedAndFreed) {
+  const auto cycle = error_of("\x80\x02}q\x00"s + str("self") + "h\x00s."s);
+  EXPECT_NE(cycle.find("holds no state_dict"), std::string::npos) << cycle;
+}
+
 TEST(StateDictPickle, TruncatedOrInconsistentStreamsAreNamedWithTheOffset) {
   EXPECT_NE(error_of("\x80\x02}q\x00"s).find("pickle byte 5: the pickle ends without its STOP opcode"),
             std::string::npos);
