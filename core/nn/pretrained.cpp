@@ -96,14 +96,12 @@ PretrainedReport load_pretrained(torch::nn::Module& model, const StateDictFile& 
     if (!filled.count(name)) r.missing.push_back(name);
 
   const std::string& what = r.file;
-  if (!prefix.empty() && file_keys.empty())
+  if (!prefix.empty() && file_keys.empty()) {
+    std::vector<std::string> all;
+    for (const auto& t : file.tensors) all.push_back(t.first);
     throw ConfigError(what + ": model.pretrained_prefix = '" + prefix + "' matches none of its " +
-                      std::to_string(r.file_tensors) + " keys (" + first_keys([&] {
-                        std::vector<std::string> k;
-                        for (const auto& t : file.tensors) k.push_back(t.first);
-                        return k;
-                      }()) +
-                      ")");
+                      std::to_string(r.file_tensors) + " keys (" + first_keys(all) + ")");
+  }
   if (r.loaded_tensors == 0)
     throw ConfigError(what + ": none of its " + std::to_string(file_keys.size()) + " tensors fits the model (file " +
                       first_keys(file_keys) + "; model " + first_keys(r.missing) + ")" +
@@ -124,6 +122,15 @@ std::string torchvision_resnet_name(const std::string& name) {
   std::string out = "." + (name.rfind("backbone.", 0) == 0 ? name.substr(9) : name);
   replace_all(out, ".shortcut.", ".downsample.");
   return out.substr(1);
+}
+
+std::vector<std::pair<std::string, at::Tensor>> named_tensors(torch::nn::Module& model, bool torchvision_resnet_names) {
+  std::vector<std::pair<std::string, at::Tensor>> tensors;
+  for (const auto& p : model.named_parameters()) tensors.emplace_back(p.key(), p.value());
+  for (const auto& b : model.named_buffers()) tensors.emplace_back(b.key(), b.value());
+  if (torchvision_resnet_names)
+    for (auto& [name, tensor] : tensors) name = torchvision_resnet_name(name);
+  return tensors;
 }
 
 std::string describe(const PretrainedReport& r) {

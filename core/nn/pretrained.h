@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/nn/state_dict_file.h"
@@ -45,6 +46,12 @@ PretrainedReport load_pretrained(torch::nn::Module& model, const StateDictFile& 
 // (`backbone.` dropped, `shortcut` -> `downsample`, `head` -> `fc`): the names
 // tools/export --state-dict writes, which the loader matches back.
 std::string torchvision_resnet_name(const std::string& name);
+
+// The model's parameters, then its buffers, with their dotted names; under
+// torchvision_resnet_name() when `torchvision_resnet_names` (a CIFAR ResNet):
+// what tools/export --state-dict writes.
+std::vector<std::pair<std::string, at::Tensor>> named_tensors(torch::nn::Module& model,
+                                                              bool torchvision_resnet_names = false);
 
 // One line for train.log, and results.json's "pretrained".
 std::string describe(const PretrainedReport& report);

@@ -106,7 +106,6 @@ StateDictFile read_state_dict_file(const fs::path& path) {
   } catch (const c10::Error& e) {
     throw IoError(path.string() + ": not a readable PyTorch file, or truncated (" + e.what_without_backtrace() + ")");
   }
-  for (auto& [name, tensor] : out.tensors) tensor = tensor.to(at::kCPU);
   return out;
 }
 

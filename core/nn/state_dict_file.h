@@ -1,9 +1,9 @@
 // The named tensors of a weights file, whichever of the formats people hand
 // around it is in: a state_dict written by Python's torch.save (the zip format of
 // PyTorch >= 1.6), sscl's own model.pt, or an sscl checkpoint (its model). The
-// pickle of a torch.save file is checked before it is decoded
-// (core/nn/pickle_scan.h): only tensors in plain containers are read, and the
-// pickle is never executed (LibTorch's C++ unpickler has no Python to run).
+// pickle of a torch.save file is decoded by our restricted unpickler
+// (core/nn/state_dict_pickle.h): only tensors in plain containers are read, and
+// the pickle is never executed.
 #pragma once
 
 #include <ATen/core/Tensor.h>

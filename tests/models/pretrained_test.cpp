@@ -138,9 +138,7 @@ TEST(Pretrained, StateDictUnderTorchvisionNamesLoadsInPythonAndBack) {
   model->train();
   model->forward(fixed_input() * 0.5);  // BatchNorm statistics that are not the defaults
   model->eval();
-  std::vector<std::pair<std::string, at::Tensor>> tensors;
-  for (const auto& p : model->named_parameters()) tensors.emplace_back(torchvision_resnet_name(p.key()), p.value());
-  for (const auto& b : model->named_buffers()) tensors.emplace_back(torchvision_resnet_name(b.key()), b.value());
+  const auto tensors = named_tensors(*model, /*torchvision_resnet_names=*/true);  // as tools/export --state-dict
   EXPECT_EQ(tensors.front().first, "conv1.weight");
   testing::write_text(dir / "state_dict.pt", state_dict_bytes(tensors));
 

@@ -235,11 +235,7 @@ std::string default_engine() {
 nlohmann::json state_dict_export(torch::nn::Module& model, const std::string& backbone, std::string& bytes) {
   static const std::set<std::string> resnets = {"resnet18", "resnet34", "resnet50", "reduced_resnet18"};
   const bool torchvision = resnets.count(backbone) > 0;
-  std::vector<std::pair<std::string, at::Tensor>> tensors;
-  for (const auto& p : model.named_parameters()) tensors.emplace_back(p.key(), p.value());
-  for (const auto& b : model.named_buffers()) tensors.emplace_back(b.key(), b.value());
-  if (torchvision)
-    for (auto& [name, tensor] : tensors) name = torchvision_resnet_name(name);
+  const auto tensors = named_tensors(model, torchvision);
   bytes = state_dict_bytes(tensors);
   return {{"file", "state_dict.pt"},
           {"format", "state_dict"},
