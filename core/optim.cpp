@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 
 namespace sscl {
 
@@ -17,11 +18,44 @@ void OptimizerSelection::declare(OptionSpec<OptimizerSelection>& o) {
 
 Optimizer build_optimizer(const ConfigSection& section) {
   const auto selection = read_options<OptimizerSelection>(section);
-  return OptimizerRegistry::get().at(selection.type)(section);
+  Optimizer optimizer = OptimizerRegistry::get().at(selection.type)(section);
+  // A table of free keys, read here for every optimizer type.
+  for (const auto& key : section.child_keys("lr_mult")) {
+    const double mult = section.get<double>("lr_mult." + key);
+    if (!(mult >= 0) || !std::isfinite(mult)) section.fail("lr_mult." + key, "must be a finite number >= 0");
+    optimizer.lr_mult.emplace_back(key, mult);
+  }
+  return optimizer;
 }
 
-void set_learning_rate(torch::optim::Optimizer& optimizer, double lr) {
-  for (auto& group : optimizer.param_groups()) group.options().set_lr(lr);
+double lr_mult_of(const std::string& name, const LrMults& lr_mult) {
+  const std::pair<std::string, double>* best = nullptr;
+  for (const auto& entry : lr_mult)
+    if (name.find(entry.first) != std::string::npos && (!best || entry.first.size() > best->first.size()))
+      best = &entry;
+  return best ? best->second : 1.0;
+}
+
+std::vector<ParamGroup> param_groups(const std::vector<torch::Tensor>& params,
+                                     const std::vector<std::pair<std::string, torch::Tensor>>& named,
+                                     const LrMults& lr_mult) {
+  std::map<const void*, double> mult_of;
+  for (const auto& [name, tensor] : named) mult_of[tensor.unsafeGetTensorImpl()] = lr_mult_of(name, lr_mult);
+  std::vector<ParamGroup> groups{ParamGroup{}};
+  for (const auto& p : params) {
+    const auto it = mult_of.find(p.unsafeGetTensorImpl());
+    const double mult = it == mult_of.end() ? 1.0 : it->second;
+    auto group = std::find_if(groups.begin(), groups.end(), [mult](const ParamGroup& g) { return g.lr_mult == mult; });
+    if (group == groups.end()) group = groups.insert(groups.end(), ParamGroup{{}, mult});
+    group->params.push_back(p);
+  }
+  if (groups.size() > 1 && groups.front().params.empty()) groups.erase(groups.begin());
+  return groups;
+}
+
+void set_learning_rate(torch::optim::Optimizer& optimizer, double lr, const std::vector<double>& lr_mults) {
+  auto& groups = optimizer.param_groups();
+  for (size_t i = 0; i < groups.size(); ++i) groups[i].options().set_lr(lr * (i < lr_mults.size() ? lr_mults[i] : 1.0));
 }
 
 void LrWarmupOptions::declare(OptionSpec<LrWarmupOptions>& o) {
@@ -88,24 +122,42 @@ struct AdamOptions {
   }
 };
 
+// torch's groups, each with the defaults at its own learning rate.
+template <typename Options>
+std::vector<torch::optim::OptimizerParamGroup> torch_groups(std::vector<ParamGroup> groups, const Options& defaults) {
+  std::vector<torch::optim::OptimizerParamGroup> out;
+  for (auto& g : groups) {
+    auto options = std::make_unique<Options>(defaults);
+    options->lr(defaults.lr() * g.lr_mult);
+    out.emplace_back(std::move(g.params), std::move(options));
+  }
+  return out;
+}
+
 SSCL_REGISTER_OPTIONS(
     OptimizerRegistry, "sgd", "SGD with momentum, Nesterov and weight decay (torch::optim::SGD)", SgdOptions{},
     [](const SgdOptions& o) {
       return Optimizer{
-          o.lr, [o](std::vector<torch::Tensor> parameters) {
-            return std::unique_ptr<torch::optim::Optimizer>(std::make_unique<torch::optim::SGD>(
-                std::move(parameters),
-                torch::optim::SGDOptions(o.lr).momentum(o.momentum).nesterov(o.nesterov).weight_decay(o.weight_decay)));
-          }};
+          o.lr,
+          [o](std::vector<ParamGroup> groups) {
+            const auto defaults =
+                torch::optim::SGDOptions(o.lr).momentum(o.momentum).nesterov(o.nesterov).weight_decay(o.weight_decay);
+            return std::unique_ptr<torch::optim::Optimizer>(
+                std::make_unique<torch::optim::SGD>(torch_groups(std::move(groups), defaults), defaults));
+          },
+          {}};
     });
 
 SSCL_REGISTER_OPTIONS(OptimizerRegistry, "adam", "Adam (torch::optim::Adam)", AdamOptions{}, [](const AdamOptions& o) {
   return Optimizer{
-      o.lr, [o](std::vector<torch::Tensor> parameters) {
-        return std::unique_ptr<torch::optim::Optimizer>(std::make_unique<torch::optim::Adam>(
-            std::move(parameters),
-            torch::optim::AdamOptions(o.lr).betas({o.betas[0], o.betas[1]}).eps(o.eps).weight_decay(o.weight_decay)));
-      }};
+      o.lr,
+      [o](std::vector<ParamGroup> groups) {
+        const auto defaults =
+            torch::optim::AdamOptions(o.lr).betas({o.betas[0], o.betas[1]}).eps(o.eps).weight_decay(o.weight_decay);
+        return std::unique_ptr<torch::optim::Optimizer>(
+            std::make_unique<torch::optim::Adam>(torch_groups(std::move(groups), defaults), defaults));
+      },
+      {}};
 });
 
 struct ConstantLr : LrPolicy {

@@ -18,14 +18,36 @@
 
 namespace sscl {
 
-// An optimizer over parameters; the trainer builds one per run, and again each
-// task for methods that ask for it (MethodTraits::fresh_optimizer_each_task).
-using OptimizerMaker = std::function<std::unique_ptr<torch::optim::Optimizer>(std::vector<torch::Tensor>)>;
+// Parameters that train at lr_mult times the schedule's learning rate.
+struct ParamGroup {
+  std::vector<torch::Tensor> params;
+  double lr_mult = 1.0;
+};
+
+// An optimizer over parameter groups; the trainer builds one per run, and again
+// each task for methods that ask for it (MethodTraits::fresh_optimizer_each_task).
+using OptimizerMaker = std::function<std::unique_ptr<torch::optim::Optimizer>(std::vector<ParamGroup>)>;
+
+// optimizer.lr_mult.<key> = m (mmengine's paramwise custom_keys): a parameter
+// whose dotted name in the model contains <key> trains at m * lr; the longest
+// key that fits wins (mmengine's order), and the rest train at lr. A TOML key
+// holds no '.': "layer1" matches backbone.layer1.*.
+using LrMults = std::vector<std::pair<std::string, double>>;
 
 struct Optimizer {
   double lr = 0.0;  // the base learning rate the schedule starts from
   OptimizerMaker make;
+  LrMults lr_mult;  // sorted by key
 };
+
+// `params` split by `lr_mult`, each parameter named by its entry in `named`
+// (parameters not there, such as a method's own modules, train at lr): one
+// group per multiplier in use, the plain one first, in the parameters' order.
+std::vector<ParamGroup> param_groups(const std::vector<torch::Tensor>& params,
+                                     const std::vector<std::pair<std::string, torch::Tensor>>& named,
+                                     const LrMults& lr_mult);
+// The multiplier of a parameter name (1 when no key fits).
+double lr_mult_of(const std::string& name, const LrMults& lr_mult);
 
 // Factory: the [optimizer] section.
 SSCL_DECLARE_REGISTRY(OptimizerRegistry, std::function<Optimizer(const ConfigSection&)>);
@@ -37,7 +59,8 @@ struct OptimizerSelection {
 };
 Optimizer build_optimizer(const ConfigSection& section);
 
-void set_learning_rate(torch::optim::Optimizer& optimizer, double lr);
+// Every group at lr times its multiplier (one per group, in order; none: 1).
+void set_learning_rate(torch::optim::Optimizer& optimizer, double lr, const std::vector<double>& lr_mults = {});
 
 // A policy: the learning rate at `iter` of a task of `iters_per_task`
 // iterations, before the warm-up.

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -68,6 +69,12 @@ void ModelSelection::declare(OptionSpec<ModelSelection>& o) {
         "only the file's keys under this prefix are read, with it stripped (e.g. \"module.\", \"backbone.\")");
   o.key("pretrained_strict", &ModelSelection::pretrained_strict,
         "a missing, skipped or unexpected tensor is an error naming the key");
+  o.key("freeze", &ModelSelection::freeze,
+        "backbone: the backbone's parameters do not train and its BatchNorm stays in eval mode (a linear probe)")
+      .one_of({"none", "backbone"});
+  o.key("frozen_stages", &ModelSelection::frozen_stages,
+        "mmcls's meaning: the stem (0) and the first N stages do not train, their BatchNorm in eval mode; -1: none")
+      .min(-1);
 }
 
 void MethodSelection::declare(OptionSpec<MethodSelection>& o) {
@@ -141,6 +148,32 @@ RunBuilder& RunBuilder::build_data() {
   return *this;
 }
 
+namespace {
+
+// Run::start_backbone: copies of the loaded and the frozen backbone tensors.
+std::map<std::string, at::Tensor> start_backbone(Classifier& model, const PretrainedReport* pretrained) {
+  const std::string under = "backbone.";
+  std::set<std::string> keep;
+  if (pretrained)
+    for (const auto& name : pretrained->loaded)
+      if (name.rfind(under, 0) == 0) keep.insert(name.substr(under.size()));
+  std::vector<std::pair<std::string, at::Tensor>> tensors;
+  for (const auto& p : model->backbone().named_parameters()) tensors.emplace_back(p.key(), p.value());
+  for (const auto& b : model->backbone().named_buffers()) tensors.emplace_back(b.key(), b.value());
+  for (const auto& frozen : model->frozen_modules()) {
+    const std::string inner = frozen == "backbone" ? "" : frozen.substr(under.size()) + ".";
+    for (const auto& [name, tensor] : tensors)
+      if (name.rfind(inner, 0) == 0) keep.insert(name);
+  }
+  std::map<std::string, at::Tensor> start;
+  torch::NoGradGuard no_grad;
+  for (const auto& [name, tensor] : tensors)
+    if (keep.count(name)) start[name] = tensor.detach().clone();
+  return start;
+}
+
+}  // namespace
+
 RunBuilder& RunBuilder::build_model() {
   if (!data_) build_data();
   const auto section = config_.section("model");
@@ -178,6 +211,13 @@ RunBuilder& RunBuilder::build_model() {
     if (run_->synced_batch_norms == 0)
       section.fail("sync_bn", "backbone '" + selection.backbone + "' has no BatchNorm layer to synchronise");
   }
+  try {
+    run_->model->freeze(
+        modules_to_freeze(run_->model->backbone(), selection.freeze == "backbone", selection.frozen_stages));
+  } catch (const Error& e) {
+    section.fail("frozen_stages", e.what());
+  }
+  run_->start_backbone = start_backbone(run_->model, run_->pretrained.get());
   model_ = true;
   return *this;
 }
@@ -192,6 +232,12 @@ RunBuilder& RunBuilder::build_method() {
   if (selection.semi)
     run_->method->set_semi(SemiLossRegistry::get().at(*selection.semi)(section.section(*selection.semi)));
   ensure_supported(*run_->method, run_->scenario);
+  if (!run_->model->frozen_modules().empty() && !run_->method->traits().single_network)
+    config_.section("model").fail(
+        read_options<ModelSelection>(config_.section("model")).freeze == "backbone" ? "freeze" : "frozen_stages",
+        "method '" + selection.name +
+            "' trains networks beside the model (its columns), which the freeze would not "
+            "reach; run it without freezing");
   run_->method_label = selection.name + (selection.semi ? "+" + *selection.semi : "");
   if (run_->world->distributed()) {
     // Only methods whose state is known to stay the same on every rank run distributed.
@@ -229,10 +275,17 @@ RunBuilder& RunBuilder::build_method() {
   const auto backbone = read_options<ModelSelection>(config_.section("model")).backbone;
   // A fresh backbone syncs its BatchNorm as the model's does.
   std::shared_ptr<World> bn_world = run_->synced_batch_norms > 0 ? run_->world : nullptr;
-  context.make_backbone = [&config = config_, backbone, shape = data.input_shape(), device = run_->device, bn_world] {
+  context.make_backbone = [&config = config_, backbone, shape = data.input_shape(), device = run_->device, bn_world,
+                           start = run_->start_backbone] {
     auto fresh = BackboneRegistry::get().at(backbone)(config.section("model"), shape);
     fresh->to(device);
     if (bn_world) sync_batch_norm(*fresh, bn_world);
+    // The run's start (pretrained or frozen tensors) and the fresh initialisation elsewhere.
+    torch::NoGradGuard no_grad;
+    for (auto& p : fresh->named_parameters())
+      if (const auto it = start.find(p.key()); it != start.end()) p.value().copy_(it->second);
+    for (auto& b : fresh->named_buffers())
+      if (const auto it = start.find(b.key()); it != start.end()) b.value().copy_(it->second);
     return fresh;
   };
   run_->method->attach(std::move(context));
@@ -259,6 +312,18 @@ RunBuilder& RunBuilder::build_hooks() {
 RunBuilder& RunBuilder::build_trainer() {
   if (!hooks_) build_hooks();
   const Optimizer optimizer = build_optimizer(config_.section("optimizer"));
+  for (const auto& entry : optimizer.lr_mult) {
+    std::string names;
+    bool fits = false;
+    for (const auto& p : run_->model->named_parameters()) {
+      fits = fits || p.key().find(entry.first) != std::string::npos;
+      if (names.size() < 60) names += (names.empty() ? "'" : ", '") + p.key() + "'";
+    }
+    if (!fits)
+      config_.section("optimizer")
+          .fail("lr_mult." + entry.first, "is in the name of no parameter of the model (" + names + ", ...)");
+  }
+  run_->lr_mult = optimizer.lr_mult;
   LrSchedule schedule = build_lr_schedule(config_.section("lr_schedule"), optimizer.lr);
   Evaluator evaluator(read_options<EvalOptions>(config_.section("eval")), run_->device, run_->amp);
   run_->trainer = std::make_unique<Trainer>(run_->trainer_options, *run_->method, *run_->data, run_->hooks, optimizer,
@@ -282,6 +347,68 @@ std::unique_ptr<Run> RunBuilder::finish() {
   return std::move(run_);
 }
 
+namespace {
+
+struct FineTuning {
+  int64_t frozen_tensors = 0, frozen_parameters = 0;
+  std::map<double, int64_t> group_parameters;  // multiplier -> parameters (elements) training at it
+};
+
+FineTuning fine_tuning(const Run& run) {
+  FineTuning f;
+  for (const auto& p : run.model->named_parameters()) {
+    if (!p.value().requires_grad()) {
+      ++f.frozen_tensors;
+      f.frozen_parameters += p.value().numel();
+    } else if (!run.lr_mult.empty()) {
+      f.group_parameters[lr_mult_of(p.key(), run.lr_mult)] += p.value().numel();
+    }
+  }
+  return f;
+}
+
+std::string joined(const std::vector<std::string>& items) {
+  std::string text;
+  for (const auto& item : items) text += (text.empty() ? "" : ", ") + item;
+  return text;
+}
+
+}  // namespace
+
+std::vector<std::string> describe_fine_tuning(const Run& run) {
+  std::vector<std::string> lines;
+  const auto f = fine_tuning(run);
+  const auto& frozen = run.model->frozen_modules();
+  if (!frozen.empty())
+    lines.push_back("frozen (model.freeze, model.frozen_stages): " + joined(frozen) + ": " +
+                    std::to_string(f.frozen_tensors) + " tensors, " + std::to_string(f.frozen_parameters) +
+                    " parameters do not train; their BatchNorm stays in eval mode");
+  if (!run.lr_mult.empty()) {
+    std::vector<std::string> keys, groups;
+    for (const auto& [key, mult] : run.lr_mult) keys.push_back(key + " = " + options_detail::format_number(mult));
+    for (const auto& [mult, n] : f.group_parameters)
+      groups.push_back(std::to_string(n) + " parameters at " + options_detail::format_number(mult) + " x lr");
+    lines.push_back("learning-rate groups (optimizer.lr_mult: " + joined(keys) + "): " + joined(groups));
+  }
+  return lines;
+}
+
+nlohmann::json fine_tuning_json(const Run& run) {
+  const auto& frozen = run.model->frozen_modules();
+  if (frozen.empty() && run.lr_mult.empty()) return nullptr;
+  const auto f = fine_tuning(run);
+  nlohmann::json j;
+  j["frozen_modules"] = frozen;
+  j["frozen_tensors"] = f.frozen_tensors;
+  j["frozen_parameters"] = f.frozen_parameters;
+  j["lr_mult"] = nlohmann::json::object();
+  for (const auto& [key, mult] : run.lr_mult) j["lr_mult"][key] = mult;
+  j["group_parameters"] = nlohmann::json::array();
+  for (const auto& [mult, n] : f.group_parameters)
+    j["group_parameters"].push_back({{"lr_mult", mult}, {"parameters", n}});
+  return j;
+}
+
 std::vector<std::string> describe_run(const Run& run) {
   std::vector<std::string> lines;
   const auto blas = loaded_blas_libraries();
@@ -299,6 +426,7 @@ std::vector<std::string> describe_run(const Run& run) {
     lines.push_back("precision: " + amp_name(run.amp) + " autocast for the forward passes and losses" +
                     (run.amp == Amp::kFP16 ? ", a dynamic gradient scaler" : "") + " (train.amp)");
   if (run.pretrained) lines.push_back(describe(*run.pretrained));
+  for (auto& line : describe_fine_tuning(run)) lines.push_back(std::move(line));
   if (run.model->channels_last()) lines.push_back("memory order: channels-last (model.channels_last)");
   if (run.synced_batch_norms > 0)
     lines.push_back("BatchNorm: " + std::to_string(run.synced_batch_norms) +

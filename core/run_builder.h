@@ -17,7 +17,9 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
@@ -67,6 +69,8 @@ struct ModelSelection {
   std::optional<std::string> pretrained;  // core/nn/pretrained.h
   std::string pretrained_prefix;
   bool pretrained_strict = false;
+  std::string freeze = "none";  // core/nn/classifier.h
+  int64_t frozen_stages = -1;
   static void declare(OptionSpec<ModelSelection>& o);
 };
 struct MethodSelection {
@@ -97,6 +101,11 @@ struct Run {
   Classifier model{nullptr};
   int synced_batch_norms = 0;                          // model.sync_bn: how many layers
   std::shared_ptr<const PretrainedReport> pretrained;  // model.pretrained: what was loaded; null without
+  // The backbone tensors the run started from that a fresh backbone (GDumb's
+  // restart, PNN's columns) starts from too: those model.pretrained loaded and
+  // those model.freeze or model.frozen_stages froze. Names under the backbone.
+  std::map<std::string, at::Tensor> start_backbone;
+  LrMults lr_mult;  // optimizer.lr_mult
   bool mask_train_logits = false;
   std::unique_ptr<Method> method;
   HookDispatcher hooks;
@@ -142,5 +151,12 @@ class RunBuilder {
 // The lines a run's log starts with: versions, device, threads, BLAS, the
 // classifier, the training logits, the iterations and the data.
 std::vector<std::string> describe_run(const Run& run);
+
+// model.freeze / model.frozen_stages and optimizer.lr_mult as train.log and
+// results.json ("fine_tune") give them: the frozen modules and how many
+// parameters they hold, and each learning-rate group's multiplier and size.
+// Empty lines / null when the run uses neither.
+std::vector<std::string> describe_fine_tuning(const Run& run);
+nlohmann::json fine_tuning_json(const Run& run);
 
 }  // namespace sscl

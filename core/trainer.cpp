@@ -105,7 +105,7 @@ const RunState& Trainer::run_from(const std::string* checkpoint) {
   broadcast_model();
   hooks_.call(&Hook::before_run, state_);
   // Built after the method's before_run, which may add parameters.
-  optimizer_ = optimizer_factory_.make(method_.trainable_parameters());
+  make_optimizer();
   int first_task = 0;
   int64_t first_iter = 0;
   bool mid_task = false;
@@ -136,8 +136,7 @@ void Trainer::train_task(int task, int64_t first_iter, bool resumed) {
     state_.iters_per_task = options_.iters_of(task);
     state_.task_timings.back().iteration_ms.reserve(state_.iters_per_task);
     hooks_.call(&Hook::before_task, state_);
-    if (method_.traits().fresh_optimizer_each_task)
-      optimizer_ = optimizer_factory_.make(method_.trainable_parameters());
+    if (method_.traits().fresh_optimizer_each_task) make_optimizer();
   }
   // train_s counts the task's wall time over every process that trained it.
   const double earlier_s = state_.task_timings.back().train_s;
@@ -274,7 +273,7 @@ CheckpointPosition Trainer::restore_archive(const std::string& checkpoint) {
     if (archive.try_read("hook." + std::to_string(i) + "." + hooks[i]->hook_name(), hook))
       StateVisitor::load(*hooks[i], hook, device_);
   }
-  optimizer_ = optimizer_factory_.make(method_.trainable_parameters());
+  make_optimizer();
   torch::serialize::InputArchive optimizer;
   archive.read("optimizer", optimizer);
   optimizer_->load(optimizer);
@@ -301,7 +300,7 @@ void Trainer::train_iteration(int task, int64_t iter) {
   if (iter % options_.iters_per_virtual_epoch == 0) outer_ms += hooks_.call(&Hook::before_epoch, state_);
   outer_ms += hooks_.call(&Hook::before_iter, state_);
   state_.lr = schedule_.lr_at(iter, state_.iters_per_task);
-  set_learning_rate(*optimizer_, state_.lr);
+  set_learning_rate(*optimizer_, state_.lr, lr_mults_);
   IterationTiming timing;
 
   auto mark = Clock::now();
@@ -381,6 +380,15 @@ void Trainer::train_iteration(int task, int64_t iter) {
   task_timing.sum.backward_ms += timing.backward_ms;
   task_timing.sum.other_ms += timing.other_ms;
   task_timing.sum.comm_ms += timing.comm_ms;
+}
+
+void Trainer::make_optimizer() {
+  std::vector<std::pair<std::string, torch::Tensor>> named;
+  for (const auto& p : method_.model()->named_parameters()) named.emplace_back(p.key(), p.value());
+  auto groups = param_groups(method_.trainable_parameters(), named, optimizer_factory_.lr_mult);
+  lr_mults_.clear();
+  for (const auto& g : groups) lr_mults_.push_back(g.lr_mult);
+  optimizer_ = optimizer_factory_.make(std::move(groups));
 }
 
 void Trainer::broadcast_model() {

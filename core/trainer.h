@@ -68,6 +68,8 @@ class Trainer {
   void sync_device() const;  // so that timings of asynchronous devices are honest
   // Distributed: every rank starts from rank 0's weights.
   void broadcast_model();
+  // A fresh optimizer over the method's trainable parameters, grouped by optimizer.lr_mult.
+  void make_optimizer();
   // Distributed: the loss terms become their means over the ranks, the model's
   // floating buffers (BatchNorm's running statistics) too, and a stop asked of
   // any rank becomes every rank's. Returns the milliseconds it took. The buffers'
@@ -87,6 +89,7 @@ class Trainer {
   Evaluator evaluator_;
   torch::Device device_;
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
+  std::vector<double> lr_mults_;      // each group's of optimizer_
   std::optional<GradScaler> scaler_;  // train.amp = fp16
   std::shared_ptr<World> world_;
   std::unique_ptr<GradSync> grad_sync_;

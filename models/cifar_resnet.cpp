@@ -162,6 +162,13 @@ class CifarResNet : public Backbone, public StagedBackbone {
     return stage_shapes_[stage];
   }
 
+  // mmcls's ResNet: the stem, then layer1..layer4.
+  std::vector<std::vector<std::string>> stage_modules() const override {
+    std::vector<std::vector<std::string>> stages{{"conv1", "bn1"}};
+    for (size_t i = 0; i < layers_.size(); ++i) stages.push_back({"layer" + std::to_string(i + 1)});
+    return stages;
+  }
+
  private:
   int64_t feature_dim_ = 0;
   nn::Conv2d stem_{nullptr};

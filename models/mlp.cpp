@@ -53,6 +53,13 @@ class Mlp : public Backbone, public StagedBackbone {
 
   StageShape stage_shape(int64_t) const override { return {hidden_, false}; }
 
+  // No stem: stage 0 is the first hidden layer.
+  std::vector<std::vector<std::string>> stage_modules() const override {
+    std::vector<std::vector<std::string>> stages;
+    for (size_t i = 0; i < linears_.size(); ++i) stages.push_back({"layers." + std::to_string(i)});
+    return stages;
+  }
+
  private:
   int64_t hidden_;
   nn::ModuleList layers_{nullptr};   // registers the layers ("layers.0", ...)

@@ -102,6 +102,14 @@ class MobileNetV2 : public Backbone {
       }
     }
     layers_ = register_module("layers", layers);
+    // mmcls's stages: the stem, the seven groups of blocks, the last 1x1 conv.
+    stages_.push_back({"conv1", "bn1"});
+    int64_t block = 0;
+    for (const auto& stage : kCifarStages) {
+      stages_.emplace_back();
+      for (int64_t b = 0; b < stage.blocks; ++b) stages_.back().push_back("layers." + std::to_string(block++));
+    }
+    stages_.push_back({"conv2", "bn2"});
     feature_dim_ = mbv2_make_divisible(1280 * std::max(1.0, width_mult));
     conv2_ = register_module("conv2", mbv2_conv(in, feature_dim_, 1, 1));
     bn2_ = register_module("bn2", BatchNorm2d(feature_dim_));
@@ -116,8 +124,11 @@ class MobileNetV2 : public Backbone {
 
   int64_t feature_dim() const override { return feature_dim_; }
 
+  std::vector<std::vector<std::string>> stage_modules() const override { return stages_; }
+
  private:
   int64_t feature_dim_;
+  std::vector<std::vector<std::string>> stages_;
   nn::Conv2d conv1_{nullptr}, conv2_{nullptr};
   BatchNorm2d bn1_{nullptr}, bn2_{nullptr};
   nn::Sequential layers_{nullptr};

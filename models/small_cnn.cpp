@@ -61,6 +61,11 @@ class SmallCnn : public Backbone, public StagedBackbone {
     }
   }
 
+  // The forward stages: the first conv block is the stem.
+  std::vector<std::vector<std::string>> stage_modules() const override {
+    return {{"conv1", "bn1"}, {"conv2", "bn2"}, {"fc", "bn3"}};
+  }
+
  private:
   int64_t width_, hidden_;
   torch::nn::Conv2d conv1_{nullptr}, conv2_{nullptr};

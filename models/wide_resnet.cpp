@@ -105,6 +105,11 @@ class WideResNet : public Backbone {
 
   int64_t feature_dim() const override { return feature_dim_; }
 
+  // The stem convolution, then block1..block3 (the last with the final BatchNorm).
+  std::vector<std::vector<std::string>> stage_modules() const override {
+    return {{"conv1"}, {"block1"}, {"block2"}, {"block3", "bn1"}};
+  }
+
  private:
   int64_t feature_dim_;
   nn::Conv2d conv1_{nullptr};

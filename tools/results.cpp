@@ -141,6 +141,7 @@ nlohmann::json results_json(const RunState& s, const RunSummary& r) {
   if (!r.resumes.is_null()) j["resumes"] = r.resumes;
   if (!r.split.is_null()) j["split"] = r.split;
   if (!r.pretrained.is_null()) j["pretrained"] = r.pretrained;
+  if (!r.fine_tune.is_null()) j["fine_tune"] = r.fine_tune;
   if (!s.state_fingerprints.empty()) j["state_fingerprints"] = s.state_fingerprints;
   j["environment"] = {{"sscl_version", sscl_version()},
                       {"git_commit", git_commit()},

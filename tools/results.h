@@ -22,6 +22,7 @@ struct RunSummary {
   nlohmann::json split;            // split_json() of the task sequence before training; null when not taken
   nlohmann::json precision;        // train.amp, eval.amp, model.channels_last; null: float32
   nlohmann::json pretrained;       // model.pretrained: what was loaded (core/nn/pretrained.h); null without
+  nlohmann::json fine_tune;        // model.freeze, model.frozen_stages, optimizer.lr_mult; null without
   int64_t peak_device_bytes = -1;  // GPU: the caching allocator's peak; -1 on a CPU
   int world_size = 1;              // ranks of a distributed run
   std::string backend = "none";    // their c10d backend

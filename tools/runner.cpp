@@ -197,16 +197,19 @@ TrainOutcome run_training(const TrainArgs& args) {
                      run.threads,
                      static_cast<uint64_t>(run.train.seed),
                      0.0,
-                     {},
-                     {},
-                     {},
-                     {},
-                     {},
-                     -1};
+                     {},   // method_stats
+                     {},   // active_learning
+                     {},   // resumes
+                     {},   // split
+                     {},   // precision
+                     {},   // pretrained
+                     {},   // fine_tune
+                     -1};  // peak_device_bytes
   summary.split = split_json(*run.data);
   summary.world_size = world->size();
   summary.backend = world->backend();
   if (run.pretrained) summary.pretrained = to_json(*run.pretrained);
+  summary.fine_tune = fine_tuning_json(run);
   summary.precision = {{"amp", amp_name(run.amp)},
                        {"eval_amp", run.amp != Amp::kNone && resolved.get<bool>("eval.amp")},
                        {"channels_last", run.model->channels_last()}};

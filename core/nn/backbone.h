@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "core/config.h"
 #include "core/registry.h"
@@ -25,6 +27,11 @@ class Backbone : public torch::nn::Module {
   // [N, C, H, W] float images -> [N, feature_dim()] features.
   virtual torch::Tensor forward(const torch::Tensor& images) = 0;
   virtual int64_t feature_dim() const = 0;
+  // model.frozen_stages: the module names (under this backbone) of each stage as
+  // mmcls counts them, the stem first (frozen_stages = 0), then each stage in
+  // order (frozen_stages = N freezes the stem and the first N). Empty: the
+  // backbone has no stages to freeze.
+  virtual std::vector<std::vector<std::string>> stage_modules() const { return {}; }
 };
 
 // Factory: the `model` config section (backbone-specific keys) and the input shape.

@@ -2,6 +2,8 @@
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
+
 #include "core/error.h"
 
 namespace sscl {
@@ -56,6 +58,44 @@ bool ClassifierImpl::set_channels_last() {
     }
   channels_last_ = any;
   return any;
+}
+
+void ClassifierImpl::freeze(const std::vector<std::string>& modules) {
+  const auto named = named_modules("", /*include_self=*/false);
+  for (const auto& name : modules) {
+    const auto* module = named.find(name);
+    check<Error>(module != nullptr, "classifier: no module '" + name + "' to freeze");
+    if (std::find(frozen_names_.begin(), frozen_names_.end(), name) != frozen_names_.end()) continue;
+    for (auto& p : (*module)->parameters()) {
+      p.set_requires_grad(false);
+      p.mutable_grad() = torch::Tensor();
+    }
+    (*module)->eval();
+    frozen_names_.push_back(name);
+    frozen_.push_back(*module);
+  }
+}
+
+void ClassifierImpl::train(bool on) {
+  torch::nn::Module::train(on);
+  for (auto& module : frozen_) module->eval();
+}
+
+std::vector<std::string> modules_to_freeze(const Backbone& backbone, bool freeze_backbone, int64_t frozen_stages) {
+  if (freeze_backbone) {
+    check<Error>(frozen_stages < 0, "model.freeze = \"backbone\" already freezes every stage");
+    return {"backbone"};
+  }
+  if (frozen_stages < 0) return {};
+  const auto stages = backbone.stage_modules();
+  check<Error>(!stages.empty(), "this backbone has no stages to freeze (model.freeze = \"backbone\" freezes it whole)");
+  check<Error>(frozen_stages < static_cast<int64_t>(stages.size()),
+               std::to_string(frozen_stages) + " is past the backbone's last stage, " +
+                   std::to_string(stages.size() - 1) + " (0 is the stem)");
+  std::vector<std::string> modules;
+  for (int64_t s = 0; s <= frozen_stages; ++s)
+    for (const auto& name : stages[s]) modules.push_back("backbone." + name);
+  return modules;
 }
 
 torch::Tensor ClassifierImpl::head(const torch::Tensor& features) {

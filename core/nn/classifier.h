@@ -4,6 +4,7 @@
 #include <torch/nn/modules/linear.h>
 
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "core/nn/backbone.h"
@@ -38,6 +39,15 @@ class ClassifierImpl : public torch::nn::Module {
   bool set_channels_last();
   bool channels_last() const { return channels_last_; }
 
+  // model.freeze, model.frozen_stages: the named modules (under the classifier:
+  // "backbone", "backbone.layer1") stop training. Their parameters lose
+  // requires_grad, and they stay in eval mode whatever train() asks, so their
+  // BatchNorm statistics stay as they are too. Error naming a module that does
+  // not exist. Call it after any pass that replaces modules (sync_bn).
+  void freeze(const std::vector<std::string>& modules);
+  const std::vector<std::string>& frozen_modules() const { return frozen_names_; }
+  void train(bool on = true) override;
+
  private:
   torch::Tensor in_memory_order(const torch::Tensor& images) const;
 
@@ -47,7 +57,16 @@ class ClassifierImpl : public torch::nn::Module {
   std::vector<torch::Tensor> head_classes_;  // class ids of each head (int64)
   int64_t num_classes_;
   bool channels_last_ = false;
+  std::vector<std::string> frozen_names_;
+  std::vector<std::shared_ptr<torch::nn::Module>> frozen_;
 };
 TORCH_MODULE(Classifier);
+
+// The modules that model.freeze = "backbone" (`freeze_backbone`) or
+// model.frozen_stages (-1: none; N >= 0: the stem and the first N stages,
+// mmcls's meaning, through Backbone::stage_modules()) name, under the
+// classifier. Error when the backbone has no stages, fewer than asked, or both
+// are set.
+std::vector<std::string> modules_to_freeze(const Backbone& backbone, bool freeze_backbone, int64_t frozen_stages);
 
 }  // namespace sscl

@@ -90,6 +90,7 @@ PretrainedReport load_pretrained(torch::nn::Module& model, const StateDictFile& 
     filled.insert(*match);
     if (*match != key) ++r.renamed;
     ++r.loaded_tensors;
+    r.loaded.push_back(*match);
     if (parameters.count(*match)) r.loaded_parameters += tensor.numel();
   }
   for (const auto& [name, tensor] : targets)

@@ -30,6 +30,7 @@ struct PretrainedReport {
   int64_t loaded_parameters = 0;  // elements of the loaded parameters
   int64_t model_tensors = 0;
   int64_t renamed = 0;                  // matched only through a torchvision name or under backbone.
+  std::vector<std::string> loaded;      // model tensors the file filled
   std::vector<std::string> missing;     // model tensors the file does not fill
   std::vector<std::string> skipped;     // "key: [a, b] in the file, [c, d] in the model"
   std::vector<std::string> unexpected;  // file tensors (prefix stripped) that match none of the model's

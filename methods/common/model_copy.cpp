@@ -32,6 +32,7 @@ void copy_parameters_and_buffers(Classifier& into, const Classifier& from) {
 Classifier trainable_copy(Classifier& model, const MethodContext& context) {
   Classifier copy = fresh_classifier(model, context);
   copy_parameters_and_buffers(copy, model);
+  copy->freeze(model->frozen_modules());  // a frozen part stays frozen in the copy (QBC's committee)
   copy->train();
   return copy;
 }

@@ -353,5 +353,79 @@ TEST(TrainEndToEnd, PretrainedWeightsStartTheRunAndAreReported) {
   EXPECT_GT(pretrained["loaded_parameters"].get<int>(), 0);
 }
 
+// model.freeze = "backbone" from pretrained weights, under GDumb, which
+// rebuilds its network at every task: the backbone the run ends with is the
+// file's, tensor for tensor, BatchNorm statistics included (in eval mode they
+// never move), while the head trains. results.json and train.log say what was
+// frozen; a run without these keys reports neither (nor "pretrained").
+TEST(TrainEndToEnd, FrozenPretrainedBackboneStaysAsLoadedThroughGdumbRestarts) {
+  TempDir dir;
+  testing::write_tiny_fashion_mnist(dir / "data", 8, 2);
+  const std::string common = " --cfg-options data.root='" + (dir / "data").string() +
+                             "' train.iters_per_task=4 train.threads=1 model.width=8 checkpoint.enabled=false";
+  auto p = testing::run_train(testing::config_path("configs/sft/sft_small_cnn_fmnist5.toml") + common +
+                                  " --work-dir '" + (dir / "first").string() + "'",
+                              dir);
+  ASSERT_EQ(p.exit_code, 0) << p.err;
+  const auto plain = nlohmann::json::parse(testing::read_file(dir / "first" / "results.json"));
+  EXPECT_FALSE(plain.contains("pretrained"));
+  EXPECT_FALSE(plain.contains("fine_tune"));
+  p = testing::run_train(testing::config_path("configs/gdumb/gdumb_small_cnn_fmnist5.toml") + common +
+                             " model.pretrained='" + (dir / "first" / "model.pt").string() +
+                             "' model.freeze=backbone --work-dir '" + (dir / "second").string() + "'",
+                         dir);
+  ASSERT_EQ(p.exit_code, 0) << p.err;
+  const auto results = nlohmann::json::parse(testing::read_file(dir / "second" / "results.json"));
+  const auto& fine_tune = results["fine_tune"];
+  EXPECT_EQ(fine_tune["frozen_modules"], nlohmann::json::array({"backbone"}));
+  const std::string frozen = std::to_string(fine_tune["frozen_parameters"].get<int64_t>());
+  EXPECT_NE(p.out.find("frozen (model.freeze, model.frozen_stages): backbone: "), std::string::npos) << p.out;
+  EXPECT_NE(p.out.find(frozen + " parameters do not train"), std::string::npos) << p.out;
+  const auto first = read_state_dict_file(dir / "first" / "model.pt");
+  const auto second = read_state_dict_file(dir / "second" / "model.pt");
+  ASSERT_EQ(first.tensors.size(), second.tensors.size());
+  int64_t backbone_parameters = 0, heads_changed = 0;
+  for (size_t i = 0; i < first.tensors.size(); ++i) {
+    const auto& [name, tensor] = first.tensors[i];
+    ASSERT_EQ(name, second.tensors[i].first);
+    if (name.rfind("backbone.", 0) == 0) {
+      EXPECT_TRUE(tensor.equal(second.tensors[i].second)) << name;
+      if (name.find("running_") == std::string::npos && name.find("num_batches") == std::string::npos)
+        backbone_parameters += tensor.numel();
+    } else if (name.rfind("head.", 0) == 0) {
+      heads_changed += !tensor.equal(second.tensors[i].second);
+    }
+  }
+  EXPECT_EQ(std::to_string(backbone_parameters), frozen);
+  EXPECT_GT(heads_changed, 0);
+}
+
+// optimizer.lr_mult keys that name no parameter, and freezing a method that
+// trains networks beside the model, are refused before the run directory exists.
+TEST(TrainErrors, FineTuningKeysThatCannotApplyNameTheKey) {
+  TempDir dir;
+  testing::write_tiny_fashion_mnist(dir / "data", 8, 2);
+  const std::string work_dir = " --work-dir '" + (dir / "run").string() + "'";
+  const std::string common = work_dir + " --cfg-options data.root='" + (dir / "data").string() +
+                             "' train.iters_per_task=2 train.threads=1 model.width=8";
+  auto p = testing::run_train(
+      testing::config_path("configs/sft/sft_small_cnn_fmnist5.toml") + common + " optimizer.lr_mult.encoder=0.1", dir);
+  EXPECT_NE(p.exit_code, 0);
+  EXPECT_NE(p.err.find("config key 'optimizer.lr_mult.encoder'"), std::string::npos) << p.err;
+  EXPECT_NE(p.err.find("is in the name of no parameter of the model ('backbone.conv1.weight'"), std::string::npos)
+      << p.err;
+  p = testing::run_train(
+      testing::config_path("configs/sft/sft_small_cnn_fmnist5.toml") + common + " model.frozen_stages=3", dir);
+  EXPECT_NE(p.exit_code, 0);
+  EXPECT_NE(p.err.find("config key 'model.frozen_stages'"), std::string::npos) << p.err;
+  EXPECT_NE(p.err.find("3 is past the backbone's last stage, 2 (0 is the stem)"), std::string::npos) << p.err;
+  p = testing::run_train(
+      testing::config_path("configs/pnn/pnn_small_cnn_fmnist5.toml") + common + " model.freeze=backbone", dir);
+  EXPECT_NE(p.exit_code, 0);
+  EXPECT_NE(p.err.find("config key 'model.freeze'"), std::string::npos) << p.err;
+  EXPECT_NE(p.err.find("trains networks beside the model"), std::string::npos) << p.err;
+  EXPECT_FALSE(std::filesystem::exists(dir / "run"));
+}
+
 }  // namespace
 }  // namespace sscl
