@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "core/config.h"
+#include "core/text.h"
 
 namespace sscl {
 
@@ -374,12 +375,6 @@ class OptionSpec<Owner>::Key : public OptionSpec<Owner>::Entry {
     else
       return check([ok](const Plain& v) { return ok(static_cast<double>(v)); }, std::move(message));
   }
-  static std::string join(const std::vector<std::string>& parts, const char* sep) {
-    std::string out;
-    for (const auto& p : parts) out += (out.empty() ? "" : sep) + p;
-    return out;
-  }
-
   std::string name_;
   V Owner::*field_;
   std::string doc_;

@@ -15,6 +15,7 @@
 #include "core/hook_registry.h"
 #include "core/nn/batch_norm.h"
 #include "core/nn/pretrained.h"
+#include "core/text.h"
 
 namespace sscl {
 
@@ -161,6 +162,7 @@ std::map<std::string, at::Tensor> start_backbone(Classifier& model, const Pretra
   for (const auto& p : model->backbone().named_parameters()) tensors.emplace_back(p.key(), p.value());
   for (const auto& b : model->backbone().named_buffers()) tensors.emplace_back(b.key(), b.value());
   for (const auto& frozen : model->frozen_modules()) {
+    if (frozen != "backbone" && frozen.rfind(under, 0) != 0) continue;  // outside the backbone
     const std::string inner = frozen == "backbone" ? "" : frozen.substr(under.size()) + ".";
     for (const auto& [name, tensor] : tensors)
       if (name.rfind(inner, 0) == 0) keep.insert(name);
@@ -367,12 +369,6 @@ FineTuning fine_tuning(const Run& run) {
   return f;
 }
 
-std::string joined(const std::vector<std::string>& items) {
-  std::string text;
-  for (const auto& item : items) text += (text.empty() ? "" : ", ") + item;
-  return text;
-}
-
 }  // namespace
 
 std::vector<std::string> describe_fine_tuning(const Run& run) {
@@ -380,7 +376,7 @@ std::vector<std::string> describe_fine_tuning(const Run& run) {
   const auto f = fine_tuning(run);
   const auto& frozen = run.model->frozen_modules();
   if (!frozen.empty())
-    lines.push_back("frozen (model.freeze, model.frozen_stages): " + joined(frozen) + ": " +
+    lines.push_back("frozen (model.freeze, model.frozen_stages): " + join(frozen, ", ") + ": " +
                     std::to_string(f.frozen_tensors) + " tensors, " + std::to_string(f.frozen_parameters) +
                     " parameters do not train; their BatchNorm stays in eval mode");
   if (!run.lr_mult.empty()) {
@@ -388,7 +384,7 @@ std::vector<std::string> describe_fine_tuning(const Run& run) {
     for (const auto& [key, mult] : run.lr_mult) keys.push_back(key + " = " + options_detail::format_number(mult));
     for (const auto& [mult, n] : f.group_parameters)
       groups.push_back(std::to_string(n) + " parameters at " + options_detail::format_number(mult) + " x lr");
-    lines.push_back("learning-rate groups (optimizer.lr_mult: " + joined(keys) + "): " + joined(groups));
+    lines.push_back("learning-rate groups (optimizer.lr_mult: " + join(keys, ", ") + "): " + join(groups, ", "));
   }
   return lines;
 }
@@ -412,8 +408,7 @@ nlohmann::json fine_tuning_json(const Run& run) {
 std::vector<std::string> describe_run(const Run& run) {
   std::vector<std::string> lines;
   const auto blas = loaded_blas_libraries();
-  std::string blas_text;
-  for (const auto& lib : blas) blas_text += (blas_text.empty() ? "" : ", ") + lib;
+  const std::string blas_text = join(blas, ", ");
   lines.push_back("sscl " + sscl_version() + " (" + git_commit() + "), LibTorch " + libtorch_version() + ", device " +
                   run.device.str() + ", " + std::to_string(run.threads) + " torch thread(s), BLAS " +
                   (blas.empty() ? "no BLAS library mapped" : blas_text) + " (" + run.blas_threads + ")");

@@ -21,6 +21,7 @@
 #include "core/nn/pretrained.h"
 #include "core/plugins.h"
 #include "core/run_builder.h"
+#include "core/text.h"
 #include "tools/active_summary.h"
 #include "tools/results.h"
 
@@ -46,12 +47,6 @@ std::string read_text_or(const fs::path& file, const std::string& fallback) {
   std::stringstream text;
   text << in.rdbuf();
   return text.str();
-}
-
-std::string join(const std::vector<std::string>& parts, const std::string& sep) {
-  std::string out;
-  for (const auto& p : parts) out += (out.empty() ? "" : sep) + p;
-  return out;
 }
 
 fs::path choose_run_dir(const TrainArgs& args, const std::string& name) {

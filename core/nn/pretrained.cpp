@@ -89,10 +89,10 @@ PretrainedReport load_pretrained(torch::nn::Module& model, const StateDictFile& 
     target.copy_(tensor);
     filled.insert(*match);
     if (*match != key) ++r.renamed;
-    ++r.loaded_tensors;
     r.loaded.push_back(*match);
     if (parameters.count(*match)) r.loaded_parameters += tensor.numel();
   }
+  r.loaded_tensors = static_cast<int64_t>(r.loaded.size());
   for (const auto& [name, tensor] : targets)
     if (!filled.count(name)) r.missing.push_back(name);
 
