@@ -24,8 +24,13 @@ struct SectionDoc {
   std::function<std::vector<OptionDoc>()> keys;
 };
 
+std::vector<SectionDoc>& tool_sections() {
+  static std::vector<SectionDoc> sections;
+  return sections;
+}
+
 std::vector<SectionDoc> run_sections() {
-  return {
+  std::vector<SectionDoc> sections{
       {"", "top-level keys",
        [] {
          return std::vector<OptionDoc>{
@@ -53,6 +58,8 @@ std::vector<SectionDoc> run_sections() {
          return keys;
        }},
   };
+  for (const auto& section : tool_sections()) sections.push_back(section);
+  return sections;
 }
 
 // The registries in a fixed order (their creation order depends on the link).
@@ -144,6 +151,10 @@ void print_component(std::ostream& out, DescribeFormat format, const RegistryBas
 }
 
 }  // namespace
+
+ToolSectionDoc::ToolSectionDoc(std::string section, std::string summary, std::function<std::vector<OptionDoc>()> keys) {
+  tool_sections().push_back({std::move(section), std::move(summary), std::move(keys)});
+}
 
 void list_components(std::ostream& out) {
   for (const RegistryBase* registry : sorted_registries())

@@ -4,8 +4,12 @@
 // from the code that reads it. docs/keys.md is this output in Markdown.
 #pragma once
 
+#include <functional>
 #include <ostream>
 #include <string>
+#include <vector>
+
+#include "core/options.h"
 
 namespace sscl {
 
@@ -23,5 +27,12 @@ void list_names(std::ostream& out, const std::string& kind, const std::string& g
 // components of that name (a component name such as "der", or a section such as
 // "train"); RegistryError naming the known ones when there is none.
 void describe_components(std::ostream& out, DescribeFormat format, const std::string& name = "");
+
+// A config section that a tool above core reads (tools/pretrain's [pretrain]):
+// described after the run's own sections. A static object in the file that
+// reads the section registers it.
+struct ToolSectionDoc {
+  ToolSectionDoc(std::string section, std::string summary, std::function<std::vector<OptionDoc>()> keys);
+};
 
 }  // namespace sscl

@@ -23,15 +23,14 @@
 #include "core/run_builder.h"
 #include "core/text.h"
 #include "tools/active_summary.h"
+#include "tools/pretraining/pretrain_run.h"
 #include "tools/results.h"
 
 namespace sscl {
 
 namespace fs = std::filesystem;
 
-namespace {
-
-std::string timestamp() {
+std::string run_timestamp() {
   const auto now = std::chrono::system_clock::now();
   const std::time_t t = std::chrono::system_clock::to_time_t(now);
   std::tm tm{};
@@ -40,6 +39,8 @@ std::string timestamp() {
   out << std::put_time(&tm, "%Y%m%d_%H%M%S");
   return out.str();
 }
+
+namespace {
 
 std::string read_text_or(const fs::path& file, const std::string& fallback) {
   std::ifstream in(file);
@@ -50,7 +51,7 @@ std::string read_text_or(const fs::path& file, const std::string& fallback) {
 }
 
 fs::path choose_run_dir(const TrainArgs& args, const std::string& name) {
-  fs::path dir = args.work_dir ? *args.work_dir : args.work_dirs_root / name / timestamp();
+  fs::path dir = args.work_dir ? *args.work_dir : args.work_dirs_root / name / run_timestamp();
   if (fs::exists(dir / "results.json"))
     throw IoError(dir.string() + ": already holds a finished run (results.json); choose another --work-dir");
   return dir;
@@ -153,7 +154,9 @@ TrainOutcome run_training(const TrainArgs& args) {
   const fs::path run_dir =
       world->broadcast_string(main ? (resuming ? *resuming : choose_run_dir(args, name)).string() : std::string());
 
-  // Everything is built and every key read before anything is written.
+  // Everything is built and every key read before anything is written; the
+  // keys of tools/pretrain's section are checked and left to it.
+  if (config.has("pretrain")) read_options<PretrainOptions>(config.section("pretrain"));
   const std::unique_ptr<Run> built = RunBuilder(config, run_dir, world).finish();
   Run& run = *built;
 

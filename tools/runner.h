@@ -32,6 +32,9 @@ struct TrainOutcome {
   nlohmann::json results;
 };
 
+// The run directory's default name under work_dirs/<name>/: local time, YYYYmmdd_HHMMSS.
+std::string run_timestamp();
+
 // Throws sscl::Error (ConfigError, DataError, RegistryError, ...) on bad input.
 TrainOutcome run_training(const TrainArgs& args);
 
