@@ -48,11 +48,23 @@ PretrainedReport load_pretrained(torch::nn::Module& model, const StateDictFile& 
 // tools/export --state-dict writes, which the loader matches back.
 std::string torchvision_resnet_name(const std::string& name);
 
-// The model's parameters, then its buffers, with their dotted names; under
-// torchvision_resnet_name() when `torchvision_resnet_names` (a CIFAR ResNet):
-// what tools/export --state-dict writes.
+// The names a state_dict is written under: ours, or torchvision's for a model
+// whose tensors are laid out as torchvision's are.
+enum class TensorNames {
+  kSscl,
+  kTorchvisionResNet,       // the CIFAR ResNets (torchvision_resnet_name)
+  kTorchvisionMobileNetV2,  // MobileNetV2's reference variant: features.*, classifier.1
+};
+
+// Whether `model` (a Classifier over our MobileNetV2) has torchvision's layout:
+// the reference variant (no expansion conv in the first block, no projection
+// shortcuts), whose tensors torchvision's MobileNetV2 names one for one.
+bool has_torchvision_mobilenet_v2_layout(torch::nn::Module& model);
+
+// The model's parameters, then its buffers, with their dotted names, under
+// `names`: what tools/export --state-dict writes.
 std::vector<std::pair<std::string, at::Tensor>> named_tensors(torch::nn::Module& model,
-                                                              bool torchvision_resnet_names = false);
+                                                              TensorNames names = TensorNames::kSscl);
 
 // One line for train.log, and results.json's "pretrained".
 std::string describe(const PretrainedReport& report);

@@ -33,6 +33,13 @@ Classifier resnet18_w4(int64_t classes = 10, uint64_t seed = 1) {
   return Classifier(BackboneRegistry::get().at("resnet18")(config.section("model"), {3, 16, 16}), classes);
 }
 
+// Our MobileNetV2 (reference variant) at the fixture's width for 3 x 16 x 16 images.
+Classifier mobilenet_v2_w01(uint64_t seed) {
+  torch::manual_seed(seed);
+  auto config = Config::from_string("[model]\nwidth_mult = 0.1\n", "model.toml");
+  return Classifier(BackboneRegistry::get().at("mobilenet_v2")(config.section("model"), {3, 16, 16}), 10);
+}
+
 at::Tensor fixed_input() { return torch::linspace(-2, 2, 2 * 3 * 16 * 16).reshape({2, 3, 16, 16}); }
 
 template <typename F>
@@ -65,6 +72,32 @@ TEST(Pretrained, TorchvisionNamedResNet18GivesPythonsLogits) {
   ASSERT_EQ(logits.sizes(), (at::IntArrayRef{2, 10}));
   for (int64_t i = 0; i < 2; ++i)
     for (int64_t c = 0; c < 10; ++c) EXPECT_NEAR(logits[i][c].item<double>(), expected[i][c].get<double>(), 1e-5);
+}
+
+// torchvision's MobileNetV2 names (features.*, classifier.1) onto the
+// reference variant, whose blocks are torchvision's: block 1 has no expansion
+// conv, so its conv.0 is the depthwise conv; the others' conv.0 is the expansion.
+TEST(Pretrained, TorchvisionNamedMobileNetV2GivesPythonsLogits) {
+  const auto file = read_state_dict_file(fixture("mobilenet_v2_w01.pt"));
+  auto model = mobilenet_v2_w01(1);
+  const auto report = load_pretrained(*model, file, "", /*strict=*/true);
+  EXPECT_EQ(report.loaded_tensors, report.model_tensors);
+  EXPECT_EQ(report.loaded_tensors, report.file_tensors);
+  EXPECT_EQ(report.renamed, report.loaded_tensors);
+  model->eval();
+  torch::NoGradGuard no_grad;
+  const auto logits = model->forward(fixed_input());
+  const auto expected = nlohmann::json::parse(testing::read_file(fixture("mobilenet_v2_w01_logits.json")))["logits"];
+  ASSERT_EQ(logits.sizes(), (at::IntArrayRef{2, 10}));
+  for (int64_t i = 0; i < 2; ++i)
+    for (int64_t c = 0; c < 10; ++c) EXPECT_NEAR(logits[i][c].item<double>(), expected[i][c].get<double>(), 1e-5);
+  // kuangliu's variant has an expansion conv in block 1 and projection
+  // shortcuts torchvision's has not: what does not fit is reported, not loaded.
+  auto kuangliu_config = Config::from_string("[model]\nwidth_mult = 0.1\nvariant = \"kuangliu\"\n", "model.toml");
+  Classifier kuangliu(BackboneRegistry::get().at("mobilenet_v2")(kuangliu_config.section("model"), {3, 16, 16}), 10);
+  const auto partial = load_pretrained(*kuangliu, file, "", /*strict=*/false);
+  EXPECT_FALSE(partial.missing.empty());
+  EXPECT_LT(partial.loaded_tensors, partial.model_tensors);
 }
 
 TEST(Pretrained, SimSiamStyleCheckpointLoadsItsBackboneUnderThePrefix) {
@@ -129,28 +162,31 @@ TEST(Pretrained, SsclModelPtAndCheckpointRoundTrip) {
   }
 }
 
-// The way back (tools/export --state-dict): our ResNet-18 under torchvision's
-// names, read by Python's torch.load into the fixtures' torchvision-named
-// ResNet-18 (load_state_dict, strict) gives our logits; our loader reads it too.
-TEST(Pretrained, StateDictUnderTorchvisionNamesLoadsInPythonAndBack) {
+// The way back (tools/export --state-dict): `model` under torchvision's
+// `names`, read by Python's torch.load into the fixtures' torchvision-named
+// `python_class` (load_state_dict, strict), gives our logits; our loader reads
+// it into `back` too.
+void expect_python_reads(Classifier model, TensorNames names, const std::string& first_name,
+                         const std::string& python_class, Classifier back) {
   TempDir dir;
-  auto model = resnet18_w4(10, 5);
   model->train();
   model->forward(fixed_input() * 0.5);  // BatchNorm statistics that are not the defaults
   model->eval();
-  const auto tensors = named_tensors(*model, /*torchvision_resnet_names=*/true);  // as tools/export --state-dict
-  EXPECT_EQ(tensors.front().first, "conv1.weight");
+  const auto tensors = named_tensors(*model, names);  // as tools/export --state-dict
+  EXPECT_EQ(tensors.front().first, first_name);
   testing::write_text(dir / "state_dict.pt", state_dict_bytes(tensors));
 
   testing::write_text(dir / "load.py",
                       "import json, sys, torch\n"
                       "sys.path.insert(0, sys.argv[1])\n"
-                      "from make_fixtures import ResNet18\n"
-                      "m = ResNet18(4, 10)\n"
-                      "m.load_state_dict(torch.load(sys.argv[2]))\n"
-                      "m.eval()\n"
-                      "x = torch.linspace(-2, 2, 2 * 3 * 16 * 16).reshape(2, 3, 16, 16)\n"
-                      "print(json.dumps(m(x).tolist()))\n");
+                      "import make_fixtures\n"
+                      "m = make_fixtures." +
+                          python_class +
+                          "\n"
+                          "m.load_state_dict(torch.load(sys.argv[2]))\n"
+                          "m.eval()\n"
+                          "x = torch.linspace(-2, 2, 2 * 3 * 16 * 16).reshape(2, 3, 16, 16)\n"
+                          "print(json.dumps(m(x).tolist()))\n");
   const auto py = testing::run_shell("/usr/bin/python3 '" + (dir / "load.py").string() + "' '" + fixture("").string() +
                                          "' '" + (dir / "state_dict.pt").string() + "'",
                                      dir);
@@ -161,10 +197,16 @@ TEST(Pretrained, StateDictUnderTorchvisionNamesLoadsInPythonAndBack) {
   for (int64_t i = 0; i < 2; ++i)
     for (int64_t c = 0; c < 10; ++c) EXPECT_NEAR(python[i][c].get<double>(), logits[i][c].item<double>(), 1e-5);
 
-  auto back = resnet18_w4(10, 6);
   load_pretrained(*back, read_state_dict_file(dir / "state_dict.pt"), "", true);
   back->eval();
   EXPECT_TRUE(back->forward(fixed_input()).equal(logits));
+}
+
+TEST(Pretrained, StateDictUnderTorchvisionNamesLoadsInPythonAndBack) {
+  expect_python_reads(resnet18_w4(10, 5), TensorNames::kTorchvisionResNet, "conv1.weight", "ResNet18(4, 10)",
+                      resnet18_w4(10, 6));
+  expect_python_reads(mobilenet_v2_w01(5), TensorNames::kTorchvisionMobileNetV2, "features.0.0.weight",
+                      "MobileNetV2(0.1, 10)", mobilenet_v2_w01(6));
 }
 
 TEST(Pretrained, BadFilesAreRefusedNamingTheFileAndTheReason) {

@@ -231,18 +231,28 @@ std::string default_engine() {
 
 // The model's parameters and buffers as a torch.save'd state_dict; the CIFAR
 // ResNets under torchvision's names (their layers are torchvision's, but for the
-// 3x3 stem without max-pool), the others under ours.
+// 3x3 stem without max-pool), MobileNetV2's reference variant under
+// torchvision's MobileNetV2 names (its blocks are torchvision's; the strides
+// and ReLU differ, which no tensor shows), the others under ours.
 nlohmann::json state_dict_export(torch::nn::Module& model, const std::string& backbone, std::string& bytes) {
   static const std::set<std::string> resnets = {"resnet18", "resnet34", "resnet50", "reduced_resnet18"};
-  const bool torchvision = resnets.count(backbone) > 0;
-  const auto tensors = named_tensors(model, torchvision);
+  TensorNames names = TensorNames::kSscl;
+  if (resnets.count(backbone) > 0) names = TensorNames::kTorchvisionResNet;
+  if (backbone == "mobilenet_v2" && has_torchvision_mobilenet_v2_layout(model))
+    names = TensorNames::kTorchvisionMobileNetV2;
+  const auto tensors = named_tensors(model, names);
   bytes = state_dict_bytes(tensors);
+  const char* names_text = names == TensorNames::kTorchvisionResNet
+                               ? "torchvision's ResNet (conv1 3x3 stride 1, no max-pool)"
+                           : names == TensorNames::kTorchvisionMobileNetV2
+                               ? "torchvision's MobileNetV2 (CIFAR strides: stem and second stage at stride 1; ReLU)"
+                               : "sscl's";
   return {{"file", "state_dict.pt"},
           {"format", "state_dict"},
           {"precision", "float32"},
           {"bytes", bytes.size()},
           {"tensors", tensors.size()},
-          {"names", torchvision ? "torchvision's ResNet (conv1 3x3 stride 1, no max-pool)" : "sscl's"},
+          {"names", names_text},
           {"note", "BatchNorm not folded: the weights as trained; torch.load and load_state_dict read it"}};
 }
 
