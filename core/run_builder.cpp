@@ -88,6 +88,8 @@ void MethodSelection::declare(OptionSpec<MethodSelection>& o) {
 
 void LogOptions::declare(OptionSpec<LogOptions>& o) {
   o.key("hooks", &LogOptions::hooks, "hooks added to logger and metrics_jsonl (HookRegistry entries)");
+  o.key("tensorboard", &LogOptions::tensorboard,
+        "also write TensorBoard's event file, RUN_DIR/tb/events.out.tfevents.* (the tensorboard hook)");
 }
 
 RunBuilder::RunBuilder(const Config& config, std::filesystem::path run_dir, std::shared_ptr<World> world)
@@ -301,7 +303,10 @@ RunBuilder& RunBuilder::build_hooks() {
   for (int t = 0; t < run_->data->num_tasks(); ++t) context.task_iters.push_back(run_->trainer_options.iters_of(t));
   const auto log = config_.section("log");
   std::vector<std::string> names{"logger", "metrics_jsonl"};
-  for (const auto& name : read_options<LogOptions>(log).hooks) names.push_back(name);
+  const auto log_options = read_options<LogOptions>(log);
+  for (const auto& name : log_options.hooks) names.push_back(name);
+  if (log_options.tensorboard && std::find(names.begin(), names.end(), "tensorboard") == names.end())
+    names.push_back("tensorboard");
   for (const auto& name : names) run_->hooks.add(HookRegistry::get().at(name)(log, context));
   // Hooks with a table of their own are on when the config has the table.
   for (const auto& name : SectionHookRegistry::get().names())

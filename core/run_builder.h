@@ -81,6 +81,7 @@ struct MethodSelection {
 };
 struct LogOptions {
   std::vector<std::string> hooks;
+  bool tensorboard = false;  // adds the "tensorboard" hook (RUN_DIR/tb)
   static void declare(OptionSpec<LogOptions>& o);
 };
 

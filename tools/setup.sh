@@ -14,7 +14,7 @@ SSCL_PACKAGES=(
   libtorch-dev libopenblas0-pthread
   libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev
   libtomlplusplus-dev libtbb-dev libspdlog-dev nlohmann-json3-dev libcli11-dev zlib1g-dev
-  libgloo-dev libonnx-dev libprotobuf-dev libopencv-dnn-dev
+  libgloo-dev libonnx-dev libprotobuf-dev protobuf-compiler libopencv-dnn-dev
   libgtest-dev libgmock-dev jq
   dataset-fashion-mnist
 )

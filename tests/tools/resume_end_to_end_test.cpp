@@ -17,6 +17,7 @@
 
 #include "core/checkpoint.h"
 #include "tests/tools/run_binary.h"
+#include "tools/tensorboard/event_file.h"
 
 extern char** environ;
 
@@ -103,6 +104,22 @@ std::pair<int, int> metrics_lines(const fs::path& run_dir) {
   return {train, eval};
 }
 
+// The steps of train/loss in the run's one TensorBoard file, every record's CRCs checked.
+std::vector<int64_t> tensorboard_steps(const fs::path& run_dir) {
+  std::vector<int64_t> steps;
+  int files = 0;
+  for (const auto& entry : fs::directory_iterator(run_dir / "tb")) {
+    ++files;
+    const EventFile file = read_event_file(entry.path());
+    EXPECT_EQ(file.error, "");
+    for (const auto& event : file.events)
+      for (const auto& value : event.values)
+        if (value.tag == "train/loss") steps.push_back(event.step);
+  }
+  EXPECT_EQ(files, 1) << run_dir;
+  return steps;
+}
+
 // Checkpoint files, newest first.
 std::vector<fs::path> CheckpointList(const fs::path& run_dir) { return CheckpointDir(run_dir, 1).list(); }
 
@@ -112,8 +129,8 @@ TEST_P(KillAndResume, ResumedRunEndsWithTheUninterruptedAccuracies) {
   TempDir dir;
   testing::write_tiny_fashion_mnist(dir / "data", 12, 4);
   const std::string config = GetParam();
-  std::vector<std::string> extra;
-  if (config.find("edgehml") != std::string::npos) extra = {"method.unsup_warmup_iters=10"};
+  std::vector<std::string> extra{"log.tensorboard=true"};
+  if (config.find("edgehml") != std::string::npos) extra.push_back("method.unsup_warmup_iters=10");
   auto args_for = [&](const fs::path& run_dir) {
     auto args = tiny_args(dir, config, run_dir);
     args.insert(args.end(), extra.begin(), extra.end());
@@ -141,6 +158,7 @@ TEST_P(KillAndResume, ResumedRunEndsWithTheUninterruptedAccuracies) {
   EXPECT_GE(b["resumes"][0]["global_iter"].get<int>(), 50);
   EXPECT_FALSE(b["resumes"][0]["task_end"].get<bool>()) << "resumed in the middle of a task";
   EXPECT_EQ(metrics_lines(killed), metrics_lines(whole)) << "lines after the checkpoint are not repeated";
+  EXPECT_EQ(tensorboard_steps(killed), tensorboard_steps(whole)) << "TensorBoard steps after the checkpoint repeated";
   EXPECT_NE(testing::read_file(killed / "train.log").find("resuming from"), std::string::npos);
 }
 
@@ -154,6 +172,35 @@ INSTANTIATE_TEST_SUITE_P(Methods, KillAndResume,
                            const auto slash = path.find('/', 8);
                            return path.substr(8, slash - 8);
                          });
+
+// Resumed from an older checkpoint than the last lines written (the newest
+// removed, as a damaged one is skipped): the TensorBoard file is cut back to
+// that checkpoint's size, so the steps after it are not written twice.
+TEST(Resume, TensorBoardFileIsCutBackToTheCheckpointItResumesFrom) {
+  TempDir dir;
+  testing::write_tiny_fashion_mnist(dir / "data", 12, 4);
+  auto args_for = [&](const fs::path& run_dir) {
+    auto args = tiny_args(dir, "configs/sft/sft_small_cnn_fmnist5.toml", run_dir);
+    args.push_back("log.tensorboard=true");
+    return args;
+  };
+  const auto whole = dir / "whole";
+  ASSERT_EQ(testing::run_train(quoted(args_for(whole)), dir).exit_code, 0);
+  const auto killed = dir / "killed";
+  const pid_t pid = spawn_train(args_for(killed), dir / "killed.log");
+  ASSERT_TRUE(wait_for(killed / "checkpoints" / "ckpt_000000050.pt", pid)) << testing::read_file(dir / "killed.log");
+  kill(pid, SIGKILL);
+  wait_exit(pid);
+  fs::remove(killed / "checkpoints" / "ckpt_000000050.pt");
+  const auto before = tensorboard_steps(killed);
+  ASSERT_FALSE(before.empty());
+  ASSERT_GE(before.back(), 50) << "the steps after the older checkpoint are in the file";
+  const auto resumed = testing::run_train("--resume '" + killed.string() + "'", dir);
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+  // The older checkpoint kept is the first task's end (iteration 40).
+  EXPECT_EQ(results(killed)["resumes"][0]["global_iter"].get<int>(), 40);
+  EXPECT_EQ(tensorboard_steps(killed), tensorboard_steps(whole));
+}
 
 TEST(Resume, SigtermWritesACheckpointAndTellsHowToResume) {
   TempDir dir;
