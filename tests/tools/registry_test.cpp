@@ -54,7 +54,7 @@ std::string accessor_argument(const std::string& args) {
 // A macro's definition names no literal, so it is not counted.
 std::map<std::string, Names> names_in_sources() {
   std::map<std::string, Names> out;
-  for (const char* layer : {"core", "models", "datasets", "tasks", "methods"}) {
+  for (const char* layer : {"core", "models", "datasets", "tasks", "methods", "tools"}) {
     for (const auto& entry : fs::recursive_directory_iterator(fs::path(SSCL_SOURCE_DIR) / layer)) {
       if (entry.path().extension() != ".cpp") continue;
       std::ifstream in(entry.path());
