@@ -53,49 +53,44 @@ std::string error_of(F&& f) {
   return "";
 }
 
-TEST(Pretrained, TorchvisionNamedResNet18GivesPythonsLogits) {
-  const auto file = read_state_dict_file(fixture("resnet18_w4.pt"));
+// Loads the fixture `name`.pt strictly into `model`, every tensor through a
+// renaming, and compares the eval-mode logits with Python's (`name`_logits.json).
+void expect_pythons_logits(Classifier& model, const std::string& name) {
+  const auto file = read_state_dict_file(fixture(name + ".pt"));
   EXPECT_EQ(file.format, "torch.save state_dict");
-  auto model = resnet18_w4();
   const auto report = load_pretrained(*model, file, "", /*strict=*/true);
   EXPECT_EQ(report.loaded_tensors, report.model_tensors);
   EXPECT_EQ(report.loaded_tensors, report.file_tensors);  // num_batches_tracked too
+  EXPECT_EQ(report.renamed, report.loaded_tensors);
   int64_t parameters = 0;
   for (const auto& p : model->parameters()) parameters += p.numel();
   EXPECT_EQ(report.loaded_parameters, parameters);
-  // Every tensor is renamed: backbone.*, downsample -> shortcut, fc -> head.
-  EXPECT_EQ(report.renamed, report.loaded_tensors);
   model->eval();
   torch::NoGradGuard no_grad;
   const auto logits = model->forward(fixed_input());
-  const auto expected = nlohmann::json::parse(testing::read_file(fixture("resnet18_w4_logits.json")))["logits"];
+  const auto expected = nlohmann::json::parse(testing::read_file(fixture(name + "_logits.json")))["logits"];
   ASSERT_EQ(logits.sizes(), (at::IntArrayRef{2, 10}));
   for (int64_t i = 0; i < 2; ++i)
     for (int64_t c = 0; c < 10; ++c) EXPECT_NEAR(logits[i][c].item<double>(), expected[i][c].get<double>(), 1e-5);
+}
+
+// Every tensor is renamed: backbone.*, downsample -> shortcut, fc -> head.
+TEST(Pretrained, TorchvisionNamedResNet18GivesPythonsLogits) {
+  auto model = resnet18_w4();
+  expect_pythons_logits(model, "resnet18_w4");
 }
 
 // torchvision's MobileNetV2 names (features.*, classifier.1) onto the
 // reference variant, whose blocks are torchvision's: block 1 has no expansion
 // conv, so its conv.0 is the depthwise conv; the others' conv.0 is the expansion.
 TEST(Pretrained, TorchvisionNamedMobileNetV2GivesPythonsLogits) {
-  const auto file = read_state_dict_file(fixture("mobilenet_v2_w01.pt"));
   auto model = mobilenet_v2_w01(1);
-  const auto report = load_pretrained(*model, file, "", /*strict=*/true);
-  EXPECT_EQ(report.loaded_tensors, report.model_tensors);
-  EXPECT_EQ(report.loaded_tensors, report.file_tensors);
-  EXPECT_EQ(report.renamed, report.loaded_tensors);
-  model->eval();
-  torch::NoGradGuard no_grad;
-  const auto logits = model->forward(fixed_input());
-  const auto expected = nlohmann::json::parse(testing::read_file(fixture("mobilenet_v2_w01_logits.json")))["logits"];
-  ASSERT_EQ(logits.sizes(), (at::IntArrayRef{2, 10}));
-  for (int64_t i = 0; i < 2; ++i)
-    for (int64_t c = 0; c < 10; ++c) EXPECT_NEAR(logits[i][c].item<double>(), expected[i][c].get<double>(), 1e-5);
+  expect_pythons_logits(model, "mobilenet_v2_w01");
   // kuangliu's variant has an expansion conv in block 1 and projection
   // shortcuts torchvision's has not: what does not fit is reported, not loaded.
   auto kuangliu_config = Config::from_string("[model]\nwidth_mult = 0.1\nvariant = \"kuangliu\"\n", "model.toml");
   Classifier kuangliu(BackboneRegistry::get().at("mobilenet_v2")(kuangliu_config.section("model"), {3, 16, 16}), 10);
-  const auto partial = load_pretrained(*kuangliu, file, "", /*strict=*/false);
+  const auto partial = load_pretrained(*kuangliu, read_state_dict_file(fixture("mobilenet_v2_w01.pt")), "", false);
   EXPECT_FALSE(partial.missing.empty());
   EXPECT_LT(partial.loaded_tensors, partial.model_tensors);
 }

@@ -8,6 +8,7 @@
 
 #include "tests/tools/run_binary.h"
 #include "tools/reporting/page.h"
+#include "tools/reporting/plots.h"
 #include "tools/reporting/tables.h"
 
 namespace sscl::report {
@@ -138,8 +139,15 @@ TEST_F(ReportTest, PlotsAndThePageAreWrittenWithRealContent) {
 
   const auto out = dir_ / "report";
   const auto files = write_figures_and_page(rows, runs, out);
-  // Per dataset 2 scatters + 1 timing chart; per row 2 scenarios x (curves + matrix): 3 + 2 x 4 = 11, each PNG + SVG.
-  EXPECT_EQ(files.size(), 22u);
+  // Per dataset 2 scatters + 1 timing chart; per row 2 scenarios x (curves + matrix): 3 + 2 x 4 = 11, each PNG,
+  // SVG and pgfplots.
+  EXPECT_EQ(files.size(), 33u);
+  // The scatter of the two seeds of "a" has error bars, in pgfplots too.
+  const auto tex = testing::read_file(out / "plots" / "fashion_mnist_task-il_accuracy_vs_ms.tex");
+  EXPECT_NE(tex.find("\\begin{axis}"), std::string::npos) << tex;
+  EXPECT_NE(tex.find("y explicit"), std::string::npos) << tex;
+  EXPECT_NE(tex.find(" +- ("), std::string::npos) << tex;
+  EXPECT_EQ(std::count(tex.begin(), tex.end(), '{'), std::count(tex.begin(), tex.end(), '}')) << tex;
   const auto heat = cv::imread(
       (out / "plots" / "fashion_mnist_00_der_fixmatch_der+fixmatch_small_cnn_task-il_task-il_matrix.png").string());
   ASSERT_FALSE(heat.empty());
@@ -185,7 +193,7 @@ TEST_F(ReportTest, EdgeCloudSweepsAreDrawnAndATruncatedInferJsonIsNamed) {
   const auto out = dir_ / "report";
   const auto with = write_figures_and_page(rows_, runs_, out, sweeps);
   const auto without = write_figures_and_page(rows_, runs_, dir_ / "report_without");
-  EXPECT_EQ(with.size(), without.size() + 2);  // its PNG and SVG
+  EXPECT_EQ(with.size(), without.size() + 3);  // its PNG, SVG and pgfplots
   const auto svg = testing::read_file(out / "plots" / "edge_cloud_route_sweep.svg");
   EXPECT_NE(svg.find("edge_small: confidence:sweep"), std::string::npos);
   EXPECT_NE(testing::read_file(out / "report.html").find("Edge-cloud collaborative inference"), std::string::npos);
@@ -198,6 +206,41 @@ TEST_F(ReportTest, EdgeCloudSweepsAreDrawnAndATruncatedInferJsonIsNamed) {
   } catch (const std::runtime_error& e) {
     EXPECT_NE(std::string(e.what()).find("cut/infer.json: not an infer.json"), std::string::npos) << e.what();
   }
+}
+
+// Axes on round values: 1, 2 or 5 times a power of ten, about five intervals,
+// covering the data.
+TEST(ReportPlots, TicksFallOnRoundValues) {
+  EXPECT_EQ(nice_ticks(-5.399, 99.99), (std::vector<double>{-20, 0, 20, 40, 60, 80, 100}));
+  EXPECT_EQ(nice_ticks(47.29, 52.1), (std::vector<double>{47, 48, 49, 50, 51, 52, 53}));
+  EXPECT_EQ(nice_ticks(0, 100), (std::vector<double>{0, 20, 40, 60, 80, 100}));
+  const auto tenths = nice_ticks(0, 1);
+  ASSERT_EQ(tenths.size(), 6u);
+  EXPECT_NEAR(tenths[3], 0.6, 1e-12);
+  EXPECT_EQ(tick_label(tenths[3], 0.2), "0.6");
+  EXPECT_EQ(tick_label(20, 20), "20");
+  EXPECT_EQ(tick_label(-0.0, 1), "0");
+  EXPECT_EQ(tick_label(0.25, 0.05), "0.25");
+  const auto small = nice_ticks(0.003, 0.0071);
+  EXPECT_NEAR(small.front(), 0.003, 1e-15);
+  EXPECT_NEAR(small.back(), 0.008, 1e-15);
+}
+
+// The labels a chart draws are those ticks, and its pgfplots code carries the
+// same ticks, the colours and every point with its error bar.
+TEST(ReportPlots, ChartsLabelRoundTicksAndWritePgfplots) {
+  Series a{"der_fixmatch & co", {{10.2, 47.29}, {20.7, 99.99}}, {}, {1.5, 0.5}};
+  const Canvas c = line_chart("accuracy", "ms/iter", "accuracy (%)", {a});
+  std::vector<std::string> labels;
+  for (const auto& shape : c.shapes)
+    if (shape.kind == Shape::kText) labels.push_back(shape.text);
+  for (const std::string want : {"40", "60", "80", "100", "10", "12", "22"})
+    EXPECT_NE(std::find(labels.begin(), labels.end(), want), labels.end()) << want;
+  EXPECT_EQ(std::find(labels.begin(), labels.end(), "99.99"), labels.end());
+  EXPECT_NE(c.pgfplots.find("ytick={40,50,60,70,80,90,100,110}"), std::string::npos) << c.pgfplots;
+  EXPECT_NE(c.pgfplots.find("(10.2,47.29) +- (0,1.5)"), std::string::npos) << c.pgfplots;
+  EXPECT_NE(c.pgfplots.find("\\definecolor{sscl0}{RGB}{31,119,180}"), std::string::npos) << c.pgfplots;
+  EXPECT_NE(c.pgfplots.find("\\addlegendentry{der\\_fixmatch \\& co}"), std::string::npos) << c.pgfplots;
 }
 
 }  // namespace

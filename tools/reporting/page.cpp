@@ -112,12 +112,15 @@ std::vector<fs::path> write_figures_and_page(const std::vector<Row>& rows, const
   std::vector<fs::path> written;
   fs::create_directories(out / "plots");
   auto emit = [&](const Figure& f) {
-    const fs::path svg = out / "plots" / (f.file_stem + ".svg"), png = out / "plots" / (f.file_stem + ".png");
+    const fs::path svg = out / "plots" / (f.file_stem + ".svg"), png = out / "plots" / (f.file_stem + ".png"),
+                   tex = out / "plots" / (f.file_stem + ".tex");
     const std::string text = to_svg(f.canvas);
     write_file_atomic(svg, text);
     write_png(f.canvas, png);
+    write_file_atomic(tex, f.canvas.pgfplots);
     written.push_back(png);
     written.push_back(svg);
+    written.push_back(tex);
     body += "<figure>" + text + "<figcaption>" + html_escape(f.caption) + "</figcaption></figure>\n";
   };
 
@@ -127,8 +130,10 @@ std::vector<fs::path> write_figures_and_page(const std::vector<Row>& rows, const
       std::vector<Series> points;
       for (size_t k = 0; k < members.size(); ++k) {
         const Row* r = members[k];
-        if (r->cells[ms].n > 0 && r->cells[column].n > 0)
-          points.push_back({legend_name(k, *r), {{r->cells[ms].mean, r->cells[column].mean}}});
+        // Error bars: the sample std over seeds, where there are several.
+        const Cell &x = r->cells[ms], &y = r->cells[column];
+        if (x.n > 0 && y.n > 0)
+          points.push_back({legend_name(k, *r), {{x.mean, y.mean}}, {x.n > 1 ? x.std : 0.0}, {y.n > 1 ? y.std : 0.0}});
       }
       emit({fmt::format("{}: {} final accuracy against median ms/iter", dataset, scenario),
             scatter_chart(fmt::format("{} final accuracy vs ms/iter", scenario), "ms/iter", "accuracy (%)", points),

@@ -37,23 +37,30 @@ struct Range {
   double lo, hi;
 };
 
-Range padded_range(const std::vector<Series>& series, bool x) {
+// The data's extent on one axis, error bars included; a point's extent when
+// every value is the same.
+Range data_range(const std::vector<Series>& series, bool x) {
   double lo = std::numeric_limits<double>::infinity(), hi = -lo;
   for (const auto& s : series)
-    for (const auto& [px, py] : s.points) {
-      const double v = x ? px : py;
-      lo = std::min(lo, v);
-      hi = std::max(hi, v);
+    for (size_t k = 0; k < s.points.size(); ++k) {
+      const double v = x ? s.points[k].first : s.points[k].second;
+      const auto& errors = x ? s.x_err : s.y_err;
+      const double e = k < errors.size() && std::isfinite(errors[k]) ? errors[k] : 0.0;
+      lo = std::min(lo, v - e);
+      hi = std::max(hi, v + e);
     }
   if (!std::isfinite(lo)) return {0, 1};
   if (hi - lo < 1e-9) return {lo - 1, hi + 1};
-  const double pad = 0.05 * (hi - lo);
-  return {lo - pad, hi + pad};
+  return {lo, hi};
 }
 
-// Axes, grid, ticks and titles; returns the mapping of data to pixels.
+double tick_step(const std::vector<double>& ticks) { return ticks.size() > 1 ? ticks[1] - ticks[0] : 1.0; }
+
+// Axes, grid, ticks and titles; returns the mapping of data to pixels. The axes
+// run from the first tick to the last.
 struct Frame {
   Range xr, yr;
+  std::vector<double> xticks, yticks;
   double w, h;
   double px(double x) const { return kLeft + (x - xr.lo) / (xr.hi - xr.lo) * (w - kLeft - kRight); }
   double py(double y) const { return h - kBottom - (y - yr.lo) / (yr.hi - yr.lo) * (h - kTop - kBottom); }
@@ -61,21 +68,25 @@ struct Frame {
 
 Frame frame(Canvas& c, const std::string& title, const std::string& x_label, const std::string& y_label, Range xr,
             Range yr, const std::vector<std::string>& x_labels) {
-  Frame f{xr, yr, static_cast<double>(c.width), static_cast<double>(c.height)};
+  Frame f{xr, yr, {}, nice_ticks(yr.lo, yr.hi), static_cast<double>(c.width), static_cast<double>(c.height)};
+  f.yr = {f.yticks.front(), f.yticks.back()};
+  if (x_labels.empty()) {
+    f.xticks = nice_ticks(xr.lo, xr.hi);
+    f.xr = {f.xticks.front(), f.xticks.back()};
+  }
   c.shapes.push_back({Shape::kRect, 0, 0, f.w, f.h, {255, 255, 255}, true, 1, ""});
   text(c, kLeft, 20, title, 14);
-  for (int i = 0; i <= 4; ++i) {  // y grid and ticks
-    const double v = yr.lo + (yr.hi - yr.lo) * i / 4;
+  for (const double v : f.yticks) {  // y grid and ticks
     line(c, kLeft, f.py(v), f.w - kRight, f.py(v), kGrey);
-    text(c, 8, f.py(v) + 4, fmt::format("{:.4g}", v), 11);
+    text(c, 8, f.py(v) + 4, tick_label(v, tick_step(f.yticks)), 11);
   }
   if (!x_labels.empty()) {
     for (size_t i = 0; i < x_labels.size(); ++i)
       text(c, f.px(static_cast<double>(i)) - 4, f.h - kBottom + 16, x_labels[i], 11);
   } else {
-    for (int i = 0; i <= 4; ++i) {
-      const double v = xr.lo + (xr.hi - xr.lo) * i / 4;
-      text(c, f.px(v) - 10, f.h - kBottom + 16, fmt::format("{:.4g}", v), 11);
+    for (const double v : f.xticks) {
+      line(c, f.px(v), f.h - kBottom, f.px(v), f.h - kBottom + 4, kBlack);
+      text(c, f.px(v) - 10, f.h - kBottom + 16, tick_label(v, tick_step(f.xticks)), 11);
     }
   }
   line(c, kLeft, f.h - kBottom, f.w - kRight, f.h - kBottom, kBlack);
@@ -83,6 +94,90 @@ Frame frame(Canvas& c, const std::string& title, const std::string& x_label, con
   text(c, (kLeft + f.w - kRight) / 2 - 30, f.h - 10, x_label, 12);
   text(c, 8, kTop - 10, y_label, 11);
   return f;
+}
+
+// Error bars of point k of `s`, with 3-pixel caps.
+void error_bars(Canvas& c, const Frame& f, const Series& s, size_t k, Rgb color) {
+  const auto [x, y] = s.points[k];
+  if (k < s.y_err.size() && s.y_err[k] > 0) {
+    line(c, f.px(x), f.py(y - s.y_err[k]), f.px(x), f.py(y + s.y_err[k]), color, 1);
+    for (const double end : {y - s.y_err[k], y + s.y_err[k]})
+      line(c, f.px(x) - 3, f.py(end), f.px(x) + 3, f.py(end), color);
+  }
+  if (k < s.x_err.size() && s.x_err[k] > 0) {
+    line(c, f.px(x - s.x_err[k]), f.py(y), f.px(x + s.x_err[k]), f.py(y), color, 1);
+    for (const double end : {x - s.x_err[k], x + s.x_err[k]})
+      line(c, f.px(end), f.py(y) - 3, f.px(end), f.py(y) + 3, color);
+  }
+}
+
+// LaTeX's special characters escaped, for titles, labels and legend entries.
+std::string latex(const std::string& s) {
+  std::string out;
+  for (const char ch : s) {
+    switch (ch) {
+      case '\\': out += "\\textbackslash{}"; break;
+      case '&':
+      case '%':
+      case '$':
+      case '#':
+      case '_':
+      case '{':
+      case '}': out += std::string("\\") + ch; break;
+      case '~': out += "\\textasciitilde{}"; break;
+      case '^': out += "\\textasciicircum{}"; break;
+      default: out += ch;
+    }
+  }
+  return out;
+}
+
+std::string joined(const std::vector<double>& values) {
+  std::string out;
+  for (const double v : values) out += (out.empty() ? "" : ",") + fmt::format("{:.6g}", v);
+  return out;
+}
+
+// The chart as a pgfplots axis: the same ticks, colours and data (with error
+// bars where given); `marks_only` for a scatter plot.
+std::string pgfplots_chart(const std::string& title, const std::string& x_label, const std::string& y_label,
+                           const Frame& f, const std::vector<Series>& series, const std::vector<std::string>& x_labels,
+                           bool marks_only) {
+  std::string out = "% " + latex(title) + ", written by sscl's tools/report; needs \\usepackage{pgfplots}\n";
+  for (size_t i = 0; i < series.size(); ++i) {
+    const Rgb c = palette(i);
+    out += fmt::format("\\definecolor{{sscl{}}}{{RGB}}{{{},{},{}}}\n", i, c[0], c[1], c[2]);
+  }
+  out += "\\begin{tikzpicture}\n\\begin{axis}[title={" + latex(title) + "}, xlabel={" + latex(x_label) + "}, ylabel={" +
+         latex(y_label) + "},\n  legend pos=outer north east, legend cell align=left, grid=major,\n";
+  out += fmt::format("  ymin={:.6g}, ymax={:.6g}, ytick={{{}}},\n", f.yr.lo, f.yr.hi, joined(f.yticks));
+  if (x_labels.empty()) {
+    out += fmt::format("  xmin={:.6g}, xmax={:.6g}, xtick={{{}}}]\n", f.xr.lo, f.xr.hi, joined(f.xticks));
+  } else {
+    std::vector<double> positions;
+    std::string labels;
+    for (size_t i = 0; i < x_labels.size(); ++i) {
+      positions.push_back(static_cast<double>(i));
+      labels += (i ? "," : "") + std::string("{") + latex(x_labels[i]) + "}";
+    }
+    out += fmt::format("  xmin={:.6g}, xmax={:.6g}, xtick={{{}}}, xticklabels={{{}}}]\n", f.xr.lo, f.xr.hi,
+                       joined(positions), labels);
+  }
+  for (size_t i = 0; i < series.size(); ++i) {
+    const Series& s = series[i];
+    const bool errors = !s.x_err.empty() || !s.y_err.empty();
+    out += fmt::format("\\addplot+[color=sscl{}, mark=*, mark options={{fill=sscl{}}}{}{}] coordinates {{", i, i,
+                       marks_only ? ", only marks" : "",
+                       errors ? ", error bars/.cd, x dir=both, x explicit, y dir=both, y explicit" : "");
+    for (size_t k = 0; k < s.points.size(); ++k) {
+      out += fmt::format(" ({:.6g},{:.6g})", s.points[k].first, s.points[k].second);
+      if (errors)
+        out += fmt::format(" +- ({:.6g},{:.6g})", k < s.x_err.size() ? s.x_err[k] : 0.0,
+                           k < s.y_err.size() ? s.y_err[k] : 0.0);
+    }
+    out += " };\n\\addlegendentry{" + latex(s.name) + "}\n";
+  }
+  return out + "\\end{axis}\n\\end{tikzpicture}\n";
 }
 
 void legend(Canvas& c, const std::vector<Series>& series) {
@@ -120,33 +215,57 @@ std::string ascii(const std::string& s) {
 
 }  // namespace
 
+std::vector<double> nice_ticks(double lo, double hi, int target) {
+  if (!(hi > lo) || !std::isfinite(lo) || !std::isfinite(hi)) return {lo - 1, lo, lo + 1};
+  const double raw = (hi - lo) / std::max(1, target);
+  const double magnitude = std::pow(10.0, std::floor(std::log10(raw)));
+  const double norm = raw / magnitude;
+  const double step = (norm < 1.5 ? 1 : norm < 3 ? 2 : norm < 7 ? 5 : 10) * magnitude;
+  // A little slack so that a bound already on a tick (up to rounding) stays one.
+  const double first = std::floor(lo / step + 1e-9), last = std::ceil(hi / step - 1e-9);
+  std::vector<double> ticks;
+  for (double k = first; k <= last; ++k) ticks.push_back(k * step == 0 ? 0.0 : k * step);
+  return ticks;
+}
+
+std::string tick_label(double value, double step) {
+  const int decimals = std::max(0, static_cast<int>(-std::floor(std::log10(step) + 1e-9)));
+  std::string out = fmt::format("{:.{}f}", value, decimals);
+  return out == "-0" ? "0" : out;
+}
+
 Canvas line_chart(const std::string& title, const std::string& x_label, const std::string& y_label,
                   const std::vector<Series>& series, const std::vector<std::string>& x_labels) {
   Canvas c;
-  Range xr = padded_range(series, true);
+  Range xr = data_range(series, true);
   if (!x_labels.empty()) xr = {-0.3, static_cast<double>(x_labels.size()) - 0.7};
-  const Frame f = frame(c, title, x_label, y_label, xr, padded_range(series, false), x_labels);
+  const Frame f = frame(c, title, x_label, y_label, xr, data_range(series, false), x_labels);
   for (size_t i = 0; i < series.size(); ++i) {
     const auto& pts = series[i].points;
     for (size_t k = 0; k + 1 < pts.size(); ++k)
       line(c, f.px(pts[k].first), f.py(pts[k].second), f.px(pts[k + 1].first), f.py(pts[k + 1].second), palette(i), 2);
-    for (const auto& [x, y] : pts)
-      c.shapes.push_back({Shape::kCircle, f.px(x), f.py(y), 3, 0, palette(i), true, 1, ""});
+    for (size_t k = 0; k < pts.size(); ++k) {
+      error_bars(c, f, series[i], k, palette(i));
+      c.shapes.push_back({Shape::kCircle, f.px(pts[k].first), f.py(pts[k].second), 3, 0, palette(i), true, 1, ""});
+    }
   }
   legend(c, series);
+  c.pgfplots = pgfplots_chart(title, x_label, y_label, f, series, x_labels, false);
   return c;
 }
 
 Canvas scatter_chart(const std::string& title, const std::string& x_label, const std::string& y_label,
                      const std::vector<Series>& series) {
   Canvas c;
-  const Frame f = frame(c, title, x_label, y_label, padded_range(series, true), padded_range(series, false), {});
+  const Frame f = frame(c, title, x_label, y_label, data_range(series, true), data_range(series, false), {});
   for (size_t i = 0; i < series.size(); ++i) {
     if (series[i].points.empty()) continue;
     const auto [x, y] = series[i].points.front();
+    error_bars(c, f, series[i], 0, palette(i));
     c.shapes.push_back({Shape::kCircle, f.px(x), f.py(y), 5, 0, palette(i), true, 1, ""});
   }
   legend(c, series);
+  c.pgfplots = pgfplots_chart(title, x_label, y_label, f, series, {}, true);
   return c;
 }
 
@@ -175,6 +294,24 @@ Canvas heatmap(const std::string& title, const std::vector<std::vector<std::opti
     }
   }
   for (size_t j = 0; j < m; ++j) text(c, kLeft + 56 * j + 10, kTop + 36 * n + 16, fmt::format("task {}", j), 11);
+  // pgfplots: each cell present as a square mark coloured by its value, white
+  // to the same blue (mark size: restyle it to the figure's size).
+  std::string cells;
+  for (size_t i = 0; i < n; ++i)
+    for (size_t j = 0; j < matrix[i].size(); ++j)
+      if (matrix[i][j]) cells += fmt::format("{} {} {:.6g}\n", j, i, *matrix[i][j]);
+  c.pgfplots = "% " + latex(title) + ", written by sscl's tools/report; needs \\usepackage{pgfplots}\n" +
+               "\\begin{tikzpicture}\n\\begin{axis}[title={" + latex(title) +
+               "}, xlabel={task}, ylabel={after task}, y dir=reverse, enlargelimits=false, axis on top,\n" +
+               fmt::format(
+                   "  colormap={{sscl}}{{rgb255=(255,255,255) rgb255=(31,119,180)}}, point meta min={:.6g}, "
+                   "point meta max={:.6g}, colorbar,\n",
+                   lo, hi) +
+               "  nodes near coords={\\pgfmathprintnumber[fixed,precision=1]{\\pgfplotspointmeta}}, "
+               "nodes near coords align={center}]\n" +
+               "\\addplot[scatter, only marks, mark=square*, mark size=12pt, scatter src=explicit] "
+               "table[meta index=2] {\n" +
+               cells + "};\n" + "\\end{axis}\n\\end{tikzpicture}\n";
   return c;
 }
 

@@ -1,7 +1,14 @@
 // Plots for reports, drawn once as a list of shapes and rendered both as SVG (text)
-// and PNG (OpenCV), so that the two never disagree. Three kinds: line charts
-// (accuracy curves, iteration time per task), scatter plots (accuracy vs ms/iter)
-// and heatmaps (the accuracy matrix).
+// and PNG (OpenCV), so that the two never disagree; each chart also comes as
+// pgfplots code with its data inline (Canvas::pgfplots), for LaTeX users to
+// restyle. Three kinds: line charts (accuracy curves, iteration time per task),
+// scatter plots (accuracy vs ms/iter) and heatmaps (the accuracy matrix). Axes
+// run between round ticks (1-2-5 steps).
+//
+// Drawn by hand: Debian's plotting libraries are Python's (matplotlib) or
+// gnuplot, a program and not a library; pulling either into a C++ report tool
+// would make it depend on an interpreter or a second process for ~300 lines of
+// shapes.
 #pragma once
 
 #include <array>
@@ -26,12 +33,23 @@ struct Shape {
 struct Canvas {
   int width = 640, height = 420;
   std::vector<Shape> shapes;
+  std::string pgfplots;  // a tikzpicture with the chart's data inline (\usepackage{pgfplots})
 };
 
 struct Series {
   std::string name;
   std::vector<std::pair<double, double>> points;
+  // Sample standard deviations of each point (over seeds), drawn as error bars;
+  // empty: none. Same length as `points` when given.
+  std::vector<double> x_err, y_err;
 };
+
+// Ticks on round values covering [lo, hi]: a step of 1, 2 or 5 times a power of
+// ten giving about `target` intervals, from the multiple of the step at or below
+// lo to the one at or above hi.
+std::vector<double> nice_ticks(double lo, double hi, int target = 5);
+// A tick's label with as many decimals as the step needs ("0.5", "20", "-5").
+std::string tick_label(double value, double step);
 
 // Lines through each series' points (and a marker at each); x ticks at the given
 // integer positions labeled by `x_labels` when given.
