@@ -13,6 +13,8 @@
 namespace sscl {
 namespace {
 
+using testing::TempDir;
+
 const char* kConfig = "configs/sft/sft_small_cnn_fmnist5.toml";
 
 std::string small_pretrain(const TempDir& dir, const std::filesystem::path& out) {
