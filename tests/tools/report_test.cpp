@@ -3,6 +3,7 @@
 // incomplete runs listed and never averaged in.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
 

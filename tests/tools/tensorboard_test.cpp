@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
 
+#include "core/error.h"
 #include "tests/tools/run_binary.h"
 #include "tools/tensorboard/event_file.h"
 
