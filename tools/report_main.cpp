@@ -22,6 +22,8 @@ int main(int argc, char** argv) {
   std::string out = "work_dirs/report";
   app.add_option("dirs", dirs, "run directories or folders of them")->required();
   app.add_option("--out", out, "where report.md, report.csv and report.tex go")->capture_default_str();
+  bool log_ms = false;
+  app.add_flag("--log-ms", log_ms, "ms/iter on a log scale in the accuracy-vs-ms/iter plots");
   CLI11_PARSE(app, argc, argv);
   try {
     std::vector<fs::path> roots;
@@ -40,7 +42,7 @@ int main(int argc, char** argv) {
     sscl::write_file_atomic(fs::path(out) / "report.md", md);
     sscl::write_file_atomic(fs::path(out) / "report.csv", sscl::report::csv(rows));
     sscl::write_file_atomic(fs::path(out) / "report.tex", sscl::report::latex(rows));
-    const auto plots = sscl::report::write_figures_and_page(rows, runs, out, sweeps);
+    const auto plots = sscl::report::write_figures_and_page(rows, runs, out, sweeps, log_ms);
     std::fputs(md.c_str(), stdout);
     std::fprintf(stderr, "report of %zu run(s) written to %s: report.{md,csv,tex,html}, %zu plot file(s) in plots/\n",
                  runs.size(), out.c_str(), plots.size());

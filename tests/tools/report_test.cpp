@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
 
@@ -242,6 +243,28 @@ TEST(ReportPlots, ChartsLabelRoundTicksAndWritePgfplots) {
   EXPECT_NE(c.pgfplots.find("(10.2,47.29) +- (0,1.5)"), std::string::npos) << c.pgfplots;
   EXPECT_NE(c.pgfplots.find("\\definecolor{sscl0}{RGB}{31,119,180}"), std::string::npos) << c.pgfplots;
   EXPECT_NE(c.pgfplots.find("\\addlegendentry{der\\_fixmatch \\& co}"), std::string::npos) << c.pgfplots;
+}
+
+// ms/iter on a log scale: 1-2-5 ticks per decade (decades alone over a wide
+// range), points placed by their logarithm, pgfplots in xmode=log.
+TEST(ReportPlots, LogScaleTicksAndPlacement) {
+  EXPECT_EQ(log_ticks(3.2, 180), (std::vector<double>{2, 5, 10, 20, 50, 100, 200}));
+  EXPECT_EQ(log_ticks(10, 100), (std::vector<double>{10, 20, 50, 100}));
+  EXPECT_EQ(log_ticks(0.5, 5e4), (std::vector<double>{0.1, 1, 10, 100, 1000, 1e4, 1e5}));
+  Series fast{"fast", {{10, 90}}, {20}, {}}, slow{"slow", {{100, 95}}, {}, {}};
+  const Canvas c = scatter_chart("acc", "ms/iter", "accuracy (%)", {fast, slow}, /*log_x=*/true);
+  std::vector<double> centres;
+  for (const auto& shape : c.shapes)
+    if (shape.kind == Shape::kCircle) centres.push_back(shape.x0);
+  ASSERT_EQ(centres.size(), 2u);
+  // 10 and 100 are the first and last ticks: the plot area's two ends.
+  EXPECT_NEAR(centres[0], 64, 1e-9);
+  EXPECT_NEAR(centres[1], 640 - 200, 1e-9);
+  // The error bar of "fast" (10 +- 20) is clipped at the axis, not sent to log(-10).
+  for (const auto& shape : c.shapes)
+    if (shape.kind == Shape::kLine) EXPECT_TRUE(std::isfinite(shape.x0) && std::isfinite(shape.x1));
+  EXPECT_NE(c.pgfplots.find("xmode=log"), std::string::npos) << c.pgfplots;
+  EXPECT_THROW(scatter_chart("acc", "ms", "acc", {Series{"zero", {{0, 1}}, {}, {}}}, true), std::runtime_error);
 }
 
 }  // namespace

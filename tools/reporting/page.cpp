@@ -102,7 +102,7 @@ Canvas route_sweep_chart(const std::vector<Series>& sweeps) {
 }
 
 std::vector<fs::path> write_figures_and_page(const std::vector<Row>& rows, const std::vector<RunRecord>& runs,
-                                             const fs::path& out, const std::vector<SweepRecord>& sweeps) {
+                                             const fs::path& out, const std::vector<SweepRecord>& sweeps, bool log_ms) {
   std::map<std::string, std::vector<const Row*>> by_dataset;
   for (const auto& r : rows) by_dataset[r.dataset].push_back(&r);
   const size_t ms = column_index("ms_per_iter");
@@ -136,7 +136,8 @@ std::vector<fs::path> write_figures_and_page(const std::vector<Row>& rows, const
           points.push_back({legend_name(k, *r), {{x.mean, y.mean}}, {x.n > 1 ? x.std : 0.0}, {y.n > 1 ? y.std : 0.0}});
       }
       emit({fmt::format("{}: {} final accuracy against median ms/iter", dataset, scenario),
-            scatter_chart(fmt::format("{} final accuracy vs ms/iter", scenario), "ms/iter", "accuracy (%)", points),
+            scatter_chart(fmt::format("{} final accuracy vs ms/iter", scenario),
+                          log_ms ? "ms/iter (log scale)" : "ms/iter", "accuracy (%)", points, log_ms),
             fmt::format("{}_{}_accuracy_vs_ms", slug(dataset), slug(scenario))});
     }
     std::vector<Series> per_task;

@@ -62,16 +62,20 @@ struct Frame {
   Range xr, yr;
   std::vector<double> xticks, yticks;
   double w, h;
-  double px(double x) const { return kLeft + (x - xr.lo) / (xr.hi - xr.lo) * (w - kLeft - kRight); }
+  bool log_x = false;
+  double px(double x) const {
+    const double t = log_x ? std::log10(x / xr.lo) / std::log10(xr.hi / xr.lo) : (x - xr.lo) / (xr.hi - xr.lo);
+    return kLeft + t * (w - kLeft - kRight);
+  }
   double py(double y) const { return h - kBottom - (y - yr.lo) / (yr.hi - yr.lo) * (h - kTop - kBottom); }
 };
 
 Frame frame(Canvas& c, const std::string& title, const std::string& x_label, const std::string& y_label, Range xr,
-            Range yr, const std::vector<std::string>& x_labels) {
-  Frame f{xr, yr, {}, nice_ticks(yr.lo, yr.hi), static_cast<double>(c.width), static_cast<double>(c.height)};
+            Range yr, const std::vector<std::string>& x_labels, bool log_x = false) {
+  Frame f{xr, yr, {}, nice_ticks(yr.lo, yr.hi), static_cast<double>(c.width), static_cast<double>(c.height), log_x};
   f.yr = {f.yticks.front(), f.yticks.back()};
   if (x_labels.empty()) {
-    f.xticks = nice_ticks(xr.lo, xr.hi);
+    f.xticks = log_x ? log_ticks(xr.lo, xr.hi) : nice_ticks(xr.lo, xr.hi);
     f.xr = {f.xticks.front(), f.xticks.back()};
   }
   c.shapes.push_back({Shape::kRect, 0, 0, f.w, f.h, {255, 255, 255}, true, 1, ""});
@@ -86,7 +90,8 @@ Frame frame(Canvas& c, const std::string& title, const std::string& x_label, con
   } else {
     for (const double v : f.xticks) {
       line(c, f.px(v), f.h - kBottom, f.px(v), f.h - kBottom + 4, kBlack);
-      text(c, f.px(v) - 10, f.h - kBottom + 16, tick_label(v, tick_step(f.xticks)), 11);
+      // On a log axis each tick is labelled with the decimals it needs itself.
+      text(c, f.px(v) - 10, f.h - kBottom + 16, tick_label(v, log_x ? v : tick_step(f.xticks)), 11);
     }
   }
   line(c, kLeft, f.h - kBottom, f.w - kRight, f.h - kBottom, kBlack);
@@ -105,9 +110,11 @@ void error_bars(Canvas& c, const Frame& f, const Series& s, size_t k, Rgb color)
       line(c, f.px(x) - 3, f.py(end), f.px(x) + 3, f.py(end), color);
   }
   if (k < s.x_err.size() && s.x_err[k] > 0) {
-    line(c, f.px(x - s.x_err[k]), f.py(y), f.px(x + s.x_err[k]), f.py(y), color, 1);
-    for (const double end : {x - s.x_err[k], x + s.x_err[k]})
-      line(c, f.px(end), f.py(y) - 3, f.px(end), f.py(y) + 3, color);
+    // A log axis shows no value <= 0: its bars are clipped to the axis.
+    const auto clip = [&f](double v) { return f.log_x ? std::clamp(v, f.xr.lo, f.xr.hi) : v; };
+    const double left = clip(x - s.x_err[k]), right = clip(x + s.x_err[k]);
+    line(c, f.px(left), f.py(y), f.px(right), f.py(y), color, 1);
+    for (const double end : {left, right}) line(c, f.px(end), f.py(y) - 3, f.px(end), f.py(y) + 3, color);
   }
 }
 
@@ -152,6 +159,7 @@ std::string pgfplots_chart(const std::string& title, const std::string& x_label,
          latex(y_label) + "},\n  legend pos=outer north east, legend cell align=left, grid=major,\n";
   out += fmt::format("  ymin={:.6g}, ymax={:.6g}, ytick={{{}}},\n", f.yr.lo, f.yr.hi, joined(f.yticks));
   if (x_labels.empty()) {
+    if (f.log_x) out += "  xmode=log, log ticks with fixed point,\n";
     out += fmt::format("  xmin={:.6g}, xmax={:.6g}, xtick={{{}}}]\n", f.xr.lo, f.xr.hi, joined(f.xticks));
   } else {
     std::vector<double> positions;
@@ -228,6 +236,25 @@ std::vector<double> nice_ticks(double lo, double hi, int target) {
   return ticks;
 }
 
+std::vector<double> log_ticks(double lo, double hi) {
+  if (!(lo > 0) || !(hi > lo) || !std::isfinite(hi)) return {1, 10};
+  const auto covering = [lo, hi](const std::vector<double>& mantissas) {
+    std::vector<double> ticks;
+    for (int e = static_cast<int>(std::floor(std::log10(lo))) - 1; e <= static_cast<int>(std::ceil(std::log10(hi)));
+         ++e)
+      for (const double m : mantissas) ticks.push_back(m * std::pow(10.0, e));
+    // From the last tick at or below lo to the first at or above hi.
+    const double eps = 1e-9;
+    auto first = std::upper_bound(ticks.begin(), ticks.end(), lo * (1 + eps));
+    if (first != ticks.begin()) --first;
+    auto last = std::lower_bound(ticks.begin(), ticks.end(), hi * (1 - eps));
+    if (last == ticks.end()) --last;
+    return std::vector<double>(first, last + 1);
+  };
+  auto ticks = covering({1, 2, 5});
+  return ticks.size() > 10 ? covering({1}) : ticks;
+}
+
 std::string tick_label(double value, double step) {
   const int decimals = std::max(0, static_cast<int>(-std::floor(std::log10(step) + 1e-9)));
   std::string out = fmt::format("{:.{}f}", value, decimals);
@@ -255,9 +282,21 @@ Canvas line_chart(const std::string& title, const std::string& x_label, const st
 }
 
 Canvas scatter_chart(const std::string& title, const std::string& x_label, const std::string& y_label,
-                     const std::vector<Series>& series) {
+                     const std::vector<Series>& series, bool log_x) {
   Canvas c;
-  const Frame f = frame(c, title, x_label, y_label, data_range(series, true), data_range(series, false), {});
+  Range xr = data_range(series, true);
+  if (log_x) {
+    // Error bars may reach 0 or below, which a log axis cannot show: the range
+    // is that of the points, each bar clipped to it.
+    xr = {std::numeric_limits<double>::infinity(), 0};
+    for (const auto& s : series)
+      for (const auto& [x, y] : s.points) {
+        if (!(x > 0)) throw std::runtime_error("a log scale needs x > 0; " + s.name + " has " + fmt::format("{}", x));
+        xr = {std::min(xr.lo, x), std::max(xr.hi, x)};
+      }
+    if (!std::isfinite(xr.lo)) xr = {1, 10};
+  }
+  const Frame f = frame(c, title, x_label, y_label, xr, data_range(series, false), {}, log_x);
   for (size_t i = 0; i < series.size(); ++i) {
     if (series[i].points.empty()) continue;
     const auto [x, y] = series[i].points.front();

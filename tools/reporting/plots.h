@@ -48,6 +48,10 @@ struct Series {
 // ten giving about `target` intervals, from the multiple of the step at or below
 // lo to the one at or above hi.
 std::vector<double> nice_ticks(double lo, double hi, int target = 5);
+// Ticks of a log axis covering [lo, hi] (lo > 0): 1, 2 and 5 times each power of
+// ten, or only the powers of ten when that would be more than 10 ticks; from the
+// tick at or below lo to the one at or above hi.
+std::vector<double> log_ticks(double lo, double hi);
 // A tick's label with as many decimals as the step needs ("0.5", "20", "-5").
 std::string tick_label(double value, double step);
 
@@ -55,9 +59,10 @@ std::string tick_label(double value, double step);
 // integer positions labeled by `x_labels` when given.
 Canvas line_chart(const std::string& title, const std::string& x_label, const std::string& y_label,
                   const std::vector<Series>& series, const std::vector<std::string>& x_labels = {});
-// One labeled point per series (its first point).
+// One labeled point per series (its first point); `log_x`: x on a log scale
+// (every x must be > 0).
 Canvas scatter_chart(const std::string& title, const std::string& x_label, const std::string& y_label,
-                     const std::vector<Series>& series);
+                     const std::vector<Series>& series, bool log_x = false);
 // matrix[i][j] (missing: blank) as coloured cells with their values; rows "after task i", columns "task j".
 Canvas heatmap(const std::string& title, const std::vector<std::vector<std::optional<double>>>& matrix, double lo = 0,
                double hi = 100);
