@@ -29,6 +29,11 @@ std::vector<SectionDoc>& tool_sections() {
   return sections;
 }
 
+std::vector<std::pair<std::string, std::function<void(const ConfigSection&)>>>& tool_section_checks() {
+  static std::vector<std::pair<std::string, std::function<void(const ConfigSection&)>>> checks;
+  return checks;
+}
+
 std::vector<SectionDoc> run_sections() {
   std::vector<SectionDoc> sections{
       {"", "top-level keys",
@@ -152,8 +157,15 @@ void print_component(std::ostream& out, DescribeFormat format, const RegistryBas
 
 }  // namespace
 
-ToolSectionDoc::ToolSectionDoc(std::string section, std::string summary, std::function<std::vector<OptionDoc>()> keys) {
+ToolSectionDoc::ToolSectionDoc(std::string section, std::string summary, std::function<std::vector<OptionDoc>()> keys,
+                               std::function<void(const ConfigSection&)> check) {
   tool_sections().push_back({std::move(section), std::move(summary), std::move(keys)});
+  tool_section_checks().emplace_back(tool_sections().back().section, std::move(check));
+}
+
+void check_tool_sections(const Config& config) {
+  for (const auto& [section, check] : tool_section_checks())
+    if (config.has(section)) check(config.section(section));
 }
 
 void list_components(std::ostream& out) {

@@ -29,10 +29,16 @@ void list_names(std::ostream& out, const std::string& kind, const std::string& g
 void describe_components(std::ostream& out, DescribeFormat format, const std::string& name = "");
 
 // A config section that a tool above core reads (tools/pretrain's [pretrain]):
-// described after the run's own sections. A static object in the file that
-// reads the section registers it.
+// described after the run's own sections, and checked by every run that has it
+// (`check` reads its keys: a bad value or an unknown key is an error there too).
+// A static object in the file that reads the section registers it.
 struct ToolSectionDoc {
-  ToolSectionDoc(std::string section, std::string summary, std::function<std::vector<OptionDoc>()> keys);
+  ToolSectionDoc(std::string section, std::string summary, std::function<std::vector<OptionDoc>()> keys,
+                 std::function<void(const ConfigSection&)> check);
 };
+
+// Runs the check of every registered tool section `config` has
+// (RunBuilder::finish, before the unknown-key check).
+void check_tool_sections(const Config& config);
 
 }  // namespace sscl

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "core/cuda_support.h"
+#include "core/describe.h"
 #include "core/device.h"
 #include "core/environment.h"
 #include "core/error.h"
@@ -160,9 +161,7 @@ std::map<std::string, at::Tensor> start_backbone(Classifier& model, const Pretra
   if (pretrained)
     for (const auto& name : pretrained->loaded)
       if (name.rfind(under, 0) == 0) keep.insert(name.substr(under.size()));
-  std::vector<std::pair<std::string, at::Tensor>> tensors;
-  for (const auto& p : model->backbone().named_parameters()) tensors.emplace_back(p.key(), p.value());
-  for (const auto& b : model->backbone().named_buffers()) tensors.emplace_back(b.key(), b.value());
+  const auto tensors = named_tensors(model->backbone());
   for (const auto& frozen : model->frozen_modules()) {
     if (frozen != "backbone" && frozen.rfind(under, 0) != 0) continue;  // outside the backbone
     const std::string inner = frozen == "backbone" ? "" : frozen.substr(under.size()) + ".";
@@ -286,10 +285,8 @@ RunBuilder& RunBuilder::build_method() {
     if (bn_world) sync_batch_norm(*fresh, bn_world);
     // The run's start (pretrained or frozen tensors) and the fresh initialisation elsewhere.
     torch::NoGradGuard no_grad;
-    for (auto& p : fresh->named_parameters())
-      if (const auto it = start.find(p.key()); it != start.end()) p.value().copy_(it->second);
-    for (auto& b : fresh->named_buffers())
-      if (const auto it = start.find(b.key()); it != start.end()) b.value().copy_(it->second);
+    for (auto& [name, tensor] : named_tensors(*fresh))
+      if (const auto it = start.find(name); it != start.end()) tensor.copy_(it->second);
     return fresh;
   };
   run_->method->attach(std::move(context));
@@ -350,7 +347,8 @@ RunBuilder& RunBuilder::build_trainer() {
 
 std::unique_ptr<Run> RunBuilder::finish() {
   if (!trainer_) build_trainer();
-  config_.ensure_all_used();  // unknown keys are errors, before any file is written
+  check_tool_sections(config_);  // [pretrain] and the like: read, so their keys are checked
+  config_.ensure_all_used();     // unknown keys are errors, before any file is written
   return std::move(run_);
 }
 

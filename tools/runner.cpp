@@ -23,7 +23,6 @@
 #include "core/run_builder.h"
 #include "core/text.h"
 #include "tools/active_summary.h"
-#include "tools/pretraining/pretrain_run.h"
 #include "tools/results.h"
 
 namespace sscl {
@@ -55,12 +54,6 @@ fs::path choose_run_dir(const TrainArgs& args, const std::string& name) {
   if (fs::exists(dir / "results.json"))
     throw IoError(dir.string() + ": already holds a finished run (results.json); choose another --work-dir");
   return dir;
-}
-
-void create_run_dir(const fs::path& dir) {
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec) throw IoError(dir.string() + ": cannot create run directory: " + ec.message());
 }
 
 bool is_unfinished_with_checkpoint(const fs::path& dir) {
@@ -124,6 +117,22 @@ std::pair<fs::path, std::string> newest_readable_checkpoint(const fs::path& run_
 
 }  // namespace
 
+Config read_run_config(const fs::path& file, const std::vector<std::string>& overrides,
+                       const std::vector<fs::path>& plugins, const std::string& default_name) {
+  Config config = Config::load(file);
+  config.apply_overrides(overrides);
+  for (const auto& plugin : load_plugins(plugin_paths(config, plugins)))
+    get_logger("sscl")->info("plugin {}: {} name(s) registered", plugin.path, plugin.registered.size());
+  if (!config.has("name")) config.apply_override("name=\"" + default_name + "\"");
+  return config;
+}
+
+void create_run_dir(const fs::path& dir) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) throw IoError(dir.string() + ": cannot create run directory: " + ec.message());
+}
+
 TrainOutcome run_training(const TrainArgs& args) {
   const auto wall_start = std::chrono::steady_clock::now();
   auto log = get_logger("sscl");
@@ -133,15 +142,8 @@ TrainOutcome run_training(const TrainArgs& args) {
   const std::optional<fs::path> resuming = resume_dir(args);
   if (args.resume && *args.resume == "auto" && !resuming)
     log->info("--resume auto: no unfinished run with a checkpoint; starting a new one");
-  Config config = Config::load(resuming ? *resuming / "config.toml" : args.config);
-  config.apply_overrides(args.overrides);
-  // Plugins first: they register components the config may name.
-  for (const auto& plugin : load_plugins(plugin_paths(config, args.plugins)))
-    log->info("plugin {}: {} name(s) registered", plugin.path, plugin.registered.size());
-
-  // The run's name (work_dirs/<name>/...) is kept in the saved config, so that
-  // re-running a run directory's config.toml gives the same name and hash.
-  if (!config.has("name")) config.apply_override("name=\"" + args.config.stem().string() + "\"");
+  Config config = read_run_config(resuming ? *resuming / "config.toml" : args.config, args.overrides, args.plugins,
+                                  args.config.stem().string());
   const std::string name = config.get<std::string>("name");
   std::shared_ptr<World> world = single_process_world();
   if (env.world_size > 1) {
@@ -154,9 +156,7 @@ TrainOutcome run_training(const TrainArgs& args) {
   const fs::path run_dir =
       world->broadcast_string(main ? (resuming ? *resuming : choose_run_dir(args, name)).string() : std::string());
 
-  // Everything is built and every key read before anything is written; the
-  // keys of tools/pretrain's section are checked and left to it.
-  if (config.has("pretrain")) read_options<PretrainOptions>(config.section("pretrain"));
+  // Everything is built and every key read before anything is written.
   const std::unique_ptr<Run> built = RunBuilder(config, run_dir, world).finish();
   Run& run = *built;
 

@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "core/config.h"
+
 namespace sscl {
 
 struct TrainArgs {
@@ -34,6 +36,17 @@ struct TrainOutcome {
 
 // The run directory's default name under work_dirs/<name>/: local time, YYYYmmdd_HHMMSS.
 std::string run_timestamp();
+
+// A run's config as tools/train and tools/pretrain read it: `file` with the
+// `overrides` applied, the plugins it and `plugins` name loaded first (they
+// register components the config may name; each load logged), and `name`
+// set to `default_name` when the config has none (it is kept in the saved
+// config, so that re-running a run directory's config.toml gives the same name).
+Config read_run_config(const std::filesystem::path& file, const std::vector<std::string>& overrides,
+                       const std::vector<std::filesystem::path>& plugins, const std::string& default_name);
+
+// Creates `dir` and its parents; IoError naming it when that fails.
+void create_run_dir(const std::filesystem::path& dir);
 
 // Throws sscl::Error (ConfigError, DataError, RegistryError, ...) on bad input.
 TrainOutcome run_training(const TrainArgs& args);

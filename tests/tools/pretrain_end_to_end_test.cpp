@@ -36,8 +36,10 @@ TEST(PretrainEndToEnd, WritesBackboneWeightsThatTrainingLoads) {
   const auto results = nlohmann::json::parse(testing::read_file(dir / "pre" / "pretrain.json"));
   EXPECT_EQ(results["method"], "simsiam");
   EXPECT_EQ(results["pool_images"], 80);  // 8 per class, 10 classes, over the 5 tasks
-  EXPECT_EQ(results["loss"]["curve"].size(), 3u);
+  ASSERT_EQ(results["loss"]["curve"].size(), 3u);
+  int64_t iter = 0;
   for (const auto& point : results["loss"]["curve"]) {
+    EXPECT_EQ(point["iter"].get<int64_t>(), iter += 2);  // every log_interval = 2 iterations
     // The negative cosine of two vectors: in [-1, 1].
     EXPECT_GE(point["loss"].get<double>(), -1.0);
     EXPECT_LE(point["loss"].get<double>(), 1.0);

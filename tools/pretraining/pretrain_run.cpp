@@ -15,7 +15,6 @@
 #include "core/logging.h"
 #include "core/nn/pretrained.h"
 #include "core/nn/state_dict_file.h"
-#include "core/plugins.h"
 #include "core/random.h"
 #include "core/run_builder.h"
 #include "core/text.h"
@@ -42,9 +41,10 @@ void PretrainOptions::declare(OptionSpec<PretrainOptions>& o) {
 
 namespace {
 
-const ToolSectionDoc kPretrainDoc{"pretrain",
-                                  "tools/pretrain: SimSiam on the dataset's images (tools/train ignores it)",
-                                  [] { return describe_options<PretrainOptions>(); }};
+const ToolSectionDoc kPretrainDoc{
+    "pretrain", "tools/pretrain: SimSiam on the dataset's images (tools/train checks the keys and ignores them)",
+    [] { return describe_options<PretrainOptions>(); },
+    [](const ConfigSection& section) { read_options<PretrainOptions>(section); }};
 
 // The training images pretraining draws from: the labeled and unlabeled ids of
 // every task (or the first), once each, in id order.
@@ -99,11 +99,7 @@ PretrainOutcome run_pretraining(const PretrainArgs& args) {
   auto log = get_logger("pretrain");
   if (read_dist_env().world_size > 1)
     throw ConfigError("tools/pretrain runs in one process: WORLD_SIZE is set (start it without a launcher)");
-  Config config = Config::load(args.config);
-  config.apply_overrides(args.overrides);
-  for (const auto& plugin : load_plugins(plugin_paths(config, args.plugins)))
-    log->info("plugin {}: {} name(s) registered", plugin.path, plugin.registered.size());
-  if (!config.has("name")) config.apply_override("name=\"" + args.config.stem().string() + "\"");
+  Config config = read_run_config(args.config, args.overrides, args.plugins, args.config.stem().string());
   const std::string name = config.get<std::string>("name");
   const fs::path run_dir =
       args.work_dir ? *args.work_dir : args.work_dirs_root / name / ("pretrain_" + run_timestamp());
@@ -126,9 +122,7 @@ PretrainOutcome run_pretraining(const PretrainArgs& args) {
   const int64_t pool_size = static_cast<int64_t>(pool.size());
   EpochSampler sampler(std::move(pool), options.batch_size, static_cast<uint64_t>(run.train.seed));
 
-  std::error_code ec;
-  fs::create_directories(run_dir, ec);
-  if (ec) throw IoError(run_dir.string() + ": cannot create the directory: " + ec.message());
+  create_run_dir(run_dir);
   write_file_atomic(run_dir / "config.toml", config.to_toml());
   // The names pretrain.json reports, from the resolved config (defaults included).
   const Config resolved = Config::from_string(config.to_toml(), (run_dir / "config.toml").string());
